@@ -1,0 +1,48 @@
+//! `sovra-proto`: everything that knows a byte layout of rapp-d2d/1.0.
+//!
+//! Pure: no network, no async, no clock (callers pass `now`), no global RNG (callers pass
+//! one, so tests and test vectors are reproducible). The only I/O is `keyfile`, which reads
+//! and writes secret keys with mode 0600.
+//!
+//! # Layout
+//!
+//! * `keys` — Ed25519 signing keys and X25519 encryption keys, fingerprints, safety codes.
+//! * `keyfile` — secret keys on disk.
+//! * `canonical` — the exact bytes every signature and AEAD binding covers.
+//! * `encoding`, `time` — base64/hex and RFC 3339 fields, strictly parsed.
+//! * `identity` — the identity document (`GET /api/d2d/identity`).
+//! * `whitelist` — a peer's whitelist entry and grants.
+//! * `handshake` — `POST /api/d2d/handshake`: intro, ack, responses, session derivation.
+//! * `session` — per-direction keys, message sealing and opening, the replay window.
+//! * `message` — `POST /api/d2d/message` and its payload.
+//! * `seal` — the HPKE and XChaCha20-Poly1305 constructions.
+//! * `error` — one error enum with stable codes.
+//!
+//! docs/PROTOCOL.md is the normative description of all of it.
+
+pub mod canonical;
+pub mod encoding;
+pub mod error;
+pub mod handshake;
+pub mod identity;
+pub mod keyfile;
+pub mod keys;
+pub mod message;
+mod seal;
+pub mod session;
+pub mod time;
+pub mod whitelist;
+
+pub use error::{ERROR_CODES, ProtoError};
+pub use handshake::{
+    Ack, HandshakeOutcome, HandshakeRequest, HandshakeResponse, Intro, PendingHandshake,
+    ReceivedHandshake,
+};
+pub use identity::{Capability, Identity, IdentityDocument, SCHEMA};
+pub use keys::{
+    CloudKeys, EncryptionKey, EncryptionSecret, PublicKey, SigningKeypair, os_rng, safety_code,
+};
+pub use message::{Call, CallResult, DataPolicy, MessageRequest, MessageResponse, Payload, Retention};
+pub use seal::{ENC_LEN, NONCE_LEN, TAG_LEN};
+pub use session::{ParsedMessage, ReplayWindow, Role, Session, StoredSession};
+pub use whitelist::{Grant, WhitelistEntry};
