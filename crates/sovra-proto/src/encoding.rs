@@ -76,17 +76,35 @@ mod tests {
         assert_eq!(b64(b"ab"), "YWI=");
         assert!(b64_decode("x", "YWI=", 10).is_ok());
         // Missing padding, whitespace and non-canonical trailing bits are refused.
-        assert_eq!(b64_decode("x", "YWI", 10).unwrap_err().code(), "bad_encoding");
-        assert_eq!(b64_decode("x", "YW I=", 10).unwrap_err().code(), "bad_encoding");
-        assert_eq!(b64_decode("x", "YWJ=", 10).unwrap_err().code(), "bad_encoding");
-        assert_eq!(b64_decode("x", "YWJjZGVm", 3).unwrap_err().code(), "wrong_size");
+        assert_eq!(
+            b64_decode("x", "YWI", 10).unwrap_err().code(),
+            "bad_encoding"
+        );
+        assert_eq!(
+            b64_decode("x", "YW I=", 10).unwrap_err().code(),
+            "bad_encoding"
+        );
+        assert_eq!(
+            b64_decode("x", "YWJ=", 10).unwrap_err().code(),
+            "bad_encoding"
+        );
+        assert_eq!(
+            b64_decode("x", "YWJjZGVm", 3).unwrap_err().code(),
+            "wrong_size"
+        );
     }
 
     #[test]
     fn arrays_check_length() {
         assert_eq!(b64_array::<2>("x", "YWI=").unwrap(), *b"ab");
-        assert_eq!(b64_array::<3>("x", "YWI=").unwrap_err().code(), "wrong_size");
+        assert_eq!(
+            b64_array::<3>("x", "YWI=").unwrap_err().code(),
+            "wrong_size"
+        );
         assert_eq!(hex_array::<1>("x", "0a").unwrap(), [10]);
-        assert_eq!(hex_array::<1>("x", "0A").unwrap_err().code(), "bad_encoding");
+        assert_eq!(
+            hex_array::<1>("x", "0A").unwrap_err().code(),
+            "bad_encoding"
+        );
     }
 }

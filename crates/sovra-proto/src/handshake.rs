@@ -219,8 +219,13 @@ fn response_bytes(
 }
 
 enum ResponseOutcome<'a> {
-    Accepted { token: &'a str, sealed_ack: &'a [u8] },
-    Refused { reason: &'a str },
+    Accepted {
+        token: &'a str,
+        sealed_ack: &'a [u8],
+    },
+    Refused {
+        reason: &'a str,
+    },
 }
 
 /// Parses a conversation id: a UUID in its canonical lowercase hyphenated form, so the bytes
@@ -395,9 +400,16 @@ pub fn accept(
     let token = b64(&token);
     let id = received.conversation_id.hyphenated().to_string();
     let responder = me.public();
-    let th = transcript_hash(&received.from, &responder, &id, &received.sealed_intro, &token);
+    let th = transcript_hash(
+        &received.from,
+        &responder,
+        &id,
+        &received.sealed_intro,
+        &token,
+    );
     let plaintext = Zeroizing::new(serde_json::to_vec(ack).expect("ack serializes"));
-    let (sealed_ack, ctx) = hpke_seal(rng, received.ephemeral_key, &ack_info(&th), &[], &plaintext)?;
+    let (sealed_ack, ctx) =
+        hpke_seal(rng, received.ephemeral_key, &ack_info(&th), &[], &plaintext)?;
     let session = Session::from_exporter(
         Role::Responder,
         received.conversation_id,
@@ -526,8 +538,13 @@ impl PendingHandshake {
             });
         }
         let th = transcript_hash(&self.me, &from, &id, &self.sealed_intro, token);
-        let (plaintext, ctx) =
-            hpke_open("sealed_ack", &self.ephemeral, &sealed_ack, &ack_info(&th), &[])?;
+        let (plaintext, ctx) = hpke_open(
+            "sealed_ack",
+            &self.ephemeral,
+            &sealed_ack,
+            &ack_info(&th),
+            &[],
+        )?;
         let plaintext = Zeroizing::new(plaintext);
         let ack: Ack = serde_json::from_slice(&plaintext)
             .map_err(|e| ProtoError::malformed("ack", e.to_string()))?;

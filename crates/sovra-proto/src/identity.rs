@@ -283,7 +283,14 @@ mod tests {
         for ok in ["@alice.cloud", "@kody.cloud", "@a-b.c0.cloud"] {
             assert!(validate_handle(ok).is_ok(), "{ok}");
         }
-        for bad in ["alice.cloud", "@alice", "@Alice.cloud", "@-a.cloud", "@a..cloud", "@a_b.cloud"] {
+        for bad in [
+            "alice.cloud",
+            "@alice",
+            "@Alice.cloud",
+            "@-a.cloud",
+            "@a..cloud",
+            "@a_b.cloud",
+        ] {
             assert!(validate_handle(bad).is_err(), "{bad}");
         }
     }

@@ -46,7 +46,9 @@ pub enum KeyFileError {
     },
     #[error("{path} already exists; refusing to overwrite a key")]
     AlreadyExists { path: PathBuf },
-    #[error("{path} has mode {mode:04o}; a secret key must be readable by its owner only (chmod 600)")]
+    #[error(
+        "{path} has mode {mode:04o}; a secret key must be readable by its owner only (chmod 600)"
+    )]
     InsecurePermissions { path: PathBuf, mode: u32 },
     #[error("{path}: not a Sovra key file: {detail}")]
     Format { path: PathBuf, detail: String },
@@ -84,10 +86,13 @@ pub fn save_cloud_keys(path: &Path, keys: &CloudKeys) -> Result<(), KeyFileError
 pub fn load_cloud_keys(path: &Path) -> Result<CloudKeys, KeyFileError> {
     let body = read(path, KeyRole::Cloud)?;
     let signing = parse_seed(path, &body)?;
-    let secret = body.x25519_secret.as_deref().ok_or_else(|| KeyFileError::Format {
-        path: path.into(),
-        detail: "missing x25519_secret".into(),
-    })?;
+    let secret = body
+        .x25519_secret
+        .as_deref()
+        .ok_or_else(|| KeyFileError::Format {
+            path: path.into(),
+            detail: "missing x25519_secret".into(),
+        })?;
     let secret = Zeroizing::new(b64_array::<32>("x25519_secret", secret).map_err(|e| {
         KeyFileError::Format {
             path: path.into(),
@@ -123,12 +128,12 @@ pub fn load_signing_key(path: &Path, role: KeyRole) -> Result<SigningKeypair, Ke
 }
 
 fn parse_seed(path: &Path, body: &FileBody) -> Result<SigningKeypair, KeyFileError> {
-    let seed = Zeroizing::new(
-        b64_array::<32>("ed25519_seed", &body.ed25519_seed).map_err(|e| KeyFileError::Format {
+    let seed = Zeroizing::new(b64_array::<32>("ed25519_seed", &body.ed25519_seed).map_err(
+        |e| KeyFileError::Format {
             path: path.into(),
             detail: e.to_string(),
-        })?,
-    );
+        },
+    )?);
     Ok(SigningKeypair::from_seed(&seed))
 }
 

@@ -313,7 +313,10 @@ mod tests {
         assert_ne!(safety_code(&a, &b), safety_code(&a, &c));
         let code = safety_code(&a, &b);
         assert_eq!(code.len(), 6 * 5 + 5);
-        assert!(code.split(' ').all(|g| g.len() == 5 && g.bytes().all(|d| d.is_ascii_digit())));
+        assert!(
+            code.split(' ')
+                .all(|g| g.len() == 5 && g.bytes().all(|d| d.is_ascii_digit()))
+        );
         assert_eq!(a.fingerprint().split(' ').count(), 5);
     }
 

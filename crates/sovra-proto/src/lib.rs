@@ -42,7 +42,9 @@ pub use identity::{Capability, Identity, IdentityDocument, SCHEMA};
 pub use keys::{
     CloudKeys, EncryptionKey, EncryptionSecret, PublicKey, SigningKeypair, os_rng, safety_code,
 };
-pub use message::{Call, CallResult, DataPolicy, MessageRequest, MessageResponse, Payload, Retention};
+pub use message::{
+    Call, CallResult, DataPolicy, MessageRequest, MessageResponse, Payload, Retention,
+};
 pub use seal::{ENC_LEN, NONCE_LEN, TAG_LEN};
 pub use session::{ParsedMessage, ReplayWindow, Role, Session, StoredSession};
 pub use whitelist::{Grant, WhitelistEntry};

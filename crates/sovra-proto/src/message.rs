@@ -113,7 +113,10 @@ impl Payload {
             validate_capability_name(&call.capability)?;
         }
         if self.in_reply_to == Some(0) {
-            return Err(ProtoError::malformed("in_reply_to", "seq numbers start at 1"));
+            return Err(ProtoError::malformed(
+                "in_reply_to",
+                "seq numbers start at 1",
+            ));
         }
         Ok(())
     }

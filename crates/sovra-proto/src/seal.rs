@@ -114,7 +114,11 @@ pub(crate) fn payload_seal(
 }
 
 /// Opens a payload made by `payload_seal`.
-pub(crate) fn payload_open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, ProtoError> {
+pub(crate) fn payload_open(
+    key: &[u8; 32],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Vec<u8>, ProtoError> {
     if sealed.len() < NONCE_LEN + TAG_LEN {
         return Err(ProtoError::WrongSize {
             field: "sealed_payload",

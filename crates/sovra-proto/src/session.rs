@@ -109,7 +109,10 @@ impl MessageRequest {
     pub fn parse(&self) -> Result<ParsedMessage, ProtoError> {
         validate_token(&self.conversation_token)?;
         if self.seq == 0 || self.seq > MAX_SEQ {
-            return Err(ProtoError::malformed("seq", format!("must be 1..={MAX_SEQ}")));
+            return Err(ProtoError::malformed(
+                "seq",
+                format!("must be 1..={MAX_SEQ}"),
+            ));
         }
         Ok(ParsedMessage {
             token: self.conversation_token.clone(),
@@ -188,7 +191,10 @@ impl Session {
         plaintext: &[u8],
     ) -> Result<MessageRequest, ProtoError> {
         if seq == 0 || seq > MAX_SEQ {
-            return Err(ProtoError::malformed("seq", format!("must be 1..={MAX_SEQ}")));
+            return Err(ProtoError::malformed(
+                "seq",
+                format!("must be 1..={MAX_SEQ}"),
+            ));
         }
         if signer.public() != self.me {
             return Err(ProtoError::malformed("signer", "not this session's key"));
@@ -302,7 +308,10 @@ impl ReplayWindow {
     /// is committed, so a failed store does not burn the `seq`.
     pub fn check(&self, seq: u64) -> Result<(), ProtoError> {
         if seq == 0 || seq > MAX_SEQ {
-            return Err(ProtoError::malformed("seq", format!("must be 1..={MAX_SEQ}")));
+            return Err(ProtoError::malformed(
+                "seq",
+                format!("must be 1..={MAX_SEQ}"),
+            ));
         }
         if seq > self.highest {
             return Ok(());

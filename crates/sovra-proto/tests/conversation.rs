@@ -93,8 +93,12 @@ fn messages_flow_both_ways() {
     assert_eq!(p.a.open(&r1.parse().unwrap()).unwrap(), reply);
 
     // Out-of-order delivery: each message opens on its own.
-    let m3 = p.a.seal(&mut rng, &p.alice.signing, 3, &Payload::text("three")).unwrap();
-    let m2 = p.a.seal(&mut rng, &p.alice.signing, 2, &Payload::text("two")).unwrap();
+    let m3 =
+        p.a.seal(&mut rng, &p.alice.signing, 3, &Payload::text("three"))
+            .unwrap();
+    let m2 =
+        p.a.seal(&mut rng, &p.alice.signing, 2, &Payload::text("two"))
+            .unwrap();
     assert_eq!(p.b.open(&m3.parse().unwrap()).unwrap().text, "three");
     assert_eq!(p.b.open(&m2.parse().unwrap()).unwrap().text, "two");
 }
@@ -103,18 +107,27 @@ fn messages_flow_both_ways() {
 fn sessions_survive_storage() {
     let p = open_conversation();
     let restored = Session::from_stored(&p.b.to_stored()).unwrap();
-    let m = p
-        .a
-        .seal(&mut os_rng(), &p.alice.signing, 1, &Payload::text("after restart"))
+    let m =
+        p.a.seal(
+            &mut os_rng(),
+            &p.alice.signing,
+            1,
+            &Payload::text("after restart"),
+        )
         .unwrap();
-    assert_eq!(restored.open(&m.parse().unwrap()).unwrap().text, "after restart");
+    assert_eq!(
+        restored.open(&m.parse().unwrap()).unwrap().text,
+        "after restart"
+    );
 }
 
 #[test]
 fn message_rejections() {
     let p = open_conversation();
     let mut rng = os_rng();
-    let m = p.a.seal(&mut rng, &p.alice.signing, 1, &Payload::text("x")).unwrap();
+    let m =
+        p.a.seal(&mut rng, &p.alice.signing, 1, &Payload::text("x"))
+            .unwrap();
 
     // Tampered ciphertext: the signature no longer covers it.
     let mut parsed = m.parse().unwrap();
@@ -145,11 +158,17 @@ fn message_rejections() {
     assert_eq!(p.b.open(&renumbered).unwrap_err().code(), "cannot_unseal");
 
     // Reflected back to its sender: Alice expects Bob's key.
-    assert_eq!(p.a.open(&m.parse().unwrap()).unwrap_err().code(), "bad_signature");
+    assert_eq!(
+        p.a.open(&m.parse().unwrap()).unwrap_err().code(),
+        "bad_signature"
+    );
 
     // Another conversation's token.
     let other = open_conversation();
-    assert_eq!(other.b.open(&m.parse().unwrap()).unwrap_err().code(), "unknown_token");
+    assert_eq!(
+        other.b.open(&m.parse().unwrap()).unwrap_err().code(),
+        "unknown_token"
+    );
 
     // Replay through the window.
     let mut window = ReplayWindow::default();
@@ -214,13 +233,17 @@ fn handshake_rejections() {
     intro[40] ^= 1;
     tampered.sealed_intro = sovra_proto::encoding::b64(&intro);
     assert_eq!(
-        handshake::receive(&tampered, &bob, now()).unwrap_err().code(),
+        handshake::receive(&tampered, &bob, now())
+            .unwrap_err()
+            .code(),
         "bad_signature"
     );
     let mut swapped = req.clone();
     swapped.from = carol.public().to_b64();
     assert_eq!(
-        handshake::receive(&swapped, &bob, now()).unwrap_err().code(),
+        handshake::receive(&swapped, &bob, now())
+            .unwrap_err()
+            .code(),
         "bad_signature"
     );
     let late = now() + SignedDuration::from_secs(301);
@@ -247,7 +270,9 @@ fn handshake_rejections() {
     )
     .unwrap();
     assert_eq!(
-        handshake::receive(&wrong_seal, &bob, now()).unwrap_err().code(),
+        handshake::receive(&wrong_seal, &bob, now())
+            .unwrap_err()
+            .code(),
         "cannot_unseal"
     );
 
@@ -264,8 +289,16 @@ fn handshake_rejections() {
     }
     let mut forged = refusal.clone();
     forged.reason = Some("rate limit".into());
-    assert_eq!(pending.complete(&forged).unwrap_err().code(), "bad_signature");
-    let impostor = handshake::refuse(&carol.signing, &alice.public(), pending.conversation_id, "refused");
+    assert_eq!(
+        pending.complete(&forged).unwrap_err().code(),
+        "bad_signature"
+    );
+    let impostor = handshake::refuse(
+        &carol.signing,
+        &alice.public(),
+        pending.conversation_id,
+        "refused",
+    );
     assert_eq!(pending.complete(&impostor).unwrap_err().code(), "malformed");
 }
 
@@ -280,12 +313,26 @@ fn ack_is_bound_to_its_handshake() {
         accepted_at: sovra_proto::time::format(now()),
         responder_handle: None,
     };
-    let (req1, pending1) =
-        handshake::initiate(&mut rng, &alice, None, bob.public(), bob.encryption.public(), "1", now())
-            .unwrap();
-    let (req2, _pending2) =
-        handshake::initiate(&mut rng, &alice, None, bob.public(), bob.encryption.public(), "2", now())
-            .unwrap();
+    let (req1, pending1) = handshake::initiate(
+        &mut rng,
+        &alice,
+        None,
+        bob.public(),
+        bob.encryption.public(),
+        "1",
+        now(),
+    )
+    .unwrap();
+    let (req2, _pending2) = handshake::initiate(
+        &mut rng,
+        &alice,
+        None,
+        bob.public(),
+        bob.encryption.public(),
+        "2",
+        now(),
+    )
+    .unwrap();
     let r1 = handshake::receive(&req1, &bob, now()).unwrap();
     let r2 = handshake::receive(&req2, &bob, now()).unwrap();
     let (_resp1, _) = handshake::accept(&mut rng, &bob, &r1, &ack).unwrap();
@@ -293,5 +340,8 @@ fn ack_is_bound_to_its_handshake() {
     // Bob's genuine response to handshake 2, relabelled as handshake 1: refused by the id check
     // and, if re-signed, by the ack's binding to the transcript.
     resp2.conversation_id = pending1.conversation_id.hyphenated().to_string();
-    assert_eq!(pending1.complete(&resp2).unwrap_err().code(), "bad_signature");
+    assert_eq!(
+        pending1.complete(&resp2).unwrap_err().code(),
+        "bad_signature"
+    );
 }

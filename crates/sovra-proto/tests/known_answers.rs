@@ -49,7 +49,10 @@ fn rfc8032_ed25519() {
         vk.verify_strict(&msg, &sig).unwrap();
         let mut bad = sig.to_bytes();
         bad[0] ^= 1;
-        assert!(vk.verify_strict(&msg, &Signature::from_bytes(&bad)).is_err());
+        assert!(
+            vk.verify_strict(&msg, &Signature::from_bytes(&bad))
+                .is_err()
+        );
         // Our wrapper gives the same answer.
         let ours = sovra_proto::SigningKeypair::from_seed(&h32(secret));
         assert_eq!(HEXLOWER.encode(&ours.sign(&msg)), signature);
@@ -83,12 +86,20 @@ fn rfc7748_x25519() {
         "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f"
     );
     let shared = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
-    assert_eq!(HEXLOWER.encode(alice.diffie_hellman(&bob_pk).as_bytes()), shared);
-    assert_eq!(HEXLOWER.encode(bob.diffie_hellman(&alice_pk).as_bytes()), shared);
+    assert_eq!(
+        HEXLOWER.encode(alice.diffie_hellman(&bob_pk).as_bytes()),
+        shared
+    );
+    assert_eq!(
+        HEXLOWER.encode(bob.diffie_hellman(&alice_pk).as_bytes()),
+        shared
+    );
     // The HPKE crate's X25519 (the one sealing uses) derives the same public keys.
     let sk = <X25519HkdfSha256 as Kem>::PrivateKey::from_bytes(&alice_sk).unwrap();
     assert_eq!(
-        <X25519HkdfSha256 as Kem>::sk_to_pk(&sk).to_bytes().as_slice(),
+        <X25519HkdfSha256 as Kem>::sk_to_pk(&sk)
+            .to_bytes()
+            .as_slice(),
         alice_pk.as_bytes()
     );
 }

@@ -1,0 +1,611 @@
+//! docs/test-vectors/: generated here from fixed keys and fixed randomness, and checked twice:
+//!
+//! * `vectors_match_committed_files` regenerates every file and fails if it differs from the
+//!   committed one (run with `SOVRA_BLESS=1` to rewrite them after an intended change);
+//! * `vectors_verify_from_files_alone` reads only the files — keys, bytes, expected errors —
+//!   and checks them the way an independent implementation would.
+//!
+//! Signing bytes and AEAD data are rebuilt in this file from the field lists in
+//! docs/PROTOCOL.md, not taken from the crate's private helpers, so the spec and the code are
+//! held to each other.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::path::PathBuf;
+
+use data_encoding::HEXLOWER;
+use jiff::{SignedDuration, Timestamp};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng, TryCryptoRng, TryRng};
+use serde_json::{Value, json};
+use sovra_proto::canonical::Canonical;
+use sovra_proto::encoding::{b64, b64_decode};
+use sovra_proto::handshake::{self, PendingHandshake};
+use sovra_proto::{
+    Ack, Call, CallResult, Capability, CloudKeys, EncryptionSecret, HandshakeOutcome,
+    HandshakeRequest, HandshakeResponse, IdentityDocument, MessageRequest, ParsedMessage, Payload,
+    PublicKey, ReplayWindow, Retention, Session, SigningKeypair, safety_code,
+};
+
+const NOW: &str = "2026-11-21T12:00:00Z";
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/test-vectors")
+}
+
+fn hex(b: &[u8]) -> String {
+    HEXLOWER.encode(b)
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    HEXLOWER.decode(s.as_bytes()).unwrap()
+}
+
+fn s<'a>(v: &'a Value, path: &str) -> &'a str {
+    path.split('.')
+        .fold(v, |v, k| &v[k])
+        .as_str()
+        .unwrap_or_else(|| panic!("{path} missing"))
+}
+
+/// ChaCha20 (rand_chacha's stream) from a fixed seed, recording every draw in order so the
+/// vector files can list the random bytes each step consumed.
+struct RecordingRng {
+    inner: ChaCha20Rng,
+    draws: Vec<String>,
+}
+
+impl RecordingRng {
+    fn new(seed: u8) -> Self {
+        RecordingRng {
+            inner: ChaCha20Rng::from_seed([seed; 32]),
+            draws: Vec::new(),
+        }
+    }
+    fn take(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.draws)
+    }
+}
+
+impl TryRng for RecordingRng {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let mut b = [0; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut b = [0; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        self.inner.fill_bytes(dst);
+        self.draws.push(hex(dst));
+        Ok(())
+    }
+}
+impl TryCryptoRng for RecordingRng {}
+
+fn keys_from_seed(seed: u8) -> CloudKeys {
+    CloudKeys::generate(&mut ChaCha20Rng::from_seed([seed; 32]))
+}
+
+fn key_json(k: &CloudKeys) -> Value {
+    let p = k.public();
+    json!({
+        "ed25519_seed": hex(k.signing.seed().as_ref()),
+        "ed25519_public": p.to_b64(),
+        "human": p.to_human(),
+        "daemon_id": p.daemon_id(),
+        "fingerprint": p.fingerprint(),
+        "x25519_secret": hex(k.encryption.to_bytes().as_ref()),
+        "x25519_public": k.encryption.public().to_b64(),
+    })
+}
+
+fn keys_from_json(v: &Value) -> CloudKeys {
+    CloudKeys {
+        signing: SigningKeypair::from_seed(&unhex(s(v, "ed25519_seed")).try_into().unwrap()),
+        encryption: EncryptionSecret::from_bytes(unhex(s(v, "x25519_secret")).try_into().unwrap()),
+    }
+}
+
+// The spec's byte layouts, rebuilt independently of the crate's private helpers.
+fn spec_message_bytes(token: &str, seq: u64, sealed: &[u8]) -> Vec<u8> {
+    Canonical::new("rapp-d2d/1.0/message")
+        .str(token)
+        .u64(seq)
+        .bytes(sealed)
+        .finish()
+}
+fn spec_payload_aad(id: &str, token: &str, direction: &str, seq: u64) -> Vec<u8> {
+    Canonical::new("rapp-d2d/1.0/payload")
+        .str(id)
+        .str(token)
+        .str(direction)
+        .u64(seq)
+        .finish()
+}
+fn spec_handshake_bytes(r: &HandshakeRequest) -> Vec<u8> {
+    Canonical::new("rapp-d2d/1.0/handshake")
+        .bytes(PublicKey::from_b64("from", &r.from).unwrap().as_bytes())
+        .bytes(PublicKey::from_b64("to", &r.to).unwrap().as_bytes())
+        .str(&r.conversation_id)
+        .bytes(&b64_decode("sealed_intro", &r.sealed_intro, 1 << 20).unwrap())
+        .finish()
+}
+fn spec_response_bytes(r: &HandshakeResponse, initiator: &PublicKey) -> Vec<u8> {
+    let c = Canonical::new("rapp-d2d/1.0/handshake-response")
+        .bytes(PublicKey::from_b64("from", &r.from).unwrap().as_bytes())
+        .bytes(initiator.as_bytes())
+        .str(&r.conversation_id);
+    if r.accepted {
+        c.str("accepted")
+            .str(r.conversation_token.as_deref().unwrap())
+            .bytes(&b64_decode("sealed_ack", r.sealed_ack.as_deref().unwrap(), 1 << 20).unwrap())
+            .finish()
+    } else {
+        c.str("refused").str(r.reason.as_deref().unwrap()).finish()
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap() + "\n"
+}
+
+fn flip_b64(text: &str, at: usize) -> String {
+    let mut bytes = b64_decode("x", text, 1 << 20).unwrap();
+    bytes[at] ^= 0x01;
+    b64(&bytes)
+}
+
+fn resign(m: &MessageRequest, key: &SigningKeypair) -> MessageRequest {
+    let sealed = b64_decode("x", &m.sealed_payload, 1 << 20).unwrap();
+    let mut out = m.clone();
+    out.sig = b64(&key.sign(&spec_message_bytes(&m.conversation_token, m.seq, &sealed)));
+    out
+}
+
+fn generate() -> BTreeMap<&'static str, Value> {
+    let now: Timestamp = NOW.parse().unwrap();
+    let alice = keys_from_seed(0xa1);
+    let bob = keys_from_seed(0xb0);
+    let mut files = BTreeMap::new();
+
+    files.insert(
+        "keys.json",
+        json!({
+            "description": "Two clouds' keys. ed25519_seed is the RFC 8032 secret key; x25519_secret the RFC 7748 scalar as stored (HPKE DeriveKeyPair output). safety_code is computed from both public keys and is the same on both sides.",
+            "alice": key_json(&alice),
+            "bob": key_json(&bob),
+            "safety_code": safety_code(&alice.public(), &bob.public()),
+        }),
+    );
+
+    let doc = IdentityDocument::sign(
+        &bob,
+        "@bob.cloud",
+        vec![
+            Capability {
+                name: "AskBrainstem".into(),
+                description: "Natural-language Q to my brainstem".into(),
+            },
+            Capability {
+                name: "RecentHN".into(),
+                description: "Top N HN stories".into(),
+            },
+        ],
+        vec!["https://bob.example/clouds/bob".into()],
+        vec!["wss://relay.example/".into()],
+        now,
+    )
+    .unwrap();
+    let id_bytes = {
+        let mut c = Canonical::new("rapp-d2d/1.0/identity")
+            .str(&doc.schema)
+            .bytes(bob.public().as_bytes())
+            .bytes(bob.encryption.public().as_bytes())
+            .str(&doc.handle)
+            .u64(doc.capabilities.len() as u64);
+        for cap in &doc.capabilities {
+            c = c.str(&cap.name).str(&cap.description);
+        }
+        c.str_list(doc.endpoints.iter().map(String::as_str))
+            .str_list(doc.relays.iter().map(String::as_str))
+            .str(&doc.issued_at)
+            .finish()
+    };
+    files.insert(
+        "identity.json",
+        json!({
+            "description": "Bob's identity document (GET /api/d2d/identity) and the exact bytes its sig covers.",
+            "document": doc,
+            "signing_bytes_hex": hex(&id_bytes),
+        }),
+    );
+
+    // Handshake.
+    let mut rng = RecordingRng::new(0x42);
+    let topic = "plan the trip";
+    let (request, pending) = handshake::initiate(
+        &mut rng,
+        &alice,
+        Some("@alice.cloud"),
+        bob.public(),
+        bob.encryption.public(),
+        topic,
+        now,
+    )
+    .unwrap();
+    let initiate_draws = rng.take();
+    let received = handshake::receive(&request, &bob, now).unwrap();
+    let ack = Ack {
+        capabilities: vec!["RecentHN".into()],
+        expires_at: Some("2026-11-22T12:00:00Z".into()),
+        accepted_at: NOW.into(),
+        responder_handle: Some("@bob.cloud".into()),
+    };
+    let (response, bob_session) = handshake::accept(&mut rng, &bob, &received, &ack).unwrap();
+    let accept_draws = rng.take();
+    let HandshakeOutcome::Accepted {
+        session: alice_session,
+        ..
+    } = pending.complete(&response).unwrap()
+    else {
+        panic!("refused")
+    };
+    let stored = alice_session.to_stored();
+    let id = request.conversation_id.clone();
+    let token = response.conversation_token.clone().unwrap();
+    let transcript = Canonical::new("rapp-d2d/1.0/transcript")
+        .bytes(alice.public().as_bytes())
+        .bytes(bob.public().as_bytes())
+        .str(&id)
+        .bytes(&pending.sealed_intro)
+        .str(&token)
+        .finish();
+    let refusal = handshake::refuse(
+        &bob.signing,
+        &alice.public(),
+        pending.conversation_id,
+        "not on whitelist",
+    );
+    files.insert(
+        "handshake.json",
+        json!({
+            "description": "Alice opens a conversation with Bob; Bob accepts. Verify with keys.json: Bob receives `request` at `now`, Alice completes with `response` using `initiator_ephemeral_secret`; both derive `session_keys`. random_draws lists the random bytes each side consumed, in order: initiate = [conversation_id (16, as UUIDv4 bytes), ephemeral ikm (32, HPKE DeriveKeyPair), intro HPKE encapsulation ikm (32)]; accept = [conversation_token (32), ack HPKE encapsulation ikm (32)].",
+            "now": NOW,
+            "topic": topic,
+            "request": request,
+            "handshake_signing_bytes_hex": hex(&spec_handshake_bytes(&request)),
+            "initiator_ephemeral_secret": hex(pending.ephemeral.to_bytes().as_ref()),
+            "initiator_ephemeral_public": pending.ephemeral.public().to_b64(),
+            "ack_plaintext": ack,
+            "response": response,
+            "response_signing_bytes_hex": hex(&spec_response_bytes(&response, &alice.public())),
+            "transcript_bytes_hex": hex(&transcript),
+            "session_keys": {
+                "initiator_to_responder": hex(&b64_decode("k", &stored.send_key, 32).unwrap()),
+                "responder_to_initiator": hex(&b64_decode("k", &stored.recv_key, 32).unwrap()),
+            },
+            "refusal": refusal,
+            "random_draws": { "initiate": initiate_draws, "accept": accept_draws },
+        }),
+    );
+
+    // Messages both ways.
+    let mut rng = RecordingRng::new(0x43);
+    let mut first = Payload::text("What's new on HN?");
+    first.calls.push(Call {
+        capability: "RecentHN".into(),
+        args: json!({"count": 5}),
+    });
+    first.data_policy.retention = Retention::Days90;
+    first.data_policy.usage = "answer this question".into();
+    let mut reply = Payload::text("Here you go.");
+    reply.in_reply_to = Some(1);
+    reply.results.push(CallResult {
+        capability: "RecentHN".into(),
+        ok: true,
+        output: Some(json!({"stories": ["one", "two"]})),
+        error: None,
+    });
+    let second = Payload::text("Thanks!");
+    let plan = [
+        (
+            &alice_session,
+            &alice.signing,
+            1u64,
+            &first,
+            "initiator-to-responder",
+        ),
+        (
+            &bob_session,
+            &bob.signing,
+            1,
+            &reply,
+            "responder-to-initiator",
+        ),
+        (
+            &alice_session,
+            &alice.signing,
+            2,
+            &second,
+            "initiator-to-responder",
+        ),
+    ];
+    let mut messages = Vec::new();
+    let mut sealed_msgs = Vec::new();
+    for (session, signer, seq, payload, direction) in plan {
+        let plaintext = payload.to_json().unwrap();
+        let m = session
+            .seal_bytes(&mut rng, signer, seq, &plaintext)
+            .unwrap();
+        let sealed = b64_decode("x", &m.sealed_payload, 1 << 20).unwrap();
+        messages.push(json!({
+            "direction": direction,
+            "payload_plaintext": String::from_utf8(plaintext).unwrap(),
+            "aad_hex": hex(&spec_payload_aad(&id, &token, direction, seq)),
+            "nonce_hex": hex(&sealed[..24]),
+            "signing_bytes_hex": hex(&spec_message_bytes(&token, seq, &sealed)),
+            "request": m,
+        }));
+        sealed_msgs.push(m);
+    }
+    files.insert(
+        "messages.json",
+        json!({
+            "description": "Messages in the handshake.json conversation. Each sealed_payload is nonce (24) || XChaCha20-Poly1305(key of its direction, nonce, payload_plaintext, aad) and each sig is Ed25519 by the sender over signing_bytes.",
+            "conversation_id": id,
+            "conversation_token": token,
+            "messages": messages,
+        }),
+    );
+
+    // Negative cases: each must be refused with `error`.
+    let m1 = &sealed_msgs[0];
+    let mut tampered = m1.clone();
+    tampered.sealed_payload = flip_b64(&m1.sealed_payload, 30);
+    let resigned = resign(&tampered, &alice.signing);
+    let wrong_signer = resign(m1, &bob.signing);
+    let mut unknown = m1.clone();
+    unknown.conversation_token = b64(&[7u8; 32]);
+    let mut tampered_intro = request.clone();
+    tampered_intro.sealed_intro = flip_b64(&request.sealed_intro, 40);
+    let mut forged_refusal = refusal.clone();
+    forged_refusal.reason = Some("rate limit".into());
+    let late = (now + SignedDuration::from_secs(301)).to_string();
+    files.insert(
+        "negative.json",
+        json!({
+            "description": "Inputs that must fail, with the error code a receiver returns. Message cases are received by Bob in the handshake.json conversation; `accepted_seqs` are seqs Bob accepted before. Handshake cases are received by `receiver` at `now`. Response cases are read by Alice's pending handshake.",
+            "cases": [
+                { "name": "message: ciphertext tampered", "kind": "message", "accepted_seqs": [], "request": tampered, "error": "bad_signature" },
+                { "name": "message: ciphertext tampered and re-signed by the sender", "kind": "message", "accepted_seqs": [], "request": resigned, "error": "cannot_unseal" },
+                { "name": "message: signed by the wrong key", "kind": "message", "accepted_seqs": [], "request": wrong_signer, "error": "bad_signature" },
+                { "name": "message: seq replayed", "kind": "message", "accepted_seqs": [1], "request": m1, "error": "replayed_seq" },
+                { "name": "message: seq below the replay window", "kind": "message", "accepted_seqs": [1, 100], "request": sealed_msgs[2], "error": "stale_seq" },
+                { "name": "message: unknown conversation token", "kind": "message", "accepted_seqs": [], "request": unknown, "error": "unknown_token" },
+                { "name": "handshake: sealed_intro tampered", "kind": "handshake", "receiver": "bob", "now": NOW, "request": tampered_intro, "error": "bad_signature" },
+                { "name": "handshake: delivered to another cloud", "kind": "handshake", "receiver": "alice", "now": NOW, "request": request, "error": "wrong_recipient" },
+                { "name": "handshake: sent_at more than 300 s away", "kind": "handshake", "receiver": "bob", "now": late, "request": request, "error": "stale_timestamp" },
+                { "name": "response: refusal reason altered", "kind": "response", "response": forged_refusal, "error": "bad_signature" },
+            ],
+        }),
+    );
+    files
+}
+
+/// With `SOVRA_BLESS` set, rewrites the files once, before either test reads them.
+fn bless_if_asked() {
+    static BLESSED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BLESSED.get_or_init(|| {
+        if std::env::var_os("SOVRA_BLESS").is_some() {
+            std::fs::create_dir_all(dir()).unwrap();
+            for (name, value) in generate() {
+                std::fs::write(dir().join(name), pretty(&value)).unwrap();
+            }
+        }
+    });
+}
+
+#[test]
+fn vectors_match_committed_files() {
+    bless_if_asked();
+    let mut stale = Vec::new();
+    for (name, value) in generate() {
+        let want = pretty(&value);
+        if std::fs::read_to_string(dir().join(name)).ok().as_deref() != Some(want.as_str()) {
+            stale.push(name);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "docs/test-vectors differ from what the code generates: {stale:?}. If the wire format \
+         changed on purpose, run `SOVRA_BLESS=1 cargo test -p sovra-proto --test test_vectors` \
+         and update docs/PROTOCOL.md."
+    );
+}
+
+fn read(name: &str) -> Value {
+    let text = std::fs::read_to_string(dir().join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn vectors_verify_from_files_alone() {
+    bless_if_asked();
+    let keys = read("keys.json");
+    let alice = keys_from_json(&keys["alice"]);
+    let bob = keys_from_json(&keys["bob"]);
+    for (k, v) in [(&alice, &keys["alice"]), (&bob, &keys["bob"])] {
+        let p = k.public();
+        assert_eq!(p.to_b64(), s(v, "ed25519_public"));
+        assert_eq!(p.to_human(), s(v, "human"));
+        assert_eq!(p.daemon_id(), s(v, "daemon_id"));
+        assert_eq!(p.fingerprint(), s(v, "fingerprint"));
+        assert_eq!(k.encryption.public().to_b64(), s(v, "x25519_public"));
+    }
+    assert_eq!(
+        safety_code(&alice.public(), &bob.public()),
+        s(&keys, "safety_code")
+    );
+
+    // Identity: the document verifies, and its sig is over exactly the listed bytes.
+    let idv = read("identity.json");
+    let doc: IdentityDocument = serde_json::from_value(idv["document"].clone()).unwrap();
+    let identity = doc.verify().unwrap();
+    assert_eq!(identity.pubkey, bob.public());
+    assert_eq!(identity.encryption_key, bob.encryption.public());
+    let sig: [u8; 64] = b64_decode("sig", &doc.sig, 64).unwrap().try_into().unwrap();
+    bob.public()
+        .verify("identity", &unhex(s(&idv, "signing_bytes_hex")), &sig)
+        .unwrap();
+    let mut altered = doc.clone();
+    altered.handle = "@mallory.cloud".into();
+    assert_eq!(altered.verify().unwrap_err().code(), "bad_signature");
+
+    // Handshake.
+    let hs = read("handshake.json");
+    let now: Timestamp = s(&hs, "now").parse().unwrap();
+    let request: HandshakeRequest = serde_json::from_value(hs["request"].clone()).unwrap();
+    let response: HandshakeResponse = serde_json::from_value(hs["response"].clone()).unwrap();
+    assert_eq!(
+        hex(&spec_handshake_bytes(&request)),
+        s(&hs, "handshake_signing_bytes_hex")
+    );
+    assert_eq!(
+        hex(&spec_response_bytes(&response, &alice.public())),
+        s(&hs, "response_signing_bytes_hex")
+    );
+    let received = handshake::receive(&request, &bob, now).unwrap();
+    assert_eq!(received.topic, s(&hs, "topic"));
+    assert_eq!(
+        received.ephemeral_key.to_b64(),
+        s(&hs, "initiator_ephemeral_public")
+    );
+    let pending = PendingHandshake {
+        conversation_id: handshake::parse_conversation_id(&request.conversation_id).unwrap(),
+        me: alice.public(),
+        peer: bob.public(),
+        sealed_intro: b64_decode("sealed_intro", &request.sealed_intro, 1 << 20).unwrap(),
+        ephemeral: EncryptionSecret::from_bytes(
+            unhex(s(&hs, "initiator_ephemeral_secret"))
+                .try_into()
+                .unwrap(),
+        ),
+    };
+    let HandshakeOutcome::Accepted {
+        session: alice_session,
+        ack,
+    } = pending.complete(&response).unwrap()
+    else {
+        panic!("refused")
+    };
+    assert_eq!(serde_json::to_value(&ack).unwrap(), hs["ack_plaintext"]);
+    let stored = alice_session.to_stored();
+    assert_eq!(
+        hex(&b64_decode("k", &stored.send_key, 32).unwrap()),
+        s(&hs, "session_keys.initiator_to_responder")
+    );
+    assert_eq!(
+        hex(&b64_decode("k", &stored.recv_key, 32).unwrap()),
+        s(&hs, "session_keys.responder_to_initiator")
+    );
+    let refusal: HandshakeResponse = serde_json::from_value(hs["refusal"].clone()).unwrap();
+    assert!(matches!(
+        pending.complete(&refusal).unwrap(),
+        HandshakeOutcome::Refused { reason } if reason == "not on whitelist"
+    ));
+    // Bob's side of the session, rebuilt from the vector's keys.
+    let mut bob_stored = alice_session.to_stored();
+    bob_stored.role = sovra_proto::Role::Responder;
+    bob_stored.me = bob.public().to_b64();
+    bob_stored.peer = alice.public().to_b64();
+    std::mem::swap(&mut bob_stored.send_key, &mut bob_stored.recv_key);
+    let bob_session = Session::from_stored(&bob_stored).unwrap();
+
+    // Messages.
+    let ms = read("messages.json");
+    for m in ms["messages"].as_array().unwrap() {
+        let req: MessageRequest = serde_json::from_value(m["request"].clone()).unwrap();
+        let parsed = req.parse().unwrap();
+        assert_eq!(
+            hex(&spec_message_bytes(
+                &parsed.token,
+                parsed.seq,
+                &parsed.sealed_payload
+            )),
+            s(m, "signing_bytes_hex")
+        );
+        assert_eq!(
+            hex(&spec_payload_aad(
+                s(&ms, "conversation_id"),
+                &parsed.token,
+                s(m, "direction"),
+                parsed.seq
+            )),
+            s(m, "aad_hex")
+        );
+        let receiver = if s(m, "direction") == "initiator-to-responder" {
+            &bob_session
+        } else {
+            &alice_session
+        };
+        let got = receiver.open_bytes(&parsed).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&got).unwrap(),
+            s(m, "payload_plaintext")
+        );
+    }
+
+    // Negative cases.
+    let neg = read("negative.json");
+    let cases = neg["cases"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for case in cases {
+        let name = s(case, "name");
+        let err = match s(case, "kind") {
+            "message" => {
+                let req: MessageRequest = serde_json::from_value(case["request"].clone()).unwrap();
+                receive_message(&bob_session, case, &req)
+            }
+            "handshake" => {
+                let req: HandshakeRequest =
+                    serde_json::from_value(case["request"].clone()).unwrap();
+                let receiver = if s(case, "receiver") == "bob" {
+                    &bob
+                } else {
+                    &alice
+                };
+                handshake::receive(&req, receiver, s(case, "now").parse().unwrap()).map(|_| ())
+            }
+            "response" => {
+                let resp: HandshakeResponse =
+                    serde_json::from_value(case["response"].clone()).unwrap();
+                pending.complete(&resp).map(|_| ())
+            }
+            other => panic!("unknown kind {other}"),
+        };
+        assert_eq!(err.unwrap_err().code(), s(case, "error"), "{name}");
+    }
+}
+
+/// What a receiver does with a message, in the order docs/PROTOCOL.md gives.
+fn receive_message(
+    session: &Session,
+    case: &Value,
+    req: &MessageRequest,
+) -> Result<(), sovra_proto::ProtoError> {
+    let parsed: ParsedMessage = req.parse()?;
+    if parsed.token != session.token {
+        return Err(sovra_proto::ProtoError::UnknownToken);
+    }
+    let mut window = ReplayWindow::default();
+    for seq in case["accepted_seqs"].as_array().unwrap() {
+        window.accept(seq.as_u64().unwrap());
+    }
+    window.check(parsed.seq)?;
+    session.open(&parsed).map(|_| ())
+}
