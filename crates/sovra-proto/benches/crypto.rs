@@ -14,7 +14,9 @@ use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use jiff::Timestamp;
 use sovra_proto::handshake;
-use sovra_proto::{Ack, Capability, CloudKeys, HandshakeOutcome, IdentityDocument, Session, os_rng};
+use sovra_proto::{
+    Ack, Capability, CloudKeys, HandshakeOutcome, IdentityDocument, Session, os_rng,
+};
 
 fn now() -> Timestamp {
     "2026-11-21T12:00:00Z".parse().unwrap()
@@ -46,7 +48,7 @@ fn sessions(alice: &CloudKeys, bob: &CloudKeys) -> (Session, Session) {
     let HandshakeOutcome::Accepted { session: a, .. } = pending.complete(&resp).unwrap() else {
         unreachable!()
     };
-    (a, b)
+    (*a, b)
 }
 
 /// A JSON payload plaintext of exactly `size` bytes.
@@ -147,9 +149,14 @@ fn messages(c: &mut Criterion) {
         let mut g = c.benchmark_group("message");
         g.throughput(Throughput::Bytes(size as u64));
         g.bench_function(BenchmarkId::new("seal_sign", &label), |b| {
-            b.iter(|| a.seal_bytes(&mut rng, &alice.signing, 1, black_box(&plaintext)).unwrap())
+            b.iter(|| {
+                a.seal_bytes(&mut rng, &alice.signing, 1, black_box(&plaintext))
+                    .unwrap()
+            })
         });
-        let m = a.seal_bytes(&mut rng, &alice.signing, 1, &plaintext).unwrap();
+        let m = a
+            .seal_bytes(&mut rng, &alice.signing, 1, &plaintext)
+            .unwrap();
         g.bench_function(BenchmarkId::new("verify_open", &label), |b| {
             b.iter(|| {
                 let parsed = black_box(&m).parse().unwrap();

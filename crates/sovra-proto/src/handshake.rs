@@ -138,8 +138,14 @@ pub struct ReceivedHandshake {
 /// The initiator's reading of a response.
 #[derive(Debug)]
 pub enum HandshakeOutcome {
-    Accepted { session: Session, ack: Ack },
-    Refused { reason: String },
+    /// Boxed: a session holds two expanded public keys and would dwarf the refusal.
+    Accepted {
+        session: Box<Session>,
+        ack: Ack,
+    },
+    Refused {
+        reason: String,
+    },
 }
 
 fn handshake_bytes(from: &PublicKey, to: &PublicKey, id: &str, sealed_intro: &[u8]) -> Vec<u8> {
@@ -552,14 +558,14 @@ impl PendingHandshake {
         if let Some(at) = &ack.expires_at {
             time::parse("expires_at", at)?;
         }
-        let session = Session::from_exporter(
+        let session = Box::new(Session::from_exporter(
             Role::Initiator,
             self.conversation_id,
             token.to_owned(),
             self.me,
             from,
             |label, out| ctx.export(label, out),
-        );
+        ));
         Ok(HandshakeOutcome::Accepted { session, ack })
     }
 }

@@ -61,7 +61,7 @@ fn open_conversation() -> Pair {
     Pair {
         alice,
         bob,
-        a,
+        a: *a,
         b,
         ack,
     }

@@ -31,7 +31,10 @@ fn existing_key_is_never_overwritten() {
         keyfile::save_cloud_keys(&path, &second),
         Err(KeyFileError::AlreadyExists { .. })
     ));
-    assert_eq!(keyfile::load_cloud_keys(&path).unwrap().public(), first.public());
+    assert_eq!(
+        keyfile::load_cloud_keys(&path).unwrap().public(),
+        first.public()
+    );
 }
 
 #[test]
@@ -42,7 +45,10 @@ fn readable_by_others_is_refused() {
     keyfile::save_signing_key(&path, KeyRole::Device, &key).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let err = keyfile::load_signing_key(&path, KeyRole::Device).unwrap_err();
-    assert!(matches!(err, KeyFileError::InsecurePermissions { mode: 0o644, .. }), "{err}");
+    assert!(
+        matches!(err, KeyFileError::InsecurePermissions { mode: 0o644, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("chmod 600"));
 }
 
@@ -53,7 +59,9 @@ fn roles_and_garbage_are_refused() {
     let key = SigningKeypair::generate(&mut os_rng());
     keyfile::save_signing_key(&path, KeyRole::Node, &key).unwrap();
     assert_eq!(
-        keyfile::load_signing_key(&path, KeyRole::Node).unwrap().public(),
+        keyfile::load_signing_key(&path, KeyRole::Node)
+            .unwrap()
+            .public(),
         key.public()
     );
     assert!(matches!(

@@ -314,7 +314,7 @@ fn generate() -> BTreeMap<&'static str, Value> {
     let second = Payload::text("Thanks!");
     let plan = [
         (
-            &alice_session,
+            &*alice_session,
             &alice.signing,
             1u64,
             &first,
@@ -328,7 +328,7 @@ fn generate() -> BTreeMap<&'static str, Value> {
             "responder-to-initiator",
         ),
         (
-            &alice_session,
+            &*alice_session,
             &alice.signing,
             2,
             &second,
@@ -551,7 +551,7 @@ fn vectors_verify_from_files_alone() {
         let receiver = if s(m, "direction") == "initiator-to-responder" {
             &bob_session
         } else {
-            &alice_session
+            &*alice_session
         };
         let got = receiver.open_bytes(&parsed).unwrap();
         assert_eq!(
