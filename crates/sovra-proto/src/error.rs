@@ -65,6 +65,14 @@ pub enum ProtoError {
     #[error("conversation token expired")]
     ExpiredToken,
 
+    /// A handshake with this `conversation_id` was already handled (docs/PROTOCOL.md §9.3).
+    #[error("conversation {0} was already handled")]
+    ReplayedHandshake(String),
+
+    /// The peer is over its `rate_limit_per_day`.
+    #[error("rate limit of {limit} per day reached")]
+    RateLimited { limit: u32 },
+
     /// The `schema` names a protocol version this implementation does not speak.
     #[error("unsupported protocol version `{0}`")]
     UnsupportedVersion(String),
@@ -85,7 +93,30 @@ impl ProtoError {
             ProtoError::StaleTimestamp { .. } => "stale_timestamp",
             ProtoError::UnknownToken => "unknown_token",
             ProtoError::ExpiredToken => "expired_token",
+            ProtoError::ReplayedHandshake(_) => "replayed_handshake",
+            ProtoError::RateLimited { .. } => "rate_limited",
             ProtoError::UnsupportedVersion(_) => "unsupported_version",
+        }
+    }
+
+    /// The HTTP status this error is answered with (docs/PROTOCOL.md §10). A body over the size
+    /// limit is the one `wrong_size` answered 413; the HTTP layer decides that itself.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            ProtoError::Malformed { .. }
+            | ProtoError::BadEncoding { .. }
+            | ProtoError::WrongSize { .. }
+            | ProtoError::CannotUnseal { .. }
+            | ProtoError::StaleTimestamp { .. }
+            | ProtoError::UnsupportedVersion(_) => 400,
+            ProtoError::BadSignature { .. } => 401,
+            ProtoError::UnknownToken => 404,
+            ProtoError::ReplayedHandshake(_)
+            | ProtoError::ReplayedSeq { .. }
+            | ProtoError::StaleSeq { .. } => 409,
+            ProtoError::ExpiredToken => 410,
+            ProtoError::WrongRecipient => 421,
+            ProtoError::RateLimited { .. } => 429,
         }
     }
 
@@ -110,5 +141,7 @@ pub const ERROR_CODES: &[&str] = &[
     "stale_timestamp",
     "unknown_token",
     "expired_token",
+    "replayed_handshake",
+    "rate_limited",
     "unsupported_version",
 ];
