@@ -19,6 +19,39 @@
 //! * `error` — one error enum with stable codes.
 //!
 //! docs/PROTOCOL.md is the normative description of all of it.
+//!
+//! # Example: a conversation
+//!
+//! ```
+//! use sovra_proto::{handshake, Ack, CloudKeys, HandshakeOutcome, Payload, ReplayWindow, os_rng};
+//!
+//! let mut rng = os_rng();
+//! let now = jiff::Timestamp::now();
+//! let (alice, bob) = (CloudKeys::generate(&mut rng), CloudKeys::generate(&mut rng));
+//!
+//! // Alice seals an intro to Bob's encryption key (learned from his identity document).
+//! let (request, pending) = handshake::initiate(
+//!     &mut rng, &alice, Some("@alice.cloud"), bob.public(), bob.encryption.public(), "hello", now,
+//! )?;
+//! // Bob verifies it, decides (his whitelist), and accepts.
+//! let received = handshake::receive(&request, &bob, now)?;
+//! let ack = Ack { capabilities: vec![], expires_at: None,
+//!                 accepted_at: sovra_proto::time::format(now), responder_handle: None };
+//! let (response, bob_session) = handshake::accept(&mut rng, &bob, &received, &ack)?;
+//! // Alice reads the signed response; both now hold the same session keys.
+//! let HandshakeOutcome::Accepted { session, .. } = pending.complete(&response)? else {
+//!     unreachable!()
+//! };
+//!
+//! let message = session.seal(&mut rng, &alice.signing, 1, &Payload::text("hi Bob"))?;
+//! let parsed = message.parse()?;
+//! let mut window = ReplayWindow::default();
+//! window.check(parsed.seq)?;
+//! assert_eq!(bob_session.open(&parsed)?.text, "hi Bob");
+//! window.accept(parsed.seq);
+//! assert_eq!(window.check(parsed.seq).unwrap_err().code(), "replayed_seq");
+//! # Ok::<(), sovra_proto::ProtoError>(())
+//! ```
 
 pub mod canonical;
 pub mod encoding;
