@@ -15,7 +15,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use jiff::Timestamp;
 use sovra_proto::handshake;
 use sovra_proto::{
-    Ack, Capability, CloudKeys, HandshakeOutcome, IdentityDocument, Session, os_rng,
+    Ack, Capability, CloudKeys, HandshakeOutcome, HandshakeRequest, HandshakeResponse,
+    IdentityDocument, PendingHandshake, Session, os_rng,
 };
 
 fn now() -> Timestamp {
@@ -31,10 +32,9 @@ fn ack() -> Ack {
     }
 }
 
-fn sessions(alice: &CloudKeys, bob: &CloudKeys) -> (Session, Session) {
-    let mut rng = os_rng();
-    let (req, pending) = handshake::initiate(
-        &mut rng,
+fn initiate(alice: &CloudKeys, bob: &CloudKeys) -> (HandshakeRequest, PendingHandshake) {
+    handshake::initiate(
+        &mut os_rng(),
         alice,
         None,
         bob.public(),
@@ -42,9 +42,19 @@ fn sessions(alice: &CloudKeys, bob: &CloudKeys) -> (Session, Session) {
         "bench",
         now(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// A handshake run to the end: the pending initiator and the responder's answer.
+fn answered(alice: &CloudKeys, bob: &CloudKeys) -> (PendingHandshake, HandshakeResponse, Session) {
+    let (req, pending) = initiate(alice, bob);
     let received = handshake::receive(&req, bob, now()).unwrap();
-    let (resp, b) = handshake::accept(&mut rng, bob, &received, &ack()).unwrap();
+    let (resp, b) = handshake::accept(&mut os_rng(), bob, &received, &ack()).unwrap();
+    (pending, resp, b)
+}
+
+fn sessions(alice: &CloudKeys, bob: &CloudKeys) -> (Session, Session) {
+    let (pending, resp, b) = answered(alice, bob);
     let HandshakeOutcome::Accepted { session: a, .. } = pending.complete(&resp).unwrap() else {
         unreachable!()
     };
@@ -83,30 +93,8 @@ fn handshake_bench(c: &mut Criterion) {
     let bob = CloudKeys::generate(&mut os_rng());
     let mut g = c.benchmark_group("handshake");
     let mut rng = os_rng();
-    g.bench_function("initiator_send", |b| {
-        b.iter(|| {
-            handshake::initiate(
-                &mut rng,
-                &alice,
-                None,
-                bob.public(),
-                bob.encryption.public(),
-                "bench",
-                now(),
-            )
-            .unwrap()
-        })
-    });
-    let (req, _) = handshake::initiate(
-        &mut rng,
-        &alice,
-        None,
-        bob.public(),
-        bob.encryption.public(),
-        "bench",
-        now(),
-    )
-    .unwrap();
+    g.bench_function("initiator_send", |b| b.iter(|| initiate(&alice, &bob)));
+    let (req, _) = initiate(&alice, &bob);
     g.bench_function("responder_receive_accept", |b| {
         b.iter(|| {
             let r = handshake::receive(black_box(&req), &bob, now()).unwrap();
@@ -115,23 +103,8 @@ fn handshake_bench(c: &mut Criterion) {
     });
     g.bench_function("initiator_complete", |b| {
         b.iter_batched(
-            || {
-                let mut rng = os_rng();
-                let (req, pending) = handshake::initiate(
-                    &mut rng,
-                    &alice,
-                    None,
-                    bob.public(),
-                    bob.encryption.public(),
-                    "bench",
-                    now(),
-                )
-                .unwrap();
-                let r = handshake::receive(&req, &bob, now()).unwrap();
-                let (resp, _) = handshake::accept(&mut rng, &bob, &r, &ack()).unwrap();
-                (pending, resp)
-            },
-            |(pending, resp)| pending.complete(&resp).unwrap(),
+            || answered(&alice, &bob),
+            |(pending, resp, _)| pending.complete(&resp).unwrap(),
             criterion::BatchSize::SmallInput,
         )
     });

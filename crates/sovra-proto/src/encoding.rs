@@ -45,11 +45,7 @@ pub fn b64_array<const N: usize>(field: &'static str, text: &str) -> Result<[u8;
             field,
             encoding: "base64",
         })?;
-    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| ProtoError::WrongSize {
-        field,
-        expected: N.to_string(),
-        got: bytes.len(),
-    })
+    exact(field, &bytes)
 }
 
 /// Decodes a lowercase hex field that must be exactly `N` bytes.
@@ -60,7 +56,11 @@ pub fn hex_array<const N: usize>(field: &'static str, text: &str) -> Result<[u8;
             field,
             encoding: "lowercase hex",
         })?;
-    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| ProtoError::WrongSize {
+    exact(field, &bytes)
+}
+
+fn exact<const N: usize>(field: &'static str, bytes: &[u8]) -> Result<[u8; N], ProtoError> {
+    <[u8; N]>::try_from(bytes).map_err(|_| ProtoError::WrongSize {
         field,
         expected: N.to_string(),
         got: bytes.len(),
