@@ -54,6 +54,7 @@
 //! ```
 
 pub mod canonical;
+pub mod device;
 pub mod encoding;
 pub mod error;
 pub mod handshake;

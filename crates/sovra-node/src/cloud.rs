@@ -1,0 +1,642 @@
+//! One hosted cloud: its keys, its store, and the domain rules of rapp-d2d/1.0 applied to them.
+//!
+//! Handlers (`d2d.rs`, `owner.rs`) parse and call into here; the workers (`server.rs`) call
+//! `run_jobs`, `deliver_due` and `sweep`. Every state change is one store transaction, and a
+//! request is answered only after its transaction committed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand_core::Rng;
+use sha2::{Digest, Sha256};
+use sovra_client::{ClientError, D2dClient};
+use sovra_proto::handshake::{
+    self, REASON_EXPIRED, REASON_NOT_ON_WHITELIST, REASON_RATE_LIMIT, REASON_REFUSED,
+};
+use sovra_proto::{
+    Ack, CallResult, Capability, CloudKeys, HandshakeOutcome, HandshakeRequest, HandshakeResponse,
+    IdentityDocument, MessageRequest, MessageResponse, Payload, ProtoError, PublicKey, Retention,
+    Session, StoredSession, os_rng,
+};
+use tokio::sync::Notify;
+
+use crate::capability::{self, Adapter};
+use crate::error::{ApiError, ApiResult};
+use crate::home::CloudConfig;
+use crate::store::{Conversation, Peer, Store, now_ms};
+
+/// Node-wide settings that shape delivery.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Give up on an outbound delivery this long after it was queued.
+    pub delivery_horizon: Duration,
+    /// First retry delay; doubles per attempt, with full jitter, up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Time limit of one outbound HTTP request.
+    pub request_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            delivery_horizon: Duration::from_secs(24 * 3600),
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct Cloud {
+    pub name: String,
+    pub dir: PathBuf,
+    pub config: CloudConfig,
+    pub keys: CloudKeys,
+    pub store: Store,
+    /// This cloud's public base URL; its D2D endpoints are below it.
+    pub base_url: String,
+    pub settings: Settings,
+    d2d: D2dClient,
+    http: reqwest::Client,
+    pub outbox_wake: Notify,
+    pub jobs_wake: Notify,
+}
+
+fn hash_request(sealed_payload: &[u8], sig: &[u8; 64]) -> String {
+    let digest = Sha256::new()
+        .chain_update(sealed_payload)
+        .chain_update(sig)
+        .finalize();
+    sovra_proto::encoding::hex(&digest)
+}
+
+fn retention_str(r: Retention) -> &'static str {
+    match r {
+        Retention::Session => "session",
+        Retention::Days90 => "90d",
+        Retention::Permanent => "permanent",
+    }
+}
+
+impl Cloud {
+    pub async fn open(
+        dir: PathBuf,
+        base_url: String,
+        settings: Settings,
+    ) -> Result<Arc<Cloud>, crate::home::HomeError> {
+        let config = crate::home::load_config(&dir)?;
+        let keys = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key"))?;
+        let store = Store::open(&dir.join("cloud.db")).await?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let timeout = settings.request_timeout;
+        Ok(Arc::new(Cloud {
+            name,
+            dir,
+            config,
+            keys,
+            store,
+            base_url,
+            settings,
+            d2d: D2dClient::new(timeout),
+            http: reqwest::Client::new(),
+            outbox_wake: Notify::new(),
+            jobs_wake: Notify::new(),
+        }))
+    }
+
+    pub fn public(&self) -> PublicKey {
+        self.keys.public()
+    }
+
+    /// `GET /api/d2d/identity`: signed fresh, listing only what the owner exposed.
+    pub async fn identity_document(&self) -> ApiResult<IdentityDocument> {
+        let capabilities = self
+            .store
+            .capabilities()
+            .await?
+            .into_iter()
+            .map(|c| Capability {
+                name: c.name,
+                description: c.description,
+            })
+            .collect();
+        Ok(IdentityDocument::sign(
+            &self.keys,
+            &self.config.handle,
+            capabilities,
+            vec![self.base_url.clone()],
+            vec![],
+            jiff::Timestamp::now(),
+        )?)
+    }
+
+    // --- responder side ----------------------------------------------------------------------
+
+    pub async fn receive_handshake(
+        &self,
+        request: &HandshakeRequest,
+    ) -> ApiResult<HandshakeResponse> {
+        let received = handshake::receive(request, &self.keys, jiff::Timestamp::now())?;
+        let id = received.conversation_id.hyphenated().to_string();
+        if self.store.handshake_seen(&id).await? {
+            return Err(ProtoError::ReplayedHandshake(id).into());
+        }
+        let peer = self.store.peer(&received.from).await?;
+        let refuse = |reason: &str| {
+            handshake::refuse(
+                &self.keys.signing,
+                &received.from,
+                received.conversation_id,
+                reason,
+            )
+        };
+        // Everything read before the transaction: the store has one connection.
+        let earlier = self.store.pending_all_for(&received.from).await?;
+        let over_limit = match &peer {
+            Some(p) => {
+                self.store.rate_count(&received.from).await?
+                    >= i64::from(p.grant.rate_limit_per_day)
+            }
+            None => false,
+        };
+        let mut tx = self.store.begin().await?;
+        Store::mark_handshake_seen(&mut tx, &id).await?;
+        let Some(peer) = peer else {
+            // The seed's "prompt the human for novel peers": keep it for the owner, once per
+            // peer; a peer the owner denied is refused without asking again.
+            let denied = earlier.iter().any(|p| p.state == "denied");
+            if !denied && !earlier.iter().any(|p| p.state == "pending") {
+                Store::insert_pending(
+                    &mut tx,
+                    &id,
+                    &received.from,
+                    received.sender_handle.as_deref(),
+                    &received.topic,
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            return Ok(refuse(if denied {
+                REASON_REFUSED
+            } else {
+                REASON_NOT_ON_WHITELIST
+            }));
+        };
+        if peer.grant.is_expired(jiff::Timestamp::now()) {
+            tx.commit().await?;
+            return Ok(refuse(REASON_EXPIRED));
+        }
+        if over_limit {
+            tx.commit().await?;
+            return Ok(refuse(REASON_RATE_LIMIT));
+        }
+        let ack = Ack {
+            capabilities: peer.grant.allowed_capabilities.clone(),
+            expires_at: None,
+            accepted_at: sovra_proto::time::format(jiff::Timestamp::now()),
+            responder_handle: Some(self.config.handle.clone()),
+        };
+        let (response, session) = handshake::accept(&mut os_rng(), &self.keys, &received, &ack)?;
+        let stored = serde_json::to_string(&session.to_stored()).expect("json");
+        Store::insert_conversation(
+            &mut tx,
+            &id,
+            &session.token,
+            &received.from.to_b64(),
+            "responder",
+            &received.topic,
+            &stored,
+            &[],
+            None,
+        )
+        .await?;
+        Store::add_rate_event(&mut tx, &received.from.to_b64()).await?;
+        tx.commit().await?;
+        tracing::info!(cloud = %self.name, peer = %peer.grant.peer_handle, conversation = %id, "accepted handshake");
+        Ok(response)
+    }
+
+    pub async fn receive_message(&self, request: &MessageRequest) -> ApiResult<MessageResponse> {
+        let parsed = request.parse()?;
+        let conv = self
+            .store
+            .conversation_by_token(&parsed.token)
+            .await?
+            .ok_or(ProtoError::UnknownToken)?;
+        if conv.state != "open" || conv.expires_at.is_some_and(|t| t <= now_ms()) {
+            return Err(ProtoError::ExpiredToken.into());
+        }
+        let stored: StoredSession =
+            serde_json::from_str(&conv.session).map_err(ApiError::internal)?;
+        let session = Session::from_stored(&stored)?;
+        let plaintext = session.open_bytes(&parsed)?;
+        let hash = hash_request(&parsed.sealed_payload, &parsed.sig);
+        let peer = self.store.peer(&session.peer).await?;
+        let Some(peer) = peer.filter(|p| !p.grant.is_expired(jiff::Timestamp::now())) else {
+            return Err(ProtoError::ExpiredToken.into());
+        };
+        let payload = Payload::from_json(&plaintext)?;
+        let over_limit =
+            self.store.rate_count(&session.peer).await? >= i64::from(peer.grant.rate_limit_per_day);
+
+        let mut tx = self.store.begin().await?;
+        // Re-read the window inside the transaction: concurrent deliveries serialize here.
+        let window = Store::window(&mut tx, &conv.id).await?;
+        match window.check(parsed.seq) {
+            Ok(()) => {}
+            Err(ProtoError::ReplayedSeq { .. }) => {
+                drop(tx);
+                let earlier = self.store.message(&conv.id, "in", parsed.seq).await?;
+                // A retransmission of what we already accepted: acknowledge, do nothing again.
+                if earlier.is_some_and(|m| m.request_hash == hash) {
+                    return Ok(MessageResponse { received: true });
+                }
+                return Err(ProtoError::ReplayedSeq { seq: parsed.seq }.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if over_limit {
+            return Err(ProtoError::RateLimited {
+                limit: peer.grant.rate_limit_per_day,
+            }
+            .into());
+        }
+        let mut window = window;
+        window.accept(parsed.seq);
+        Store::insert_message(
+            &mut tx,
+            &conv.id,
+            "in",
+            parsed.seq,
+            &hash,
+            std::str::from_utf8(&plaintext).map_err(ApiError::internal)?,
+            retention_str(payload.data_policy.retention),
+            payload.in_reply_to,
+        )
+        .await?;
+        Store::update_window(&mut tx, &conv.id, &window).await?;
+        Store::add_rate_event(&mut tx, &conv.peer_pubkey).await?;
+        if !payload.calls.is_empty() {
+            Store::insert_job(&mut tx, &conv.id, parsed.seq).await?;
+        }
+        tx.commit().await?;
+        if !payload.calls.is_empty() {
+            self.jobs_wake.notify_one();
+        }
+        Ok(MessageResponse { received: true })
+    }
+
+    // --- initiator side ----------------------------------------------------------------------
+
+    /// Sends a payload to a whitelisted peer, opening a conversation first if none is open.
+    /// Returns the conversation and the message's `seq`; delivery continues in the outbox.
+    pub async fn send(
+        &self,
+        who: &str,
+        topic: &str,
+        payload: &Payload,
+    ) -> ApiResult<(String, u64)> {
+        let peer = self.store.find_peer(who).await?.ok_or_else(|| {
+            ApiError::not_found(
+                "unknown_peer",
+                format!("{who} is not on this cloud's whitelist"),
+            )
+        })?;
+        if peer.grant.is_expired(jiff::Timestamp::now()) {
+            return Err(ApiError::new(
+                403,
+                "peer_expired",
+                format!("the whitelist entry for {who} has expired"),
+            ));
+        }
+        let conv = match self
+            .store
+            .open_conversation_with(&peer.grant.peer_pubkey)
+            .await?
+        {
+            Some(c) => c,
+            None => self.open_conversation(&peer, topic).await?,
+        };
+        let seq = self.enqueue(&conv, payload).await?;
+        Ok((conv.id, seq))
+    }
+
+    async fn open_conversation(&self, peer: &Peer, topic: &str) -> ApiResult<Conversation> {
+        let url = peer.peer_url.clone().ok_or_else(|| {
+            ApiError::new(
+                409,
+                "no_endpoint",
+                format!("no URL is known for {}", peer.grant.peer_handle),
+            )
+        })?;
+        let identity = self.d2d.identity(&url).await.map_err(peer_error)?;
+        if identity.pubkey != peer.grant.peer_pubkey {
+            return Err(ApiError::new(
+                502,
+                "peer_key_mismatch",
+                format!(
+                    "{url} serves key {} but the whitelist has {}",
+                    identity.pubkey, peer.grant.peer_pubkey
+                ),
+            ));
+        }
+        self.store
+            .set_peer_encryption_key(&identity.pubkey, &identity.encryption_key.to_b64())
+            .await?;
+        let (request, pending) = handshake::initiate(
+            &mut os_rng(),
+            &self.keys,
+            Some(&self.config.handle),
+            identity.pubkey,
+            identity.encryption_key,
+            topic,
+            jiff::Timestamp::now(),
+        )?;
+        let response = self
+            .d2d
+            .handshake(&url, &request)
+            .await
+            .map_err(peer_error)?;
+        match pending.complete(&response)? {
+            HandshakeOutcome::Refused { reason } => Err(ApiError::new(
+                409,
+                "refused",
+                format!(
+                    "{} refused the conversation: {reason}",
+                    peer.grant.peer_handle
+                ),
+            )),
+            HandshakeOutcome::Accepted { session, ack } => {
+                let id = session.conversation_id.hyphenated().to_string();
+                let expires = ack
+                    .expires_at
+                    .as_deref()
+                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                    .map(|t| t.as_millisecond());
+                let mut tx = self.store.begin().await?;
+                Store::insert_conversation(
+                    &mut tx,
+                    &id,
+                    &session.token,
+                    &peer.grant.peer_pubkey.to_b64(),
+                    "initiator",
+                    topic,
+                    &serde_json::to_string(&session.to_stored()).expect("json"),
+                    &ack.capabilities,
+                    expires,
+                )
+                .await?;
+                tx.commit().await?;
+                self.store
+                    .conversation(&id)
+                    .await?
+                    .ok_or_else(|| ApiError::internal("conversation vanished"))
+            }
+        }
+    }
+
+    /// Numbers, seals and queues a payload in one transaction.
+    async fn enqueue(&self, conv: &Conversation, payload: &Payload) -> ApiResult<u64> {
+        let peer_key = PublicKey::from_b64("peer", &conv.peer_pubkey)?;
+        let url = self
+            .store
+            .peer(&peer_key)
+            .await?
+            .and_then(|p| p.peer_url)
+            .ok_or_else(|| ApiError::new(409, "no_endpoint", "no URL is known for this peer"))?;
+        let stored: StoredSession =
+            serde_json::from_str(&conv.session).map_err(ApiError::internal)?;
+        let session = Session::from_stored(&stored)?;
+        let plaintext = payload.to_json()?;
+        let mut tx = self.store.begin().await?;
+        let seq = Store::take_send_seq(&mut tx, &conv.id).await?;
+        let request = session.seal_bytes(&mut os_rng(), &self.keys.signing, seq, &plaintext)?;
+        let parsed = request.parse()?;
+        Store::insert_outbox(
+            &mut tx,
+            &conv.id,
+            seq,
+            &url,
+            &serde_json::to_string(&request).expect("json"),
+        )
+        .await?;
+        Store::insert_message(
+            &mut tx,
+            &conv.id,
+            "out",
+            seq,
+            &hash_request(&parsed.sealed_payload, &parsed.sig),
+            std::str::from_utf8(&plaintext).expect("json is utf-8"),
+            retention_str(payload.data_policy.retention),
+            payload.in_reply_to,
+        )
+        .await?;
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(seq)
+    }
+
+    // --- workers -----------------------------------------------------------------------------
+
+    /// Calls whose adapter was started before a crash are not run again (at most once): they
+    /// are answered with an error result.
+    pub async fn recover_interrupted_jobs(&self) -> ApiResult<()> {
+        for (conv, seq) in self.store.jobs("started").await? {
+            self.answer_calls(&conv, seq, true).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs queued calls and queues their replies.
+    pub async fn run_jobs(&self) -> ApiResult<()> {
+        for (conv, seq) in self.store.jobs("queued").await? {
+            if self.store.start_job(&conv, seq).await? {
+                self.answer_calls(&conv, seq, false).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn answer_calls(&self, conv_id: &str, seq: u64, interrupted: bool) -> ApiResult<()> {
+        let conv = self
+            .store
+            .conversation(conv_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("job without conversation"))?;
+        let Some(message) = self.store.message(conv_id, "in", seq).await? else {
+            // The content was deleted (conversation closed): nothing to answer.
+            let mut tx = self.store.begin().await?;
+            Store::finish_job(&mut tx, conv_id, seq).await?;
+            tx.commit().await?;
+            return Ok(());
+        };
+        let payload: Payload =
+            serde_json::from_value(message.payload).map_err(ApiError::internal)?;
+        let peer = self
+            .store
+            .peer(&PublicKey::from_b64("peer", &conv.peer_pubkey)?)
+            .await?;
+        let exposed = self.store.capabilities().await?;
+        let soul = self.dir.join("soul.md");
+        let mut results = Vec::with_capacity(payload.calls.len());
+        for call in &payload.calls {
+            let fail = |why: &str| CallResult {
+                capability: call.capability.clone(),
+                ok: false,
+                output: None,
+                error: Some(why.to_owned()),
+            };
+            let granted = peer
+                .as_ref()
+                .is_some_and(|p| p.grant.allows(&call.capability));
+            let adapter = exposed
+                .iter()
+                .find(|c| c.name == call.capability)
+                .and_then(|c| serde_json::from_value::<Adapter>(c.adapter.clone()).ok());
+            results.push(match (interrupted, granted, adapter) {
+                (true, _, _) => fail(
+                    "interrupted: the node restarted while this call ran; it was not run again",
+                ),
+                (_, false, _) => fail("not granted"),
+                (_, true, None) => fail("no such capability"),
+                (_, true, Some(adapter)) => {
+                    capability::run(
+                        &self.http,
+                        &call.capability,
+                        &adapter,
+                        &call.args,
+                        &payload.text,
+                        &soul,
+                    )
+                    .await
+                }
+            });
+        }
+        let ok = results.iter().filter(|r| r.ok).count();
+        let mut reply = Payload::text(format!("{ok} of {} call(s) succeeded", results.len()));
+        reply.results = results;
+        reply.in_reply_to = Some(seq);
+        reply.data_policy = payload.data_policy.clone();
+        match self.enqueue(&conv, &reply).await {
+            Ok(_)
+            | Err(ApiError {
+                code: "no_endpoint",
+                ..
+            }) => {}
+            Err(e) => return Err(e),
+        }
+        let mut tx = self.store.begin().await?;
+        Store::finish_job(&mut tx, conv_id, seq).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Attempts every due delivery, concurrently.
+    pub async fn deliver_due(self: &Arc<Self>) -> ApiResult<usize> {
+        let due = self.store.due_outbox(64).await?;
+        let n = due.len();
+        let mut set = tokio::task::JoinSet::new();
+        for item in due {
+            let cloud = Arc::clone(self);
+            set.spawn(async move { cloud.deliver_one(item).await });
+        }
+        while let Some(r) = set.join_next().await {
+            if let Ok(Err(e)) = r {
+                tracing::warn!(cloud = %self.name, "delivery bookkeeping failed: {}", e.message);
+            }
+        }
+        Ok(n)
+    }
+
+    async fn deliver_one(&self, item: crate::store::OutboxItem) -> ApiResult<()> {
+        let request: MessageRequest =
+            serde_json::from_str(&item.body).map_err(ApiError::internal)?;
+        let attempts = item.attempts + 1;
+        match self.d2d.message(&item.url, &request).await {
+            Ok(_) => {
+                self.store
+                    .outbox_result(item.id, "delivered", attempts, now_ms(), None)
+                    .await?
+            }
+            Err(e) if e.is_retryable() => {
+                let now = now_ms();
+                let horizon = self.settings.delivery_horizon.as_millis() as i64;
+                if now - item.created_at >= horizon {
+                    let why = format!(
+                        "gave up after {attempts} attempts over {} s: {e}",
+                        horizon / 1000
+                    );
+                    tracing::warn!(cloud = %self.name, outbox = item.id, "{why}");
+                    self.store
+                        .outbox_result(item.id, "failed", attempts, now, Some(&why))
+                        .await?;
+                } else {
+                    let delay = self.backoff(attempts);
+                    self.store
+                        .outbox_result(
+                            item.id,
+                            "pending",
+                            attempts,
+                            now + delay,
+                            Some(&e.to_string()),
+                        )
+                        .await?;
+                }
+            }
+            Err(e) => {
+                let why = format!("refused by the peer: {e}");
+                self.store
+                    .outbox_result(item.id, "failed", attempts, now_ms(), Some(&why))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Exponential backoff with full jitter: uniform in [0, min(max, base·2^(attempts−1))].
+    fn backoff(&self, attempts: i64) -> i64 {
+        let base = self.settings.backoff_base.as_millis() as u64;
+        let cap = self.settings.backoff_max.as_millis() as u64;
+        let exp = base
+            .saturating_mul(1u64 << (attempts.clamp(1, 30) - 1))
+            .min(cap)
+            .max(1);
+        (os_rng().next_u64() % (exp + 1)) as i64
+    }
+
+    /// Data-policy and replay-state housekeeping.
+    pub async fn sweep(&self) -> ApiResult<()> {
+        let n = self.store.sweep_retention().await?;
+        if n > 0 {
+            tracing::info!(cloud = %self.name, "deleted {n} message(s) past their 90-day retention");
+        }
+        self.store.sweep_replay_state().await?;
+        Ok(())
+    }
+}
+
+fn peer_error(e: ClientError) -> ApiError {
+    match e {
+        ClientError::Transport(t) => ApiError::new(502, "peer_unreachable", t),
+        ClientError::Status {
+            status,
+            code,
+            message,
+        } => ApiError::new(
+            502,
+            "peer_error",
+            format!("peer answered {status} {code}: {message}"),
+        ),
+        ClientError::Decode(d) => ApiError::new(502, "peer_error", d),
+        ClientError::Proto(p) => ApiError::new(
+            502,
+            "peer_error",
+            format!("peer's answer did not verify: {p}"),
+        ),
+    }
+}

@@ -1,0 +1,158 @@
+//! The home directory: where a node keeps the clouds it hosts.
+//!
+//! ```text
+//! $SOVRA_HOME/
+//!   node.json                 where the running node listens (written by `node serve`)
+//!   clouds/<name>/            one directory per hosted cloud: the unit of migration
+//!     cloud.json              handle and creation time
+//!     cloud.key               the cloud's Ed25519 + X25519 secret keys (0600)
+//!     device.key              the local CLI's device key (0600), certified by cloud.key
+//!     cloud.db                SQLite (WAL): whitelist, conversations, messages, outbox…
+//!     soul.md                 optional: the cloud's system prompt for `chat` capabilities
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sovra_proto::device::{KeyCertificate, PURPOSE_OWNER};
+use sovra_proto::identity::validate_handle;
+use sovra_proto::keyfile::{self, KeyRole};
+use sovra_proto::{CloudKeys, SigningKeypair, os_rng};
+use thiserror::Error;
+
+use crate::store::Store;
+
+#[derive(Debug, Error)]
+pub enum HomeError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a cloud already exists at {0}; refusing to overwrite it")]
+    Exists(PathBuf),
+    #[error("no cloud at {0}")]
+    Missing(PathBuf),
+    #[error(transparent)]
+    Key(#[from] keyfile::KeyFileError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
+    move |source| HomeError::Io {
+        path: path.into(),
+        source,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CloudConfig {
+    pub handle: String,
+    pub created_at: String,
+}
+
+/// Where the running node listens, so the CLI can find it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub url: String,
+    pub pid: u32,
+}
+
+/// The cloud directory name for a handle: its first label (`@alice.cloud` → `alice`).
+pub fn cloud_name(handle: &str) -> Result<String, HomeError> {
+    validate_handle(handle).map_err(|e| HomeError::Invalid(e.to_string()))?;
+    Ok(handle[1..].split('.').next().expect("validated").to_owned())
+}
+
+pub fn clouds_dir(home: &Path) -> PathBuf {
+    home.join("clouds")
+}
+
+pub fn cloud_dir(home: &Path, name: &str) -> PathBuf {
+    clouds_dir(home).join(name)
+}
+
+/// The names of every cloud under `home`.
+pub fn list_clouds(home: &Path) -> Result<Vec<String>, HomeError> {
+    let dir = clouds_dir(home);
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
+        let entry = entry.map_err(io(&dir))?;
+        if entry.path().join("cloud.json").exists() {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Creates a cloud: keys, a certified device key for the CLI, the database and the config.
+/// Refuses to touch an existing cloud.
+pub async fn init_cloud(home: &Path, handle: &str) -> Result<(PathBuf, CloudKeys), HomeError> {
+    let name = cloud_name(handle)?;
+    let dir = cloud_dir(home, &name);
+    if dir.join("cloud.json").exists() || dir.join("cloud.key").exists() {
+        return Err(HomeError::Exists(dir));
+    }
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let mut rng = os_rng();
+    let keys = CloudKeys::generate(&mut rng);
+    keyfile::save_cloud_keys(&dir.join("cloud.key"), &keys)?;
+    let device = SigningKeypair::generate(&mut rng);
+    keyfile::save_signing_key(&dir.join("device.key"), KeyRole::Device, &device)?;
+    let cert = KeyCertificate::issue(
+        &keys.signing,
+        &device.public(),
+        PURPOSE_OWNER,
+        "cli",
+        jiff::Timestamp::now(),
+    );
+    let store = Store::open(&dir.join("cloud.db")).await?;
+    store
+        .add_device(
+            &device.public().to_b64(),
+            &serde_json::to_string(&cert).expect("json"),
+            "cli",
+        )
+        .await?;
+    let config = CloudConfig {
+        handle: handle.to_owned(),
+        created_at: sovra_proto::time::format(jiff::Timestamp::now()),
+    };
+    // The config is written last: its presence marks a complete cloud.
+    let path = dir.join("cloud.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).map_err(io(&path))?;
+    Ok((dir, keys))
+}
+
+pub fn load_config(dir: &Path) -> Result<CloudConfig, HomeError> {
+    let path = dir.join("cloud.json");
+    if !path.exists() {
+        return Err(HomeError::Missing(dir.into()));
+    }
+    let text = std::fs::read(&path).map_err(io(&path))?;
+    serde_json::from_slice(&text)
+        .map_err(|e| HomeError::Invalid(format!("{}: {e}", path.display())))
+}
+
+pub fn load_device(dir: &Path) -> Result<SigningKeypair, HomeError> {
+    Ok(keyfile::load_signing_key(
+        &dir.join("device.key"),
+        KeyRole::Device,
+    )?)
+}
+
+pub fn write_node_info(home: &Path, info: &NodeInfo) -> Result<(), HomeError> {
+    let path = home.join("node.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(info).expect("json")).map_err(io(&path))
+}
+
+pub fn read_node_info(home: &Path) -> Option<NodeInfo> {
+    serde_json::from_slice(&std::fs::read(home.join("node.json")).ok()?).ok()
+}

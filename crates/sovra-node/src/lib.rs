@@ -1,0 +1,24 @@
+//! `sovra-node`: the cloud host.
+//!
+//! # Layout
+//!
+//! * `home` — the home directory: one subdirectory per hosted cloud (`sovra init`).
+//! * `store` — a cloud's SQLite database and every query against it.
+//! * `cloud` — one hosted cloud: the rapp-d2d/1.0 rules applied to its store (receive a
+//!   handshake or message, send, run calls, deliver the outbox, sweep).
+//! * `d2d` — the endpoints peers call; `owner` — the signed owner API the CLI calls.
+//! * `capability` — the `exec`, `http` and `chat` adapters that run exposed capabilities.
+//! * `server` — routing, workers, graceful shutdown.
+//! * `error` — the `{"error", "message"}` body.
+
+pub mod capability;
+pub mod cloud;
+pub mod d2d;
+pub mod error;
+pub mod home;
+pub mod owner;
+pub mod server;
+pub mod store;
+
+pub use cloud::{Cloud, Settings};
+pub use server::{Node, open_node, router, serve};

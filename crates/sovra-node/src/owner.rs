@@ -1,0 +1,396 @@
+//! The owner API: what the cloud's human (through the CLI, later a web page) may do.
+//!
+//! Separate from the D2D surface (`/api/owner/…`) and never usable unauthenticated: every
+//! request carries `x-sovra-device`, `x-sovra-timestamp`, `x-sovra-nonce` and
+//! `x-sovra-signature` (docs/PROTOCOL.md §Owner API). The device must hold an unrevoked
+//! certificate from the cloud key; the timestamp must be within 60 s; the nonce unused.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sovra_proto::device::{
+    KeyCertificate, OWNER_REQUEST_WINDOW_MS, OwnerAuth, PURPOSE_OWNER, owner_request_bytes,
+    verify_certified,
+};
+use sovra_proto::{Call, DataPolicy, Payload, PublicKey, Retention, WhitelistEntry};
+
+use crate::capability::Adapter;
+use crate::cloud::Cloud;
+use crate::d2d::{JsonBody, MAX_BODY};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{CapabilityRow, now_ms};
+
+fn unauthorized(why: impl Into<String>) -> ApiError {
+    ApiError::new(401, "unauthorized", why)
+}
+
+/// Middleware: authenticates the request, then hands it on with its body intact.
+pub async fn authenticate(
+    State(cloud): State<Arc<Cloud>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| unauthorized(format!("missing {name} header")))
+    };
+    let auth = OwnerAuth {
+        device: header("x-sovra-device")?,
+        timestamp_ms: header("x-sovra-timestamp")?
+            .parse()
+            .map_err(|_| unauthorized("x-sovra-timestamp is not an integer"))?,
+        nonce: header("x-sovra-nonce")?,
+        signature: header("x-sovra-signature")?,
+    };
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        ApiError::new(
+            413,
+            "wrong_size",
+            format!("request body is larger than {MAX_BODY} bytes"),
+        )
+    })?;
+    let now = now_ms();
+    auth.check_window(now)?;
+    let device = PublicKey::from_b64("x-sovra-device", &auth.device)?;
+    let sig = sovra_proto::keys::signature_from_b64("x-sovra-signature", &auth.signature)?;
+    let certificate: Option<KeyCertificate> = cloud
+        .store
+        .device_certificate(&auth.device)
+        .await?
+        .and_then(|c| serde_json::from_str(&c).ok());
+    let certificates: Vec<KeyCertificate> = certificate.into_iter().collect();
+    // The path as the client signed it: the full path on the node (before the router
+    // stripped the cloud's prefix), with the query.
+    let original = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map(|o| o.0.clone());
+    let uri = original.as_ref().unwrap_or(&parts.uri);
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let signed = owner_request_bytes(
+        parts.method.as_str(),
+        path,
+        auth.timestamp_ms,
+        &auth.nonce,
+        &bytes,
+    );
+    verify_certified(
+        &cloud.public(),
+        &device,
+        &certificates,
+        PURPOSE_OWNER,
+        "owner request",
+        &signed,
+        &sig,
+    )
+    .map_err(|_| unauthorized("not signed by a device this cloud certified"))?;
+    if !cloud
+        .store
+        .use_nonce(&auth.nonce, now + 2 * OWNER_REQUEST_WINDOW_MS)
+        .await?
+    {
+        return Err(ApiError::new(
+            401,
+            "replayed_request",
+            "this request nonce was already used",
+        ));
+    }
+    Ok(next
+        .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await)
+}
+
+// --- whitelist ---------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+pub struct PeerBody {
+    #[serde(flatten)]
+    entry: WhitelistEntry,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+fn peer_json(p: &crate::store::Peer) -> Value {
+    json!({
+        "entry": p.grant.to_entry(),
+        "url": p.peer_url,
+        "fingerprint": p.grant.peer_pubkey.fingerprint(),
+    })
+}
+
+pub async fn list_peers(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+    let peers = cloud.store.peers().await?;
+    Ok(Json(
+        json!({ "peers": peers.iter().map(peer_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// Adds or updates a whitelist entry (PUT semantics on the peer's key).
+pub async fn put_peer(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(body): JsonBody<PeerBody>,
+) -> ApiResult<Json<Value>> {
+    let grant = body.entry.validate()?;
+    if grant.peer_pubkey == cloud.public() {
+        return Err(ApiError::bad_request("a cloud cannot whitelist itself"));
+    }
+    if let Some(url) = &body.url
+        && (!(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048)
+    {
+        return Err(ApiError::bad_request(format!(
+            "{url:?} is not an http(s) URL"
+        )));
+    }
+    cloud
+        .store
+        .whitelist_upsert(&grant, body.url.as_deref())
+        .await?;
+    cloud
+        .store
+        .pending_settle(&grant.peer_pubkey.to_b64(), "approved")
+        .await?;
+    let peer = cloud
+        .store
+        .peer(&grant.peer_pubkey)
+        .await?
+        .ok_or_else(|| ApiError::internal("peer vanished"))?;
+    Ok(Json(peer_json(&peer)))
+}
+
+pub async fn remove_peer(
+    State(cloud): State<Arc<Cloud>>,
+    Path(who): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let peer = cloud.store.find_peer(&who).await?.ok_or_else(|| {
+        ApiError::not_found("unknown_peer", format!("{who} is not on the whitelist"))
+    })?;
+    cloud.store.remove_peer(&peer.grant.peer_pubkey).await?;
+    Ok(Json(json!({ "removed": peer.grant.peer_handle })))
+}
+
+// --- pending requests --------------------------------------------------------------------
+
+pub async fn list_pending(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "pending": cloud.store.pending().await? })))
+}
+
+#[derive(Deserialize, Default)]
+pub struct ApproveBody {
+    #[serde(default)]
+    allowed_capabilities: Vec<String>,
+    #[serde(default)]
+    rate_limit_per_day: Option<u32>,
+    #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    handle: Option<String>,
+}
+
+pub async fn approve_pending(
+    State(cloud): State<Arc<Cloud>>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ApproveBody>,
+) -> ApiResult<Json<Value>> {
+    let request = cloud.store.pending_get(&id).await?.ok_or_else(|| {
+        ApiError::not_found("unknown_request", format!("no pending request {id}"))
+    })?;
+    let handle = body
+        .handle
+        .or(request.peer_handle)
+        .ok_or_else(|| ApiError::bad_request("the request named no handle; give one"))?;
+    let entry = WhitelistEntry {
+        peer_pubkey: request.peer_pubkey,
+        peer_handle: handle,
+        allowed_capabilities: body.allowed_capabilities,
+        rate_limit_per_day: body
+            .rate_limit_per_day
+            .unwrap_or(sovra_proto::whitelist::DEFAULT_RATE_LIMIT_PER_DAY),
+        expires_at: body.expires_at,
+    };
+    put_peer(
+        State(cloud),
+        JsonBody(PeerBody {
+            entry,
+            url: body.url,
+        }),
+    )
+    .await
+}
+
+pub async fn deny_pending(
+    State(cloud): State<Arc<Cloud>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let request = cloud.store.pending_get(&id).await?.ok_or_else(|| {
+        ApiError::not_found("unknown_request", format!("no pending request {id}"))
+    })?;
+    cloud
+        .store
+        .pending_settle(&request.peer_pubkey, "denied")
+        .await?;
+    Ok(Json(json!({ "denied": request.peer_pubkey })))
+}
+
+// --- capabilities ------------------------------------------------------------------------
+
+pub async fn list_capabilities(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        json!({ "capabilities": cloud.store.capabilities().await? }),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct CapabilityBody {
+    description: String,
+    adapter: Adapter,
+}
+
+pub async fn expose_capability(
+    State(cloud): State<Arc<Cloud>>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<CapabilityBody>,
+) -> ApiResult<Json<Value>> {
+    sovra_proto::identity::validate_capability_name(&name)?;
+    if body.description.len() > sovra_proto::identity::MAX_CAPABILITY_DESCRIPTION {
+        return Err(ApiError::bad_request(
+            "description is longer than 1024 bytes",
+        ));
+    }
+    body.adapter.validate().map_err(ApiError::bad_request)?;
+    let row = CapabilityRow {
+        name,
+        description: body.description,
+        adapter: serde_json::to_value(&body.adapter).expect("json"),
+    };
+    cloud.store.upsert_capability(&row).await?;
+    Ok(Json(json!(row)))
+}
+
+pub async fn withdraw_capability(
+    State(cloud): State<Arc<Cloud>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if !cloud.store.remove_capability(&name).await? {
+        return Err(ApiError::not_found(
+            "unknown_capability",
+            format!("{name} is not exposed"),
+        ));
+    }
+    Ok(Json(json!({ "withdrawn": name })))
+}
+
+// --- conversations and messages ----------------------------------------------------------
+
+pub async fn list_conversations(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+    let peers = cloud.store.peers().await?;
+    let conversations: Vec<Value> = cloud
+        .store
+        .conversations()
+        .await?
+        .into_iter()
+        .map(|c| {
+            let handle = peers
+                .iter()
+                .find(|p| p.grant.peer_pubkey.to_b64() == c.peer_pubkey)
+                .map(|p| p.grant.peer_handle.clone());
+            let mut v = json!(c);
+            v["peer_handle"] = json!(handle);
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "conversations": conversations })))
+}
+
+#[derive(Deserialize)]
+pub struct MessagesQuery {
+    conversation: Option<String>,
+}
+
+/// Everything the cloud keeps, with its retention policy (the owner's view of `data_policy`).
+pub async fn list_messages(
+    State(cloud): State<Arc<Cloud>>,
+    Query(q): Query<MessagesQuery>,
+) -> ApiResult<Json<Value>> {
+    if let Some(id) = &q.conversation
+        && cloud.store.conversation(id).await?.is_none()
+    {
+        return Err(ApiError::not_found(
+            "unknown_conversation",
+            format!("no conversation {id}"),
+        ));
+    }
+    Ok(Json(
+        json!({ "messages": cloud.store.messages(q.conversation.as_deref()).await? }),
+    ))
+}
+
+pub async fn close_conversation(
+    State(cloud): State<Arc<Cloud>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if cloud.store.conversation(&id).await?.is_none() {
+        return Err(ApiError::not_found(
+            "unknown_conversation",
+            format!("no conversation {id}"),
+        ));
+    }
+    let closed = cloud.store.close_conversation(&id).await?;
+    Ok(Json(json!({ "closed": id, "was_open": closed })))
+}
+
+pub async fn outbox(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "outbox": cloud.store.outbox().await? })))
+}
+
+#[derive(Deserialize)]
+pub struct SendBody {
+    to: String,
+    text: String,
+    #[serde(default)]
+    calls: Vec<Call>,
+    #[serde(default)]
+    retention: Option<Retention>,
+    #[serde(default)]
+    usage: Option<String>,
+    #[serde(default)]
+    topic: Option<String>,
+}
+
+pub async fn send(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(body): JsonBody<SendBody>,
+) -> ApiResult<Json<Value>> {
+    let mut payload = Payload::text(body.text);
+    payload.calls = body.calls;
+    payload.data_policy = DataPolicy {
+        retention: body.retention.unwrap_or(Retention::Session),
+        usage: body.usage.unwrap_or_default(),
+    };
+    let topic = body.topic.unwrap_or_else(|| "conversation".into());
+    let (conversation_id, seq) = cloud.send(&body.to, &topic, &payload).await?;
+    Ok(Json(
+        json!({ "conversation_id": conversation_id, "seq": seq }),
+    ))
+}
+
+pub async fn whoami(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({
+        "handle": cloud.config.handle,
+        "pubkey": cloud.public().to_human(),
+        "daemon_id": cloud.public().daemon_id(),
+        "fingerprint": cloud.public().fingerprint(),
+        "url": cloud.base_url,
+    })))
+}
