@@ -1,0 +1,152 @@
+//! Real nodes on ephemeral loopback ports, each with its own home directory.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sovra_client::{ClientError, OwnerClient};
+use sovra_node::{Settings, home, open_node, serve};
+use tokio::net::TcpListener;
+
+pub struct TestNode {
+    pub home: tempfile::TempDir,
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub fn fast_settings() -> Settings {
+    Settings {
+        delivery_horizon: Duration::from_secs(30),
+        backoff_base: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(400),
+        request_timeout: Duration::from_secs(5),
+    }
+}
+
+impl TestNode {
+    /// Creates the clouds (`@alice.cloud`…) and serves them.
+    pub async fn start(handles: &[&str]) -> TestNode {
+        Self::start_with(handles, fast_settings()).await
+    }
+
+    pub async fn start_with(handles: &[&str], settings: Settings) -> TestNode {
+        let home = tempfile::tempdir().unwrap();
+        for h in handles {
+            home::init_cloud(home.path(), h).await.unwrap();
+        }
+        let mut node = TestNode { home, url: String::new(), stop: None, task: None };
+        node.serve(settings).await;
+        node
+    }
+
+    pub async fn serve(&mut self, settings: Settings) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.url = format!("http://{}", listener.local_addr().unwrap());
+        let node = open_node(self.home.path(), &self.url, settings).await.unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.stop = Some(tx);
+        self.task = Some(tokio::spawn(async move {
+            serve(node, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        }));
+    }
+
+    /// Stops serving (gracefully) but keeps the home directory.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+    }
+
+    pub fn cloud_url(&self, name: &str) -> String {
+        format!("{}/clouds/{name}", self.url)
+    }
+
+    pub fn dir(&self, name: &str) -> PathBuf {
+        home::cloud_dir(self.home.path(), name)
+    }
+
+    pub fn owner(&self, name: &str) -> Owner {
+        let device = home::load_device(&self.dir(name)).unwrap();
+        Owner(OwnerClient::new(self.cloud_url(name), device, Duration::from_secs(10)))
+    }
+}
+
+pub struct Owner(pub OwnerClient);
+
+impl Owner {
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, ClientError> {
+        self.0.call(method, &format!("/api/owner{path}"), body.as_ref()).await
+    }
+
+    pub async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.call(method, path, body).await.unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    pub async fn pubkey(&self) -> String {
+        let me = self.ok("GET", "/whoami", None).await;
+        me["pubkey"].as_str().unwrap().trim_start_matches("ed25519:").to_owned()
+    }
+
+    /// Whitelists `other` (reachable at `url`) with the given grants.
+    pub async fn add_peer(&self, other: &Owner, handle: &str, allow: &[&str]) {
+        let key = other.pubkey().await;
+        self.ok(
+            "PUT",
+            "/peers",
+            Some(json!({
+                "peer_pubkey": key,
+                "peer_handle": handle,
+                "allowed_capabilities": allow,
+                "rate_limit_per_day": 1000,
+                "url": other.0.base(),
+            })),
+        )
+        .await;
+    }
+
+    pub async fn messages(&self) -> Vec<Value> {
+        self.ok("GET", "/messages", None).await["messages"].as_array().unwrap().clone()
+    }
+
+    /// Waits until a message satisfying `pred` is stored.
+    pub async fn wait_for(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..200 {
+            if let Some(m) = self.messages().await.into_iter().find(|m| pred(m)) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}; messages: {:#?}", self.messages().await);
+    }
+}
+
+/// A capability program: echoes its JSON input as `{"echo": <input>}`; writes one line to
+/// `log` per run so tests can count executions.
+pub fn echo_script(dir: &Path, log: &Path) -> PathBuf {
+    let path = dir.join("echo.sh");
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\ninput=$(cat)\necho run >> '{}'\nprintf '{{\"echo\":%s}}' \"$input\"\n", log.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
