@@ -25,7 +25,10 @@ async fn two_clouds_converse_and_call_a_capability() {
     .await;
 
     // The identity document lists what Bob exposed, nothing else.
-    let id = sovra_client::D2dClient::default().identity(bob.0.base()).await.unwrap();
+    let id = sovra_client::D2dClient::default()
+        .identity(bob.0.base())
+        .await
+        .unwrap();
     assert_eq!(id.handle, "@bob.cloud");
     assert_eq!(id.capabilities.len(), 1);
     assert_eq!(id.capabilities[0].name, "Echo");
@@ -39,20 +42,34 @@ async fn two_clouds_converse_and_call_a_capability() {
         .await;
     assert_eq!(sent["seq"], 1);
     let reply = alice
-        .wait_for("bob's reply", |m| m["direction"] == "in" && m["in_reply_to"] == 1)
+        .wait_for("bob's reply", |m| {
+            m["direction"] == "in" && m["in_reply_to"] == 1
+        })
         .await;
     assert_eq!(reply["payload"]["results"][0]["ok"], true, "{reply}");
-    assert_eq!(reply["payload"]["results"][0]["output"], json!({"echo": {"n": 7}}));
+    assert_eq!(
+        reply["payload"]["results"][0]["output"],
+        json!({"echo": {"n": 7}})
+    );
 
     // Bob kept Alice's message under her policy.
-    let kept = bob.wait_for("alice's message", |m| m["direction"] == "in").await;
+    let kept = bob
+        .wait_for("alice's message", |m| m["direction"] == "in")
+        .await;
     assert_eq!(kept["payload"]["text"], "hello bob");
     assert_eq!(kept["retention"], "90d");
 
     // Bob writes back on the same conversation.
-    bob.ok("POST", "/send", Some(json!({"to": "@alice.cloud", "text": "hi alice"}))).await;
+    bob.ok(
+        "POST",
+        "/send",
+        Some(json!({"to": "@alice.cloud", "text": "hi alice"})),
+    )
+    .await;
     alice
-        .wait_for("bob's text", |m| m["direction"] == "in" && m["payload"]["text"] == "hi alice")
+        .wait_for("bob's text", |m| {
+            m["direction"] == "in" && m["payload"]["text"] == "hi alice"
+        })
         .await;
     let convs = alice.ok("GET", "/conversations", None).await;
     assert_eq!(convs["conversations"].as_array().unwrap().len(), 1);

@@ -1,14 +1,23 @@
 //! `sovra`: one binary for every Sovra process and the owner's CLI.
 //!
-//! Today it has `quickstart`, which walks two clouds through a whole rapp-d2d/1.0 conversation
-//! in-process (the node, registry and relay arrive with their issues), and `identity`, which
-//! prints a signed identity document for a fresh cloud. ARCHITECTURE.md maps the rest.
+//! Owner commands (`peer`, `pending`, `cap`, `send`, …) talk to the running node's owner API,
+//! signing each request with the cloud's device key from the home directory. `quickstart` runs
+//! two real nodes on loopback; `selfcheck` exercises the protocol core without a network.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
 
+mod cli;
 mod quickstart;
+mod selfcheck;
+
+use cli::{Ctx, Exit, exit, ms_to_time};
 
 #[derive(Parser)]
 #[command(
@@ -17,36 +26,754 @@ mod quickstart;
     about = "Sovereign clouds for AI agent swarms, federated over rapp-d2d/1.0"
 )]
 struct Cli {
+    /// Where clouds live (default: $XDG_DATA_HOME/sovra or ~/.local/share/sovra).
+    #[arg(long, global = true, env = "SOVRA_HOME")]
+    home: Option<PathBuf>,
+    /// Which cloud to act for, when the home holds several (name or handle).
+    #[arg(long, global = true, env = "SOVRA_CLOUD")]
+    cloud: Option<String>,
+    /// The node's URL (default: the one `sovra node serve` recorded in the home).
+    #[arg(long, global = true, env = "SOVRA_NODE")]
+    node: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run two clouds (@alice.cloud and @bob.cloud) through a complete rapp-d2d/1.0
-    /// conversation and print the transcript. Until the node exists this is an in-process
-    /// protocol self-check: keys on disk, identity documents, handshake, sealed messages both
-    /// ways, a capability call, and the attacks every receiver must refuse.
+    /// Start two clouds on two local nodes and walk a conversation through them (the README's
+    /// first command).
     Quickstart {
-        /// Keep the clouds' key files in this directory instead of a temporary one.
-        #[arg(long)]
-        home: Option<std::path::PathBuf>,
-        /// Print the transcript as JSON lines.
-        #[arg(long)]
-        json: bool,
+        /// Keep the clouds in this directory instead of a temporary one.
+        #[arg(long = "dir")]
+        dir: Option<PathBuf>,
     },
+    /// Exercise the protocol core in one process, without a network.
+    Selfcheck {
+        /// Keep the clouds' key files in this directory instead of a temporary one.
+        #[arg(long = "keys")]
+        home: Option<PathBuf>,
+    },
+    /// Create a cloud: keys, a device key for this CLI, a database and a config.
+    Init {
+        #[arg(long)]
+        handle: String,
+    },
+    /// Run the node that serves every cloud in the home.
+    Node {
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
+    /// Manage the whitelist.
+    Peer {
+        #[command(subcommand)]
+        command: PeerCommand,
+    },
+    /// Handshakes from peers not on the whitelist, waiting for a decision.
+    Pending {
+        #[command(subcommand)]
+        command: PendingCommand,
+    },
+    /// Capabilities exposed to peers.
+    Cap {
+        #[command(subcommand)]
+        command: CapCommand,
+    },
+    /// Send a message (with optional capability calls) and wait for it to be delivered and,
+    /// when it makes calls, for the reply.
+    Send(SendArgs),
+    /// List conversations.
+    Conversations,
+    /// Show the messages exchanged with a peer.
+    Log { peer: String },
+    /// Close the open conversation with a peer (its session-retention content is deleted).
+    Close { peer: String },
+    /// Built-in agents for exec capabilities (used by quickstart).
+    #[command(hide = true)]
+    Agent { name: String },
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Serve until SIGINT or SIGTERM; in-flight requests finish first.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:7870")]
+        listen: String,
+        /// The URL peers reach this node at (default: http://<listen address>).
+        #[arg(long)]
+        public_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PeerCommand {
+    /// Add or update a peer.
+    Add {
+        handle: String,
+        /// The peer's Ed25519 key (`ed25519:…` or base64).
+        #[arg(long)]
+        pubkey: String,
+        /// The peer cloud's base URL.
+        #[arg(long)]
+        url: Option<String>,
+        /// A capability the peer may call (repeatable).
+        #[arg(long = "allow")]
+        allow: Vec<String>,
+        /// Handshakes plus messages accepted per rolling day.
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+        /// RFC 3339 expiry, e.g. 2027-04-19T00:00:00Z.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    List,
+    Remove {
+        peer: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PendingCommand {
+    List,
+    /// Whitelist the peer behind a pending request.
+    Approve {
+        id: String,
+        #[arg(long = "allow")]
+        allow: Vec<String>,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        rate: Option<u32>,
+        #[arg(long)]
+        handle: Option<String>,
+    },
+    Deny {
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CapCommand {
+    /// Expose a capability to peers (they still need a grant to call it).
+    Expose {
+        name: String,
+        #[arg(long)]
+        description: String,
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+        /// POST the args to this local URL.
+        #[arg(long, conflicts_with_all = ["chat", "exec"])]
+        http: Option<String>,
+        /// An OpenAI-compatible endpoint (base URL); needs --model.
+        #[arg(long, requires = "model", conflicts_with = "exec")]
+        chat: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        /// Run this command (no shell): args JSON on stdin, JSON on stdout. Must come last.
+        #[arg(long, num_args = 1.., allow_hyphen_values = true)]
+        exec: Vec<String>,
+    },
+    Withdraw {
+        name: String,
+    },
+    List,
+}
+
+#[derive(Args)]
+struct SendArgs {
+    /// The peer's handle or key.
+    peer: String,
+    text: String,
+    /// Call a capability: --call NAME '<json args>' (repeatable).
+    #[arg(long = "call", num_args = 2, value_names = ["CAP", "JSON"])]
+    call: Vec<String>,
+    /// How long the peer may keep this: session, 90d or permanent.
+    #[arg(long, default_value = "session")]
+    retention: String,
+    /// Seconds to wait for delivery and the reply.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// Wait for a reply even without calls.
+    #[arg(long)]
+    wait_reply: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Quickstart { home, json } => quickstart::run(home, json),
-    };
-    match result {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let code = e
+                .downcast_ref::<Exit>()
+                .map(|x| x.0)
+                .unwrap_or(exit::FAILURE);
             eprintln!("sovra: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(code)
         }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let ctx = Ctx {
+        home: cli.home.clone().unwrap_or_else(cli::default_home),
+        cloud: cli.cloud.clone(),
+        node: cli.node.clone(),
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Quickstart { dir } => quickstart::run(dir, ctx.json).await,
+        Command::Selfcheck { home } => selfcheck::run(home, ctx.json),
+        Command::Agent { name } => agent(&name),
+        Command::Init { handle } => {
+            let (dir, keys) = sovra_node::home::init_cloud(&ctx.home, &handle).await?;
+            let v = json!({
+                "handle": handle,
+                "pubkey": keys.public().to_human(),
+                "fingerprint": keys.public().fingerprint(),
+                "dir": dir,
+            });
+            ctx.print(&v, |v| {
+                println!(
+                    "Created {} in {}",
+                    v["handle"].as_str().unwrap_or(""),
+                    dir.display()
+                );
+                println!("  key:         {}", v["pubkey"].as_str().unwrap_or(""));
+                println!("  fingerprint: {}", v["fingerprint"].as_str().unwrap_or(""));
+                println!("Next: `sovra node serve`, then `sovra peer add …`.");
+            });
+            Ok(())
+        }
+        Command::Node {
+            command: NodeCommand::Serve { listen, public_url },
+        } => serve(&ctx, &listen, public_url).await,
+        Command::Peer { command } => peer(&ctx, command).await,
+        Command::Pending { command } => pending(&ctx, command).await,
+        Command::Cap { command } => cap(&ctx, command).await,
+        Command::Send(args) => send(&ctx, args).await,
+        Command::Conversations => {
+            let v = ctx.call("GET", "/conversations", None).await?;
+            ctx.print(&v, |v| {
+                let list = v["conversations"].as_array().cloned().unwrap_or_default();
+                if list.is_empty() {
+                    println!("No conversations.");
+                }
+                for c in list {
+                    println!(
+                        "{}  {:<20} {:<9} {:<6} since {}  topic: {}",
+                        c["id"].as_str().unwrap_or(""),
+                        c["peer_handle"].as_str().unwrap_or("?"),
+                        c["role"].as_str().unwrap_or(""),
+                        c["state"].as_str().unwrap_or(""),
+                        ms_to_time(&c["created_at"]),
+                        c["topic"].as_str().unwrap_or(""),
+                    );
+                }
+            });
+            Ok(())
+        }
+        Command::Log { peer } => log(&ctx, &peer).await,
+        Command::Close { peer } => {
+            let conv = find_conversation(&ctx, &peer).await?;
+            let id = conv["id"].as_str().unwrap_or_default().to_owned();
+            let v = ctx
+                .call("POST", &format!("/conversations/{id}/close"), None)
+                .await?;
+            ctx.print(&v, |_| println!("Closed conversation {id} with {peer}."));
+            Ok(())
+        }
+    }
+}
+
+async fn serve(ctx: &Ctx, listen: &str, public_url: Option<String>) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    let url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+    let node = sovra_node::open_node(&ctx.home, &url, sovra_node::Settings::default()).await?;
+    if node.clouds.is_empty() {
+        bail!(
+            "no clouds in {}; create one with `sovra init --handle @you.cloud`",
+            ctx.home.display()
+        );
+    }
+    sovra_node::home::write_node_info(
+        &ctx.home,
+        &sovra_node::home::NodeInfo {
+            url: url.clone(),
+            pid: std::process::id(),
+        },
+    )?;
+    for (name, cloud) in &node.clouds {
+        tracing::info!(
+            "serving {} ({name}) at {}",
+            cloud.config.handle,
+            cloud.base_url
+        );
+    }
+    eprintln!("sovra node listening on {addr}");
+    sovra_node::serve(node, listener, shutdown_signal()).await?;
+    eprintln!("sovra node stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+async fn peer(ctx: &Ctx, command: PeerCommand) -> Result<()> {
+    match command {
+        PeerCommand::Add {
+            handle,
+            pubkey,
+            url,
+            allow,
+            rate,
+            expires,
+        } => {
+            let key = sovra_proto::PublicKey::from_human(&pubkey).context("--pubkey")?;
+            let v = ctx
+                .call(
+                    "PUT",
+                    "/peers",
+                    Some(json!({
+                        "peer_pubkey": key.to_b64(),
+                        "peer_handle": handle,
+                        "allowed_capabilities": allow,
+                        "rate_limit_per_day": rate,
+                        "expires_at": expires,
+                        "url": url,
+                    })),
+                )
+                .await?;
+            ctx.print(&v, |v| {
+                println!("Whitelisted {handle}");
+                println!("  fingerprint: {}", v["fingerprint"].as_str().unwrap_or(""));
+                println!(
+                    "  may call:    {}",
+                    list(&v["entry"]["allowed_capabilities"])
+                );
+            });
+        }
+        PeerCommand::List => {
+            let v = ctx.call("GET", "/peers", None).await?;
+            ctx.print(&v, |v| {
+                let peers = v["peers"].as_array().cloned().unwrap_or_default();
+                if peers.is_empty() {
+                    println!("The whitelist is empty.");
+                }
+                for p in peers {
+                    let e = &p["entry"];
+                    println!(
+                        "{:<20} {}  may call: {}  rate: {}/day  expires: {}  url: {}",
+                        e["peer_handle"].as_str().unwrap_or(""),
+                        p["fingerprint"].as_str().unwrap_or(""),
+                        list(&e["allowed_capabilities"]),
+                        e["rate_limit_per_day"],
+                        e["expires_at"].as_str().unwrap_or("never"),
+                        p["url"].as_str().unwrap_or("-"),
+                    );
+                }
+            });
+        }
+        PeerCommand::Remove { peer } => {
+            let v = ctx
+                .call("DELETE", &format!("/peers/{}", encode(&peer)), None)
+                .await?;
+            ctx.print(&v, |_| {
+                println!("Removed {peer}; its conversations are closed.")
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn pending(ctx: &Ctx, command: PendingCommand) -> Result<()> {
+    match command {
+        PendingCommand::List => {
+            let v = ctx.call("GET", "/pending", None).await?;
+            ctx.print(&v, |v| {
+                let list = v["pending"].as_array().cloned().unwrap_or_default();
+                if list.is_empty() {
+                    println!("No pending requests.");
+                }
+                for p in list {
+                    let key = sovra_proto::PublicKey::from_b64(
+                        "k",
+                        p["peer_pubkey"].as_str().unwrap_or(""),
+                    );
+                    println!(
+                        "{}  {} ({})  at {}  topic: {}",
+                        p["id"].as_str().unwrap_or(""),
+                        p["peer_handle"].as_str().unwrap_or("(no handle)"),
+                        key.map(|k| k.fingerprint()).unwrap_or_default(),
+                        ms_to_time(&p["received_at"]),
+                        p["topic"].as_str().unwrap_or(""),
+                    );
+                }
+            });
+        }
+        PendingCommand::Approve {
+            id,
+            allow,
+            url,
+            rate,
+            handle,
+        } => {
+            let v = ctx
+                .call(
+                    "POST",
+                    &format!("/pending/{}/approve", encode(&id)),
+                    Some(json!({"allowed_capabilities": allow, "url": url, "rate_limit_per_day": rate, "handle": handle})),
+                )
+                .await?;
+            ctx.print(&v, |v| {
+                println!(
+                    "Approved {}",
+                    v["entry"]["peer_handle"].as_str().unwrap_or("")
+                )
+            });
+        }
+        PendingCommand::Deny { id } => {
+            let v = ctx
+                .call("POST", &format!("/pending/{}/deny", encode(&id)), None)
+                .await?;
+            ctx.print(&v, |_| println!("Denied request {id}"));
+        }
+    }
+    Ok(())
+}
+
+async fn cap(ctx: &Ctx, command: CapCommand) -> Result<()> {
+    match command {
+        CapCommand::Expose {
+            name,
+            description,
+            timeout_ms,
+            http,
+            chat,
+            model,
+            exec,
+        } => {
+            let adapter = if let Some(url) = http {
+                json!({"kind": "http", "url": url, "timeout_ms": timeout_ms})
+            } else if let Some(url) = chat {
+                json!({"kind": "chat", "url": url, "model": model, "timeout_ms": timeout_ms})
+            } else if !exec.is_empty() {
+                json!({"kind": "exec", "command": exec, "timeout_ms": timeout_ms})
+            } else {
+                bail!("give one adapter: --exec CMD [ARGS…], --http URL or --chat URL --model M");
+            };
+            let v = ctx
+                .call(
+                    "PUT",
+                    &format!("/capabilities/{}", encode(&name)),
+                    Some(json!({"description": description, "adapter": adapter})),
+                )
+                .await?;
+            ctx.print(&v, |_| {
+                println!(
+                    "Exposed {name}. Peers still need a grant (`sovra peer add … --allow {name}`)."
+                )
+            });
+        }
+        CapCommand::Withdraw { name } => {
+            let v = ctx
+                .call("DELETE", &format!("/capabilities/{}", encode(&name)), None)
+                .await?;
+            ctx.print(&v, |_| println!("Withdrew {name}."));
+        }
+        CapCommand::List => {
+            let v = ctx.call("GET", "/capabilities", None).await?;
+            ctx.print(&v, |v| {
+                let caps = v["capabilities"].as_array().cloned().unwrap_or_default();
+                if caps.is_empty() {
+                    println!("Nothing is exposed.");
+                }
+                for c in caps {
+                    println!(
+                        "{:<20} [{}] {}",
+                        c["name"].as_str().unwrap_or(""),
+                        c["adapter"]["kind"].as_str().unwrap_or(""),
+                        c["description"].as_str().unwrap_or("")
+                    );
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn send(ctx: &Ctx, args: SendArgs) -> Result<()> {
+    let mut calls = Vec::new();
+    for pair in args.call.chunks(2) {
+        let parsed: Value = serde_json::from_str(&pair[1])
+            .with_context(|| format!("--call {}: args are not JSON", pair[0]))?;
+        calls.push(json!({"capability": pair[0], "args": parsed}));
+    }
+    let body =
+        json!({"to": args.peer, "text": args.text, "calls": calls, "retention": args.retention});
+    let sent = ctx.call("POST", "/send", Some(body)).await?;
+    let conv = sent["conversation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let seq = sent["seq"].as_u64().unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let want_reply = !calls.is_empty() || args.wait_reply;
+    let mut spinner = Spinner::new(format!("delivering to {}", args.peer));
+    // Delivery first (the outbox retries in the background), then the reply.
+    loop {
+        let outbox = ctx.call("GET", "/outbox", None).await?;
+        let item = outbox["outbox"].as_array().and_then(|l| {
+            l.iter()
+                .find(|i| i["conversation_id"] == conv.as_str() && i["seq"] == seq)
+                .cloned()
+        });
+        match item.as_ref().and_then(|i| i["state"].as_str()) {
+            Some("delivered") => break,
+            Some("failed") => {
+                spinner.done();
+                bail!(
+                    "delivery failed: {}",
+                    item.as_ref()
+                        .and_then(|i| i["last_error"].as_str())
+                        .unwrap_or("unknown")
+                );
+            }
+            _ => {}
+        }
+        if Instant::now() > deadline {
+            spinner.done();
+            return Err(Exit(
+                exit::TIMEOUT,
+                format!(
+                    "not delivered within {} s; the node keeps retrying",
+                    args.timeout
+                ),
+            )
+            .into());
+        }
+        spinner.tick();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !want_reply {
+        spinner.done();
+        let v = json!({"conversation_id": conv, "seq": seq, "delivered": true});
+        ctx.print(&v, |_| {
+            println!("Delivered to {} (message {seq}).", args.peer)
+        });
+        return Ok(());
+    }
+    spinner.label(format!("waiting for {}'s reply", args.peer));
+    loop {
+        let msgs = ctx
+            .call("GET", &format!("/messages?conversation={conv}"), None)
+            .await?;
+        let reply = msgs["messages"].as_array().and_then(|l| {
+            l.iter()
+                .find(|m| m["direction"] == "in" && m["in_reply_to"] == seq)
+                .cloned()
+        });
+        if let Some(reply) = reply {
+            spinner.done();
+            ctx.print(&reply, |r| print_message(r, &args.peer));
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            spinner.done();
+            return Err(Exit(
+                exit::TIMEOUT,
+                format!("delivered, but no reply within {} s", args.timeout),
+            )
+            .into());
+        }
+        spinner.tick();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn find_conversation(ctx: &Ctx, peer: &str) -> Result<Value> {
+    let v = ctx.call("GET", "/conversations", None).await?;
+    v["conversations"]
+        .as_array()
+        .and_then(|l| {
+            l.iter()
+                .find(|c| {
+                    (c["peer_handle"] == peer || c["peer_pubkey"] == peer) && c["state"] == "open"
+                })
+                .or_else(|| {
+                    l.iter()
+                        .find(|c| c["peer_handle"] == peer || c["peer_pubkey"] == peer)
+                })
+                .cloned()
+        })
+        .ok_or_else(|| Exit(exit::NOT_FOUND, format!("no conversation with {peer}")).into())
+}
+
+async fn log(ctx: &Ctx, peer: &str) -> Result<()> {
+    let conv = find_conversation(ctx, peer).await?;
+    let id = conv["id"].as_str().unwrap_or_default();
+    let v = ctx
+        .call("GET", &format!("/messages?conversation={id}"), None)
+        .await?;
+    ctx.print(&v, |v| {
+        println!(
+            "Conversation {id} with {peer} ({}), topic: {}",
+            conv["state"].as_str().unwrap_or(""),
+            conv["topic"].as_str().unwrap_or("")
+        );
+        for m in v["messages"].as_array().cloned().unwrap_or_default() {
+            print_message(&m, peer);
+        }
+    });
+    Ok(())
+}
+
+fn print_message(m: &Value, peer: &str) {
+    let who = if m["direction"] == "in" { peer } else { "me" };
+    let reply = m["in_reply_to"]
+        .as_u64()
+        .map(|s| format!(" (reply to {s})"))
+        .unwrap_or_default();
+    println!(
+        "[{}] #{} {who}{reply} [keep: {}]: {}",
+        ms_to_time(&m["at"]),
+        m["seq"],
+        m["retention"].as_str().unwrap_or(""),
+        m["payload"]["text"].as_str().unwrap_or("")
+    );
+    for c in m["payload"]["calls"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        println!(
+            "    call {} {}",
+            c["capability"].as_str().unwrap_or(""),
+            c["args"]
+        );
+    }
+    for r in m["payload"]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        if r["ok"] == true {
+            println!(
+                "    result {}: {}",
+                r["capability"].as_str().unwrap_or(""),
+                r["output"]
+            );
+        } else {
+            println!(
+                "    result {}: error: {}",
+                r["capability"].as_str().unwrap_or(""),
+                r["error"].as_str().unwrap_or("")
+            );
+        }
+    }
+}
+
+fn list(v: &Value) -> String {
+    let items: Vec<String> = v
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if items.is_empty() {
+        "nothing".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// Percent-encodes a path segment (handles contain '@' and keys '/', '+', '=').
+fn encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A waiting indicator on stderr: a spinner on a terminal, one line otherwise.
+struct Spinner {
+    label: String,
+    tty: bool,
+    n: usize,
+    shown: bool,
+}
+
+impl Spinner {
+    fn new(label: String) -> Self {
+        Spinner {
+            label,
+            tty: std::io::stderr().is_terminal(),
+            n: 0,
+            shown: false,
+        }
+    }
+    fn label(&mut self, label: String) {
+        self.label = label;
+        self.shown = false;
+    }
+    fn tick(&mut self) {
+        const FRAMES: [char; 4] = ['|', '/', '-', '\\'];
+        if self.tty {
+            eprint!("\r{} {}…", FRAMES[self.n % 4], self.label);
+        } else if !self.shown {
+            eprintln!("{}…", self.label);
+        }
+        self.shown = true;
+        self.n += 1;
+    }
+    fn done(&mut self) {
+        if self.tty && self.n > 0 {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+/// `sovra agent word-count`: reads `{"text": …}` on stdin, writes `{"words": N}`.
+fn agent(name: &str) -> Result<()> {
+    match name {
+        "word-count" => {
+            let input: Value =
+                serde_json::from_reader(std::io::stdin()).context("stdin is not JSON")?;
+            let text = input["text"]
+                .as_str()
+                .context("args.text must be a string")?;
+            println!("{}", json!({"words": text.split_whitespace().count()}));
+            Ok(())
+        }
+        other => bail!("no built-in agent {other:?}"),
     }
 }

@@ -36,7 +36,12 @@ impl TestNode {
         for h in handles {
             home::init_cloud(home.path(), h).await.unwrap();
         }
-        let mut node = TestNode { home, url: String::new(), stop: None, task: None };
+        let mut node = TestNode {
+            home,
+            url: String::new(),
+            stop: None,
+            task: None,
+        };
         node.serve(settings).await;
         node
     }
@@ -44,7 +49,9 @@ impl TestNode {
     pub async fn serve(&mut self, settings: Settings) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         self.url = format!("http://{}", listener.local_addr().unwrap());
-        let node = open_node(self.home.path(), &self.url, settings).await.unwrap();
+        let node = open_node(self.home.path(), &self.url, settings)
+            .await
+            .unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.stop = Some(tx);
         self.task = Some(tokio::spawn(async move {
@@ -76,24 +83,41 @@ impl TestNode {
 
     pub fn owner(&self, name: &str) -> Owner {
         let device = home::load_device(&self.dir(name)).unwrap();
-        Owner(OwnerClient::new(self.cloud_url(name), device, Duration::from_secs(10)))
+        Owner(OwnerClient::new(
+            self.cloud_url(name),
+            device,
+            Duration::from_secs(10),
+        ))
     }
 }
 
 pub struct Owner(pub OwnerClient);
 
 impl Owner {
-    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, ClientError> {
-        self.0.call(method, &format!("/api/owner{path}"), body.as_ref()).await
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ClientError> {
+        self.0
+            .call(method, &format!("/api/owner{path}"), body.as_ref())
+            .await
     }
 
     pub async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        self.call(method, path, body).await.unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+        self.call(method, path, body)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
     pub async fn pubkey(&self) -> String {
         let me = self.ok("GET", "/whoami", None).await;
-        me["pubkey"].as_str().unwrap().trim_start_matches("ed25519:").to_owned()
+        me["pubkey"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("ed25519:")
+            .to_owned()
     }
 
     /// Whitelists `other` (reachable at `url`) with the given grants.
@@ -114,7 +138,10 @@ impl Owner {
     }
 
     pub async fn messages(&self) -> Vec<Value> {
-        self.ok("GET", "/messages", None).await["messages"].as_array().unwrap().clone()
+        self.ok("GET", "/messages", None).await["messages"]
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     /// Waits until a message satisfying `pred` is stored.
@@ -125,7 +152,10 @@ impl Owner {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("timed out waiting for {what}; messages: {:#?}", self.messages().await);
+        panic!(
+            "timed out waiting for {what}; messages: {:#?}",
+            self.messages().await
+        );
     }
 }
 
@@ -135,7 +165,10 @@ pub fn echo_script(dir: &Path, log: &Path) -> PathBuf {
     let path = dir.join("echo.sh");
     std::fs::write(
         &path,
-        format!("#!/bin/sh\ninput=$(cat)\necho run >> '{}'\nprintf '{{\"echo\":%s}}' \"$input\"\n", log.display()),
+        format!(
+            "#!/bin/sh\ninput=$(cat)\necho run >> '{}'\nprintf '{{\"echo\":%s}}' \"$input\"\n",
+            log.display()
+        ),
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;

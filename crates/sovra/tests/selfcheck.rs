@@ -8,8 +8,8 @@ fn sovra() -> Command {
 }
 
 #[test]
-fn quickstart_verifies_every_step() {
-    let out = sovra().arg("quickstart").output().unwrap();
+fn selfcheck_verifies_every_step() {
+    let out = sovra().arg("selfcheck").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -22,10 +22,10 @@ fn quickstart_verifies_every_step() {
 }
 
 #[test]
-fn quickstart_json_and_kept_home() {
+fn selfcheck_json_and_kept_home() {
     let home = tempfile::tempdir().unwrap();
     let out = sovra()
-        .args(["quickstart", "--json", "--home"])
+        .args(["selfcheck", "--json", "--keys"])
         .arg(home.path())
         .output()
         .unwrap();
@@ -43,7 +43,7 @@ fn quickstart_json_and_kept_home() {
     }
     // A second run into the same home refuses to overwrite the keys.
     let again = sovra()
-        .args(["quickstart", "--home"])
+        .args(["selfcheck", "--keys"])
         .arg(home.path())
         .output()
         .unwrap();
@@ -55,6 +55,7 @@ fn quickstart_json_and_kept_home() {
 fn help_and_unknown_commands() {
     let out = sovra().arg("--help").output().unwrap();
     assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("selfcheck"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("quickstart"));
     let out = sovra().arg("no-such-command").output().unwrap();
     assert_eq!(out.status.code(), Some(2));

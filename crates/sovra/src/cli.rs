@@ -1,0 +1,139 @@
+//! What every owner command shares: finding the home, the cloud and its node, calling the
+//! owner API, printing for humans or as JSON, and exit codes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::Value;
+use sovra_client::{ClientError, OwnerClient};
+use sovra_node::home;
+
+/// Exit codes (README §CLI): 0 success, 1 failure, 2 usage, 3 not found, 4 refused by the
+/// peer or policy, 5 timed out waiting, 6 node unreachable.
+pub mod exit {
+    pub const FAILURE: u8 = 1;
+    pub const NOT_FOUND: u8 = 3;
+    pub const REFUSED: u8 = 4;
+    pub const TIMEOUT: u8 = 5;
+    pub const UNREACHABLE: u8 = 6;
+}
+
+/// An error that carries its exit code.
+#[derive(Debug)]
+pub struct Exit(pub u8, pub String);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+impl std::error::Error for Exit {}
+
+/// The default home: `$SOVRA_HOME`, else `$XDG_DATA_HOME/sovra`, else `~/.local/share/sovra`.
+pub fn default_home() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("sovra");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/sovra")
+}
+
+pub struct Ctx {
+    pub home: PathBuf,
+    pub cloud: Option<String>,
+    pub node: Option<String>,
+    pub json: bool,
+}
+
+impl Ctx {
+    /// The cloud a command acts for: `--cloud`, or the only cloud in the home.
+    pub fn cloud_name(&self) -> Result<String> {
+        if let Some(c) = &self.cloud {
+            return Ok(c
+                .trim_start_matches('@')
+                .split('.')
+                .next()
+                .unwrap_or(c)
+                .to_owned());
+        }
+        let clouds = home::list_clouds(&self.home)?;
+        match clouds.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(Exit(
+                exit::NOT_FOUND,
+                format!(
+                    "no cloud in {}; create one with `sovra init --handle @you.cloud`",
+                    self.home.display()
+                ),
+            )
+            .into()),
+            many => bail!(
+                "{} clouds in this home ({}); choose one with --cloud",
+                many.len(),
+                many.join(", ")
+            ),
+        }
+    }
+
+    pub fn owner(&self) -> Result<OwnerClient> {
+        let name = self.cloud_name()?;
+        let node = match &self.node {
+            Some(n) => n.clone(),
+            None => home::read_node_info(&self.home)
+                .map(|i| i.url)
+                .ok_or_else(|| Exit(exit::UNREACHABLE, format!(
+                    "no running node recorded in {}; start one with `sovra node serve` or pass --node URL",
+                    self.home.display()
+                )))?,
+        };
+        let device = home::load_device(&home::cloud_dir(&self.home, &name))
+            .with_context(|| format!("loading the device key of cloud {name}"))?;
+        Ok(OwnerClient::new(
+            format!("{}/clouds/{name}", node.trim_end_matches('/')),
+            device,
+            Duration::from_secs(30),
+        ))
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        let owner = self.owner()?;
+        owner
+            .call(method, &format!("/api/owner{path}"), body.as_ref())
+            .await
+            .map_err(|e| client_error(e, owner.base()))
+    }
+
+    /// Prints `value` as JSON with `--json`, else through `human`.
+    pub fn print(&self, value: &Value, human: impl FnOnce(&Value)) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value).expect("json"));
+        } else {
+            human(value);
+        }
+    }
+}
+
+pub fn client_error(e: ClientError, base: &str) -> anyhow::Error {
+    match &e {
+        ClientError::Transport(t) => Exit(
+            exit::UNREACHABLE,
+            format!("cannot reach the node at {base}: {t}"),
+        )
+        .into(),
+        ClientError::Status { status: 404, .. } => Exit(exit::NOT_FOUND, e.to_string()).into(),
+        ClientError::Status { code, .. } if code == "refused" || code == "peer_expired" => {
+            Exit(exit::REFUSED, e.to_string()).into()
+        }
+        _ => anyhow!(e),
+    }
+}
+
+pub fn ms_to_time(ms: &Value) -> String {
+    ms.as_i64()
+        .and_then(|m| jiff::Timestamp::from_millisecond(m).ok())
+        .map(sovra_proto::time::format)
+        .unwrap_or_else(|| "-".into())
+}
