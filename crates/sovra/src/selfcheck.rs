@@ -330,7 +330,7 @@ pub fn run(home: Option<PathBuf>, json: bool) -> Result<()> {
             println!("The clouds' key files are in {}.", home.display());
         } else {
             println!(
-                "The clouds lived in a temporary directory, now removed (--home DIR keeps them)."
+                "The clouds lived in a temporary directory, now removed (--keys DIR keeps them)."
             );
         }
     }
