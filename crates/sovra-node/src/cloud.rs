@@ -403,12 +403,7 @@ impl Cloud {
     /// Numbers, seals and queues a payload in one transaction.
     async fn enqueue(&self, conv: &Conversation, payload: &Payload) -> ApiResult<u64> {
         let peer_key = PublicKey::from_b64("peer", &conv.peer_pubkey)?;
-        let url = self
-            .store
-            .peer(&peer_key)
-            .await?
-            .and_then(|p| p.peer_url)
-            .ok_or_else(|| ApiError::new(409, "no_endpoint", "no URL is known for this peer"))?;
+        let url = self.store.peer(&peer_key).await?.and_then(|p| p.peer_url);
         let stored: StoredSession =
             serde_json::from_str(&conv.session).map_err(ApiError::internal)?;
         let session = Session::from_stored(&stored)?;
@@ -421,7 +416,7 @@ impl Cloud {
             &mut tx,
             &conv.id,
             seq,
-            &url,
+            url.as_deref(),
             &serde_json::to_string(&request).expect("json"),
         )
         .await?;

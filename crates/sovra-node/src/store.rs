@@ -670,19 +670,26 @@ impl Store {
 
     // --- outbox ----------------------------------------------------------------------------
 
+    /// Queues a sealed message; with no known endpoint it is recorded as failed right away.
     pub async fn insert_outbox(
         tx: &mut Tx<'_>,
         conversation_id: &str,
         seq: u64,
-        url: &str,
+        url: Option<&str>,
         body: &str,
     ) -> Result<(), sqlx::Error> {
         let now = now_ms();
-        sqlx::query("INSERT INTO outbox (conversation_id, seq, url, body, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        let (state, error) = match url {
+            Some(_) => ("pending", None),
+            None => ("failed", Some("no endpoint is known for this peer")),
+        };
+        sqlx::query("INSERT INTO outbox (conversation_id, seq, url, body, state, last_error, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(conversation_id)
             .bind(seq as i64)
-            .bind(url)
+            .bind(url.unwrap_or(""))
             .bind(body)
+            .bind(state)
+            .bind(error)
             .bind(now)
             .bind(now)
             .execute(&mut **tx)

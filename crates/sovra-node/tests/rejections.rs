@@ -1,0 +1,395 @@
+//! Every way the D2D endpoints refuse input, against a real node: the status, the stable
+//! error code, and that nothing was stored.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use sovra_proto::handshake::{self, PendingHandshake};
+use sovra_proto::{
+    Ack, CloudKeys, HandshakeOutcome, HandshakeResponse, MessageRequest, Payload, Session, os_rng,
+};
+
+struct Raw {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Raw {
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_bytes(path, serde_json::to_vec(body).unwrap())
+            .await
+    }
+    async fn post_bytes(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// Bob's node, and a stranger (not hosted anywhere) with her own keys.
+async fn setup() -> (TestNode, Owner, Raw, CloudKeys, sovra_proto::Identity) {
+    let node = TestNode::start(&["@bob.cloud"]).await;
+    let bob = node.owner("bob");
+    let raw = Raw {
+        http: reqwest::Client::new(),
+        base: node.cloud_url("bob"),
+    };
+    let id = sovra_client::D2dClient::default()
+        .identity(&raw.base)
+        .await
+        .unwrap();
+    (node, bob, raw, CloudKeys::generate(&mut os_rng()), id)
+}
+
+fn initiate(
+    me: &CloudKeys,
+    id: &sovra_proto::Identity,
+) -> (sovra_proto::HandshakeRequest, PendingHandshake) {
+    handshake::initiate(
+        &mut os_rng(),
+        me,
+        Some("@carol.cloud"),
+        id.pubkey,
+        id.encryption_key,
+        "hello",
+        jiff::Timestamp::now(),
+    )
+    .unwrap()
+}
+
+async fn whitelist(bob: &Owner, who: &CloudKeys, allow: &[&str], rate: u32, expires: Option<&str>) {
+    bob.ok(
+        "PUT",
+        "/peers",
+        Some(json!({
+            "peer_pubkey": who.public().to_b64(), "peer_handle": "@carol.cloud",
+            "allowed_capabilities": allow, "rate_limit_per_day": rate, "expires_at": expires,
+        })),
+    )
+    .await;
+}
+
+/// Opens a conversation as `me` (whitelisted at bob) and returns my session.
+async fn open(raw: &Raw, me: &CloudKeys, id: &sovra_proto::Identity) -> Session {
+    let (req, pending) = initiate(me, id);
+    let (status, body) = raw.post("/api/d2d/handshake", &json!(req)).await;
+    assert_eq!(status, 200, "{body}");
+    let resp: HandshakeResponse = serde_json::from_value(body).unwrap();
+    match pending.complete(&resp).unwrap() {
+        HandshakeOutcome::Accepted { session, .. } => *session,
+        HandshakeOutcome::Refused { reason } => panic!("refused: {reason}"),
+    }
+}
+
+fn refusal(body: Value, pending: &PendingHandshake) -> String {
+    let resp: HandshakeResponse = serde_json::from_value(body).unwrap();
+    match pending.complete(&resp).unwrap() {
+        HandshakeOutcome::Refused { reason } => reason,
+        HandshakeOutcome::Accepted { .. } => panic!("accepted"),
+    }
+}
+
+#[tokio::test]
+async fn handshake_refusals_and_pending_requests() {
+    let (_node, bob, raw, carol, id) = setup().await;
+
+    // Not on the whitelist: a signed refusal, and a pending request for the owner.
+    let (req, pending) = initiate(&carol, &id);
+    let (status, body) = raw.post("/api/d2d/handshake", &json!(req)).await;
+    assert_eq!(status, 200);
+    assert_eq!(refusal(body, &pending), "not on whitelist");
+    let list = bob.ok("GET", "/pending", None).await;
+    let list = list["pending"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["topic"], "hello");
+    assert_eq!(list[0]["peer_handle"], "@carol.cloud");
+    // Asking again does not pile up requests.
+    let (req2, _) = initiate(&carol, &id);
+    raw.post("/api/d2d/handshake", &json!(req2)).await;
+    assert_eq!(
+        bob.ok("GET", "/pending", None).await["pending"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The same request again: a replay.
+    let (status, body) = raw.post("/api/d2d/handshake", &json!(req)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("replayed_handshake"))
+    );
+
+    // The owner denies: later attempts are refused without a new request.
+    let pid = list[0]["id"].as_str().unwrap().to_owned();
+    bob.ok("POST", &format!("/pending/{pid}/deny"), None).await;
+    let (req3, pending3) = initiate(&carol, &id);
+    let (_, body) = raw.post("/api/d2d/handshake", &json!(req3)).await;
+    assert_eq!(refusal(body, &pending3), "refused");
+    assert!(
+        bob.ok("GET", "/pending", None).await["pending"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Expired entry.
+    whitelist(&bob, &carol, &[], 100, Some("2020-01-01T00:00:00Z")).await;
+    let (req4, pending4) = initiate(&carol, &id);
+    let (_, body) = raw.post("/api/d2d/handshake", &json!(req4)).await;
+    assert_eq!(refusal(body, &pending4), "expired");
+
+    // Rate limit: 2 per day; the first two handshakes pass, the third is refused.
+    whitelist(&bob, &carol, &[], 2, None).await;
+    open(&raw, &carol, &id).await;
+    open(&raw, &carol, &id).await;
+    let (req5, pending5) = initiate(&carol, &id);
+    let (_, body) = raw.post("/api/d2d/handshake", &json!(req5)).await;
+    assert_eq!(refusal(body, &pending5), "rate limit");
+}
+
+#[tokio::test]
+async fn handshake_errors_store_nothing() {
+    let (_node, bob, raw, carol, id) = setup().await;
+    whitelist(&bob, &carol, &[], 100, None).await;
+    let before = bob.ok("GET", "/conversations", None).await;
+
+    let (req, _) = initiate(&carol, &id);
+    let mut bad_sig = req.clone();
+    bad_sig.sig = sovra_proto::encoding::b64(&[1u8; 64]);
+    let mut tampered = req.clone();
+    tampered.sealed_intro = format!("AAAA{}", &req.sealed_intro[4..]);
+    let mut wrong_to = req.clone();
+    wrong_to.to = carol.public().to_b64();
+    let cases = [
+        (json!(bad_sig), 401, "bad_signature"),
+        (json!(tampered), 401, "bad_signature"),
+        (json!(wrong_to), 421, "wrong_recipient"),
+        (json!({"from": "x"}), 400, "malformed"),
+        (
+            json!({"from": "!!", "to": req.to, "conversation_id": req.conversation_id, "sealed_intro": req.sealed_intro, "sig": req.sig}),
+            400,
+            "bad_encoding",
+        ),
+        (
+            json!({"from": "AAAA", "to": req.to, "conversation_id": req.conversation_id, "sealed_intro": req.sealed_intro, "sig": req.sig}),
+            400,
+            "wrong_size",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (s, b) = raw.post("/api/d2d/handshake", &body).await;
+        assert_eq!((s, b["error"].as_str()), (status, Some(code)), "{body}");
+        assert!(b["message"].is_string());
+    }
+    // Signed correctly but sealed to another key: cannot unseal.
+    let other = CloudKeys::generate(&mut os_rng());
+    let (wrong_seal, _) = handshake::initiate(
+        &mut os_rng(),
+        &carol,
+        None,
+        id.pubkey,
+        other.encryption.public(),
+        "x",
+        jiff::Timestamp::now(),
+    )
+    .unwrap();
+    let (s, b) = raw.post("/api/d2d/handshake", &json!(wrong_seal)).await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("cannot_unseal")));
+    // Not JSON; too large.
+    let (s, b) = raw
+        .post_bytes("/api/d2d/handshake", b"{nope".to_vec())
+        .await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("malformed")));
+    let (s, b) = raw
+        .post_bytes("/api/d2d/message", vec![b' '; 2 * 1024 * 1024])
+        .await;
+    assert_eq!((s, b["error"].as_str()), (413, Some("wrong_size")));
+    // Unknown endpoint.
+    let (s, b) = raw.post("/api/d2d/nothing", &json!({})).await;
+    assert_eq!((s, b["error"].as_str()), (404, Some("not_found")));
+
+    assert_eq!(bob.ok("GET", "/conversations", None).await, before);
+    assert!(
+        bob.ok("GET", "/pending", None).await["pending"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn message_rules() {
+    let (node, bob, raw, carol, id) = setup().await;
+    let work = tempfile::tempdir().unwrap();
+    let log = work.path().join("runs.log");
+    let echo = echo_script(work.path(), &log);
+    bob.ok(
+        "PUT",
+        "/capabilities/Echo",
+        Some(json!({"description": "echo", "adapter": {"kind": "exec", "command": [echo]}})),
+    )
+    .await;
+    bob.ok(
+        "PUT",
+        "/capabilities/Secret",
+        Some(
+            json!({"description": "not for carol", "adapter": {"kind": "exec", "command": [echo]}}),
+        ),
+    )
+    .await;
+    whitelist(&bob, &carol, &["Echo"], 100, None).await;
+    let session = open(&raw, &carol, &id).await;
+    let mut rng = os_rng();
+
+    let mut p = Payload::text("first");
+    p.calls.push(sovra_proto::Call {
+        capability: "Echo".into(),
+        args: json!(1),
+    });
+    p.calls.push(sovra_proto::Call {
+        capability: "Secret".into(),
+        args: json!(2),
+    });
+    let m1 = session.seal(&mut rng, &carol.signing, 1, &p).unwrap();
+    let (s, b) = raw.post("/api/d2d/message", &json!(m1)).await;
+    assert_eq!((s, &b), (200, &json!({"received": true})));
+    // The identical retransmission is acknowledged again and runs nothing twice.
+    let (s, _) = raw.post("/api/d2d/message", &json!(m1)).await;
+    assert_eq!(s, 200);
+    // Another message under the same seq is a replay.
+    let other = session
+        .seal(&mut rng, &carol.signing, 1, &Payload::text("other"))
+        .unwrap();
+    let (s, b) = raw.post("/api/d2d/message", &json!(other)).await;
+    assert_eq!((s, b["error"].as_str()), (409, Some("replayed_seq")));
+
+    // Calls: granted runs once; not granted is refused per call. (No URL for carol, so the
+    // reply stays with bob; wait for the job to finish.)
+    for _ in 0..100 {
+        if std::fs::read_to_string(&log)
+            .map(|l| l.lines().count())
+            .unwrap_or(0)
+            >= 1
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1);
+
+    // Tampered, wrong key, unknown token, malformed fields.
+    let mut tampered = session
+        .seal(&mut rng, &carol.signing, 2, &Payload::text("t"))
+        .unwrap();
+    tampered.sealed_payload = format!("AAAA{}", &tampered.sealed_payload[4..]);
+    let stranger = CloudKeys::generate(&mut rng);
+    let forged: MessageRequest = {
+        let mut s = session.to_stored();
+        s.me = stranger.public().to_b64();
+        Session::from_stored(&s)
+            .unwrap()
+            .seal(&mut rng, &stranger.signing, 2, &Payload::text("f"))
+            .unwrap()
+    };
+    let mut unknown = session
+        .seal(&mut rng, &carol.signing, 2, &Payload::text("u"))
+        .unwrap();
+    unknown.conversation_token = sovra_proto::encoding::b64(&[9u8; 32]);
+    let mut zero = session
+        .seal(&mut rng, &carol.signing, 2, &Payload::text("z"))
+        .unwrap();
+    zero.seq = 0;
+    for (m, status, code) in [
+        (tampered, 401, "bad_signature"),
+        (forged, 401, "bad_signature"),
+        (unknown, 404, "unknown_token"),
+        (zero, 400, "malformed"),
+    ] {
+        let (s, b) = raw.post("/api/d2d/message", &json!(m)).await;
+        assert_eq!((s, b["error"].as_str()), (status, Some(code)));
+    }
+
+    // Out of order within the window is fine; below the window is stale.
+    let m3 = session
+        .seal(&mut rng, &carol.signing, 3, &Payload::text("three"))
+        .unwrap();
+    let m2 = session
+        .seal(&mut rng, &carol.signing, 2, &Payload::text("two"))
+        .unwrap();
+    assert_eq!(raw.post("/api/d2d/message", &json!(m3)).await.0, 200);
+    assert_eq!(raw.post("/api/d2d/message", &json!(m2)).await.0, 200);
+    let m100 = session
+        .seal(&mut rng, &carol.signing, 100, &Payload::text("hundred"))
+        .unwrap();
+    assert_eq!(raw.post("/api/d2d/message", &json!(m100)).await.0, 200);
+    let m10 = session
+        .seal(&mut rng, &carol.signing, 10, &Payload::text("ten"))
+        .unwrap();
+    let (s, b) = raw.post("/api/d2d/message", &json!(m10)).await;
+    assert_eq!((s, b["error"].as_str()), (409, Some("stale_seq")));
+
+    let texts: Vec<String> = bob
+        .messages()
+        .await
+        .iter()
+        .filter(|m| m["direction"] == "in")
+        .map(|m| m["payload"]["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts, ["first", "three", "two", "hundred"]);
+    let reply = bob
+        .wait_for("bob's reply", |m| m["direction"] == "out")
+        .await;
+    assert_eq!(reply["payload"]["results"][0]["ok"], true);
+    assert_eq!(reply["payload"]["results"][1]["error"], "not granted");
+
+    // Closing ends the token and deletes session-retention content.
+    let conv = bob.ok("GET", "/conversations", None).await["conversations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bob.ok("POST", &format!("/conversations/{conv}/close"), None)
+        .await;
+    let late = session
+        .seal(&mut rng, &carol.signing, 101, &Payload::text("late"))
+        .unwrap();
+    let (s, b) = raw.post("/api/d2d/message", &json!(late)).await;
+    assert_eq!((s, b["error"].as_str()), (410, Some("expired_token")));
+    assert!(bob.messages().await.is_empty());
+    drop(node);
+}
+
+#[tokio::test]
+async fn message_rate_limit_counts_the_rolling_day() {
+    let (_node, bob, raw, carol, id) = setup().await;
+    whitelist(&bob, &carol, &[], 3, None).await; // the handshake counts as one
+    let session = open(&raw, &carol, &id).await;
+    let mut rng = os_rng();
+    for seq in 1..=2 {
+        let m = session
+            .seal(&mut rng, &carol.signing, seq, &Payload::text("x"))
+            .unwrap();
+        assert_eq!(raw.post("/api/d2d/message", &json!(m)).await.0, 200);
+    }
+    let m = session
+        .seal(&mut rng, &carol.signing, 3, &Payload::text("x"))
+        .unwrap();
+    let (s, b) = raw.post("/api/d2d/message", &json!(m)).await;
+    assert_eq!((s, b["error"].as_str()), (429, Some("rate_limited")));
+    let _ = Ack {
+        capabilities: vec![],
+        expires_at: None,
+        accepted_at: String::new(),
+        responder_handle: None,
+    };
+}
