@@ -584,6 +584,10 @@ impl Cloud {
                 }
             }
             Err(e) => {
+                // The peer ended the conversation: stop using it, so the next send opens a new one.
+                if matches!(e.code(), Some("expired_token" | "unknown_token")) {
+                    self.store.close_conversation(&item.conversation_id).await?;
+                }
                 let why = format!("refused by the peer: {e}");
                 self.store
                     .outbox_result(item.id, "failed", attempts, now_ms(), Some(&why))

@@ -47,7 +47,19 @@ impl TestNode {
     }
 
     pub async fn serve(&mut self, settings: Settings) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // Restarts come back on the same port, so peers' stored URLs stay valid.
+        let addr = self
+            .url
+            .strip_prefix("http://")
+            .unwrap_or("127.0.0.1:0")
+            .to_owned();
+        let listener = TcpListener::bind(if addr.is_empty() {
+            "127.0.0.1:0"
+        } else {
+            &addr
+        })
+        .await
+        .unwrap();
         self.url = format!("http://{}", listener.local_addr().unwrap());
         let node = open_node(self.home.path(), &self.url, settings)
             .await
