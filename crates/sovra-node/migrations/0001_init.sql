@@ -85,12 +85,15 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
 
--- Accepted handshakes and messages per peer, for the rolling-day rate limit.
-CREATE TABLE rate_events (
+-- Accepted handshakes and messages per peer and hour, for the rolling-day rate limit: the
+-- count is the sum of the current hour and the 23 before it, so checking it costs the same
+-- however busy the peer is.
+CREATE TABLE rate_buckets (
     peer_pubkey TEXT NOT NULL,
-    at INTEGER NOT NULL
+    hour INTEGER NOT NULL,                 -- unix time / 3600000
+    n INTEGER NOT NULL,
+    PRIMARY KEY (peer_pubkey, hour)
 );
-CREATE INDEX rate_events_by_peer ON rate_events (peer_pubkey, at);
 
 CREATE TABLE capabilities (
     name TEXT PRIMARY KEY,

@@ -165,7 +165,18 @@ impl Cloud {
             None => false,
         };
         let mut tx = self.store.begin().await?;
-        Store::mark_handshake_seen(&mut tx, &id).await?;
+        if let Err(e) = Store::mark_handshake_seen(&mut tx, &id).await {
+            // The same request raced itself in: the other copy won.
+            return Err(
+                match e
+                    .as_database_error()
+                    .is_some_and(|d| d.is_unique_violation())
+                {
+                    true => ProtoError::ReplayedHandshake(id).into(),
+                    false => e.into(),
+                },
+            );
+        }
         let Some(peer) = peer else {
             // The seed's "prompt the human for novel peers": keep it for the owner, once per
             // peer; a peer the owner denied is refused without asking again.

@@ -18,11 +18,15 @@ pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+pub const HOUR_MS: i64 = 60 * 60 * 1000;
+pub const DAY_MS: i64 = 24 * HOUR_MS;
 
 #[derive(Clone)]
 pub struct Store {
+    /// The one writer connection.
     pool: SqlitePool,
+    /// Readers: WAL lets them run beside the writer and each other.
+    read: SqlitePool,
 }
 
 /// A whitelist entry with what the node learned about the peer.
@@ -169,21 +173,35 @@ fn peer(row: &sqlx::sqlite::SqliteRow) -> Result<Peer, sqlx::Error> {
     })
 }
 
+/// `FULL` by default: a 2xx answer survives power loss, not only a process crash.
+/// `SOVRA_SYNC=normal` trades that for throughput (WAL + NORMAL still survives SIGKILL);
+/// docs/BENCHMARKS.md has both figures.
+fn synchronous() -> SqliteSynchronous {
+    match std::env::var("SOVRA_SYNC").as_deref() {
+        Ok("normal") => SqliteSynchronous::Normal,
+        _ => SqliteSynchronous::Full,
+    }
+}
+
 impl Store {
     pub async fn open(path: &Path) -> Result<Store, sqlx::Error> {
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(synchronous())
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Store { pool, read })
     }
 
     pub async fn begin(&self) -> Result<Tx<'static>, sqlx::Error> {
@@ -233,7 +251,7 @@ impl Store {
     pub async fn peer(&self, pubkey: &PublicKey) -> Result<Option<Peer>, sqlx::Error> {
         sqlx::query("SELECT * FROM whitelist WHERE peer_pubkey = ?")
             .bind(pubkey.to_b64())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?
             .map(|r| peer(&r))
             .transpose()
@@ -247,7 +265,7 @@ impl Store {
         sqlx::query("SELECT * FROM whitelist WHERE peer_handle = ? OR peer_pubkey = ?")
             .bind(who)
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?
             .map(|r| peer(&r))
             .transpose()
@@ -255,7 +273,7 @@ impl Store {
 
     pub async fn peers(&self) -> Result<Vec<Peer>, sqlx::Error> {
         sqlx::query("SELECT * FROM whitelist ORDER BY peer_handle")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?
             .iter()
             .map(peer)
@@ -284,7 +302,7 @@ impl Store {
     pub async fn pending(&self) -> Result<Vec<PendingRequest>, sqlx::Error> {
         Ok(
             sqlx::query("SELECT * FROM pending WHERE state = 'pending' ORDER BY received_at")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.read)
                 .await?
                 .iter()
                 .map(|r| PendingRequest {
@@ -305,7 +323,7 @@ impl Store {
     ) -> Result<Vec<PendingRequest>, sqlx::Error> {
         Ok(sqlx::query("SELECT * FROM pending WHERE peer_pubkey = ?")
             .bind(peer.to_b64())
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?
             .iter()
             .map(|r| PendingRequest {
@@ -339,7 +357,7 @@ impl Store {
         Ok(
             sqlx::query("SELECT 1 FROM handshakes_seen WHERE conversation_id = ?")
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.read)
                 .await?
                 .is_some(),
         )
@@ -372,20 +390,22 @@ impl Store {
         Ok(())
     }
 
-    /// Accepted handshakes and messages from `peer` in the last 24 hours.
+    /// Accepted handshakes and messages from `peer` in the current hour and the 23 before it.
     pub async fn rate_count(&self, peer: &PublicKey) -> Result<i64, sqlx::Error> {
-        sqlx::query("SELECT COUNT(*) AS n FROM rate_events WHERE peer_pubkey = ? AND at > ?")
-            .bind(peer.to_b64())
-            .bind(now_ms() - DAY_MS)
-            .fetch_one(&self.pool)
-            .await
-            .map(|r| r.get("n"))
+        sqlx::query(
+            "SELECT COALESCE(SUM(n), 0) AS n FROM rate_buckets WHERE peer_pubkey = ? AND hour > ?",
+        )
+        .bind(peer.to_b64())
+        .bind(now_ms() / HOUR_MS - 24)
+        .fetch_one(&self.read)
+        .await
+        .map(|r| r.get("n"))
     }
 
     pub async fn add_rate_event(tx: &mut Tx<'_>, peer: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO rate_events (peer_pubkey, at) VALUES (?, ?)")
+        sqlx::query("INSERT INTO rate_buckets (peer_pubkey, hour, n) VALUES (?, ?, 1) ON CONFLICT DO UPDATE SET n = n + 1")
             .bind(peer)
-            .bind(now_ms())
+            .bind(now_ms() / HOUR_MS)
             .execute(&mut **tx)
             .await?;
         Ok(())
@@ -429,7 +449,7 @@ impl Store {
     ) -> Result<Option<Conversation>, sqlx::Error> {
         Ok(sqlx::query("SELECT * FROM conversations WHERE token = ?")
             .bind(token)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?
             .as_ref()
             .map(conversation))
@@ -438,7 +458,7 @@ impl Store {
     pub async fn conversation(&self, id: &str) -> Result<Option<Conversation>, sqlx::Error> {
         Ok(sqlx::query("SELECT * FROM conversations WHERE id = ?")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?
             .as_ref()
             .map(conversation))
@@ -455,7 +475,7 @@ impl Store {
         )
         .bind(peer.to_b64())
         .bind(now_ms())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.read)
         .await?
         .as_ref()
         .map(conversation))
@@ -464,7 +484,7 @@ impl Store {
     pub async fn conversations(&self) -> Result<Vec<Conversation>, sqlx::Error> {
         Ok(
             sqlx::query("SELECT * FROM conversations ORDER BY created_at DESC")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.read)
                 .await?
                 .iter()
                 .map(conversation)
@@ -566,7 +586,7 @@ impl Store {
         .bind(conversation_id)
         .bind(direction)
         .bind(seq as i64)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.read)
         .await?
         .as_ref()
         .map(message))
@@ -580,7 +600,7 @@ impl Store {
             "SELECT * FROM messages WHERE (?1 IS NULL OR conversation_id = ?1) ORDER BY at, seq",
         )
         .bind(conversation_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.read)
         .await?
         .iter()
         .map(message)
@@ -609,8 +629,8 @@ impl Store {
             .bind(now)
             .execute(&self.pool)
             .await?;
-        sqlx::query("DELETE FROM rate_events WHERE at < ?")
-            .bind(now - DAY_MS)
+        sqlx::query("DELETE FROM rate_buckets WHERE hour <= ?")
+            .bind(now / HOUR_MS - 24)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -637,7 +657,7 @@ impl Store {
             "SELECT conversation_id, seq FROM jobs WHERE state = ? ORDER BY created_at LIMIT 64",
         )
         .bind(state)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.read)
         .await?
         .iter()
         .map(|r| (r.get("conversation_id"), r.get::<i64, _>("seq") as u64))
@@ -701,7 +721,7 @@ impl Store {
         Ok(sqlx::query("SELECT * FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?")
             .bind(now_ms())
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?
             .iter()
             .map(outbox_item)
@@ -711,7 +731,7 @@ impl Store {
     /// When the next pending delivery is due, if any.
     pub async fn next_outbox_due(&self) -> Result<Option<i64>, sqlx::Error> {
         sqlx::query("SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state = 'pending'")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.read)
             .await
             .map(|r| r.get("t"))
     }
@@ -719,7 +739,7 @@ impl Store {
     pub async fn outbox(&self) -> Result<Vec<OutboxItem>, sqlx::Error> {
         Ok(
             sqlx::query("SELECT * FROM outbox ORDER BY id DESC LIMIT 200")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.read)
                 .await?
                 .iter()
                 .map(outbox_item)
@@ -750,7 +770,7 @@ impl Store {
 
     pub async fn capabilities(&self) -> Result<Vec<CapabilityRow>, sqlx::Error> {
         Ok(sqlx::query("SELECT * FROM capabilities ORDER BY name")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?
             .iter()
             .map(|r| CapabilityRow {
@@ -803,7 +823,7 @@ impl Store {
         Ok(
             sqlx::query("SELECT certificate FROM devices WHERE pubkey = ? AND revoked_at IS NULL")
                 .bind(pubkey)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.read)
                 .await?
                 .map(|r| r.get("certificate")),
         )

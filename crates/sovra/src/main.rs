@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
+mod bench;
 mod cli;
 mod quickstart;
 mod selfcheck;
@@ -91,9 +92,30 @@ enum Command {
     Log { peer: String },
     /// Close the open conversation with a peer (its session-retention content is deleted).
     Close { peer: String },
+    /// Benchmarks (figures go in docs/BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Built-in agents for exec capabilities (used by quickstart).
     #[command(hide = true)]
     Agent { name: String },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Messages per second and p50/p99 latency into a real node on loopback.
+    D2d {
+        /// Concurrent conversations to measure, one run each.
+        #[arg(long, value_delimiter = ',', default_value = "1,32")]
+        conversations: Vec<usize>,
+        /// Seconds per run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Payload plaintext size in bytes.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -231,6 +253,14 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Quickstart { dir } => quickstart::run(dir, ctx.json).await,
         Command::Selfcheck { home } => selfcheck::run(home, ctx.json),
         Command::Agent { name } => agent(&name),
+        Command::Bench {
+            command:
+                BenchCommand::D2d {
+                    conversations,
+                    seconds,
+                    size,
+                },
+        } => bench::d2d(&conversations, seconds, size, ctx.json).await,
         Command::Init { handle } => {
             let (dir, keys) = sovra_node::home::init_cloud(&ctx.home, &handle).await?;
             let v = json!({
