@@ -83,12 +83,21 @@ async fn not_found() -> ApiError {
     ApiError::not_found("not_found", "no such endpoint")
 }
 
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        405,
+        "method_not_allowed",
+        "this endpoint does not accept that method",
+    )
+}
+
 pub fn router(node: &Node) -> Router {
     let mut app = Router::new();
     for (name, cloud) in &node.clouds {
         app = app.nest(&cloud_path(name), cloud_router(cloud.clone()));
     }
     app.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -214,9 +214,11 @@ async fn handshake_errors_store_nothing() {
         .post_bytes("/api/d2d/message", vec![b' '; 2 * 1024 * 1024])
         .await;
     assert_eq!((s, b["error"].as_str()), (413, Some("wrong_size")));
-    // Unknown endpoint.
+    // Unknown endpoint; wrong method.
     let (s, b) = raw.post("/api/d2d/nothing", &json!({})).await;
     assert_eq!((s, b["error"].as_str()), (404, Some("not_found")));
+    let (s, b) = raw.post("/api/d2d/identity", &json!({})).await;
+    assert_eq!((s, b["error"].as_str()), (405, Some("method_not_allowed")));
 
     assert_eq!(bob.ok("GET", "/conversations", None).await, before);
     assert!(
