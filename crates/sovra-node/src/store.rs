@@ -136,6 +136,17 @@ fn message(row: &sqlx::sqlite::SqliteRow) -> StoredMessage {
     }
 }
 
+fn pending_request(r: &sqlx::sqlite::SqliteRow) -> PendingRequest {
+    PendingRequest {
+        id: r.get("id"),
+        peer_pubkey: r.get("peer_pubkey"),
+        peer_handle: r.get("peer_handle"),
+        topic: r.get("topic"),
+        received_at: r.get("received_at"),
+        state: r.get("state"),
+    }
+}
+
 fn outbox_item(row: &sqlx::sqlite::SqliteRow) -> OutboxItem {
     OutboxItem {
         id: row.get("id"),
@@ -305,14 +316,7 @@ impl Store {
                 .fetch_all(&self.read)
                 .await?
                 .iter()
-                .map(|r| PendingRequest {
-                    id: r.get("id"),
-                    peer_pubkey: r.get("peer_pubkey"),
-                    peer_handle: r.get("peer_handle"),
-                    topic: r.get("topic"),
-                    received_at: r.get("received_at"),
-                    state: r.get("state"),
-                })
+                .map(pending_request)
                 .collect(),
         )
     }
@@ -326,14 +330,7 @@ impl Store {
             .fetch_all(&self.read)
             .await?
             .iter()
-            .map(|r| PendingRequest {
-                id: r.get("id"),
-                peer_pubkey: r.get("peer_pubkey"),
-                peer_handle: r.get("peer_handle"),
-                topic: r.get("topic"),
-                received_at: r.get("received_at"),
-                state: r.get("state"),
-            })
+            .map(pending_request)
             .collect())
     }
 

@@ -8,6 +8,24 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 
+/// Alice (on a node with `settings`) and Bob whitelist each other; Alice's "one" reached Bob.
+async fn converse(settings: sovra_node::Settings) -> (TestNode, TestNode, Owner, Owner) {
+    let a = TestNode::start_with(&["@alice.cloud"], settings).await;
+    let b = TestNode::start(&["@bob.cloud"]).await;
+    let (alice, bob) = (a.owner("alice"), b.owner("bob"));
+    alice.add_peer(&bob, "@bob.cloud", &[]).await;
+    bob.add_peer(&alice, "@alice.cloud", &[]).await;
+    alice
+        .ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@bob.cloud", "text": "one"})),
+        )
+        .await;
+    bob.wait_for("one", |m| m["payload"]["text"] == "one").await;
+    (a, b, alice, bob)
+}
+
 async fn outbox(o: &Owner) -> Vec<serde_json::Value> {
     o.ok("GET", "/outbox", None).await["outbox"]
         .as_array()
@@ -31,19 +49,7 @@ async fn wait_outbox(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_peer_gets_its_message_later_and_restarts_keep_the_queue() {
-    let mut a = TestNode::start(&["@alice.cloud"]).await;
-    let mut b = TestNode::start(&["@bob.cloud"]).await;
-    let (alice, bob) = (a.owner("alice"), b.owner("bob"));
-    alice.add_peer(&bob, "@bob.cloud", &[]).await;
-    bob.add_peer(&alice, "@alice.cloud", &[]).await;
-    alice
-        .ok(
-            "POST",
-            "/send",
-            Some(json!({"to": "@bob.cloud", "text": "one"})),
-        )
-        .await;
-    bob.wait_for("one", |m| m["payload"]["text"] == "one").await;
+    let (mut a, mut b, alice, bob) = converse(fast_settings()).await;
 
     // Bob goes offline; Alice's message waits and is retried.
     b.stop().await;
@@ -81,18 +87,7 @@ async fn offline_peer_gets_its_message_later_and_restarts_keep_the_queue() {
 async fn a_peer_that_never_returns_is_given_up_on() {
     let mut settings = fast_settings();
     settings.delivery_horizon = Duration::from_millis(600);
-    let a = TestNode::start_with(&["@alice.cloud"], settings).await;
-    let mut b = TestNode::start(&["@bob.cloud"]).await;
-    let (alice, bob) = (a.owner("alice"), b.owner("bob"));
-    alice.add_peer(&bob, "@bob.cloud", &[]).await;
-    bob.add_peer(&alice, "@alice.cloud", &[]).await;
-    alice
-        .ok(
-            "POST",
-            "/send",
-            Some(json!({"to": "@bob.cloud", "text": "one"})),
-        )
-        .await;
+    let (_a, mut b, alice, _bob) = converse(settings).await;
     b.stop().await;
     alice
         .ok(
@@ -117,19 +112,7 @@ async fn a_peer_that_never_returns_is_given_up_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusing_peer_is_not_retried() {
-    let a = TestNode::start(&["@alice.cloud"]).await;
-    let b = TestNode::start(&["@bob.cloud"]).await;
-    let (alice, bob) = (a.owner("alice"), b.owner("bob"));
-    alice.add_peer(&bob, "@bob.cloud", &[]).await;
-    bob.add_peer(&alice, "@alice.cloud", &[]).await;
-    alice
-        .ok(
-            "POST",
-            "/send",
-            Some(json!({"to": "@bob.cloud", "text": "one"})),
-        )
-        .await;
-    bob.wait_for("one", |m| m["payload"]["text"] == "one").await;
+    let (_a, _b, alice, bob) = converse(fast_settings()).await;
     // Bob closes the conversation; Alice's next message is refused for good (410).
     let conv = bob.ok("GET", "/conversations", None).await["conversations"][0]["id"]
         .as_str()
