@@ -64,10 +64,13 @@ pub struct Cloud {
     pub jobs_wake: Notify,
 }
 
-fn hash_request(sealed_payload: &[u8], sig: &[u8; 64]) -> String {
+/// Identifies a request's exact bytes, to tell a retransmission from a replay. Hashes the wire
+/// fields: base64 is strictly canonical, so equal text means equal bytes.
+fn hash_request(request: &MessageRequest) -> String {
     let digest = Sha256::new()
-        .chain_update(sealed_payload)
-        .chain_update(sig)
+        .chain_update(request.sealed_payload.as_bytes())
+        .chain_update([0])
+        .chain_update(request.sig.as_bytes())
         .finalize();
     sovra_proto::encoding::hex(&digest)
 }
@@ -246,7 +249,7 @@ impl Cloud {
             serde_json::from_str(&conv.session).map_err(ApiError::internal)?;
         let session = Session::from_stored(&stored)?;
         let plaintext = session.open_bytes(&parsed)?;
-        let hash = hash_request(&parsed.sealed_payload, &parsed.sig);
+        let hash = hash_request(request);
         let peer = self.store.peer(&session.peer).await?;
         let Some(peer) = peer.filter(|p| !p.grant.is_expired(jiff::Timestamp::now())) else {
             return Err(ProtoError::ExpiredToken.into());
@@ -422,7 +425,6 @@ impl Cloud {
         let mut tx = self.store.begin().await?;
         let seq = Store::take_send_seq(&mut tx, &conv.id).await?;
         let request = session.seal_bytes(&mut os_rng(), &self.keys.signing, seq, &plaintext)?;
-        let parsed = request.parse()?;
         Store::insert_outbox(
             &mut tx,
             &conv.id,
@@ -436,7 +438,7 @@ impl Cloud {
             &conv.id,
             "out",
             seq,
-            &hash_request(&parsed.sealed_payload, &parsed.sig),
+            &hash_request(&request),
             std::str::from_utf8(&plaintext).expect("json is utf-8"),
             retention_str(payload.data_policy.retention),
             payload.in_reply_to,

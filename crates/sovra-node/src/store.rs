@@ -338,8 +338,16 @@ impl Store {
             .collect())
     }
 
+    /// A request still waiting for a decision.
     pub async fn pending_get(&self, id: &str) -> Result<Option<PendingRequest>, sqlx::Error> {
-        Ok(self.pending().await?.into_iter().find(|p| p.id == id))
+        Ok(
+            sqlx::query("SELECT * FROM pending WHERE id = ? AND state = 'pending'")
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?
+                .as_ref()
+                .map(pending_request),
+        )
     }
 
     /// Settles a request, and every other pending request from the same peer with it.

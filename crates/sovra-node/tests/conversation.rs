@@ -17,12 +17,7 @@ async fn two_clouds_converse_and_call_a_capability() {
     let work = tempfile::tempdir().unwrap();
     let log = work.path().join("runs.log");
     let echo = echo_script(work.path(), &log);
-    bob.ok(
-        "PUT",
-        "/capabilities/Echo",
-        Some(json!({"description": "Echoes its args", "adapter": {"kind": "exec", "command": [echo]}})),
-    )
-    .await;
+    bob.expose_exec("Echo", "Echoes its args", &echo).await;
 
     // The identity document lists what Bob exposed, nothing else.
     let id = sovra_client::D2dClient::default()

@@ -114,12 +114,7 @@ async fn a_peer_that_never_returns_is_given_up_on() {
 async fn a_refusing_peer_is_not_retried() {
     let (_a, _b, alice, bob) = converse(fast_settings()).await;
     // Bob closes the conversation; Alice's next message is refused for good (410).
-    let conv = bob.ok("GET", "/conversations", None).await["conversations"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    bob.ok("POST", &format!("/conversations/{conv}/close"), None)
-        .await;
+    bob.close_newest_conversation().await;
     alice
         .ok(
             "POST",

@@ -7,7 +7,7 @@ use common::*;
 use serde_json::{Value, json};
 use sovra_proto::handshake::{self, PendingHandshake};
 use sovra_proto::{
-    Ack, CloudKeys, HandshakeOutcome, HandshakeResponse, MessageRequest, Payload, Session, os_rng,
+    CloudKeys, HandshakeOutcome, HandshakeResponse, MessageRequest, Payload, Session, os_rng,
 };
 
 struct Raw {
@@ -235,20 +235,8 @@ async fn message_rules() {
     let work = tempfile::tempdir().unwrap();
     let log = work.path().join("runs.log");
     let echo = echo_script(work.path(), &log);
-    bob.ok(
-        "PUT",
-        "/capabilities/Echo",
-        Some(json!({"description": "echo", "adapter": {"kind": "exec", "command": [echo]}})),
-    )
-    .await;
-    bob.ok(
-        "PUT",
-        "/capabilities/Secret",
-        Some(
-            json!({"description": "not for carol", "adapter": {"kind": "exec", "command": [echo]}}),
-        ),
-    )
-    .await;
+    bob.expose_exec("Echo", "echo", &echo).await;
+    bob.expose_exec("Secret", "not for carol", &echo).await;
     whitelist(&bob, &carol, &["Echo"], 100, None).await;
     let session = open(&raw, &carol, &id).await;
     let mut rng = os_rng();
@@ -356,12 +344,7 @@ async fn message_rules() {
     assert_eq!(reply["payload"]["results"][1]["error"], "not granted");
 
     // Closing ends the token and deletes session-retention content.
-    let conv = bob.ok("GET", "/conversations", None).await["conversations"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    bob.ok("POST", &format!("/conversations/{conv}/close"), None)
-        .await;
+    bob.close_newest_conversation().await;
     let late = session
         .seal(&mut rng, &carol.signing, 101, &Payload::text("late"))
         .unwrap();
@@ -388,10 +371,4 @@ async fn message_rate_limit_counts_the_rolling_day() {
         .unwrap();
     let (s, b) = raw.post("/api/d2d/message", &json!(m)).await;
     assert_eq!((s, b["error"].as_str()), (429, Some("rate_limited")));
-    let _ = Ack {
-        capabilities: vec![],
-        expires_at: None,
-        accepted_at: String::new(),
-        responder_handle: None,
-    };
 }

@@ -124,23 +124,20 @@ fn rfc9180_a2_base() {
         pk_rm
     );
     let enc = <X25519HkdfSha256 as Kem>::EncappedKey::from_bytes(&enc).unwrap();
-    let mut ctx = hpke::setup_receiver::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
-        &OpModeR::Base,
-        &sk,
-        &enc,
-        &info,
-    )
-    .unwrap();
+    let receiver = || {
+        hpke::setup_receiver::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
+            &OpModeR::Base,
+            &sk,
+            &enc,
+            &info,
+        )
+        .unwrap()
+    };
+    let mut ctx = receiver();
     assert_eq!(ctx.open(&ct, &aad).unwrap(), pt);
 
     let mut tampered = ct.clone();
     tampered[0] ^= 1;
-    let mut ctx = hpke::setup_receiver::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256>(
-        &OpModeR::Base,
-        &sk,
-        &enc,
-        &info,
-    )
-    .unwrap();
+    let mut ctx = receiver();
     assert!(ctx.open(&tampered, &aad).is_err());
 }

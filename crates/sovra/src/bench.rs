@@ -10,23 +10,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use sovra_client::{D2dClient, OwnerClient};
+use sovra_client::D2dClient;
 use sovra_proto::handshake;
 use sovra_proto::{CloudKeys, HandshakeOutcome, Payload, os_rng};
 
 pub async fn d2d(conversations: &[usize], seconds: u64, size: usize, json_out: bool) -> Result<()> {
     let dir = tempfile::tempdir()?;
     sovra_node::home::init_cloud(dir.path(), "@bob.cloud").await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let node = sovra_node::open_node(dir.path(), &url, sovra_node::Settings::default()).await?;
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(sovra_node::serve(node, listener, async {
-        let _ = rx.await;
-    }));
-    let base = format!("{url}/clouds/bob");
-    let device = sovra_node::home::load_device(&sovra_node::home::cloud_dir(dir.path(), "bob"))?;
-    let bob = OwnerClient::new(base.clone(), device, Duration::from_secs(30));
+    let node = crate::quickstart::start_node(dir.path()).await?;
+    let bob = crate::quickstart::owner(dir.path(), &node, "bob")?;
+    let base = bob.base().to_owned();
     let d2d = D2dClient::new(Duration::from_secs(30));
     let identity = d2d.identity(&base).await?;
     let text = "x".repeat(size.saturating_sub(br#"{"text":""}"#.len()));
@@ -112,7 +105,6 @@ pub async fn d2d(conversations: &[usize], seconds: u64, size: usize, json_out: b
             serde_json::to_string_pretty(&json!({"size": size, "results": results}))?
         );
     }
-    let _ = stop.send(());
-    server.await??;
+    node.stop().await?;
     Ok(())
 }

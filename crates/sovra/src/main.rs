@@ -792,6 +792,14 @@ impl Spinner {
     }
 }
 
+/// The built-in word counter: `{"text": …}` → `{"words": N}`.
+pub(crate) fn word_count(args: &Value) -> Result<Value> {
+    let text = args["text"]
+        .as_str()
+        .context("args.text must be a string")?;
+    Ok(json!({"words": text.split_whitespace().count()}))
+}
+
 /// `sovra agent word-count`: reads `{"text": …}` on stdin, writes `{"words": N}`.
 fn agent(name: &str) -> Result<()> {
     match name {

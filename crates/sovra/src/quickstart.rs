@@ -17,13 +17,23 @@ use sovra_node::home;
 
 use crate::selfcheck::Transcript;
 
-struct RunningNode {
-    url: String,
+/// A node served in this process on an ephemeral loopback port.
+pub(crate) struct RunningNode {
+    pub url: String,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-async fn start_node(home: &Path) -> Result<RunningNode> {
+impl RunningNode {
+    /// Graceful shutdown: in-flight requests finish, workers stop.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.task.await??;
+        Ok(())
+    }
+}
+
+pub(crate) async fn start_node(home: &Path) -> Result<RunningNode> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let node = sovra_node::open_node(home, &url, sovra_node::Settings::default()).await?;
@@ -34,7 +44,7 @@ async fn start_node(home: &Path) -> Result<RunningNode> {
     Ok(RunningNode { url, stop, task })
 }
 
-fn owner(home: &Path, node: &RunningNode, name: &str) -> Result<OwnerClient> {
+pub(crate) fn owner(home: &Path, node: &RunningNode, name: &str) -> Result<OwnerClient> {
     let device = home::load_device(&home::cloud_dir(home, name))?;
     Ok(OwnerClient::new(
         format!("{}/clouds/{name}", node.url),
@@ -261,8 +271,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     }
 
     for node in [node_a, node_b] {
-        let _ = node.stop.send(());
-        node.task.await??;
+        node.stop().await?;
     }
     if json_out {
         println!("{}", json!({"ok": true, "steps": t.steps}));

@@ -44,21 +44,17 @@ impl Transcript {
     }
 }
 
-/// Bob's one exposed capability: counts the words of `args.text`. Stands in for an agent.
+/// Bob's one exposed capability, the binary's built-in word counter: stands in for an agent.
 fn word_count(args: &serde_json::Value) -> CallResult {
-    match args.get("text").and_then(|t| t.as_str()) {
-        Some(text) => CallResult {
-            capability: "WordCount".into(),
-            ok: true,
-            output: Some(json!({ "words": text.split_whitespace().count() })),
-            error: None,
-        },
-        None => CallResult {
-            capability: "WordCount".into(),
-            ok: false,
-            output: None,
-            error: Some("args.text must be a string".into()),
-        },
+    let (ok, output, error) = match crate::word_count(args) {
+        Ok(v) => (true, Some(v), None),
+        Err(e) => (false, None, Some(e.to_string())),
+    };
+    CallResult {
+        capability: "WordCount".into(),
+        ok,
+        output,
+        error,
     }
 }
 

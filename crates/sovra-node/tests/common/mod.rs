@@ -149,6 +149,27 @@ impl Owner {
         .await;
     }
 
+    /// Exposes an `exec` capability running `program`.
+    pub async fn expose_exec(&self, name: &str, description: &str, program: &Path) {
+        self.ok(
+            "PUT",
+            &format!("/capabilities/{name}"),
+            Some(json!({"description": description, "adapter": {"kind": "exec", "command": [program]}})),
+        )
+        .await;
+    }
+
+    /// Closes the newest conversation; returns its id.
+    pub async fn close_newest_conversation(&self) -> String {
+        let id = self.ok("GET", "/conversations", None).await["conversations"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.ok("POST", &format!("/conversations/{id}/close"), None)
+            .await;
+        id
+    }
+
     pub async fn messages(&self) -> Vec<Value> {
         self.ok("GET", "/messages", None).await["messages"]
             .as_array()
