@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 use crate::capability::{self, Adapter};
 use crate::error::{ApiError, ApiResult};
 use crate::home::CloudConfig;
+use crate::inbox::{Accepted, Inbound, Rejected};
 use crate::store::{Conversation, Peer, Store, now_ms};
 
 /// Node-wide settings that shape delivery.
@@ -231,76 +232,57 @@ impl Cloud {
         .await?;
         Store::add_rate_event(&mut tx, &received.from.to_b64()).await?;
         tx.commit().await?;
+        self.store.rate_noted(&received.from.to_b64());
         tracing::info!(cloud = %self.name, peer = %peer.grant.peer_handle, conversation = %id, "accepted handshake");
         Ok(response)
     }
 
     pub async fn receive_message(&self, request: &MessageRequest) -> ApiResult<MessageResponse> {
         let parsed = request.parse()?;
-        let conv = self
+        let route = self
             .store
-            .conversation_by_token(&parsed.token)
+            .route(&parsed.token)
             .await?
             .ok_or(ProtoError::UnknownToken)?;
-        if conv.state != "open" || conv.expires_at.is_some_and(|t| t <= now_ms()) {
+        if route.state != "open" || route.expires_at.is_some_and(|t| t <= now_ms()) {
             return Err(ProtoError::ExpiredToken.into());
         }
         let stored: StoredSession =
-            serde_json::from_str(&conv.session).map_err(ApiError::internal)?;
+            serde_json::from_str(&route.session).map_err(ApiError::internal)?;
         let session = Session::from_stored(&stored)?;
         let plaintext = session.open_bytes(&parsed)?;
-        let hash = hash_request(request);
         let peer = self.store.peer(&session.peer).await?;
         let Some(peer) = peer.filter(|p| !p.grant.is_expired(jiff::Timestamp::now())) else {
             return Err(ProtoError::ExpiredToken.into());
         };
         let payload = Payload::from_json(&plaintext)?;
-        let over_limit =
-            self.store.rate_count(&session.peer).await? >= i64::from(peer.grant.rate_limit_per_day);
-
-        let mut tx = self.store.begin().await?;
-        // Re-read the window inside the transaction: concurrent deliveries serialize here.
-        let window = Store::window(&mut tx, &conv.id).await?;
-        match window.check(parsed.seq) {
-            Ok(()) => {}
-            Err(ProtoError::ReplayedSeq { .. }) => {
-                drop(tx);
-                let earlier = self.store.message(&conv.id, "in", parsed.seq).await?;
-                // A retransmission of what we already accepted: acknowledge, do nothing again.
-                if earlier.is_some_and(|m| m.request_hash == hash) {
-                    return Ok(MessageResponse { received: true });
+        let has_calls = !payload.calls.is_empty();
+        let verdict = self
+            .store
+            .accept_inbound(Inbound {
+                conversation_id: route.id,
+                peer_pubkey: route.peer_pubkey,
+                seq: parsed.seq,
+                request_hash: hash_request(request),
+                payload: std::str::from_utf8(&plaintext)
+                    .map_err(ApiError::internal)?
+                    .to_owned(),
+                retention: retention_str(payload.data_policy.retention),
+                in_reply_to: payload.in_reply_to,
+                has_calls,
+                rate_limit_per_day: peer.grant.rate_limit_per_day,
+            })
+            .await;
+        match verdict {
+            Ok(Accepted::Stored) => {
+                if has_calls {
+                    self.jobs_wake.notify_one();
                 }
-                return Err(ProtoError::ReplayedSeq { seq: parsed.seq }.into());
             }
-            Err(e) => return Err(e.into()),
-        }
-        if over_limit {
-            return Err(ProtoError::RateLimited {
-                limit: peer.grant.rate_limit_per_day,
-            }
-            .into());
-        }
-        let mut window = window;
-        window.accept(parsed.seq);
-        Store::insert_message(
-            &mut tx,
-            &conv.id,
-            "in",
-            parsed.seq,
-            &hash,
-            std::str::from_utf8(&plaintext).map_err(ApiError::internal)?,
-            retention_str(payload.data_policy.retention),
-            payload.in_reply_to,
-        )
-        .await?;
-        Store::update_window(&mut tx, &conv.id, &window).await?;
-        Store::add_rate_event(&mut tx, &conv.peer_pubkey).await?;
-        if !payload.calls.is_empty() {
-            Store::insert_job(&mut tx, &conv.id, parsed.seq).await?;
-        }
-        tx.commit().await?;
-        if !payload.calls.is_empty() {
-            self.jobs_wake.notify_one();
+            // A retransmission of what we already accepted: acknowledge, do nothing again.
+            Ok(Accepted::Retransmission) => {}
+            Err(Rejected::Protocol(e)) => return Err(e.into()),
+            Err(Rejected::Storage(e)) => return Err(ApiError::internal(e)),
         }
         Ok(MessageResponse { received: true })
     }

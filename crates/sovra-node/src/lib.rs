@@ -3,7 +3,9 @@
 //! # Layout
 //!
 //! * `home` — the home directory: one subdirectory per hosted cloud (`sovra init`).
-//! * `store` — a cloud's SQLite database and every query against it.
+//! * `store` — a cloud's SQLite database and every query against it; `inbox` — the group
+//!   commit that accepts inbound messages; `memo` and `rate` — the in-memory mirrors the hot
+//!   path reads instead of querying (conversation by token, whitelist entry, rolling-day counts).
 //! * `cloud` — one hosted cloud: the rapp-d2d/1.0 rules applied to its store (receive a
 //!   handshake or message, send, run calls, deliver the outbox, sweep).
 //! * `d2d` — the endpoints peers call; `owner` — the signed owner API the CLI calls.
@@ -16,7 +18,10 @@ pub mod cloud;
 pub mod d2d;
 pub mod error;
 pub mod home;
+pub mod inbox;
+mod memo;
 pub mod owner;
+mod rate;
 pub mod server;
 pub mod store;
 

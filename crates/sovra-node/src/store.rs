@@ -6,11 +6,16 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sovra_proto::{Grant, PublicKey, ReplayWindow, WhitelistEntry};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+use crate::inbox::{Accepted, Inbound, Inbox, Rejected};
+use crate::memo::Memo;
+use crate::rate::RateBook;
 
 pub type Tx<'a> = Transaction<'a, Sqlite>;
 
@@ -27,6 +32,25 @@ pub struct Store {
     pool: SqlitePool,
     /// Readers: WAL lets them run beside the writer and each other.
     read: SqlitePool,
+    /// Accepts inbound messages with group commit (`inbox.rs`).
+    inbox: Inbox,
+    rates: Arc<RateBook>,
+    /// Whitelist entries by base64 key; cleared by every whitelist write.
+    peers: Arc<Memo<String, Peer>>,
+    /// What an inbound message needs of its conversation, by token; cleared by every
+    /// conversation state change.
+    routes: Arc<Memo<String, Route>>,
+}
+
+/// The part of a conversation an inbound message is checked against. Immutable but for
+/// `state`, whose changes clear the memo holding it.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub id: String,
+    pub peer_pubkey: String,
+    pub session: String,
+    pub state: String,
+    pub expires_at: Option<i64>,
 }
 
 /// A whitelist entry with what the node learned about the peer.
@@ -216,7 +240,15 @@ impl Store {
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Store { pool, read })
+        let rates = Arc::new(RateBook::default());
+        Ok(Store {
+            inbox: Inbox::start(pool.clone(), rates.clone()),
+            pool,
+            read,
+            rates,
+            peers: Arc::default(),
+            routes: Arc::default(),
+        })
     }
 
     pub async fn begin(&self) -> Result<Tx<'static>, sqlx::Error> {
@@ -247,6 +279,7 @@ impl Store {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
+        self.peers.clear();
         Ok(())
     }
 
@@ -260,16 +293,27 @@ impl Store {
             .bind(peer.to_b64())
             .execute(&self.pool)
             .await?;
+        self.peers.clear();
         Ok(())
     }
 
     pub async fn peer(&self, pubkey: &PublicKey) -> Result<Option<Peer>, sqlx::Error> {
-        sqlx::query("SELECT * FROM whitelist WHERE peer_pubkey = ?")
-            .bind(pubkey.to_b64())
+        let key = pubkey.to_b64();
+        let generation = match self.peers.get(&key) {
+            Ok(peer) => return Ok(Some(peer)),
+            Err(generation) => generation,
+        };
+        let found = sqlx::query("SELECT * FROM whitelist WHERE peer_pubkey = ?")
+            .bind(&key)
             .fetch_optional(&self.read)
             .await?
             .map(|r| peer(&r))
-            .transpose()
+            .transpose()?;
+        // Strangers are not memoized: a flood of unknown keys must not fill memory.
+        if let Some(found) = &found {
+            self.peers.fill(key, found.clone(), generation);
+        }
+        Ok(found)
     }
 
     /// Finds a peer by handle or by key (wire or human form).
@@ -309,6 +353,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.peers.clear();
+        self.routes.clear();
         Ok(n > 0)
     }
 
@@ -401,14 +447,19 @@ impl Store {
 
     /// Accepted handshakes and messages from `peer` in the current hour and the 23 before it.
     pub async fn rate_count(&self, peer: &PublicKey) -> Result<i64, sqlx::Error> {
-        sqlx::query(
-            "SELECT COALESCE(SUM(n), 0) AS n FROM rate_buckets WHERE peer_pubkey = ? AND hour > ?",
-        )
-        .bind(peer.to_b64())
-        .bind(now_ms() / HOUR_MS - 24)
-        .fetch_one(&self.read)
-        .await
-        .map(|r| r.get("n"))
+        let key = peer.to_b64();
+        let now = now_ms();
+        if let Some(n) = self.rates.count(&key, now) {
+            return Ok(n);
+        }
+        let loaded = crate::inbox::load_rate(&self.read, &key, now).await?;
+        self.rates.load(&key, loaded);
+        Ok(self.rates.count(&key, now).unwrap_or_default())
+    }
+
+    /// Counts a committed handshake in the in-memory mirror of `rate_buckets`.
+    pub fn rate_noted(&self, peer: &str) {
+        self.rates.note(peer, now_ms());
     }
 
     pub async fn add_rate_event(tx: &mut Tx<'_>, peer: &str) -> Result<(), sqlx::Error> {
@@ -452,16 +503,35 @@ impl Store {
         Ok(())
     }
 
-    pub async fn conversation_by_token(
-        &self,
-        token: &str,
-    ) -> Result<Option<Conversation>, sqlx::Error> {
-        Ok(sqlx::query("SELECT * FROM conversations WHERE token = ?")
-            .bind(token)
-            .fetch_optional(&self.read)
-            .await?
-            .as_ref()
-            .map(conversation))
+    pub async fn route(&self, token: &str) -> Result<Option<Route>, sqlx::Error> {
+        let generation = match self.routes.get(&token.to_owned()) {
+            Ok(route) => return Ok(Some(route)),
+            Err(generation) => generation,
+        };
+        let found = sqlx::query(
+            "SELECT id, peer_pubkey, session, state, expires_at FROM conversations WHERE token = ?",
+        )
+        .bind(token)
+        .fetch_optional(&self.read)
+        .await?
+        .map(|row| Route {
+            id: row.get("id"),
+            peer_pubkey: row.get("peer_pubkey"),
+            session: row.get("session"),
+            state: row.get("state"),
+            expires_at: row.get("expires_at"),
+        });
+        // Unknown tokens are not memoized, like unknown peers.
+        if let Some(found) = &found {
+            self.routes.fill(token.to_owned(), found.clone(), generation);
+        }
+        Ok(found)
+    }
+
+    /// Accepts a verified inbound message: replay window, rate limit, insert, commit — batched
+    /// with whatever else is arriving (`inbox.rs`).
+    pub async fn accept_inbound(&self, message: Inbound) -> Result<Accepted, Rejected> {
+        self.inbox.accept(message).await
     }
 
     pub async fn conversation(&self, id: &str) -> Result<Option<Conversation>, sqlx::Error> {
@@ -515,32 +585,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.routes.clear();
         Ok(n > 0)
-    }
-
-    pub async fn window(tx: &mut Tx<'_>, id: &str) -> Result<ReplayWindow, sqlx::Error> {
-        let row = sqlx::query("SELECT recv_highest, recv_seen FROM conversations WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut **tx)
-            .await?;
-        Ok(ReplayWindow {
-            highest: row.get::<i64, _>("recv_highest") as u64,
-            seen: row.get::<i64, _>("recv_seen") as u64,
-        })
-    }
-
-    pub async fn update_window(
-        tx: &mut Tx<'_>,
-        id: &str,
-        window: &ReplayWindow,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE conversations SET recv_highest = ?, recv_seen = ? WHERE id = ?")
-            .bind(window.highest as i64)
-            .bind(window.seen as i64)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
     }
 
     /// Takes the next send `seq` of a conversation inside `tx`, so it is persisted before use.
@@ -646,20 +692,6 @@ impl Store {
     }
 
     // --- jobs (calls to run) ---------------------------------------------------------------
-
-    pub async fn insert_job(
-        tx: &mut Tx<'_>,
-        conversation_id: &str,
-        seq: u64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO jobs (conversation_id, seq, created_at) VALUES (?, ?, ?)")
-            .bind(conversation_id)
-            .bind(seq as i64)
-            .bind(now_ms())
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
 
     pub async fn jobs(&self, state: &str) -> Result<Vec<(String, u64)>, sqlx::Error> {
         Ok(sqlx::query(

@@ -1,0 +1,286 @@
+//! Group commit of inbound messages.
+//!
+//! A message is acknowledged only after it is on disk, and with `synchronous=FULL` every commit
+//! is an fsync. Committing each message alone capped a node at roughly one message per fsync
+//! plus half a dozen statement round trips through SQLite's worker thread. Here one task owns
+//! the acceptance of inbound messages: it takes every message waiting when it is free, decides
+//! each one (replay window, rate limit), writes the accepted ones with a handful of multi-row
+//! statements in one transaction, commits once, and only then answers each waiter. A lone
+//! message is committed at once; under load the batch grows by itself.
+//!
+//! The task is the only writer of the receive windows, so it keeps them in memory after first
+//! reading them. If a commit fails, every waiter of the batch gets the error and the task
+//! forgets its windows and the rate book, which the failed batch had advanced.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sovra_proto::{ProtoError, ReplayWindow};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::rate::{PeerCount, RateBook, window_start_hour};
+use crate::store::{Tx, now_ms};
+
+/// Largest batch; keeps each multi-row statement far below SQLite's bound-parameter limit.
+const MAX_BATCH: usize = 256;
+
+/// A verified, decrypted message waiting to be accepted.
+#[derive(Debug)]
+pub struct Inbound {
+    pub conversation_id: String,
+    pub peer_pubkey: String,
+    pub seq: u64,
+    /// Identifies the exact request, to tell a retransmission from a replay.
+    pub request_hash: String,
+    pub payload: String,
+    pub retention: &'static str,
+    pub in_reply_to: Option<u64>,
+    /// The payload carries calls: queue a job in the same transaction.
+    pub has_calls: bool,
+    pub rate_limit_per_day: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Newly stored.
+    Stored,
+    /// The same request was accepted before; nothing was written again.
+    Retransmission,
+}
+
+#[derive(Debug, Clone)]
+pub enum Rejected {
+    Protocol(ProtoError),
+    /// The batch's transaction failed; nothing of it was written.
+    Storage(String),
+}
+
+/// Receive windows kept in memory before starting over (they reload on demand).
+const WINDOWS_KEPT: usize = 16_384;
+
+type Reply = oneshot::Sender<Result<Accepted, Rejected>>;
+
+/// The handle the store keeps; dropping every clone stops the task after it drains.
+#[derive(Clone)]
+pub struct Inbox {
+    tx: mpsc::Sender<(Inbound, Reply)>,
+}
+
+impl Inbox {
+    pub fn start(pool: SqlitePool, rates: Arc<RateBook>) -> Inbox {
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(pool, rates, rx));
+        Inbox { tx }
+    }
+
+    pub async fn accept(&self, message: Inbound) -> Result<Accepted, Rejected> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || Rejected::Storage("the inbox has stopped".into());
+        self.tx
+            .send((message, reply))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run(pool: SqlitePool, rates: Arc<RateBook>, mut rx: mpsc::Receiver<(Inbound, Reply)>) {
+    let mut windows: HashMap<String, ReplayWindow> = HashMap::new();
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        if windows.len() > WINDOWS_KEPT {
+            windows.clear();
+        }
+        let (messages, replies): (Vec<Inbound>, Vec<Reply>) = batch.drain(..).unzip();
+        match commit(&pool, &rates, &mut windows, &messages).await {
+            Ok(verdicts) => {
+                for (reply, verdict) in replies.into_iter().zip(verdicts) {
+                    // A waiter that gave up (client timeout) still had its message stored.
+                    let _ = reply.send(verdict.map_err(Rejected::Protocol));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = messages.len(), "inbox commit failed");
+                windows.clear();
+                rates.clear();
+                for reply in replies {
+                    let _ = reply.send(Err(Rejected::Storage(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+type Verdict = Result<Accepted, ProtoError>;
+
+async fn commit(
+    pool: &SqlitePool,
+    rates: &RateBook,
+    windows: &mut HashMap<String, ReplayWindow>,
+    messages: &[Inbound],
+) -> Result<Vec<Verdict>, sqlx::Error> {
+    let now = now_ms();
+    let mut tx = pool.begin().await?;
+    let mut verdicts = Vec::with_capacity(messages.len());
+    let mut stored: Vec<&Inbound> = Vec::new();
+    for m in messages {
+        if !windows.contains_key(&m.conversation_id) {
+            let Some(w) = load_window(&mut tx, &m.conversation_id).await? else {
+                verdicts.push(Err(ProtoError::UnknownToken));
+                continue;
+            };
+            windows.insert(m.conversation_id.clone(), w);
+        }
+        let Some(window) = windows.get_mut(&m.conversation_id) else {
+            continue;
+        };
+        match window.check(m.seq) {
+            Ok(()) => {}
+            Err(ProtoError::ReplayedSeq { seq }) => {
+                let earlier = match stored
+                    .iter()
+                    .find(|s| s.conversation_id == m.conversation_id && s.seq == seq)
+                {
+                    Some(s) => Some(s.request_hash.clone()),
+                    None => stored_hash(&mut tx, &m.conversation_id, seq).await?,
+                };
+                verdicts.push(if earlier.as_deref() == Some(m.request_hash.as_str()) {
+                    Ok(Accepted::Retransmission)
+                } else {
+                    Err(ProtoError::ReplayedSeq { seq })
+                });
+                continue;
+            }
+            Err(e) => {
+                verdicts.push(Err(e));
+                continue;
+            }
+        }
+        let within = match rates.take(&m.peer_pubkey, m.rate_limit_per_day, now) {
+            Some(within) => within,
+            None => {
+                rates.load(&m.peer_pubkey, load_rate(&mut *tx, &m.peer_pubkey, now).await?);
+                rates
+                    .take(&m.peer_pubkey, m.rate_limit_per_day, now)
+                    .unwrap_or(false)
+            }
+        };
+        if !within {
+            verdicts.push(Err(ProtoError::RateLimited {
+                limit: m.rate_limit_per_day,
+            }));
+            continue;
+        }
+        window.accept(m.seq);
+        stored.push(m);
+        verdicts.push(Ok(Accepted::Stored));
+    }
+    if !stored.is_empty() {
+        write(&mut tx, windows, &stored, now).await?;
+    }
+    tx.commit().await?;
+    Ok(verdicts)
+}
+
+/// The accepted messages, their conversations' windows, the peers' hour buckets and the jobs,
+/// one statement each.
+async fn write(
+    tx: &mut Tx<'_>,
+    windows: &HashMap<String, ReplayWindow>,
+    stored: &[&Inbound],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO messages (conversation_id, direction, seq, request_hash, payload, retention, in_reply_to, at) ",
+    );
+    q.push_values(stored, |mut row, m| {
+        row.push_bind(&m.conversation_id)
+            .push_bind("in")
+            .push_bind(m.seq as i64)
+            .push_bind(&m.request_hash)
+            .push_bind(&m.payload)
+            .push_bind(m.retention)
+            .push_bind(m.in_reply_to.map(|s| s as i64))
+            .push_bind(now);
+    });
+    q.build().execute(&mut **tx).await?;
+
+    let mut conversations: Vec<&str> = stored.iter().map(|m| m.conversation_id.as_str()).collect();
+    conversations.sort_unstable();
+    conversations.dedup();
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "UPDATE conversations SET recv_highest = v.column2, recv_seen = v.column3 FROM (",
+    );
+    q.push_values(&conversations, |mut row, id| {
+        let w = windows[*id];
+        row.push_bind(*id)
+            .push_bind(w.highest as i64)
+            .push_bind(w.seen as i64);
+    });
+    q.push(") AS v WHERE conversations.id = v.column1");
+    q.build().execute(&mut **tx).await?;
+
+    let mut per_peer: HashMap<&str, i64> = HashMap::new();
+    for m in stored {
+        *per_peer.entry(m.peer_pubkey.as_str()).or_default() += 1;
+    }
+    let hour = now / crate::store::HOUR_MS;
+    let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO rate_buckets (peer_pubkey, hour, n) ");
+    q.push_values(per_peer, |mut row, (peer, n)| {
+        row.push_bind(peer).push_bind(hour).push_bind(n);
+    });
+    q.push(" ON CONFLICT DO UPDATE SET n = n + excluded.n");
+    q.build().execute(&mut **tx).await?;
+
+    let jobs: Vec<&&Inbound> = stored.iter().filter(|m| m.has_calls).collect();
+    if !jobs.is_empty() {
+        let mut q =
+            QueryBuilder::<Sqlite>::new("INSERT INTO jobs (conversation_id, seq, created_at) ");
+        q.push_values(jobs, |mut row, m| {
+            row.push_bind(&m.conversation_id)
+                .push_bind(m.seq as i64)
+                .push_bind(now);
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn load_window(tx: &mut Tx<'_>, id: &str) -> Result<Option<ReplayWindow>, sqlx::Error> {
+    Ok(
+        sqlx::query("SELECT recv_highest, recv_seen FROM conversations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|row| ReplayWindow {
+                highest: row.get::<i64, _>("recv_highest") as u64,
+                seen: row.get::<i64, _>("recv_seen") as u64,
+            }),
+    )
+}
+
+async fn stored_hash(tx: &mut Tx<'_>, id: &str, seq: u64) -> Result<Option<String>, sqlx::Error> {
+    Ok(sqlx::query(
+        "SELECT request_hash FROM messages WHERE conversation_id = ? AND direction = 'in' AND seq = ?",
+    )
+    .bind(id)
+    .bind(seq as i64)
+    .fetch_optional(&mut **tx)
+    .await?
+    .map(|row| row.get("request_hash")))
+}
+
+pub async fn load_rate<'e, E>(executor: E, peer: &str, now: i64) -> Result<PeerCount, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    let rows = sqlx::query("SELECT hour, n FROM rate_buckets WHERE peer_pubkey = ? AND hour >= ?")
+        .bind(peer)
+        .bind(window_start_hour(now))
+        .fetch_all(executor)
+        .await?;
+    Ok(PeerCount::from_buckets(
+        rows.iter().map(|r| (r.get("hour"), r.get("n"))).collect(),
+    ))
+}
