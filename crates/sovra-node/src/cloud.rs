@@ -247,9 +247,7 @@ impl Cloud {
         if route.state != "open" || route.expires_at.is_some_and(|t| t <= now_ms()) {
             return Err(ProtoError::ExpiredToken.into());
         }
-        let stored: StoredSession =
-            serde_json::from_str(&route.session).map_err(ApiError::internal)?;
-        let session = Session::from_stored(&stored)?;
+        let session = &route.session;
         let plaintext = session.open_bytes(&parsed)?;
         let peer = self.store.peer(&session.peer).await?;
         let Some(peer) = peer.filter(|p| !p.grant.is_expired(jiff::Timestamp::now())) else {

@@ -160,7 +160,10 @@ async fn commit(
         let within = match rates.take(&m.peer_pubkey, m.rate_limit_per_day, now) {
             Some(within) => within,
             None => {
-                rates.load(&m.peer_pubkey, load_rate(&mut *tx, &m.peer_pubkey, now).await?);
+                rates.load(
+                    &m.peer_pubkey,
+                    load_rate(&mut *tx, &m.peer_pubkey, now).await?,
+                );
                 rates
                     .take(&m.peer_pubkey, m.rate_limit_per_day, now)
                     .unwrap_or(false)

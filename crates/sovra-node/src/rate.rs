@@ -102,7 +102,11 @@ mod tests {
     fn counts_roll_off_after_a_day() {
         let book = RateBook::default();
         let t0 = 1_000 * HOUR_MS;
-        assert_eq!(book.take("p", 2, t0), None, "unknown peers are loaded first");
+        assert_eq!(
+            book.take("p", 2, t0),
+            None,
+            "unknown peers are loaded first"
+        );
         book.load("p", PeerCount::from_buckets(vec![(999, 1)]));
         assert_eq!(book.take("p", 2, t0), Some(true));
         assert_eq!(book.take("p", 2, t0), Some(false));

@@ -372,3 +372,76 @@ async fn message_rate_limit_counts_the_rolling_day() {
     let (s, b) = raw.post("/api/d2d/message", &json!(m)).await;
     assert_eq!((s, b["error"].as_str()), (429, Some("rate_limited")));
 }
+
+/// The inbox commits concurrent messages in batches: a burst in which every message is sent
+/// twice at once is acknowledged in full, stored once each, and a third copy is still only a
+/// retransmission.
+#[tokio::test]
+async fn a_concurrent_burst_is_stored_once_per_message() {
+    let (_node, bob, raw, carol, id) = setup().await;
+    whitelist(&bob, &carol, &[], 1000, None).await;
+    let session = open(&raw, &carol, &id).await;
+    let mut rng = os_rng();
+    let messages: Vec<MessageRequest> = (1..=40)
+        .map(|seq| {
+            session
+                .seal(
+                    &mut rng,
+                    &carol.signing,
+                    seq,
+                    &Payload::text(format!("m{seq}")),
+                )
+                .unwrap()
+        })
+        .collect();
+    let raw = std::sync::Arc::new(raw);
+    let mut sends = tokio::task::JoinSet::new();
+    for m in messages.iter().chain(messages.iter()) {
+        let (raw, body) = (raw.clone(), json!(m));
+        sends.spawn(async move { raw.post("/api/d2d/message", &body).await });
+    }
+    while let Some(answer) = sends.join_next().await {
+        let (status, body) = answer.unwrap();
+        assert_eq!((status, &body), (200, &json!({"received": true})));
+    }
+    let (s, _) = raw.post("/api/d2d/message", &json!(messages[7])).await;
+    assert_eq!(s, 200);
+    let mut texts: Vec<String> = bob
+        .messages()
+        .await
+        .iter()
+        .map(|m| m["payload"]["text"].as_str().unwrap().to_owned())
+        .collect();
+    texts.sort();
+    let mut expected: Vec<String> = (1..=40).map(|s| format!("m{s}")).collect();
+    expected.sort();
+    assert_eq!(texts, expected);
+}
+
+/// The node keeps whitelist entries and conversations in memory for the hot path; an owner's
+/// change must still apply to the very next message.
+#[tokio::test]
+async fn whitelist_changes_apply_to_the_next_message() {
+    let (_node, bob, raw, carol, id) = setup().await;
+    whitelist(&bob, &carol, &[], 100, None).await;
+    let session = open(&raw, &carol, &id).await;
+    let mut rng = os_rng();
+    let mut send = |seq: u64| {
+        json!(
+            session
+                .seal(&mut rng, &carol.signing, seq, &Payload::text("x"))
+                .unwrap()
+        )
+    };
+    assert_eq!(raw.post("/api/d2d/message", &send(1)).await.0, 200);
+    // Lowering the limit below what was already counted (handshake + 1 message) bites at once.
+    whitelist(&bob, &carol, &[], 2, None).await;
+    let (s, b) = raw.post("/api/d2d/message", &send(2)).await;
+    assert_eq!((s, b["error"].as_str()), (429, Some("rate_limited")));
+    whitelist(&bob, &carol, &[], 100, None).await;
+    assert_eq!(raw.post("/api/d2d/message", &send(3)).await.0, 200);
+    // Removing the peer ends its conversations at once.
+    bob.ok("DELETE", "/peers/@carol.cloud", None).await;
+    let (s, b) = raw.post("/api/d2d/message", &send(4)).await;
+    assert_eq!((s, b["error"].as_str()), (410, Some("expired_token")));
+}
