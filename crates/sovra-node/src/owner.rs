@@ -21,9 +21,9 @@ use sovra_proto::{Call, DataPolicy, Payload, PublicKey, Retention, WhitelistEntr
 
 use crate::capability::Adapter;
 use crate::cloud::Cloud;
-use crate::d2d::{JsonBody, MAX_BODY};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{CapabilityRow, now_ms};
+use sovra_http::{JsonBody, MAX_BODY};
 
 fn unauthorized(why: impl Into<String>) -> ApiError {
     ApiError::new(401, "unauthorized", why)

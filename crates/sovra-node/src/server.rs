@@ -13,10 +13,10 @@ use axum::routing::{delete, get, post, put};
 use tokio::net::TcpListener;
 
 use crate::cloud::{Cloud, Settings};
-use crate::d2d::{self, MAX_BODY};
-use crate::error::ApiError;
+use crate::d2d;
 use crate::home::{self, HomeError};
 use crate::owner;
+use sovra_http::{MAX_BODY, method_not_allowed, not_found};
 
 /// How long one request may take before it is answered 408-style by the timeout layer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -77,18 +77,6 @@ fn cloud_router(cloud: Arc<Cloud>) -> Router {
         .route("/api/d2d/message", post(d2d::message))
         .nest("/api/owner", owner_api)
         .with_state(cloud)
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such endpoint")
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        405,
-        "method_not_allowed",
-        "this endpoint does not accept that method",
-    )
 }
 
 pub fn router(node: &Node) -> Router {

@@ -34,6 +34,10 @@ pub enum KeyRole {
     Device,
     Node,
     Nym,
+    /// A registry's signing key (`sovra registry serve`).
+    Registry,
+    /// A registry's HMAC key for phone numbers: 32 random bytes, not a signing key.
+    PhonePepper,
 }
 
 #[derive(Debug, Error)]
@@ -65,7 +69,10 @@ struct FileBody {
     kind: String,
     version: u32,
     role: KeyRole,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     ed25519_seed: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     x25519_secret: Option<String>,
 }
@@ -78,6 +85,7 @@ pub fn save_cloud_keys(path: &Path, keys: &CloudKeys) -> Result<(), KeyFileError
         role: KeyRole::Cloud,
         ed25519_seed: b64(keys.signing.seed().as_ref()),
         x25519_secret: Some(b64(keys.encryption.to_bytes().as_ref())),
+        secret: None,
     };
     write_new(path, &body)
 }
@@ -117,8 +125,34 @@ pub fn save_signing_key(
         role,
         ed25519_seed: b64(key.seed().as_ref()),
         x25519_secret: None,
+        secret: None,
     };
     write_new(path, &body)
+}
+
+/// Writes a 32-byte symmetric secret (an HMAC key) to a new file with mode 0600.
+pub fn save_secret(path: &Path, role: KeyRole, secret: &[u8; 32]) -> Result<(), KeyFileError> {
+    let body = FileBody {
+        kind: KIND.into(),
+        version: VERSION,
+        role,
+        ed25519_seed: String::new(),
+        x25519_secret: None,
+        secret: Some(b64(secret)),
+    };
+    write_new(path, &body)
+}
+
+/// Reads a 32-byte symmetric secret of the given role.
+pub fn load_secret(path: &Path, role: KeyRole) -> Result<Zeroizing<[u8; 32]>, KeyFileError> {
+    let body = read(path, role)?;
+    let text = body.secret.as_deref().unwrap_or_default();
+    Ok(Zeroizing::new(b64_array::<32>("secret", text).map_err(
+        |e| KeyFileError::Format {
+            path: path.into(),
+            detail: e.to_string(),
+        },
+    )?))
 }
 
 /// Reads a signing key of the given role.

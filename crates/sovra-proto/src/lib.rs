@@ -16,6 +16,7 @@
 //! * `session` — per-direction keys, message sealing and opening, the replay window.
 //! * `message` — `POST /api/d2d/message` and its payload.
 //! * `seal` — the HPKE and XChaCha20-Poly1305 constructions.
+//! * `registry` — registry records, key chains and signed lookups.
 //! * `error` — one error enum with stable codes.
 //!
 //! docs/PROTOCOL.md is the normative description of all of it.
@@ -62,6 +63,7 @@ pub mod identity;
 pub mod keyfile;
 pub mod keys;
 pub mod message;
+pub mod registry;
 mod seal;
 pub mod session;
 pub mod time;

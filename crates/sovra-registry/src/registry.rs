@@ -1,0 +1,538 @@
+//! The registry's rules: codes, claims, lookups, rotations, renames, devices, the registration
+//! lock. Handlers (`api.rs`) parse and call here; storage is behind [`RegistryStore`].
+//!
+//! Every operation validates everything it can without side effects first (signatures, handle
+//! syntax, ownership), then spends the phone code, then writes once. A code is spent only by
+//! an operation that then either succeeds or fails for a reason the code holder must hear
+//! (the phone does not own the handle, the registration lock).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rand_core::Rng;
+use sovra_proto::registry::{
+    ChainLink, CloudRecord, CodeResponse, DeviceRequest, LinkKind, Lookup, PhoneProof,
+    RecordUpdate, RegisterRequest, RegistryInfo, RenameRequest, RotateRequest, VerifiedRecord,
+    WhoamiResponse, operation,
+};
+use sovra_proto::{ProtoError, PublicKey, SigningKeypair, keys::signature_from_b64, os_rng};
+use subtle::ConstantTimeEq;
+
+use crate::error::RegistryError;
+use crate::handle::Handle;
+use crate::phone::{PhoneHasher, normalize};
+use crate::sms::SmsGateway;
+use crate::store::{CloudRow, RegistryStore, Retired, Verification, is_conflict};
+
+pub type Result<T> = std::result::Result<T, RegistryError>;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Handles are `@name.<domain>`.
+    pub domain: String,
+    pub code_ttl: Duration,
+    /// Wrong codes before a verification locks.
+    pub max_attempts: u32,
+    /// Codes per phone, and per client address, within `send_window`.
+    pub sends_per_phone: i64,
+    pub sends_per_client: i64,
+    pub send_window: Duration,
+    /// A cloud active this recently cannot be re-registered without its key.
+    pub lock_period: Duration,
+    /// A renamed-away handle stays unclaimable, pointing at its successor, this long.
+    pub retire_period: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            domain: "cloud".into(),
+            code_ttl: Duration::from_secs(10 * 60),
+            max_attempts: 5,
+            sends_per_phone: 3,
+            sends_per_client: 20,
+            send_window: Duration::from_secs(3600),
+            lock_period: Duration::from_secs(7 * 24 * 3600),
+            retire_period: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+pub struct Registry<S: RegistryStore> {
+    pub store: S,
+    keys: SigningKeypair,
+    hasher: PhoneHasher,
+    sms: Arc<dyn SmsGateway>,
+    pub settings: Settings,
+}
+
+fn ms(d: Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+fn now_ms() -> i64 {
+    Timestamp::now().as_millisecond()
+}
+
+/// A uniformly random 6-digit code (rejection sampling: no modulo bias).
+fn six_digits(rng: &mut impl Rng) -> String {
+    const LIMIT: u32 = u32::MAX - u32::MAX % 1_000_000;
+    loop {
+        let v = rng.next_u32();
+        if v < LIMIT {
+            return format!("{:06}", v % 1_000_000);
+        }
+    }
+}
+
+fn parse_lookup(row: &CloudRow) -> Result<Lookup> {
+    serde_json::from_str(&row.lookup)
+        .map_err(|e| RegistryError::Storage(sqlx::Error::Decode(Box::new(e))))
+}
+
+fn check_op_sig(key: &PublicKey, bytes: &[u8], sig: &str) -> Result<()> {
+    key.verify(
+        "operation (current cloud key)",
+        bytes,
+        &signature_from_b64("op_sig", sig)?,
+    )?;
+    Ok(())
+}
+
+impl<S: RegistryStore> Registry<S> {
+    pub fn new(
+        store: S,
+        keys: SigningKeypair,
+        hasher: PhoneHasher,
+        sms: Arc<dyn SmsGateway>,
+        settings: Settings,
+    ) -> Self {
+        Registry {
+            store,
+            keys,
+            hasher,
+            sms,
+            settings,
+        }
+    }
+
+    pub fn public(&self) -> PublicKey {
+        self.keys.public()
+    }
+
+    pub fn info(&self) -> RegistryInfo {
+        RegistryInfo {
+            registry_key: self.public().to_b64(),
+            domain: self.settings.domain.clone(),
+            code_ttl_seconds: self.settings.code_ttl.as_secs(),
+        }
+    }
+
+    /// The hash under which the registry knows this phone (for tools and tests that seed data).
+    pub fn phone_hash(&self, phone: &str) -> Result<String> {
+        Ok(self.hasher.hash(&normalize(phone)?))
+    }
+
+    // --- codes ---------------------------------------------------------------------------
+
+    /// Sends a fresh code to `phone`, within the per-phone and per-client limits.
+    pub async fn request_code(&self, phone: &str, client: &str) -> Result<CodeResponse> {
+        let e164 = normalize(phone)?;
+        let phone_hash = self.hasher.hash(&e164);
+        let now = now_ms();
+        let window = ms(self.settings.send_window);
+        let (by_phone, by_client) = self
+            .store
+            .sends_since(&phone_hash, client, now - window)
+            .await?;
+        if by_phone >= self.settings.sends_per_phone || by_client >= self.settings.sends_per_client
+        {
+            return Err(RegistryError::RateLimited {
+                retry_after_secs: self.settings.send_window.as_secs(),
+            });
+        }
+        let mut rng = os_rng();
+        let code = six_digits(&mut rng);
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        let id = sovra_proto::encoding::hex(&id);
+        let expires_at = now + ms(self.settings.code_ttl);
+        self.store
+            .insert_verification(&Verification {
+                id: id.clone(),
+                phone_hash: phone_hash.clone(),
+                pepper_version: self.hasher.version(),
+                code_mac: self.hasher.code_mac(&id, &code),
+                created_at: now,
+                expires_at,
+                attempts: 0,
+                state: "open".into(),
+            })
+            .await?;
+        self.store.record_send(&phone_hash, client, now).await?;
+        let minutes = self.settings.code_ttl.as_secs() / 60;
+        let body = format!(
+            "Your Sovra code is {code}. It expires in {minutes} minutes. Never share it: nobody from Sovra will ask for it."
+        );
+        self.sms
+            .send(&e164, &body)
+            .await
+            .map_err(RegistryError::SmsFailed)?;
+        Ok(CodeResponse {
+            verification_id: id,
+            expires_at: sovra_proto::time::format(
+                Timestamp::from_millisecond(expires_at).unwrap_or(Timestamp::now()),
+            ),
+        })
+    }
+
+    /// Checks a code and spends it; returns the verified phone's hash.
+    async fn spend_code(&self, proof: &PhoneProof) -> Result<String> {
+        if proof.verification_id.len() > 64 {
+            return Err(RegistryError::UnknownVerification);
+        }
+        let v = self
+            .store
+            .verification(&proof.verification_id)
+            .await?
+            .ok_or(RegistryError::UnknownVerification)?;
+        match v.state.as_str() {
+            "used" => return Err(RegistryError::CodeUsed),
+            "locked" => return Err(RegistryError::LockedOut),
+            _ => {}
+        }
+        if v.expires_at <= now_ms() {
+            return Err(RegistryError::CodeExpired);
+        }
+        if proof.code.len() != 6 || !proof.code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ProtoError::Malformed {
+                what: "code",
+                detail: "six digits".into(),
+            }
+            .into());
+        }
+        let mac = self.hasher.code_mac(&v.id, &proof.code);
+        if !bool::from(mac.as_bytes().ct_eq(v.code_mac.as_bytes())) {
+            let max = i64::from(self.settings.max_attempts);
+            let attempts = self.store.fail_attempt(&v.id, max).await?;
+            if attempts >= max {
+                return Err(RegistryError::LockedOut);
+            }
+            return Err(RegistryError::WrongCode {
+                attempts_left: (max - attempts) as u32,
+            });
+        }
+        if !self.store.consume_verification(&v.id).await? {
+            return Err(RegistryError::CodeUsed);
+        }
+        Ok(v.phone_hash)
+    }
+
+    // --- records -------------------------------------------------------------------------
+
+    fn check_record(&self, record: &CloudRecord) -> Result<(VerifiedRecord, Handle)> {
+        let verified = record.verify()?;
+        let handle = Handle::parse(&record.handle, &self.settings.domain)?;
+        if handle.full != record.handle {
+            return Err(RegistryError::InvalidHandle(format!(
+                "write the handle as {}",
+                handle.full
+            )));
+        }
+        Ok((verified, handle))
+    }
+
+    /// Fails if `handle` (by skeleton) belongs to a cloud other than `owner`, or is retired.
+    async fn check_available(&self, handle: &Handle, owner: Option<i64>) -> Result<()> {
+        let holder = self.store.cloud_by_skeleton(&handle.skeleton).await?;
+        let retired = self.store.retired(&handle.skeleton, now_ms()).await?;
+        if holder.is_some_and(|c| Some(c.id) != owner) || retired.is_some() {
+            return Err(RegistryError::HandleTaken {
+                handle: handle.full.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn sign_lookup(&self, record: CloudRecord, chain: Vec<ChainLink>) -> Result<String> {
+        let lookup = Lookup::sign(&self.keys, record, chain, Timestamp::now());
+        serde_json::to_string(&lookup)
+            .map_err(|e| RegistryError::Storage(sqlx::Error::Decode(Box::new(e))))
+    }
+
+    async fn conflict(&self, e: sqlx::Error, handle: &str) -> RegistryError {
+        if is_conflict(&e) {
+            if self
+                .store
+                .cloud_by_handle(handle)
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+            {
+                RegistryError::HandleTaken {
+                    handle: handle.into(),
+                }
+            } else {
+                RegistryError::KeyTaken
+            }
+        } else {
+            RegistryError::Storage(e)
+        }
+    }
+
+    /// `POST /v1/clouds`. A new phone claims a handle; the phone's own cloud refreshes its
+    /// record; a new key for an existing phone is the SIM-swap case: refused while the cloud
+    /// was active within the lock period, afterwards accepted as a *reset*.
+    /// Returns the signed lookup JSON and whether a cloud was created.
+    pub async fn register(&self, req: &RegisterRequest) -> Result<(String, bool)> {
+        let (record, handle) = self.check_record(&req.record)?;
+        let phone_hash = self.spend_code(&req.phone).await?;
+        let now = now_ms();
+        let Some(mut cloud) = self.store.cloud_by_phone(&phone_hash).await? else {
+            self.check_available(&handle, None).await?;
+            let lookup = self.sign_lookup(req.record.clone(), vec![])?;
+            let row = CloudRow {
+                id: 0,
+                phone_hash,
+                pepper_version: self.hasher.version(),
+                handle: handle.full.clone(),
+                skeleton: handle.skeleton.clone(),
+                pubkey: record.pubkey.to_b64(),
+                lookup: lookup.clone(),
+                created_at: now,
+                updated_at: now,
+                last_active_at: now,
+            };
+            if let Err(e) = self.store.insert_cloud(&row).await {
+                return Err(self.conflict(e, &handle.full).await);
+            }
+            tracing::info!(handle = %handle.full, "registered");
+            return Ok((lookup, true));
+        };
+        if handle.full != cloud.handle {
+            return Err(RegistryError::Conflict(format!(
+                "this phone's cloud is {}; changing the handle is a rename",
+                cloud.handle
+            )));
+        }
+        let current = parse_lookup(&cloud)?;
+        let mut chain = current.chain;
+        if cloud.pubkey != record.pubkey.to_b64() {
+            let idle = now - cloud.last_active_at;
+            let lock = ms(self.settings.lock_period);
+            if idle < lock {
+                return Err(RegistryError::RegistrationLocked {
+                    retry_after_secs: ((lock - idle) / 1000).max(1) as u64,
+                });
+            }
+            let old = PublicKey::from_b64("pubkey", &cloud.pubkey)?;
+            chain.push(ChainLink::reset(
+                &self.keys,
+                &old,
+                &record.pubkey,
+                Timestamp::now(),
+            ));
+            tracing::warn!(handle = %cloud.handle, "key reset after the registration lock");
+        }
+        cloud.pubkey = record.pubkey.to_b64();
+        cloud.lookup = self.sign_lookup(req.record.clone(), chain)?;
+        cloud.updated_at = now;
+        cloud.last_active_at = now;
+        if let Err(e) = self.store.update_cloud(&cloud, None).await {
+            return Err(self.conflict(e, &handle.full).await);
+        }
+        Ok((cloud.lookup, false))
+    }
+
+    async fn cloud(&self, handle: &str) -> Result<CloudRow> {
+        let parsed = Handle::parse(handle, &self.settings.domain)
+            .map_err(|_| RegistryError::UnknownHandle)?;
+        self.store
+            .cloud_by_handle(&parsed.full)
+            .await?
+            .ok_or(RegistryError::UnknownHandle)
+    }
+
+    /// `PUT /v1/handles/{handle}/record`: the same key publishes a newer record.
+    pub async fn update_record(&self, handle: &str, req: &RecordUpdate) -> Result<String> {
+        let mut cloud = self.cloud(handle).await?;
+        let (record, _) = self.check_record(&req.record)?;
+        if record.pubkey.to_b64() != cloud.pubkey {
+            return Err(ProtoError::BadSignature {
+                what: "record (not signed by the handle's current key)",
+            }
+            .into());
+        }
+        if record.handle != cloud.handle {
+            return Err(RegistryError::Conflict(
+                "a record update keeps the handle; changing it is a rename".into(),
+            ));
+        }
+        let current = parse_lookup(&cloud)?;
+        let previous = sovra_proto::time::parse("issued_at", &current.record.issued_at)?;
+        // Older records are refused so a captured one cannot roll an endpoint back.
+        if record.issued_at < previous {
+            return Err(RegistryError::Conflict(
+                "the record is older than the published one".into(),
+            ));
+        }
+        let now = now_ms();
+        cloud.lookup = self.sign_lookup(req.record.clone(), current.chain)?;
+        cloud.updated_at = now;
+        cloud.last_active_at = now;
+        self.store.update_cloud(&cloud, None).await?;
+        Ok(cloud.lookup)
+    }
+
+    /// Checks that the spent code's phone owns `cloud`.
+    async fn spend_owner_code(&self, proof: &PhoneProof, cloud: &CloudRow) -> Result<()> {
+        let phone_hash = self.spend_code(proof).await?;
+        if !bool::from(phone_hash.as_bytes().ct_eq(cloud.phone_hash.as_bytes())) {
+            return Err(RegistryError::PhoneMismatch);
+        }
+        Ok(())
+    }
+
+    /// `POST /v1/handles/{handle}/rotate`: phone code + the current key + the new key.
+    pub async fn rotate(&self, handle: &str, req: &RotateRequest) -> Result<String> {
+        let mut cloud = self.cloud(handle).await?;
+        let current_key = PublicKey::from_b64("pubkey", &cloud.pubkey)?;
+        let link = req.link.verify(&self.public())?;
+        if link.kind != LinkKind::Rotation {
+            return Err(ProtoError::Malformed {
+                what: "link.kind",
+                detail: "a rotation".into(),
+            }
+            .into());
+        }
+        let (record, _) = self.check_record(&req.record)?;
+        if link.old != current_key || link.new != record.pubkey || record.handle != cloud.handle {
+            return Err(ProtoError::Malformed {
+                what: "link",
+                detail: "must lead from the handle's current key to the new record's key".into(),
+            }
+            .into());
+        }
+        check_op_sig(
+            &current_key,
+            &operation::rotate(&cloud.handle, &req.phone.verification_id, &link.new),
+            &req.op_sig,
+        )?;
+        self.spend_owner_code(&req.phone, &cloud).await?;
+        let mut chain = parse_lookup(&cloud)?.chain;
+        chain.push(req.link.clone());
+        let now = now_ms();
+        cloud.pubkey = record.pubkey.to_b64();
+        cloud.lookup = self.sign_lookup(req.record.clone(), chain)?;
+        cloud.updated_at = now;
+        cloud.last_active_at = now;
+        if let Err(e) = self.store.update_cloud(&cloud, None).await {
+            return Err(self.conflict(e, &cloud.handle).await);
+        }
+        tracing::info!(handle = %cloud.handle, "key rotated");
+        Ok(cloud.lookup)
+    }
+
+    /// `POST /v1/handles/{handle}/rename`: phone code + the current key.
+    pub async fn rename(&self, handle: &str, req: &RenameRequest) -> Result<String> {
+        let mut cloud = self.cloud(handle).await?;
+        let current_key = PublicKey::from_b64("pubkey", &cloud.pubkey)?;
+        let (record, new) = self.check_record(&req.record)?;
+        if record.pubkey != current_key {
+            return Err(ProtoError::BadSignature {
+                what: "record (not signed by the handle's current key)",
+            }
+            .into());
+        }
+        self.check_available(&new, Some(cloud.id)).await?;
+        check_op_sig(
+            &current_key,
+            &operation::rename(&cloud.handle, &req.phone.verification_id, &new.full),
+            &req.op_sig,
+        )?;
+        self.spend_owner_code(&req.phone, &cloud).await?;
+        let now = now_ms();
+        let old = Handle::parse(&cloud.handle, &self.settings.domain)?;
+        let retire = (old.skeleton != new.skeleton).then(|| Retired {
+            skeleton: old.skeleton.clone(),
+            handle: old.full.clone(),
+            successor: new.full.clone(),
+            until: now + ms(self.settings.retire_period),
+        });
+        let chain = parse_lookup(&cloud)?.chain;
+        cloud.handle = new.full.clone();
+        cloud.skeleton = new.skeleton.clone();
+        cloud.lookup = self.sign_lookup(req.record.clone(), chain)?;
+        cloud.updated_at = now;
+        cloud.last_active_at = now;
+        if let Err(e) = self.store.update_cloud(&cloud, retire.as_ref()).await {
+            return Err(self.conflict(e, &new.full).await);
+        }
+        tracing::info!(from = %old.full, to = %new.full, "handle renamed");
+        Ok(cloud.lookup)
+    }
+
+    /// `POST /v1/handles/{handle}/devices`: phone code + the current key. Returns the
+    /// device keys now on record.
+    pub async fn add_device(&self, handle: &str, req: &DeviceRequest) -> Result<Vec<String>> {
+        let cloud = self.cloud(handle).await?;
+        let current_key = PublicKey::from_b64("pubkey", &cloud.pubkey)?;
+        let device = req.certificate.verify(&current_key)?;
+        check_op_sig(
+            &current_key,
+            &operation::device(&cloud.handle, &req.phone.verification_id, &device),
+            &req.op_sig,
+        )?;
+        self.spend_owner_code(&req.phone, &cloud).await?;
+        let cert = serde_json::to_string(&req.certificate)
+            .map_err(|e| RegistryError::Storage(sqlx::Error::Decode(Box::new(e))))?;
+        self.store
+            .add_device(cloud.id, &device.to_b64(), &cert, now_ms())
+            .await?;
+        Ok(self.store.devices(cloud.id).await?)
+    }
+
+    /// `POST /v1/whoami`: the phone alone recovers its handle and key (low-trust).
+    pub async fn whoami(&self, proof: &PhoneProof) -> Result<WhoamiResponse> {
+        let phone_hash = self.spend_code(proof).await?;
+        let cloud = self
+            .store
+            .cloud_by_phone(&phone_hash)
+            .await?
+            .ok_or(RegistryError::NotRegistered)?;
+        Ok(WhoamiResponse {
+            handle: cloud.handle,
+            pubkey: cloud.pubkey,
+        })
+    }
+
+    /// `GET /v1/handles/{handle}`: the stored signed lookup, as is.
+    pub async fn lookup(&self, handle: &str) -> Result<String> {
+        let parsed = Handle::parse(handle, &self.settings.domain)
+            .map_err(|_| RegistryError::UnknownHandle)?;
+        if let Some(json) = self.store.lookup_json(&parsed.full).await? {
+            return Ok(json);
+        }
+        match self.store.retired(&parsed.skeleton, now_ms()).await? {
+            Some(r) if r.handle == parsed.full => Err(RegistryError::HandleChanged {
+                handle: r.handle,
+                successor: r.successor,
+            }),
+            _ => Err(RegistryError::UnknownHandle),
+        }
+    }
+
+    /// Forgets expired codes and old send records.
+    pub async fn sweep(&self) -> Result<()> {
+        let now = now_ms();
+        self.store
+            .sweep(
+                now - ms(self.settings.send_window).max(24 * 3600 * 1000),
+                now,
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,446 @@
+//! The registry's storage, behind a trait so that a PostgreSQL backend can run through the
+//! same conformance tests (`tests/store.rs`) as the SQLite one.
+//!
+//! Every method is one statement or one transaction: a handler that answers 2xx has committed,
+//! and a failure writes nothing. The `lookup` column is the whole signed answer to
+//! `GET /v1/handles/{handle}`, so the hot path is a single indexed read.
+
+use std::future::Future;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+pub type StoreResult<T> = Result<T, sqlx::Error>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub id: String,
+    pub phone_hash: String,
+    pub pepper_version: i64,
+    pub code_mac: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub attempts: i64,
+    /// `open`, `used` or `locked`.
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudRow {
+    /// Assigned by the store; ignored on insert.
+    pub id: i64,
+    pub phone_hash: String,
+    pub pepper_version: i64,
+    pub handle: String,
+    pub skeleton: String,
+    pub pubkey: String,
+    pub lookup: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_active_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retired {
+    pub skeleton: String,
+    pub handle: String,
+    pub successor: String,
+    pub until: i64,
+}
+
+/// Whether an error is a uniqueness conflict (two claims racing for one handle, phone or key).
+pub fn is_conflict(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+pub trait RegistryStore: Send + Sync + 'static {
+    fn insert_verification(&self, v: &Verification)
+    -> impl Future<Output = StoreResult<()>> + Send;
+    fn verification(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<Verification>>> + Send;
+    /// Counts a wrong code; locks the verification when the count reaches `lock_at`.
+    /// Returns the attempts so far.
+    fn fail_attempt(&self, id: &str, lock_at: i64)
+    -> impl Future<Output = StoreResult<i64>> + Send;
+    /// Marks an open verification used; false if it was not open (raced, used, locked).
+    fn consume_verification(&self, id: &str) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    fn record_send(
+        &self,
+        phone_hash: &str,
+        client: &str,
+        at: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Codes sent since `since` to this phone, and from this client.
+    fn sends_since(
+        &self,
+        phone_hash: &str,
+        client: &str,
+        since: i64,
+    ) -> impl Future<Output = StoreResult<(i64, i64)>> + Send;
+
+    fn cloud_by_phone(
+        &self,
+        phone_hash: &str,
+    ) -> impl Future<Output = StoreResult<Option<CloudRow>>> + Send;
+    fn cloud_by_handle(
+        &self,
+        handle: &str,
+    ) -> impl Future<Output = StoreResult<Option<CloudRow>>> + Send;
+    fn cloud_by_skeleton(
+        &self,
+        skeleton: &str,
+    ) -> impl Future<Output = StoreResult<Option<CloudRow>>> + Send;
+    /// The signed lookup JSON of a handle: the hot path.
+    fn lookup_json(&self, handle: &str)
+    -> impl Future<Output = StoreResult<Option<String>>> + Send;
+    /// Inserts a new cloud and returns its id; a uniqueness conflict is an error
+    /// ([`is_conflict`]).
+    fn insert_cloud(&self, row: &CloudRow) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// Replaces a cloud's handle, key and lookup (by id), optionally retiring its old handle in
+    /// the same transaction.
+    fn update_cloud(
+        &self,
+        row: &CloudRow,
+        retire: Option<&Retired>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    fn retired(
+        &self,
+        skeleton: &str,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<Option<Retired>>> + Send;
+    fn add_device(
+        &self,
+        cloud_id: i64,
+        pubkey: &str,
+        certificate: &str,
+        at: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    fn devices(&self, cloud_id: i64) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+    /// Many clouds in one transaction (benchmark setup, imports).
+    fn bulk_insert_clouds(&self, rows: &[CloudRow])
+    -> impl Future<Output = StoreResult<()>> + Send;
+    /// Forgets verifications and send records older than `before`, and expired retirements.
+    fn sweep(&self, before: i64, now: i64) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// SQLite (WAL): one writer connection (STACK.md trap 4) and a pool of readers.
+#[derive(Clone)]
+pub struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations").run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .test_before_acquire(false)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteStore { write, read })
+    }
+}
+
+fn verification(r: &sqlx::sqlite::SqliteRow) -> Verification {
+    Verification {
+        id: r.get("id"),
+        phone_hash: r.get("phone_hash"),
+        pepper_version: r.get("pepper_version"),
+        code_mac: r.get("code_mac"),
+        created_at: r.get("created_at"),
+        expires_at: r.get("expires_at"),
+        attempts: r.get("attempts"),
+        state: r.get("state"),
+    }
+}
+
+fn cloud(r: &sqlx::sqlite::SqliteRow) -> CloudRow {
+    CloudRow {
+        id: r.get("id"),
+        phone_hash: r.get("phone_hash"),
+        pepper_version: r.get("pepper_version"),
+        handle: r.get("handle"),
+        skeleton: r.get("skeleton"),
+        pubkey: r.get("pubkey"),
+        lookup: r.get("lookup"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+        last_active_at: r.get("last_active_at"),
+    }
+}
+
+impl SqliteStore {
+    /// `sql` is one of the fixed `SELECT * FROM clouds WHERE <unique column> = ?` queries.
+    async fn cloud_where(&self, sql: &'static str, value: &str) -> StoreResult<Option<CloudRow>> {
+        Ok(sqlx::query(sql)
+            .bind(value)
+            .fetch_optional(&self.read)
+            .await?
+            .as_ref()
+            .map(cloud))
+    }
+}
+
+impl RegistryStore for SqliteStore {
+    async fn insert_verification(&self, v: &Verification) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO verifications (id, phone_hash, pepper_version, code_mac, created_at, expires_at, attempts, state)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&v.id)
+        .bind(&v.phone_hash)
+        .bind(v.pepper_version)
+        .bind(&v.code_mac)
+        .bind(v.created_at)
+        .bind(v.expires_at)
+        .bind(v.attempts)
+        .bind(&v.state)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn verification(&self, id: &str) -> StoreResult<Option<Verification>> {
+        // The writer, not a reader: attempts and state must be read after the last write.
+        Ok(sqlx::query("SELECT * FROM verifications WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?
+            .as_ref()
+            .map(verification))
+    }
+
+    async fn fail_attempt(&self, id: &str, lock_at: i64) -> StoreResult<i64> {
+        Ok(sqlx::query(
+            "UPDATE verifications SET attempts = attempts + 1,
+               state = CASE WHEN attempts + 1 >= ?2 THEN 'locked' ELSE state END
+             WHERE id = ?1 RETURNING attempts",
+        )
+        .bind(id)
+        .bind(lock_at)
+        .fetch_optional(&self.write)
+        .await?
+        .map(|r| r.get("attempts"))
+        .unwrap_or(lock_at))
+    }
+
+    async fn consume_verification(&self, id: &str) -> StoreResult<bool> {
+        Ok(
+            sqlx::query("UPDATE verifications SET state = 'used' WHERE id = ? AND state = 'open'")
+                .bind(id)
+                .execute(&self.write)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    async fn record_send(&self, phone_hash: &str, client: &str, at: i64) -> StoreResult<()> {
+        sqlx::query("INSERT INTO sends (phone_hash, client, at) VALUES (?, ?, ?)")
+            .bind(phone_hash)
+            .bind(client)
+            .bind(at)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn sends_since(
+        &self,
+        phone_hash: &str,
+        client: &str,
+        since: i64,
+    ) -> StoreResult<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM sends WHERE phone_hash = ?1 AND at >= ?3) AS by_phone,
+                    (SELECT COUNT(*) FROM sends WHERE client = ?2 AND at >= ?3) AS by_client",
+        )
+        .bind(phone_hash)
+        .bind(client)
+        .bind(since)
+        .fetch_one(&self.write)
+        .await?;
+        Ok((row.get("by_phone"), row.get("by_client")))
+    }
+
+    async fn cloud_by_phone(&self, phone_hash: &str) -> StoreResult<Option<CloudRow>> {
+        self.cloud_where("SELECT * FROM clouds WHERE phone_hash = ?", phone_hash)
+            .await
+    }
+
+    async fn cloud_by_handle(&self, handle: &str) -> StoreResult<Option<CloudRow>> {
+        self.cloud_where("SELECT * FROM clouds WHERE handle = ?", handle)
+            .await
+    }
+
+    async fn cloud_by_skeleton(&self, skeleton: &str) -> StoreResult<Option<CloudRow>> {
+        self.cloud_where("SELECT * FROM clouds WHERE skeleton = ?", skeleton)
+            .await
+    }
+
+    async fn lookup_json(&self, handle: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query("SELECT lookup FROM clouds WHERE handle = ?")
+            .bind(handle)
+            .fetch_optional(&self.read)
+            .await?
+            .map(|r| r.get("lookup")))
+    }
+
+    async fn insert_cloud(&self, row: &CloudRow) -> StoreResult<i64> {
+        Ok(sqlx::query(
+            "INSERT INTO clouds (phone_hash, pepper_version, handle, skeleton, pubkey, lookup, created_at, updated_at, last_active_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&row.phone_hash)
+        .bind(row.pepper_version)
+        .bind(&row.handle)
+        .bind(&row.skeleton)
+        .bind(&row.pubkey)
+        .bind(&row.lookup)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .bind(row.last_active_at)
+        .fetch_one(&self.write)
+        .await?
+        .get("id"))
+    }
+
+    async fn update_cloud(&self, row: &CloudRow, retire: Option<&Retired>) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "UPDATE clouds SET handle = ?, skeleton = ?, pubkey = ?, lookup = ?, updated_at = ?, last_active_at = ?
+             WHERE id = ?",
+        )
+        .bind(&row.handle)
+        .bind(&row.skeleton)
+        .bind(&row.pubkey)
+        .bind(&row.lookup)
+        .bind(row.updated_at)
+        .bind(row.last_active_at)
+        .bind(row.id)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(r) = retire {
+            sqlx::query(
+                "INSERT INTO retired_handles (skeleton, handle, successor, until) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (skeleton) DO UPDATE SET handle = excluded.handle,
+                   successor = excluded.successor, until = excluded.until",
+            )
+            .bind(&r.skeleton)
+            .bind(&r.handle)
+            .bind(&r.successor)
+            .bind(r.until)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    async fn retired(&self, skeleton: &str, now: i64) -> StoreResult<Option<Retired>> {
+        Ok(
+            sqlx::query("SELECT * FROM retired_handles WHERE skeleton = ? AND until > ?")
+                .bind(skeleton)
+                .bind(now)
+                .fetch_optional(&self.read)
+                .await?
+                .map(|r| Retired {
+                    skeleton: r.get("skeleton"),
+                    handle: r.get("handle"),
+                    successor: r.get("successor"),
+                    until: r.get("until"),
+                }),
+        )
+    }
+
+    async fn add_device(
+        &self,
+        cloud_id: i64,
+        pubkey: &str,
+        certificate: &str,
+        at: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO devices (cloud_id, pubkey, certificate, added_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (cloud_id, pubkey) DO UPDATE SET certificate = excluded.certificate",
+        )
+        .bind(cloud_id)
+        .bind(pubkey)
+        .bind(certificate)
+        .bind(at)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn devices(&self, cloud_id: i64) -> StoreResult<Vec<String>> {
+        Ok(
+            sqlx::query("SELECT pubkey FROM devices WHERE cloud_id = ? ORDER BY added_at")
+                .bind(cloud_id)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|r| r.get("pubkey"))
+                .collect(),
+        )
+    }
+
+    async fn bulk_insert_clouds(&self, rows: &[CloudRow]) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        // 9 parameters per row; SQLite allows 32,766 per statement.
+        for chunk in rows.chunks(1000) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO clouds (phone_hash, pepper_version, handle, skeleton, pubkey, lookup, created_at, updated_at, last_active_at) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.phone_hash)
+                    .push_bind(r.pepper_version)
+                    .push_bind(&r.handle)
+                    .push_bind(&r.skeleton)
+                    .push_bind(&r.pubkey)
+                    .push_bind(&r.lookup)
+                    .push_bind(r.created_at)
+                    .push_bind(r.updated_at)
+                    .push_bind(r.last_active_at);
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await
+    }
+
+    async fn sweep(&self, before: i64, now: i64) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("DELETE FROM verifications WHERE expires_at < ?")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM sends WHERE at < ?")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM retired_handles WHERE until <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+}
