@@ -1,0 +1,211 @@
+//! Conformance tests for [`RegistryStore`]: every backend must pass the same suite. Today that
+//! is SQLite; a PostgreSQL backend adds itself to `backends()` and inherits every check.
+
+use sovra_registry::store::{
+    CloudRow, RegistryStore, Retired, SqliteStore, Verification, is_conflict,
+};
+
+fn cloud(n: u32) -> CloudRow {
+    CloudRow {
+        id: 0,
+        phone_hash: format!("phone{n}"),
+        pepper_version: 1,
+        handle: format!("@user{n}.cloud"),
+        skeleton: format!("user{n}"),
+        pubkey: format!("key{n}"),
+        lookup: format!("{{\"n\":{n}}}"),
+        created_at: 1,
+        updated_at: 1,
+        last_active_at: 1,
+    }
+}
+
+async fn conformance<S: RegistryStore>(store: S) {
+    // Verifications: attempts lock at the limit; consuming is single-use.
+    let v = Verification {
+        id: "v1".into(),
+        phone_hash: "p".into(),
+        pepper_version: 1,
+        code_mac: "mac".into(),
+        created_at: 10,
+        expires_at: 100,
+        attempts: 0,
+        state: "open".into(),
+    };
+    store.insert_verification(&v).await.unwrap();
+    assert_eq!(store.verification("v1").await.unwrap(), Some(v.clone()));
+    assert!(store.verification("nope").await.unwrap().is_none());
+    assert_eq!(store.fail_attempt("v1", 2).await.unwrap(), 1);
+    assert_eq!(
+        store.verification("v1").await.unwrap().unwrap().state,
+        "open"
+    );
+    assert_eq!(store.fail_attempt("v1", 2).await.unwrap(), 2);
+    assert_eq!(
+        store.verification("v1").await.unwrap().unwrap().state,
+        "locked"
+    );
+    assert!(
+        !store.consume_verification("v1").await.unwrap(),
+        "a locked code is not spent"
+    );
+    let v2 = Verification {
+        id: "v2".into(),
+        ..v.clone()
+    };
+    store.insert_verification(&v2).await.unwrap();
+    assert!(store.consume_verification("v2").await.unwrap());
+    assert!(
+        !store.consume_verification("v2").await.unwrap(),
+        "single use"
+    );
+
+    // Sends counted per phone and per client since a time.
+    for (p, c, at) in [("p", "c1", 5), ("p", "c2", 50), ("q", "c1", 60)] {
+        store.record_send(p, c, at).await.unwrap();
+    }
+    assert_eq!(store.sends_since("p", "c1", 0).await.unwrap(), (2, 2));
+    assert_eq!(store.sends_since("p", "c1", 10).await.unwrap(), (1, 1));
+
+    // Clouds: unique phone, handle, skeleton and key; lookups by each.
+    let id = store.insert_cloud(&cloud(1)).await.unwrap();
+    assert!(id > 0);
+    for clash in [
+        CloudRow {
+            handle: "@x.cloud".into(),
+            skeleton: "x".into(),
+            pubkey: "kx".into(),
+            ..cloud(1)
+        },
+        CloudRow {
+            phone_hash: "px".into(),
+            skeleton: "x".into(),
+            pubkey: "kx".into(),
+            ..cloud(1)
+        },
+        CloudRow {
+            phone_hash: "px".into(),
+            handle: "@x.cloud".into(),
+            pubkey: "kx".into(),
+            ..cloud(1)
+        },
+        CloudRow {
+            phone_hash: "px".into(),
+            handle: "@x.cloud".into(),
+            skeleton: "x".into(),
+            ..cloud(1)
+        },
+    ] {
+        let e = store.insert_cloud(&clash).await.unwrap_err();
+        assert!(is_conflict(&e), "{e}");
+    }
+    let got = store.cloud_by_phone("phone1").await.unwrap().unwrap();
+    assert_eq!(got, CloudRow { id, ..cloud(1) });
+    assert_eq!(
+        store
+            .cloud_by_handle("@user1.cloud")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        id
+    );
+    assert_eq!(
+        store.cloud_by_skeleton("user1").await.unwrap().unwrap().id,
+        id
+    );
+    assert_eq!(
+        store.lookup_json("@user1.cloud").await.unwrap().as_deref(),
+        Some("{\"n\":1}")
+    );
+    assert!(store.lookup_json("@user2.cloud").await.unwrap().is_none());
+
+    // Update with a retirement is one change: both or neither.
+    let renamed = CloudRow {
+        id,
+        handle: "@renamed.cloud".into(),
+        skeleton: "renamed".into(),
+        lookup: "{}".into(),
+        ..cloud(1)
+    };
+    let retire = Retired {
+        skeleton: "user1".into(),
+        handle: "@user1.cloud".into(),
+        successor: "@renamed.cloud".into(),
+        until: 1000,
+    };
+    store.update_cloud(&renamed, Some(&retire)).await.unwrap();
+    assert!(store.lookup_json("@user1.cloud").await.unwrap().is_none());
+    assert_eq!(
+        store.retired("user1", 999).await.unwrap(),
+        Some(retire.clone())
+    );
+    assert!(
+        store.retired("user1", 1000).await.unwrap().is_none(),
+        "expired"
+    );
+    store.insert_cloud(&cloud(2)).await.unwrap();
+    let clash = CloudRow {
+        id,
+        handle: "@user2.cloud".into(),
+        skeleton: "user2".into(),
+        ..renamed.clone()
+    };
+    let retire3 = Retired {
+        skeleton: "renamed".into(),
+        handle: "@renamed.cloud".into(),
+        successor: "@user2.cloud".into(),
+        until: 5000,
+    };
+    assert!(store.update_cloud(&clash, Some(&retire3)).await.is_err());
+    assert!(
+        store.retired("renamed", 0).await.unwrap().is_none(),
+        "nothing of the failed update"
+    );
+    assert_eq!(
+        store
+            .cloud_by_handle("@renamed.cloud")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        id
+    );
+
+    // Devices, bulk insert, sweep.
+    store.add_device(id, "d1", "{}", 5).await.unwrap();
+    store
+        .add_device(id, "d1", "{\"again\":1}", 6)
+        .await
+        .unwrap();
+    store.add_device(id, "d2", "{}", 7).await.unwrap();
+    assert_eq!(store.devices(id).await.unwrap(), ["d1", "d2"]);
+    let many: Vec<CloudRow> = (10..2510).map(cloud).collect();
+    store.bulk_insert_clouds(&many).await.unwrap();
+    assert!(
+        store
+            .cloud_by_handle("@user2509.cloud")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store.sweep(55, 2000).await.unwrap();
+    assert_eq!(
+        store.sends_since("p", "c1", 0).await.unwrap(),
+        (0, 1),
+        "only the send at 60 is left"
+    );
+    assert!(
+        store.verification("v1").await.unwrap().is_some(),
+        "expires_at 100 > 55"
+    );
+    store.sweep(101, 2000).await.unwrap();
+    assert!(store.verification("v1").await.unwrap().is_none());
+    assert!(store.retired("user1", 0).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn sqlite_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance(SqliteStore::open(&dir.path().join("r.db")).await.unwrap()).await;
+}
