@@ -524,6 +524,31 @@ impl<S: RegistryStore> Registry<S> {
         }
     }
 
+    /// Adds already-verified clouds in bulk: an operator's import or a benchmark's setup. The
+    /// phones are taken as verified and the records as valid (callers vouch for both); each
+    /// gets its signed lookup, and all are written in one transaction.
+    pub async fn import(&self, entries: &[(String, CloudRecord)]) -> Result<()> {
+        let now = now_ms();
+        let mut rows = Vec::with_capacity(entries.len());
+        for (e164, record) in entries {
+            let handle = Handle::parse(&record.handle, &self.settings.domain)?;
+            rows.push(CloudRow {
+                id: 0,
+                phone_hash: self.hasher.hash(e164),
+                pepper_version: self.hasher.version(),
+                handle: handle.full,
+                skeleton: handle.skeleton,
+                pubkey: record.pubkey.clone(),
+                lookup: self.sign_lookup(record.clone(), vec![])?,
+                created_at: now,
+                updated_at: now,
+                last_active_at: now,
+            });
+        }
+        self.store.bulk_insert_clouds(&rows).await?;
+        Ok(())
+    }
+
     /// Forgets expired codes and old send records.
     pub async fn sweep(&self) -> Result<()> {
         let now = now_ms();

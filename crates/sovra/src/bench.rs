@@ -108,3 +108,162 @@ pub async fn d2d(conversations: &[usize], seconds: u64, size: usize, json_out: b
     node.stop().await?;
     Ok(())
 }
+
+/// `sovra bench registry`: lookups against a registry holding `handles` handles, on loopback.
+///
+/// Setup registers `@user<i>.cloud` for i in 0..handles through `Registry::import` (real keys,
+/// real record and lookup signatures), in chunks, unless `dir` already holds them. Then two
+/// runs of `seconds` each: a fixed offered load of `rate` lookups/s (open loop: a request is
+/// sent on schedule whether or not earlier ones returned, so queueing shows in the latency),
+/// and a closed loop with 32 concurrent clients for the maximum rate. Every answer is parsed
+/// and its registry signature verified once per run's first response, and the status of all
+/// is checked.
+pub async fn registry(
+    handles: usize,
+    rate: u32,
+    seconds: u64,
+    dir: Option<std::path::PathBuf>,
+    json_out: bool,
+) -> Result<()> {
+    use std::sync::Arc;
+    use sovra_proto::registry::{CloudRecord, Lookup};
+    use sovra_registry::RegistryStore;
+    use sovra_registry::sms::ConsoleGateway;
+
+    let temp = tempfile::tempdir()?;
+    let dir = dir.unwrap_or_else(|| temp.path().to_owned());
+    let registry = Arc::new(
+        sovra_registry::home::open(&dir, sovra_registry::Settings::default(), Arc::new(ConsoleGateway::default()))
+            .await?,
+    );
+    let present = registry
+        .store
+        .cloud_by_handle(&format!("@user{}.cloud", handles.saturating_sub(1)))
+        .await?
+        .is_some();
+    let setup = Instant::now();
+    if !present {
+        const CHUNK: usize = 10_000;
+        let mut start = 0;
+        while start < handles {
+            let end = (start + CHUNK).min(handles);
+            // Keys and record signatures on both cores.
+            let mid = start + (end - start) / 2;
+            let make = |range: std::ops::Range<usize>| {
+                std::thread::spawn(move || {
+                    let now = jiff::Timestamp::now();
+                    range
+                        .map(|i| {
+                            let keys = CloudKeys::generate(&mut os_rng());
+                            let record = CloudRecord::sign(&keys, &format!("@user{i}.cloud"), None, vec![], now)
+                                .expect("valid record");
+                            (format!("+1{:010}", 2_000_000_000u64 + i as u64), record)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            };
+            let (a, b) = (make(start..mid), make(mid..end));
+            let mut entries = a.join().map_err(|_| anyhow::anyhow!("setup thread"))?;
+            entries.extend(b.join().map_err(|_| anyhow::anyhow!("setup thread"))?);
+            registry.import(&entries).await?;
+            start = end;
+            if !json_out && start % 100_000 == 0 {
+                eprintln!("  registered {start} handles ({:.0} s)", setup.elapsed().as_secs_f64());
+            }
+        }
+    }
+    let setup_secs = setup.elapsed().as_secs_f64();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(sovra_registry::api::serve(listener, registry.clone(), async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let registry_key = registry.public();
+
+    // Check one answer fully before measuring.
+    let probe: Lookup = http.get(format!("{url}/v1/handles/@user0.cloud")).send().await?.json().await?;
+    probe.verify(&registry_key, "@user0.cloud")?;
+
+    let lookup = |http: reqwest::Client, url: String, i: usize| async move {
+        let t = Instant::now();
+        let r = http.get(format!("{url}/v1/handles/@user{i}.cloud")).send().await?;
+        let ok = r.status().is_success();
+        r.bytes().await?;
+        if !ok {
+            bail!("lookup of @user{i}.cloud failed");
+        }
+        Ok::<_, anyhow::Error>(t.elapsed())
+    };
+    let pick = move || (rand_core::Rng::next_u64(&mut os_rng()) % handles as u64) as usize;
+
+    // Open loop at `rate`.
+    let mut tasks = tokio::task::JoinSet::new();
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(seconds) {
+        ticker.tick().await;
+        tasks.spawn(lookup(http.clone(), url.clone(), pick()));
+    }
+    let mut fixed = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        fixed.push(r??);
+    }
+    let fixed_secs = started.elapsed().as_secs_f64();
+
+    // Closed loop, 32 clients.
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut closed_tasks = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (http, url) = (http.clone(), url.clone());
+        closed_tasks.spawn(async move {
+            let mut out = Vec::new();
+            while Instant::now() < deadline {
+                out.push(lookup(http.clone(), url.clone(), pick()).await?);
+            }
+            Ok::<_, anyhow::Error>(out)
+        });
+    }
+    let mut closed = Vec::new();
+    let mut tasks = std::mem::take(&mut closed_tasks);
+    while let Some(r) = tasks.join_next().await {
+        closed.extend(r??);
+    }
+    let closed_secs = started.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    let _ = server.await;
+
+    let summarize = |mut v: Vec<Duration>, secs: f64| {
+        v.sort();
+        let pct = |p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)].as_secs_f64() * 1000.0;
+        json!({"lookups": v.len(), "per_second": v.len() as f64 / secs, "p50_ms": pct(0.5), "p99_ms": pct(0.99)})
+    };
+    let out = json!({
+        "handles": handles,
+        "setup_seconds": setup_secs,
+        "fixed_rate": rate,
+        "fixed": summarize(fixed, fixed_secs),
+        "closed_32": summarize(closed, closed_secs),
+    });
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{} handles (setup {:.0} s)", handles, setup_secs);
+        for (name, key) in [(format!("offered {rate}/s"), "fixed"), ("32 concurrent".to_string(), "closed_32")] {
+            let r = &out[key];
+            println!(
+                "  {:<16} {:>8.0} lookups/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
+                name,
+                r["per_second"].as_f64().unwrap_or(0.0),
+                r["p50_ms"].as_f64().unwrap_or(0.0),
+                r["p99_ms"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    Ok(())
+}

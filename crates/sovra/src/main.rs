@@ -92,6 +92,11 @@ enum Command {
     Log { peer: String },
     /// Close the open conversation with a peer (its session-retention content is deleted).
     Close { peer: String },
+    /// Run a registry: phone-verified handles and signed key records.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
     /// Benchmarks (figures go in docs/BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -115,6 +120,40 @@ enum BenchCommand {
         /// Payload plaintext size in bytes.
         #[arg(long, default_value_t = 1024)]
         size: usize,
+    },
+    /// Handle lookups per second and latency against a registry holding many handles.
+    Registry {
+        /// Handles registered before measuring.
+        #[arg(long, default_value_t = 1_000_000)]
+        handles: usize,
+        /// Offered load of the fixed-rate run, lookups per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        /// Seconds per run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Keep the registry here (reused if it already holds the handles).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Serve until SIGINT or SIGTERM. Creates the registry's keys on first start.
+    Serve {
+        /// Where the registry keeps its keys and database (default: <home>/registry).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long, default_value = "127.0.0.1:7871")]
+        listen: String,
+        /// Handles are @name.<domain>.
+        #[arg(long, default_value = "cloud")]
+        domain: String,
+        /// How codes are sent: console (to this log), twilio (TWILIO_* variables) or
+        /// webhook (SOVRA_SMS_WEBHOOK_URL).
+        #[arg(long, default_value = "console")]
+        sms: String,
     },
 }
 
@@ -242,6 +281,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// `sovra registry serve`.
+async fn registry_serve(dir: &std::path::Path, listen: &str, domain: &str, sms: &str) -> Result<()> {
+    use sovra_registry::sms::{ConsoleGateway, SmsGateway, TwilioGateway, WebhookGateway};
+    let gateway: std::sync::Arc<dyn SmsGateway> = match sms {
+        "console" => std::sync::Arc::new(ConsoleGateway::default()),
+        "twilio" => std::sync::Arc::new(TwilioGateway::from_env().map_err(anyhow::Error::msg)?),
+        "webhook" => std::sync::Arc::new(WebhookGateway::from_env().map_err(anyhow::Error::msg)?),
+        other => bail!("unknown SMS gateway {other:?}: console, twilio or webhook"),
+    };
+    let settings = sovra_registry::Settings {
+        domain: domain.to_owned(),
+        ..Default::default()
+    };
+    let registry = std::sync::Arc::new(sovra_registry::home::open(dir, settings, gateway).await?);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    println!("registry on http://{addr}  key {}  handles @name.{domain}  sms: {sms}", registry.public().to_human());
+    sovra_registry::api::serve(listener, registry, shutdown_signal()).await?;
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<()> {
     let ctx = Ctx {
         home: cli.home.clone().unwrap_or_else(cli::default_home),
@@ -261,6 +323,27 @@ async fn run(cli: Cli) -> Result<()> {
                     size,
                 },
         } => bench::d2d(&conversations, seconds, size, ctx.json).await,
+        Command::Bench {
+            command:
+                BenchCommand::Registry {
+                    handles,
+                    rate,
+                    seconds,
+                    dir,
+                },
+        } => bench::registry(handles, rate, seconds, dir, ctx.json).await,
+        Command::Registry {
+            command:
+                RegistryCommand::Serve {
+                    dir,
+                    listen,
+                    domain,
+                    sms,
+                },
+        } => {
+            let dir = dir.unwrap_or_else(|| ctx.home.join("registry"));
+            registry_serve(&dir, &listen, &domain, &sms).await
+        }
         Command::Init { handle } => {
             let (dir, keys) = sovra_node::home::init_cloud(&ctx.home, &handle).await?;
             let v = json!({
