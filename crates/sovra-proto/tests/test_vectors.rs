@@ -394,7 +394,59 @@ fn generate() -> BTreeMap<&'static str, Value> {
             ],
         }),
     );
+    files.insert("registry.json", registry_vector());
     files
+}
+
+/// A registry's lookup for @alice.cloud after one rotation (docs/PROTOCOL.md §16.2).
+fn registry_vector() -> Value {
+    use sovra_proto::registry::{ChainLink, CloudRecord, Lookup};
+    let registry = keys_from_seed(0x5e).signing;
+    let (k1, k2) = (keys_from_seed(0xa1), keys_from_seed(0xa2));
+    let at: Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
+    let record = CloudRecord::sign(
+        &k2,
+        "@alice.cloud",
+        Some("https://node.example/clouds/alice".into()),
+        vec!["https://relay.example".into()],
+        at + SignedDuration::from_secs(60),
+    )
+    .unwrap();
+    let link = ChainLink::rotation(&k1.signing, &k2.signing, at);
+    let lookup = Lookup::sign(
+        &registry,
+        record.clone(),
+        vec![link.clone()],
+        at + SignedDuration::from_secs(61),
+    );
+    let record_bytes = Canonical::new("sovra-registry/1/record")
+        .str(&record.handle)
+        .bytes(k2.public().as_bytes())
+        .bytes(k2.encryption.public().as_bytes())
+        .str_list(["https://node.example/clouds/alice"].into_iter())
+        .str_list(["https://relay.example"].into_iter())
+        .str(&record.issued_at)
+        .finish();
+    let link_bytes = Canonical::new("sovra-registry/1/link")
+        .str("rotation")
+        .bytes(k1.public().as_bytes())
+        .bytes(k2.public().as_bytes())
+        .str(&link.at)
+        .finish();
+    json!({
+        "registry_ed25519_seed": hex(registry.seed().as_ref()),
+        "registry_pubkey": registry.public().to_b64(),
+        "old_key": key_json(&k1),
+        "new_key": key_json(&k2),
+        "record_signing_bytes_hex": hex(&record_bytes),
+        "link_signing_bytes_hex": hex(&link_bytes),
+        "lookup": lookup,
+        "expect": {
+            "follow_from_old_key": "rotated",
+            "follow_from_new_key": "same",
+            "follow_from_any_other_key": "reset",
+        },
+    })
 }
 
 /// With `SOVRA_BLESS` set, rewrites the files once, before either test reads them.
@@ -608,4 +660,46 @@ fn receive_message(
     }
     window.check(parsed.seq)?;
     session.open(&parsed).map(|_| ())
+}
+
+#[test]
+fn registry_vector_verifies_from_the_file_alone() {
+    use sovra_proto::registry::{Follow, Lookup};
+    bless_if_asked();
+    let v = read("registry.json");
+    let registry = PublicKey::from_b64("registry", s(&v, "registry_pubkey")).unwrap();
+    let lookup: Lookup = serde_json::from_value(v["lookup"].clone()).unwrap();
+    let verified = lookup.verify(&registry, "@alice.cloud").unwrap();
+    let old = keys_from_json(&v["old_key"]).public();
+    let new = keys_from_json(&v["new_key"]).public();
+    assert_eq!(verified.follow(&old), Follow::Rotated { to: new });
+    assert_eq!(verified.follow(&new), Follow::Same);
+    // The signing bytes in the file are exactly what the signatures cover.
+    let record_sig: [u8; 64] = b64_decode("sig", &lookup.record.sig, 64)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    new.verify(
+        "record",
+        &unhex(s(&v, "record_signing_bytes_hex")),
+        &record_sig,
+    )
+    .unwrap();
+    let link = &lookup.chain[0];
+    let old_sig: [u8; 64] = b64_decode("sig", link.old_sig.as_deref().unwrap(), 64)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    old.verify("link", &unhex(s(&v, "link_signing_bytes_hex")), &old_sig)
+        .unwrap();
+    // Any change breaks the registry signature.
+    let mut tampered = lookup.clone();
+    tampered.record.endpoint = Some("https://evil.example/clouds/alice".into());
+    assert_eq!(
+        tampered
+            .verify(&registry, "@alice.cloud")
+            .unwrap_err()
+            .code(),
+        "bad_signature"
+    );
 }

@@ -125,16 +125,20 @@ pub async fn registry(
     dir: Option<std::path::PathBuf>,
     json_out: bool,
 ) -> Result<()> {
-    use std::sync::Arc;
     use sovra_proto::registry::{CloudRecord, Lookup};
     use sovra_registry::RegistryStore;
     use sovra_registry::sms::ConsoleGateway;
+    use std::sync::Arc;
 
     let temp = tempfile::tempdir()?;
     let dir = dir.unwrap_or_else(|| temp.path().to_owned());
     let registry = Arc::new(
-        sovra_registry::home::open(&dir, sovra_registry::Settings::default(), Arc::new(ConsoleGateway::default()))
-            .await?,
+        sovra_registry::home::open(
+            &dir,
+            sovra_registry::Settings::default(),
+            Arc::new(ConsoleGateway::default()),
+        )
+        .await?,
     );
     let present = registry
         .store
@@ -155,8 +159,14 @@ pub async fn registry(
                     range
                         .map(|i| {
                             let keys = CloudKeys::generate(&mut os_rng());
-                            let record = CloudRecord::sign(&keys, &format!("@user{i}.cloud"), None, vec![], now)
-                                .expect("valid record");
+                            let record = CloudRecord::sign(
+                                &keys,
+                                &format!("@user{i}.cloud"),
+                                None,
+                                vec![],
+                                now,
+                            )
+                            .expect("valid record");
                             (format!("+1{:010}", 2_000_000_000u64 + i as u64), record)
                         })
                         .collect::<Vec<_>>()
@@ -168,7 +178,10 @@ pub async fn registry(
             registry.import(&entries).await?;
             start = end;
             if !json_out && start % 100_000 == 0 {
-                eprintln!("  registered {start} handles ({:.0} s)", setup.elapsed().as_secs_f64());
+                eprintln!(
+                    "  registered {start} handles ({:.0} s)",
+                    setup.elapsed().as_secs_f64()
+                );
             }
         }
     }
@@ -177,19 +190,31 @@ pub async fn registry(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(sovra_registry::api::serve(listener, registry.clone(), async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(sovra_registry::api::serve(
+        listener,
+        registry.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let http = reqwest::Client::new();
     let registry_key = registry.public();
 
     // Check one answer fully before measuring.
-    let probe: Lookup = http.get(format!("{url}/v1/handles/@user0.cloud")).send().await?.json().await?;
+    let probe: Lookup = http
+        .get(format!("{url}/v1/handles/@user0.cloud"))
+        .send()
+        .await?
+        .json()
+        .await?;
     probe.verify(&registry_key, "@user0.cloud")?;
 
     let lookup = |http: reqwest::Client, url: String, i: usize| async move {
         let t = Instant::now();
-        let r = http.get(format!("{url}/v1/handles/@user{i}.cloud")).send().await?;
+        let r = http
+            .get(format!("{url}/v1/handles/@user{i}.cloud"))
+            .send()
+            .await?;
         let ok = r.status().is_success();
         r.bytes().await?;
         if !ok {
@@ -240,7 +265,8 @@ pub async fn registry(
 
     let summarize = |mut v: Vec<Duration>, secs: f64| {
         v.sort();
-        let pct = |p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)].as_secs_f64() * 1000.0;
+        let pct =
+            |p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)].as_secs_f64() * 1000.0;
         json!({"lookups": v.len(), "per_second": v.len() as f64 / secs, "p50_ms": pct(0.5), "p99_ms": pct(0.99)})
     };
     let out = json!({
@@ -254,7 +280,10 @@ pub async fn registry(
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!("{} handles (setup {:.0} s)", handles, setup_secs);
-        for (name, key) in [(format!("offered {rate}/s"), "fixed"), ("32 concurrent".to_string(), "closed_32")] {
+        for (name, key) in [
+            (format!("offered {rate}/s"), "fixed"),
+            ("32 concurrent".to_string(), "closed_32"),
+        ] {
             let r = &out[key];
             println!(
                 "  {:<16} {:>8.0} lookups/s   p50 {:>6.2} ms   p99 {:>6.2} ms",

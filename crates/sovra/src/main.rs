@@ -282,7 +282,12 @@ fn main() -> ExitCode {
 }
 
 /// `sovra registry serve`.
-async fn registry_serve(dir: &std::path::Path, listen: &str, domain: &str, sms: &str) -> Result<()> {
+async fn registry_serve(
+    dir: &std::path::Path,
+    listen: &str,
+    domain: &str,
+    sms: &str,
+) -> Result<()> {
     use sovra_registry::sms::{ConsoleGateway, SmsGateway, TwilioGateway, WebhookGateway};
     let gateway: std::sync::Arc<dyn SmsGateway> = match sms {
         "console" => std::sync::Arc::new(ConsoleGateway::default()),
@@ -299,7 +304,10 @@ async fn registry_serve(dir: &std::path::Path, listen: &str, domain: &str, sms: 
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    println!("registry on http://{addr}  key {}  handles @name.{domain}  sms: {sms}", registry.public().to_human());
+    println!(
+        "registry on http://{addr}  key {}  handles @name.{domain}  sms: {sms}",
+        registry.public().to_human()
+    );
     sovra_registry::api::serve(listener, registry, shutdown_signal()).await?;
     Ok(())
 }
