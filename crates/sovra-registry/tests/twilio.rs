@@ -10,9 +10,12 @@ use serde_json::json;
 use sovra_registry::Settings;
 use sovra_registry::sms::{SmsGateway, TwilioGateway};
 
+/// One request as the fake Twilio saw it: account SID, Authorization header, form fields.
+type Request = (String, String, Vec<(String, String)>);
+
 #[derive(Default)]
 struct Received {
-    messages: Mutex<Vec<(String, String, Vec<(String, String)>)>>,
+    messages: Mutex<Vec<Request>>,
 }
 
 /// `POST /2010-04-01/Accounts/{sid}/Messages.json` as Twilio answers it: 201 with a message
