@@ -62,6 +62,14 @@ fn lookup_response(status: StatusCode, json: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], json).into_response()
 }
 
+/// 200 with a stored lookup, or the refusal.
+fn lookup_answer(result: Result<String, RegistryError>) -> Response {
+    match result {
+        Ok(json) => lookup_response(StatusCode::OK, json),
+        Err(e) => refusal(e),
+    }
+}
+
 async fn info<S: RegistryStore>(State(r): Shared<S>) -> Json<RegistryInfo> {
     Json(r.info())
 }
@@ -90,47 +98,32 @@ async fn register<S: RegistryStore>(
     Ok(lookup_response(status, lookup))
 }
 
-async fn lookup<S: RegistryStore>(
-    State(r): Shared<S>,
-    Path(handle): Path<String>,
-) -> Answer<Response> {
-    r.lookup(&handle)
-        .await
-        .map(|json| lookup_response(StatusCode::OK, json))
-        .map_err(refusal)
+async fn lookup<S: RegistryStore>(State(r): Shared<S>, Path(handle): Path<String>) -> Response {
+    lookup_answer(r.lookup(&handle).await)
 }
 
 async fn update_record<S: RegistryStore>(
     State(r): Shared<S>,
     Path(handle): Path<String>,
     JsonBody(req): JsonBody<RecordUpdate>,
-) -> Answer<Response> {
-    r.update_record(&handle, &req)
-        .await
-        .map(|json| lookup_response(StatusCode::OK, json))
-        .map_err(refusal)
+) -> Response {
+    lookup_answer(r.update_record(&handle, &req).await)
 }
 
 async fn rotate<S: RegistryStore>(
     State(r): Shared<S>,
     Path(handle): Path<String>,
     JsonBody(req): JsonBody<RotateRequest>,
-) -> Answer<Response> {
-    r.rotate(&handle, &req)
-        .await
-        .map(|json| lookup_response(StatusCode::OK, json))
-        .map_err(refusal)
+) -> Response {
+    lookup_answer(r.rotate(&handle, &req).await)
 }
 
 async fn rename<S: RegistryStore>(
     State(r): Shared<S>,
     Path(handle): Path<String>,
     JsonBody(req): JsonBody<RenameRequest>,
-) -> Answer<Response> {
-    r.rename(&handle, &req)
-        .await
-        .map(|json| lookup_response(StatusCode::OK, json))
-        .map_err(refusal)
+) -> Response {
+    lookup_answer(r.rename(&handle, &req).await)
 }
 
 async fn add_device<S: RegistryStore>(
