@@ -1,16 +1,14 @@
 //! A cloud's storage: one SQLite database (WAL) in the cloud's directory.
 //!
-//! One writer connection per cloud: SQLite serializes writers anyway, and a single connection
-//! avoids SQLITE_BUSY on deferred transactions (STACK.md trap 4). `synchronous=FULL`, so a
-//! request answered 2xx has reached the disk. Every multi-row change is one transaction.
+//! Opened through `sovra-sqlite` (WAL, one writer connection, a reader pool). `synchronous=FULL`
+//! by default, so a request answered 2xx has reached the disk. Every multi-row change is one
+//! transaction.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use sovra_proto::{Grant, PublicKey, ReplayWindow, Session, StoredSession, WhitelistEntry};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sovra_sqlite::SqliteSynchronous;
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use crate::inbox::{Accepted, Inbound, Inbox, Rejected};
@@ -221,26 +219,8 @@ fn synchronous() -> SqliteSynchronous {
 
 impl Store {
     pub async fn open(path: &Path) -> Result<Store, sqlx::Error> {
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(synchronous())
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        // No ping before each acquire: a local SQLite connection does not go stale, and the
-        // ping doubled the round trips of every query.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(4)
-            .test_before_acquire(false)
-            .connect_with(options.read_only(true))
-            .await?;
+        let sovra_sqlite::Pools { write: pool, read } =
+            sovra_sqlite::open(path, synchronous(), &sqlx::migrate!("./migrations")).await?;
         let rates = Arc::new(RateBook::default());
         Ok(Store {
             inbox: Inbox::start(pool.clone(), rates.clone()),

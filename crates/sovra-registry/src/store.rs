@@ -7,10 +7,7 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 pub type StoreResult<T> = Result<T, sqlx::Error>;
@@ -130,7 +127,7 @@ pub trait RegistryStore: Send + Sync + 'static {
     fn sweep(&self, before: i64, now: i64) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
-/// SQLite (WAL): one writer connection (STACK.md trap 4) and a pool of readers.
+/// SQLite through `sovra-sqlite`: WAL, one writer connection, a pool of readers.
 #[derive(Clone)]
 pub struct SqliteStore {
     write: SqlitePool,
@@ -139,24 +136,12 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("./migrations").run(&write).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(4)
-            .test_before_acquire(false)
-            .connect_with(options.read_only(true))
-            .await?;
+        let sovra_sqlite::Pools { write, read } = sovra_sqlite::open(
+            path,
+            sovra_sqlite::SqliteSynchronous::Full,
+            &sqlx::migrate!("./migrations"),
+        )
+        .await?;
         Ok(SqliteStore { write, read })
     }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestRegistry;
+use common::{TestRegistry, roomy};
 use serde_json::{Value, json};
 use sovra_proto::registry::{ChainLink, CloudRecord, Follow, Lookup, operation};
 use sovra_proto::{CloudKeys, SigningKeypair, device::KeyCertificate, os_rng};
@@ -98,12 +98,7 @@ async fn register_look_up_and_verify() {
 
 #[tokio::test]
 async fn claims_are_unique_by_phone_handle_lookalike_and_key() {
-    let r = TestRegistry::start(Settings {
-        sends_per_phone: 100,
-        sends_per_client: 100,
-        ..Settings::default()
-    })
-    .await;
+    let r = TestRegistry::start(roomy()).await;
     let mut rng = os_rng();
     let alice = CloudKeys::generate(&mut rng);
     assert_eq!(
@@ -162,9 +157,7 @@ async fn claims_are_unique_by_phone_handle_lookalike_and_key() {
 async fn codes_expire_lock_out_and_are_single_use() {
     let settings = Settings {
         code_ttl: Duration::from_millis(600),
-        sends_per_phone: 100,
-        sends_per_client: 100,
-        ..Settings::default()
+        ..roomy()
     };
     let r = TestRegistry::start(settings).await;
     let alice = CloudKeys::generate(&mut os_rng());
@@ -314,12 +307,7 @@ async fn sends_are_rate_limited_and_phones_validated() {
 
 #[tokio::test]
 async fn rotation_is_followed_and_needs_phone_and_key() {
-    let r = TestRegistry::start(Settings {
-        sends_per_phone: 100,
-        sends_per_client: 100,
-        ..Settings::default()
-    })
-    .await;
+    let r = TestRegistry::start(roomy()).await;
     let mut rng = os_rng();
     let k1 = CloudKeys::generate(&mut rng);
     assert_eq!(register(&r, ALICE_PHONE, &k1, "@alice.cloud").await.0, 201);
@@ -376,9 +364,7 @@ async fn rotation_is_followed_and_needs_phone_and_key() {
 async fn sim_swap_is_locked_then_recovered_as_a_reset() {
     let settings = Settings {
         lock_period: Duration::from_secs(2),
-        sends_per_phone: 100,
-        sends_per_client: 100,
-        ..Settings::default()
+        ..roomy()
     };
     let r = TestRegistry::start(settings).await;
     let mut rng = os_rng();
@@ -430,12 +416,7 @@ async fn sim_swap_is_locked_then_recovered_as_a_reset() {
 
 #[tokio::test]
 async fn rename_devices_and_record_updates() {
-    let r = TestRegistry::start(Settings {
-        sends_per_phone: 100,
-        sends_per_client: 100,
-        ..Settings::default()
-    })
-    .await;
+    let r = TestRegistry::start(roomy()).await;
     let mut rng = os_rng();
     let k = CloudKeys::generate(&mut rng);
     assert_eq!(register(&r, ALICE_PHONE, &k, "@alice.cloud").await.0, 201);

@@ -8,6 +8,16 @@ use serde_json::{Value, json};
 use sovra_registry::sms::ConsoleGateway;
 use sovra_registry::{Registry, Settings, SqliteStore};
 
+/// Default rules but send limits high enough for tests that ask for many codes; the limits
+/// themselves are tested with their own settings.
+pub fn roomy() -> Settings {
+    Settings {
+        sends_per_phone: 100,
+        sends_per_client: 100,
+        ..Settings::default()
+    }
+}
+
 pub struct TestRegistry {
     pub url: String,
     pub sms: Arc<ConsoleGateway>,
