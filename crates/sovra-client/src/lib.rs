@@ -7,6 +7,9 @@
 
 use std::time::Duration;
 
+pub mod registry;
+pub use registry::RegistryClient;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sovra_proto::device::OwnerAuth;

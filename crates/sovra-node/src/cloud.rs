@@ -54,7 +54,8 @@ pub struct Cloud {
     pub name: String,
     pub dir: PathBuf,
     pub config: CloudConfig,
-    pub keys: CloudKeys,
+    /// Swapped whole when the cloud rotates its key (`registry.rs`); readers take a snapshot.
+    keys: std::sync::RwLock<Arc<CloudKeys>>,
     pub store: Store,
     /// This cloud's public base URL; its D2D endpoints are below it.
     pub base_url: String,
@@ -102,7 +103,7 @@ impl Cloud {
             name,
             dir,
             config,
-            keys,
+            keys: std::sync::RwLock::new(Arc::new(keys)),
             store,
             base_url,
             settings,
@@ -114,7 +115,17 @@ impl Cloud {
     }
 
     pub fn public(&self) -> PublicKey {
-        self.keys.public()
+        self.keys().public()
+    }
+
+    /// The cloud's current keys.
+    pub fn keys(&self) -> Arc<CloudKeys> {
+        self.keys.read().expect("keys lock").clone()
+    }
+
+    /// Replaces the keys after a rotation the registry accepted.
+    pub(crate) fn set_keys(&self, keys: CloudKeys) {
+        *self.keys.write().expect("keys lock") = Arc::new(keys);
     }
 
     /// `GET /api/d2d/identity`: signed fresh, listing only what the owner exposed.
@@ -129,8 +140,9 @@ impl Cloud {
                 description: c.description,
             })
             .collect();
+        let keys = self.keys();
         Ok(IdentityDocument::sign(
-            &self.keys,
+            &keys,
             &self.config.handle,
             capabilities,
             vec![self.base_url.clone()],
@@ -145,15 +157,23 @@ impl Cloud {
         &self,
         request: &HandshakeRequest,
     ) -> ApiResult<HandshakeResponse> {
-        let received = handshake::receive(request, &self.keys, jiff::Timestamp::now())?;
+        let keys = self.keys();
+        let received = handshake::receive(request, &keys, jiff::Timestamp::now())?;
         let id = received.conversation_id.hyphenated().to_string();
         if self.store.handshake_seen(&id).await? {
             return Err(ProtoError::ReplayedHandshake(id).into());
         }
-        let peer = self.store.peer(&received.from).await?;
+        let mut peer = self.store.peer(&received.from).await?;
+        if peer.is_none()
+            && let Some(claimed) = &received.sender_handle
+            && self.check_claimed_handle(claimed, &received.from).await
+        {
+            // The registry showed a rotation to this key: the entry moved, grants kept.
+            peer = self.store.peer(&received.from).await?;
+        }
         let refuse = |reason: &str| {
             handshake::refuse(
-                &self.keys.signing,
+                &keys.signing,
                 &received.from,
                 received.conversation_id,
                 reason,
@@ -216,7 +236,7 @@ impl Cloud {
             accepted_at: sovra_proto::time::format(jiff::Timestamp::now()),
             responder_handle: Some(self.config.handle.clone()),
         };
-        let (response, session) = handshake::accept(&mut os_rng(), &self.keys, &received, &ack)?;
+        let (response, session) = handshake::accept(&mut os_rng(), &keys, &received, &ack)?;
         let stored = serde_json::to_string(&session.to_stored()).expect("json");
         Store::insert_conversation(
             &mut tx,
@@ -314,7 +334,20 @@ impl Cloud {
             .await?
         {
             Some(c) => c,
-            None => self.open_conversation(&peer, topic).await?,
+            None => match self.open_conversation(&peer, topic).await {
+                // The peer serves another key than we hold: if we resolved it through a
+                // registry, it may have rotated; follow and try once more.
+                Err(e) if e.code == "peer_key_mismatch" && peer.registry_url.is_some() => {
+                    match self.check_peer(&peer).await {
+                        crate::registry::PeerCheck::Rotated { to, .. } => {
+                            let peer = self.store.find_peer(&to).await?.ok_or(e)?;
+                            self.open_conversation(&peer, topic).await?
+                        }
+                        _ => return Err(e),
+                    }
+                }
+                other => other?,
+            },
         };
         let seq = self.enqueue(&conv, payload).await?;
         Ok((conv.id, seq))
@@ -342,9 +375,10 @@ impl Cloud {
         self.store
             .set_peer_encryption_key(&identity.pubkey, &identity.encryption_key.to_b64())
             .await?;
+        let keys = self.keys();
         let (request, pending) = handshake::initiate(
             &mut os_rng(),
-            &self.keys,
+            &keys,
             Some(&self.config.handle),
             identity.pubkey,
             identity.encryption_key,
@@ -402,9 +436,10 @@ impl Cloud {
             serde_json::from_str(&conv.session).map_err(ApiError::internal)?;
         let session = Session::from_stored(&stored)?;
         let plaintext = payload.to_json()?;
+        let keys = self.keys();
         let mut tx = self.store.begin().await?;
         let seq = Store::take_send_seq(&mut tx, &conv.id).await?;
-        let request = session.seal_bytes(&mut os_rng(), &self.keys.signing, seq, &plaintext)?;
+        let request = session.seal_bytes(&mut os_rng(), &keys.signing, seq, &plaintext)?;
         Store::insert_outbox(
             &mut tx,
             &conv.id,
@@ -608,6 +643,11 @@ impl Cloud {
             tracing::info!(cloud = %self.name, "deleted {n} message(s) past their 90-day retention");
         }
         self.store.sweep_replay_state().await?;
+        // Registry upkeep: a failure is logged and retried next sweep, never fatal.
+        if let Err(e) = self.heartbeat(false).await {
+            tracing::warn!(cloud = %self.name, "registry heartbeat: {}", e.message);
+        }
+        self.check_peers(false).await?;
         Ok(())
     }
 }

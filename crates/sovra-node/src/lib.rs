@@ -9,6 +9,9 @@
 //! * `cloud` — one hosted cloud: the rapp-d2d/1.0 rules applied to its store (receive a
 //!   handshake or message, send, run calls, deliver the outbox, sweep).
 //! * `d2d` — the endpoints peers call; `owner` — the signed owner API the CLI calls.
+//! * `registry` — the cloud and its registries: registering and heartbeating its handle,
+//!   rotating its key, resolving peers by handle and following their rotations (resets wait
+//!   for the owner).
 //! * `capability` — the `exec`, `http` and `chat` adapters that run exposed capabilities.
 //! * `server` — routing, workers, graceful shutdown.
 //! * `error` — the `{"error", "message"}` body.
@@ -22,6 +25,7 @@ pub mod inbox;
 mod memo;
 pub mod owner;
 mod rate;
+pub mod registry;
 pub mod server;
 pub mod store;
 

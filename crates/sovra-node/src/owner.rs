@@ -17,7 +17,10 @@ use sovra_proto::device::{
     KeyCertificate, OWNER_REQUEST_WINDOW_MS, OwnerAuth, PURPOSE_OWNER, owner_request_bytes,
     verify_certified,
 };
-use sovra_proto::{Call, DataPolicy, Payload, PublicKey, Retention, WhitelistEntry};
+use sovra_proto::registry::{PhoneProof, VerifiedLookup};
+use sovra_proto::{
+    Call, DataPolicy, Payload, PublicKey, Retention, WhitelistEntry, safety_code,
+};
 
 use crate::capability::Adapter;
 use crate::cloud::Cloud;
@@ -125,6 +128,8 @@ fn peer_json(p: &crate::store::Peer) -> Value {
         "entry": p.grant.to_entry(),
         "url": p.peer_url,
         "fingerprint": p.grant.peer_pubkey.fingerprint(),
+        "registry": p.registry_url,
+        "checked_at": p.checked_at,
     })
 }
 
@@ -186,8 +191,9 @@ pub async fn list_pending(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Val
 
 #[derive(Deserialize, Default)]
 pub struct ApproveBody {
+    /// Absent: none for a stranger; for a key reset, the grants the old key had.
     #[serde(default)]
-    allowed_capabilities: Vec<String>,
+    allowed_capabilities: Option<Vec<String>>,
     #[serde(default)]
     rate_limit_per_day: Option<u32>,
     #[serde(default)]
@@ -206,6 +212,9 @@ pub async fn approve_pending(
     let request = cloud.store.pending_get(&id).await?.ok_or_else(|| {
         ApiError::not_found("unknown_request", format!("no pending request {id}"))
     })?;
+    if request.reason == "key_reset" {
+        return approve_key_reset(cloud, request, body).await;
+    }
     let handle = body
         .handle
         .or(request.peer_handle)
@@ -213,7 +222,7 @@ pub async fn approve_pending(
     let entry = WhitelistEntry {
         peer_pubkey: request.peer_pubkey,
         peer_handle: handle,
-        allowed_capabilities: body.allowed_capabilities,
+        allowed_capabilities: body.allowed_capabilities.unwrap_or_default(),
         rate_limit_per_day: body
             .rate_limit_per_day
             .unwrap_or(sovra_proto::whitelist::DEFAULT_RATE_LIMIT_PER_DAY),
@@ -393,4 +402,231 @@ pub async fn whoami(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
         "fingerprint": cloud.public().fingerprint(),
         "url": cloud.base_url,
     })))
+}
+
+/// Approving a key reset moves the peer's entry to the new key, grants kept unless the owner
+/// gives others; the registry is asked again first, so only the key it still vouches for is
+/// approved.
+async fn approve_key_reset(
+    cloud: Arc<Cloud>,
+    request: crate::store::PendingRequest,
+    body: ApproveBody,
+) -> ApiResult<Json<Value>> {
+    let handle = request
+        .peer_handle
+        .clone()
+        .ok_or_else(|| ApiError::internal("key reset without a handle"))?;
+    let old = cloud
+        .store
+        .find_peer(&handle)
+        .await?
+        .filter(|p| p.registry_url.is_some());
+    let (registry, verified) = cloud
+        .resolve(&handle, old.as_ref().and_then(|p| p.registry_url.as_deref()))
+        .await?;
+    if verified.record.pubkey.to_b64() != request.peer_pubkey {
+        return Err(ApiError::new(
+            409,
+            "conflict",
+            format!(
+                "{handle} no longer has the key this request is about; check the peers again"
+            ),
+        ));
+    }
+    let previous = old.as_ref().map(|p| p.grant.to_entry());
+    let entry = WhitelistEntry {
+        peer_pubkey: request.peer_pubkey.clone(),
+        peer_handle: handle.clone(),
+        allowed_capabilities: body
+            .allowed_capabilities
+            .or_else(|| previous.as_ref().map(|p| p.allowed_capabilities.clone()))
+            .unwrap_or_default(),
+        rate_limit_per_day: body
+            .rate_limit_per_day
+            .or(previous.as_ref().map(|p| p.rate_limit_per_day))
+            .unwrap_or(sovra_proto::whitelist::DEFAULT_RATE_LIMIT_PER_DAY),
+        expires_at: body
+            .expires_at
+            .or_else(|| previous.and_then(|p| p.expires_at)),
+    };
+    let grant = entry.validate()?;
+    if let Some(old) = &old {
+        // Ends the old key's entry and conversations; the new entry is written just after.
+        cloud.store.remove_peer(&old.grant.peer_pubkey).await?;
+    }
+    cloud
+        .store
+        .whitelist_resolved(
+            &grant,
+            verified.record.endpoint.as_deref(),
+            &verified.record.encryption_key.to_b64(),
+            &registry.url,
+        )
+        .await?;
+    cloud
+        .store
+        .pending_settle(&request.peer_pubkey, "approved")
+        .await?;
+    let peer = cloud
+        .store
+        .peer(&grant.peer_pubkey)
+        .await?
+        .ok_or_else(|| ApiError::internal("approved peer vanished"))?;
+    Ok(Json(peer_json(&peer)))
+}
+
+// --- registry ----------------------------------------------------------------------------
+
+fn lookup_json(cloud: &Cloud, v: &VerifiedLookup) -> Value {
+    json!({
+        "handle": v.record.handle,
+        "pubkey": v.record.pubkey.to_b64(),
+        "fingerprint": v.record.pubkey.fingerprint(),
+        "safety_code": safety_code(&cloud.public(), &v.record.pubkey),
+        "endpoint": v.record.endpoint,
+        "relays": v.record.relays,
+        "key_changes": v.chain.len(),
+        "was_reset": v.was_reset(),
+    })
+}
+
+/// `GET /registry`: this cloud's registration and the registries whose keys it pinned.
+pub async fn registry_status(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({
+        "registration": cloud.store.registration().await?,
+        "pinned": cloud.store.pinned_registries().await?,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct CodeBody {
+    registry: String,
+    phone: String,
+}
+
+/// `POST /registry/verifications`: the registry texts a code to the phone.
+pub async fn registry_code(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(body): JsonBody<CodeBody>,
+) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
+    let sent = cloud.request_code(&body.registry, &body.phone).await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(json!({"verification_id": sent.verification_id, "expires_at": sent.expires_at})),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct RegisterBody {
+    registry: String,
+    #[serde(flatten)]
+    proof: PhoneProof,
+}
+
+/// `POST /registry/register`: claims this cloud's handle with the verified phone.
+pub async fn registry_register(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(body): JsonBody<RegisterBody>,
+) -> ApiResult<Json<Value>> {
+    let verified = cloud.register(&body.registry, body.proof).await?;
+    let pinned = cloud.pin_registry(&body.registry).await?;
+    Ok(Json(json!({
+        "handle": verified.record.handle,
+        "pubkey": verified.record.pubkey.to_b64(),
+        "fingerprint": verified.record.pubkey.fingerprint(),
+        "endpoint": verified.record.endpoint,
+        "registry": pinned.url,
+        "registry_key": pinned.registry_key,
+        "was_reset": verified.was_reset(),
+    })))
+}
+
+/// `POST /registry/rotate`: a new cloud key, with a fresh phone code (high-trust).
+pub async fn registry_rotate(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(proof): JsonBody<PhoneProof>,
+) -> ApiResult<Json<Value>> {
+    let verified = cloud.rotate_key(proof).await?;
+    Ok(Json(json!({
+        "handle": verified.record.handle,
+        "pubkey": verified.record.pubkey.to_b64(),
+        "fingerprint": verified.record.pubkey.fingerprint(),
+        "key_changes": verified.chain.len(),
+    })))
+}
+
+/// `POST /registry/heartbeat`: republish the record now (after an endpoint change).
+pub async fn registry_heartbeat(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+    if !cloud.heartbeat(true).await? {
+        return Err(ApiError::new(
+            409,
+            "not_registered",
+            "this cloud is not registered",
+        ));
+    }
+    Ok(Json(json!({"published": true})))
+}
+
+#[derive(Deserialize)]
+pub struct RegistryQuery {
+    #[serde(default)]
+    registry: Option<String>,
+}
+
+/// `GET /registry/lookup/{handle}`: who the registry says `handle` is, verified, with the
+/// safety code the two owners can compare.
+pub async fn registry_lookup(
+    State(cloud): State<Arc<Cloud>>,
+    Path(handle): Path<String>,
+    Query(q): Query<RegistryQuery>,
+) -> ApiResult<Json<Value>> {
+    let (registry, verified) = cloud.resolve(&handle, q.registry.as_deref()).await?;
+    let mut v = lookup_json(&cloud, &verified);
+    v["registry"] = json!(registry.url);
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+pub struct ByHandleBody {
+    handle: String,
+    #[serde(default)]
+    registry: Option<String>,
+    #[serde(default)]
+    allowed_capabilities: Vec<String>,
+    #[serde(default)]
+    rate_limit_per_day: Option<u32>,
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+/// `POST /peers/by-handle`: resolve through the registry and whitelist what it vouches for.
+pub async fn put_peer_by_handle(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(body): JsonBody<ByHandleBody>,
+) -> ApiResult<Json<Value>> {
+    let entry = WhitelistEntry {
+        peer_pubkey: String::new(),
+        peer_handle: body.handle.clone(),
+        allowed_capabilities: body.allowed_capabilities,
+        rate_limit_per_day: body
+            .rate_limit_per_day
+            .unwrap_or(sovra_proto::whitelist::DEFAULT_RATE_LIMIT_PER_DAY),
+        expires_at: body.expires_at,
+    };
+    let (grant, verified) = cloud
+        .add_peer_by_handle(&body.handle, body.registry.as_deref(), entry)
+        .await?;
+    let peer = cloud
+        .store
+        .peer(&grant.peer_pubkey)
+        .await?
+        .ok_or_else(|| ApiError::internal("peer vanished"))?;
+    let mut v = peer_json(&peer);
+    v["lookup"] = lookup_json(&cloud, &verified);
+    Ok(Json(v))
+}
+
+/// `POST /peers/check`: ask the registries about every registry-resolved peer now.
+pub async fn check_peers(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "checks": cloud.check_peers(true).await? })))
 }

@@ -15,6 +15,9 @@ use crate::inbox::{Accepted, Inbound, Inbox, Rejected};
 use crate::memo::Memo;
 use crate::rate::RateBook;
 
+mod registry;
+pub use registry::{PinnedRegistry, Registration};
+
 pub type Tx<'a> = Transaction<'a, Sqlite>;
 
 pub fn now_ms() -> i64 {
@@ -58,6 +61,10 @@ pub struct Peer {
     pub grant: Grant,
     pub peer_url: Option<String>,
     pub peer_encryption_key: Option<String>,
+    /// The registry this entry was resolved through and is refreshed from.
+    pub registry_url: Option<String>,
+    /// When the registry last confirmed (or moved) this entry's key, unix ms.
+    pub checked_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -116,6 +123,9 @@ pub struct PendingRequest {
     pub topic: String,
     pub received_at: i64,
     pub state: String,
+    /// `handshake` (a stranger knocked) or `key_reset` (a peer's registry record moved to a
+    /// new key by a reset).
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -167,6 +177,7 @@ fn pending_request(r: &sqlx::sqlite::SqliteRow) -> PendingRequest {
         topic: r.get("topic"),
         received_at: r.get("received_at"),
         state: r.get("state"),
+        reason: r.get("reason"),
     }
 }
 
@@ -204,6 +215,8 @@ fn peer(row: &sqlx::sqlite::SqliteRow) -> Result<Peer, sqlx::Error> {
         grant,
         peer_url: row.get("peer_url"),
         peer_encryption_key: row.get("peer_encryption_key"),
+        registry_url: row.get("registry_url"),
+        checked_at: row.get("checked_at"),
     })
 }
 

@@ -248,7 +248,8 @@ pub fn parse_conversation_id(text: &str) -> Result<Uuid, ProtoError> {
     Ok(id)
 }
 
-fn random_uuid(rng: &mut impl rand_core::CryptoRng) -> Uuid {
+/// A version-4 UUID from `rng` (conversation ids; also the node's own request ids).
+pub fn random_uuid(rng: &mut impl rand_core::CryptoRng) -> Uuid {
     let mut bytes = [0u8; 16];
     rng.fill_bytes(&mut bytes);
     uuid::Builder::from_random_bytes(bytes).into_uuid()

@@ -466,6 +466,29 @@ pub fn operation_bytes(
         .finish()
 }
 
+/// Every error code the registry answers with (docs/PROTOCOL.md §16.6), beside the common ones
+/// of §10. Clients map a refusal's code onto this list to pass it on unchanged.
+pub const ERROR_CODES: &[&str] = &[
+    "invalid_phone",
+    "invalid_handle",
+    "reserved_handle",
+    "handle_taken",
+    "key_taken",
+    "unknown_verification",
+    "code_expired",
+    "code_used",
+    "wrong_code",
+    "locked_out",
+    "rate_limited",
+    "registration_locked",
+    "phone_mismatch",
+    "not_registered",
+    "unknown_handle",
+    "handle_changed",
+    "conflict",
+    "sms_failed",
+];
+
 // --- request and response bodies of the registry API (docs/PROTOCOL.md §16.3) ---------------
 
 /// `GET /v1/registry`.

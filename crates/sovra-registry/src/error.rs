@@ -100,27 +100,8 @@ impl RegistryError {
     }
 }
 
-/// Every registry code, for the spec-sync test.
-pub const ERROR_CODES: &[&str] = &[
-    "invalid_phone",
-    "invalid_handle",
-    "reserved_handle",
-    "handle_taken",
-    "key_taken",
-    "unknown_verification",
-    "code_expired",
-    "code_used",
-    "wrong_code",
-    "locked_out",
-    "rate_limited",
-    "registration_locked",
-    "phone_mismatch",
-    "not_registered",
-    "unknown_handle",
-    "handle_changed",
-    "conflict",
-    "sms_failed",
-];
+/// Every registry code (defined with the wire format, in `sovra_proto::registry`).
+pub use sovra_proto::registry::ERROR_CODES;
 
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {

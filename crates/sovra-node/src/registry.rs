@@ -1,0 +1,431 @@
+//! A cloud and its registries (docs/PROTOCOL.md §16): registering its handle, keeping its
+//! record fresh, rotating its own key, and resolving and following peers by handle.
+//!
+//! Trust rests on one rule: a registry's key is pinned on first contact, and every lookup
+//! must verify against the pinned key, never against the key an answer names. Whitelist
+//! entries resolved by handle remember their registry; a rotation (signed by the old key) is
+//! followed silently with the grants kept, a reset (signed only by the registry) becomes a
+//! pending request the owner must approve.
+
+use std::time::Duration;
+
+use sovra_client::{ClientError, RegistryClient};
+use sovra_proto::device::KeyCertificate;
+use sovra_proto::registry::{
+    ChainLink, CloudRecord, Follow, PhoneProof, RecordUpdate, RegisterRequest, RotateRequest,
+    VerifiedLookup, operation,
+};
+use sovra_proto::encoding::b64;
+use sovra_proto::{CloudKeys, Grant, PublicKey, os_rng};
+
+use crate::cloud::Cloud;
+use crate::error::{ApiError, ApiResult};
+use crate::store::{Peer, PinnedRegistry, now_ms};
+
+/// Time limit of one registry request.
+const REGISTRY_TIMEOUT: Duration = Duration::from_secs(10);
+/// A registration is refreshed (the registry's "active" signal) at least this often.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(24 * 3600);
+/// Registry-resolved peers are re-checked this often by the sweeper.
+pub const PEER_CHECK_EVERY: Duration = Duration::from_secs(3600);
+/// An unknown key claiming a registry-resolved handle triggers at most one early check of
+/// that handle per this interval, so strangers cannot make the node hammer a registry.
+const EARLY_CHECK_EVERY: Duration = Duration::from_secs(60);
+
+/// What checking a registry-resolved peer found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum PeerCheck {
+    Unchanged { handle: String },
+    /// The peer rotated; the entry now holds `to`, grants kept.
+    Rotated { handle: String, to: String },
+    /// The handle was reset to `to`; a pending request waits for the owner.
+    Reset {
+        handle: String,
+        to: String,
+        request: String,
+    },
+    Failed { handle: String, error: String },
+}
+
+/// The handle domain: `@alice.cloud` → `cloud`.
+fn domain_of(handle: &str) -> &str {
+    handle.split_once('.').map(|(_, d)| d).unwrap_or("")
+}
+
+fn normalize_url(url: &str) -> ApiResult<String> {
+    let url = url.trim().trim_end_matches('/');
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 {
+        return Err(ApiError::bad_request(
+            "the registry must be an http(s) URL of at most 2048 bytes",
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+/// A registry refusal is passed on with its own code and status, so the owner sees exactly
+/// what the registry said (`wrong_code`, `handle_taken`, `registration_locked`…); a registry
+/// that cannot be reached or answers nonsense is a 502.
+pub(crate) fn registry_error(e: ClientError) -> ApiError {
+    match e {
+        ClientError::Status {
+            status,
+            code,
+            message,
+        } => {
+            let known = sovra_proto::registry::ERROR_CODES
+                .iter()
+                .chain(sovra_proto::ERROR_CODES)
+                .find(|c| **c == code);
+            match known {
+                Some(code) if status < 500 || *code == "sms_failed" => {
+                    ApiError::new(status, code, format!("registry: {message}"))
+                }
+                _ => ApiError::new(
+                    502,
+                    "registry_unreachable",
+                    format!("registry answered {status} {code}: {message}"),
+                ),
+            }
+        }
+        ClientError::Transport(t) => ApiError::new(502, "registry_unreachable", t),
+        ClientError::Decode(d) => ApiError::new(502, "registry_untrusted", d),
+        ClientError::Proto(p) => untrusted(p),
+    }
+}
+
+fn untrusted(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        502,
+        "registry_untrusted",
+        format!("the registry's answer does not verify against its pinned key: {e}"),
+    )
+}
+
+impl Cloud {
+    fn registry_client(url: &str) -> RegistryClient {
+        RegistryClient::new(url, REGISTRY_TIMEOUT)
+    }
+
+    /// The registry at `url` with its key: pinned now if this is the first contact, and
+    /// refused if the registry today presents another key than the pinned one.
+    pub async fn pin_registry(&self, url: &str) -> ApiResult<PinnedRegistry> {
+        let url = normalize_url(url)?;
+        if let Some(pinned) = self.store.pinned_registry(&url).await? {
+            return Ok(pinned);
+        }
+        let info = Self::registry_client(&url)
+            .info()
+            .await
+            .map_err(registry_error)?;
+        let key = PublicKey::from_b64("registry_key", &info.registry_key).map_err(untrusted)?;
+        let pinned = self.store.pin_registry(&url, &key, &info.domain).await?;
+        tracing::info!(cloud = %self.name, registry = %url, key = %key.to_human(), "pinned registry key");
+        Ok(pinned)
+    }
+
+    /// The registry to ask about `handle`: the one named, else the one pinned for its domain.
+    async fn registry_for(&self, handle: &str, named: Option<&str>) -> ApiResult<PinnedRegistry> {
+        if let Some(url) = named {
+            return self.pin_registry(url).await;
+        }
+        self.store
+            .registry_for_domain(domain_of(handle))
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    400,
+                    "no_registry",
+                    format!(
+                        "no registry is known for .{} handles; name one (--registry URL)",
+                        domain_of(handle)
+                    ),
+                )
+            })
+    }
+
+    /// Looks `handle` up and verifies the answer against the pinned registry key.
+    pub async fn resolve(
+        &self,
+        handle: &str,
+        named: Option<&str>,
+    ) -> ApiResult<(PinnedRegistry, VerifiedLookup)> {
+        sovra_proto::identity::validate_handle(handle)?;
+        let registry = self.registry_for(handle, named).await?;
+        let key = PublicKey::from_b64("registry_key", &registry.registry_key)?;
+        let lookup = Self::registry_client(&registry.url)
+            .lookup(handle)
+            .await
+            .map_err(registry_error)?;
+        let verified = lookup.verify(&key, handle).map_err(untrusted)?;
+        Ok((registry, verified))
+    }
+
+    /// Asks the registry to text a code to `phone` (the first step of every phone-gated
+    /// operation).
+    pub async fn request_code(
+        &self,
+        registry: &str,
+        phone: &str,
+    ) -> ApiResult<sovra_proto::registry::CodeResponse> {
+        let registry = self.pin_registry(registry).await?;
+        Self::registry_client(&registry.url)
+            .request_code(phone)
+            .await
+            .map_err(registry_error)
+    }
+
+    /// This cloud's record as it should be published now.
+    fn record(&self, keys: &CloudKeys, handle: &str) -> ApiResult<CloudRecord> {
+        Ok(CloudRecord::sign(
+            keys,
+            handle,
+            Some(self.base_url.clone()),
+            vec![],
+            jiff::Timestamp::now(),
+        )?)
+    }
+
+    /// Claims this cloud's handle at `registry` with a verified phone (or refreshes the
+    /// phone's registration, or recovers it: the registry decides, §16.5).
+    pub async fn register(
+        &self,
+        registry: &str,
+        proof: PhoneProof,
+    ) -> ApiResult<VerifiedLookup> {
+        let registry = self.pin_registry(registry).await?;
+        let key = PublicKey::from_b64("registry_key", &registry.registry_key)?;
+        let handle = self.config.handle.clone();
+        let record = self.record(&self.keys(), &handle)?;
+        let lookup = Self::registry_client(&registry.url)
+            .register(&RegisterRequest {
+                phone: proof,
+                record,
+            })
+            .await
+            .map_err(registry_error)?;
+        let verified = lookup.verify(&key, &handle).map_err(untrusted)?;
+        if verified.record.pubkey != self.public() {
+            return Err(untrusted("the registry published another key"));
+        }
+        self.store
+            .set_registration(&registry.url, &handle, &lookup.record.issued_at)
+            .await?;
+        tracing::info!(cloud = %self.name, %handle, registry = %registry.url, "registered");
+        Ok(verified)
+    }
+
+    /// Republishes the record when it is due (or `force`): the registry counts it as activity,
+    /// which keeps the SIM-swap lock armed, and it carries a changed endpoint. Returns whether
+    /// it published.
+    pub async fn heartbeat(&self, force: bool) -> ApiResult<bool> {
+        let Some(reg) = self.store.registration().await? else {
+            return Ok(false);
+        };
+        let due = now_ms() - reg.last_heartbeat >= HEARTBEAT_EVERY.as_millis() as i64;
+        if !(force || due) {
+            return Ok(false);
+        }
+        let registry = self.pin_registry(&reg.registry_url).await?;
+        let key = PublicKey::from_b64("registry_key", &registry.registry_key)?;
+        let record = self.record(&self.keys(), &reg.handle)?;
+        let lookup = Self::registry_client(&registry.url)
+            .put_record(&reg.handle, &RecordUpdate { record })
+            .await
+            .map_err(registry_error)?;
+        lookup.verify(&key, &reg.handle).map_err(untrusted)?;
+        self.store
+            .set_registration(&registry.url, &reg.handle, &lookup.record.issued_at)
+            .await?;
+        Ok(true)
+    }
+
+    /// Rotates this cloud's key: a new key pair, a link signed by both keys, and the phone
+    /// code plus the old key's signature the registry demands for a high-trust operation.
+    ///
+    /// The new key is on disk (`cloud.key.next`) before the registry hears of it, so a crash
+    /// between the registry's acceptance and the swap loses no key; it replaces `cloud.key`
+    /// only after the registry accepted. Then device certificates are re-issued by the new key
+    /// and open conversations close, since their sessions were bound to the old key.
+    pub async fn rotate_key(&self, proof: PhoneProof) -> ApiResult<VerifiedLookup> {
+        let reg = self.store.registration().await?.ok_or_else(|| {
+            ApiError::new(
+                409,
+                "not_registered",
+                "this cloud has no registration to rotate; register first",
+            )
+        })?;
+        let registry = self.pin_registry(&reg.registry_url).await?;
+        let registry_key = PublicKey::from_b64("registry_key", &registry.registry_key)?;
+        let old = self.keys();
+        let new = CloudKeys::generate(&mut os_rng());
+        let next = self.dir.join("cloud.key.next");
+        let _ = std::fs::remove_file(&next);
+        sovra_proto::keyfile::save_cloud_keys(&next, &new).map_err(ApiError::internal)?;
+        let now = jiff::Timestamp::now();
+        let op_sig = old.signing.sign(&operation::rotate(
+            &reg.handle,
+            &proof.verification_id,
+            &new.public(),
+        ));
+        let request = RotateRequest {
+            phone: proof,
+            link: ChainLink::rotation(&old.signing, &new.signing, now),
+            record: self.record(&new, &reg.handle)?,
+            op_sig: b64(&op_sig),
+        };
+        let answer = Self::registry_client(&registry.url)
+            .rotate(&reg.handle, &request)
+            .await;
+        let lookup = match answer {
+            Ok(lookup) => lookup,
+            Err(e) => {
+                let _ = std::fs::remove_file(&next);
+                return Err(registry_error(e));
+            }
+        };
+        let verified = lookup.verify(&registry_key, &reg.handle).map_err(untrusted)?;
+        if verified.record.pubkey != new.public() {
+            return Err(untrusted("the registry did not publish the new key"));
+        }
+        std::fs::rename(&next, self.dir.join("cloud.key")).map_err(ApiError::internal)?;
+        let mut certificates = Vec::new();
+        for (device, certificate, _) in self.store.devices().await? {
+            let Ok(old_cert) = serde_json::from_str::<KeyCertificate>(&certificate) else {
+                continue;
+            };
+            let device_key = PublicKey::from_b64("device", &device)?;
+            let cert = KeyCertificate::issue(
+                &new.signing,
+                &device_key,
+                &old_cert.purpose,
+                &old_cert.label,
+                now,
+            );
+            certificates.push((device, serde_json::to_string(&cert).expect("json")));
+        }
+        let new_public = new.public();
+        self.set_keys(new);
+        let closed = self
+            .store
+            .keys_rotated(&certificates, &reg.handle, &lookup.record.issued_at)
+            .await?;
+        tracing::info!(cloud = %self.name, key = %new_public.to_human(), closed, "rotated the cloud key");
+        Ok(verified)
+    }
+
+    /// Whitelists the cloud behind `handle`, with its key, endpoint and encryption key taken
+    /// from the verified registry record.
+    pub async fn add_peer_by_handle(
+        &self,
+        handle: &str,
+        named_registry: Option<&str>,
+        entry: sovra_proto::WhitelistEntry,
+    ) -> ApiResult<(Grant, VerifiedLookup)> {
+        let (registry, verified) = self.resolve(handle, named_registry).await?;
+        if verified.record.pubkey == self.public() {
+            return Err(ApiError::bad_request("a cloud cannot whitelist itself"));
+        }
+        let entry = sovra_proto::WhitelistEntry {
+            peer_pubkey: verified.record.pubkey.to_b64(),
+            peer_handle: verified.record.handle.clone(),
+            ..entry
+        };
+        let grant = entry.validate()?;
+        self.store
+            .whitelist_resolved(
+                &grant,
+                verified.record.endpoint.as_deref(),
+                &verified.record.encryption_key.to_b64(),
+                &registry.url,
+            )
+            .await?;
+        Ok((grant, verified))
+    }
+
+    /// Re-checks one registry-resolved peer and follows what the registry says.
+    pub async fn check_peer(&self, peer: &Peer) -> PeerCheck {
+        let handle = peer.grant.peer_handle.clone();
+        match self.check_peer_inner(peer).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::warn!(cloud = %self.name, %handle, "checking peer at its registry: {}", e.message);
+                PeerCheck::Failed {
+                    handle,
+                    error: format!("{}: {}", e.code, e.message),
+                }
+            }
+        }
+    }
+
+    async fn check_peer_inner(&self, peer: &Peer) -> ApiResult<PeerCheck> {
+        let handle = peer.grant.peer_handle.clone();
+        let (_, verified) = self
+            .resolve(&handle, peer.registry_url.as_deref())
+            .await?;
+        let pinned = peer.grant.peer_pubkey;
+        let record = &verified.record;
+        let encryption_key = record.encryption_key.to_b64();
+        Ok(match verified.follow(&pinned) {
+            Follow::Same => {
+                self.store
+                    .peer_confirmed(&pinned, record.endpoint.as_deref(), &encryption_key)
+                    .await?;
+                PeerCheck::Unchanged { handle }
+            }
+            Follow::Rotated { to } => {
+                self.store
+                    .rekey_peer(&pinned, &to, record.endpoint.as_deref(), &encryption_key)
+                    .await?;
+                tracing::info!(cloud = %self.name, %handle, to = %to.to_human(), "followed a key rotation");
+                PeerCheck::Rotated {
+                    handle,
+                    to: to.to_b64(),
+                }
+            }
+            Follow::Reset { to } => {
+                let id = sovra_proto::handshake::random_uuid(&mut os_rng())
+                    .hyphenated()
+                    .to_string();
+                let added = self.store.insert_key_reset(&id, &to, &handle).await?;
+                if added {
+                    tracing::warn!(cloud = %self.name, %handle, to = %to.to_human(), "peer's key was reset; waiting for the owner");
+                }
+                PeerCheck::Reset {
+                    handle,
+                    to: to.to_b64(),
+                    request: id,
+                }
+            }
+        })
+    }
+
+    /// Checks the registry-resolved peers: all of them (`all`), or those not checked within
+    /// `PEER_CHECK_EVERY` (the sweeper).
+    pub async fn check_peers(&self, all: bool) -> ApiResult<Vec<PeerCheck>> {
+        let horizon = now_ms() - PEER_CHECK_EVERY.as_millis() as i64;
+        let mut out = Vec::new();
+        for peer in self.store.registry_peers().await? {
+            if !all && peer.checked_at.unwrap_or(0) > horizon {
+                continue;
+            }
+            out.push(self.check_peer(&peer).await);
+        }
+        Ok(out)
+    }
+
+    /// A handshake from an unknown key that names a handle we resolved through a registry:
+    /// the peer may have rotated since we last looked. Check now (rate-limited per handle)
+    /// and report whether the key is now on the whitelist.
+    pub(crate) async fn check_claimed_handle(&self, claimed: &str, from: &PublicKey) -> bool {
+        let Ok(Some(peer)) = self.store.find_peer(claimed).await else {
+            return false;
+        };
+        if peer.registry_url.is_none()
+            || peer.checked_at.unwrap_or(0) > now_ms() - EARLY_CHECK_EVERY.as_millis() as i64
+        {
+            return false;
+        }
+        matches!(self.check_peer(&peer).await, PeerCheck::Rotated { ref to, .. } if *to == from.to_b64())
+    }
+}
