@@ -64,6 +64,9 @@ pub struct Cloud {
     http: reqwest::Client,
     pub outbox_wake: Notify,
     pub jobs_wake: Notify,
+    /// When an unknown key claiming a registry-resolved handle last made us check that
+    /// handle early (`registry.rs`); bounded by the whitelist's size.
+    pub(crate) early_checks: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 /// Identifies a request's exact bytes, to tell a retransmission from a replay. Hashes the wire
@@ -111,6 +114,7 @@ impl Cloud {
             http: reqwest::Client::new(),
             outbox_wake: Notify::new(),
             jobs_wake: Notify::new(),
+            early_checks: Default::default(),
         }))
     }
 

@@ -421,10 +421,20 @@ impl Cloud {
         let Ok(Some(peer)) = self.store.find_peer(claimed).await else {
             return false;
         };
-        if peer.registry_url.is_none()
-            || peer.checked_at.unwrap_or(0) > now_ms() - EARLY_CHECK_EVERY.as_millis() as i64
-        {
+        if peer.registry_url.is_none() {
             return false;
+        }
+        {
+            let mut checks = self.early_checks.lock().unwrap_or_else(|p| p.into_inner());
+            let now = std::time::Instant::now();
+            let handle = &peer.grant.peer_handle;
+            if checks
+                .get(handle)
+                .is_some_and(|t| now.duration_since(*t) < EARLY_CHECK_EVERY)
+            {
+                return false;
+            }
+            checks.insert(handle.clone(), now);
         }
         matches!(self.check_peer(&peer).await, PeerCheck::Rotated { ref to, .. } if *to == from.to_b64())
     }

@@ -81,17 +81,7 @@ impl TestRegistry {
             .chars()
             .filter(|c| *c == '+' || c.is_ascii_digit())
             .collect();
-        let sms = self.sms.last_to(&e164).expect("a console message");
-        let code: String = sms
-            .body
-            .split_whitespace()
-            .find(|w| {
-                w.trim_end_matches('.').len() == 6
-                    && w.trim_end_matches('.').bytes().all(|b| b.is_ascii_digit())
-            })
-            .unwrap()
-            .trim_end_matches('.')
-            .to_owned();
+        let code = self.sms.last_code_to(&e164).expect("a console message");
         (b["verification_id"].as_str().unwrap().to_owned(), code)
     }
 }

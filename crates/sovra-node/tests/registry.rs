@@ -1,0 +1,440 @@
+//! Nodes and a real registry on loopback: registering by phone, peering by handle alone, the
+//! pinned registry key, rotations followed with grants kept, resets held for the owner.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Owner, TestNode};
+use serde_json::{Value, json};
+use sovra_registry::sms::ConsoleGateway;
+use sovra_registry::{Registry, Settings, SqliteStore};
+
+struct Reg {
+    url: String,
+    sms: Arc<ConsoleGateway>,
+    _registry: Arc<Registry<SqliteStore>>,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn settings() -> Settings {
+    Settings {
+        sends_per_phone: 100,
+        sends_per_client: 100,
+        ..Settings::default()
+    }
+}
+
+impl Reg {
+    async fn start(settings: Settings) -> Reg {
+        Self::start_at("127.0.0.1:0", settings).await
+    }
+
+    async fn start_at(addr: &str, settings: Settings) -> Reg {
+        let dir = tempfile::tempdir().unwrap();
+        let sms = Arc::new(ConsoleGateway::default());
+        let registry = Arc::new(
+            sovra_registry::home::open(dir.path(), settings, sms.clone())
+                .await
+                .unwrap(),
+        );
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn({
+            let registry = registry.clone();
+            async move {
+                sovra_registry::api::serve(listener, registry, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            }
+        });
+        Reg {
+            url,
+            sms,
+            _registry: registry,
+            _dir: dir,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn stop(mut self) -> String {
+        let _ = self.stop.take().unwrap().send(());
+        (&mut self.task).await.unwrap();
+        self.url.clone()
+    }
+
+    /// Asks `owner`'s node to have a code sent, and reads it off the "phone".
+    async fn proof(&self, owner: &Owner, phone: &str) -> Value {
+        let sent = owner
+            .ok(
+                "POST",
+                "/registry/verifications",
+                Some(json!({"registry": self.url, "phone": phone})),
+            )
+            .await;
+        let e164: String = phone
+            .chars()
+            .filter(|c| *c == '+' || c.is_ascii_digit())
+            .collect();
+        let code = self.sms.last_code_to(&e164).expect("a code was sent");
+        json!({"verification_id": sent["verification_id"], "code": code})
+    }
+
+    async fn register(&self, owner: &Owner, phone: &str) -> Value {
+        let mut body = self.proof(owner, phone).await;
+        body["registry"] = json!(self.url);
+        owner
+            .ok("POST", "/registry/register", Some(body))
+            .await
+    }
+}
+
+async fn status(owner: &Owner, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
+    match owner.call(method, path, body).await {
+        Ok(_) => (200, String::new()),
+        Err(sovra_client::ClientError::Status { status, code, .. }) => (status, code),
+        Err(e) => panic!("{method} {path}: {e}"),
+    }
+}
+
+async fn entry_for(owner: &Owner, handle: &str) -> Value {
+    let peers = owner.ok("GET", "/peers", None).await;
+    peers["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["entry"]["peer_handle"] == handle)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// Polls `owner`'s messages until one inbound with `text` arrives.
+async fn wait_text(owner: &Owner, text: &str) {
+    for _ in 0..200 {
+        let msgs = owner.ok("GET", "/messages", None).await;
+        if msgs["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["direction"] == "in" && m["payload"]["text"] == text)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{text:?} never arrived");
+}
+
+#[tokio::test]
+async fn register_then_peer_by_handle_alone_and_talk() {
+    let reg = Reg::start(settings()).await;
+    let a = TestNode::start(&["@alice.cloud", "@carol.cloud"]).await;
+    let b = TestNode::start(&["@bob.cloud"]).await;
+    let (alice, carol, bob) = (a.owner("alice"), a.owner("carol"), b.owner("bob"));
+
+    let registered = reg.register(&alice, "+1 415 555 0101").await;
+    assert_eq!(registered["handle"], "@alice.cloud");
+    assert_eq!(registered["endpoint"], json!(a.cloud_url("alice")));
+    reg.register(&bob, "+1 415 555 0102").await;
+    let status_now = alice.ok("GET", "/registry", None).await;
+    assert_eq!(status_now["registration"]["handle"], "@alice.cloud");
+    assert_eq!(status_now["pinned"][0]["url"], json!(reg.url));
+
+    // A cloud that never met a registry must be told which one to ask.
+    let (s, code) = status(
+        &carol,
+        "POST",
+        "/peers/by-handle",
+        Some(json!({"handle": "@bob.cloud"})),
+    )
+    .await;
+    assert_eq!((s, code.as_str()), (400, "no_registry"));
+
+    // Bob adds alice by handle alone (his registry is pinned for .cloud since he registered).
+    let added = bob
+        .ok(
+            "POST",
+            "/peers/by-handle",
+            Some(json!({"handle": "@alice.cloud", "allowed_capabilities": ["Echo"]})),
+        )
+        .await;
+    assert_eq!(added["entry"]["peer_pubkey"], json!(alice.pubkey().await));
+    assert_eq!(added["url"], json!(a.cloud_url("alice")));
+    assert_eq!(added["registry"], json!(reg.url));
+    let looked = alice
+        .ok("GET", "/registry/lookup/@bob.cloud", None)
+        .await;
+    // Both owners read the same safety code.
+    assert_eq!(added["lookup"]["safety_code"], looked["safety_code"]);
+    let bob_me = bob.ok("GET", "/whoami", None).await;
+    assert_eq!(looked["fingerprint"], bob_me["fingerprint"]);
+    alice
+        .ok(
+            "POST",
+            "/peers/by-handle",
+            Some(json!({"handle": "@bob.cloud"})),
+        )
+        .await;
+
+    alice
+        .ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@bob.cloud", "text": "found you by handle"})),
+        )
+        .await;
+    wait_text(&bob, "found you by handle").await;
+
+    // Unknown handles, bad handles and bad registry URLs are refused cleanly.
+    let (s, code) = status(
+        &bob,
+        "POST",
+        "/peers/by-handle",
+        Some(json!({"handle": "@nobody.cloud"})),
+    )
+    .await;
+    assert_eq!((s, code.as_str()), (404, "unknown_handle"));
+    let (s, _) = status(
+        &bob,
+        "POST",
+        "/peers/by-handle",
+        Some(json!({"handle": "not a handle"})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, code) = status(
+        &bob,
+        "POST",
+        "/peers/by-handle",
+        Some(json!({"handle": "@alice.cloud", "registry": "ftp://x"})),
+    )
+    .await;
+    assert_eq!((s, code.as_str()), (400, "malformed"));
+    let (s, code) = status(&bob, "POST", "/peers/by-handle", Some(json!({"handle": 5}))).await;
+    assert_eq!((s, code.as_str()), (400, "malformed"));
+
+    // The registry's refusals come through with their own codes: a wrong code…
+    let mut proof = reg.proof(&carol, "+1 415 555 0103").await;
+    proof["code"] = json!(if proof["code"] == "000000" { "111111" } else { "000000" });
+    proof["registry"] = json!(reg.url);
+    let (s, code) = status(&carol, "POST", "/registry/register", Some(proof)).await;
+    assert_eq!((s, code.as_str()), (401, "wrong_code"));
+    // …a cloud under another handle cannot re-register alice's phone…
+    let mut proof = reg.proof(&carol, "+1 415 555 0101").await;
+    proof["registry"] = json!(reg.url);
+    let (s, code) = status(&carol, "POST", "/registry/register", Some(proof)).await;
+    assert_eq!((s, code.as_str()), (409, "conflict"));
+    // …and the SIM-swap lock: a new @alice.cloud (new key, same phone) is refused while the
+    // real one is active.
+    let thief = TestNode::start(&["@alice.cloud"]).await;
+    let t = thief.owner("alice");
+    let mut proof = reg.proof(&t, "+1 415 555 0101").await;
+    proof["registry"] = json!(reg.url);
+    let (s, code) = status(&t, "POST", "/registry/register", Some(proof)).await;
+    assert_eq!((s, code.as_str()), (423, "registration_locked"));
+    assert!(t.ok("GET", "/registry", None).await["registration"].is_null());
+}
+
+#[tokio::test]
+async fn a_registry_presenting_another_key_is_not_believed() {
+    let reg = Reg::start(settings()).await;
+    let a = TestNode::start(&["@alice.cloud"]).await;
+    let b = TestNode::start(&["@bob.cloud"]).await;
+    let (alice, bob) = (a.owner("alice"), b.owner("bob"));
+    reg.register(&alice, "+1 415 555 0111").await;
+    reg.register(&bob, "+1 415 555 0112").await;
+
+    // The registry's address now answers with a different registry (another key) that holds
+    // a record for @alice.cloud under a key of its choosing.
+    let url = reg.stop().await;
+    let impostor = Reg::start_at(url.trim_start_matches("http://"), settings()).await;
+    let mallory = TestNode::start(&["@alice.cloud"]).await;
+    let m = mallory.owner("alice");
+    let mut proof = impostor.proof(&m, "+1 415 555 0199").await;
+    // Mallory's node never saw the original registry, so it pins the impostor happily…
+    proof["registry"] = json!(impostor.url);
+    m.ok("POST", "/registry/register", Some(proof)).await;
+    // …but bob pinned the original key, and believes nothing the impostor signs.
+    let (s, code) = status(
+        &bob,
+        "POST",
+        "/peers/by-handle",
+        Some(json!({"handle": "@alice.cloud"})),
+    )
+    .await;
+    assert_eq!((s, code.as_str()), (502, "registry_untrusted"));
+    assert_eq!(entry_for(&bob, "@alice.cloud").await, Value::Null);
+}
+
+#[tokio::test]
+async fn a_rotation_is_followed_with_the_grants_kept() {
+    let reg = Reg::start(settings()).await;
+    let a = TestNode::start(&["@alice.cloud"]).await;
+    let b = TestNode::start(&["@bob.cloud"]).await;
+    let (alice, bob) = (a.owner("alice"), b.owner("bob"));
+    reg.register(&alice, "+1 415 555 0121").await;
+    reg.register(&bob, "+1 415 555 0122").await;
+    bob.ok(
+        "POST",
+        "/peers/by-handle",
+        Some(json!({"handle": "@alice.cloud", "allowed_capabilities": ["Echo", "Search"], "rate_limit_per_day": 321})),
+    )
+    .await;
+    alice
+        .ok(
+            "POST",
+            "/peers/by-handle",
+            Some(json!({"handle": "@bob.cloud"})),
+        )
+        .await;
+    alice
+        .ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@bob.cloud", "text": "before"})),
+        )
+        .await;
+    wait_text(&bob, "before").await;
+    let old_key = alice.pubkey().await;
+
+    let proof = reg.proof(&alice, "+1 415 555 0121").await;
+    let rotated = alice.ok("POST", "/registry/rotate", Some(proof)).await;
+    assert_eq!(rotated["key_changes"], 1);
+    // The CLI's device key was re-certified: the owner API still answers, with the new key.
+    let new_key = alice.pubkey().await;
+    assert_ne!(new_key, old_key);
+    assert_eq!(rotated["pubkey"], json!(new_key));
+    // The old conversation closed with the old key.
+    let convs = alice.ok("GET", "/conversations", None).await;
+    assert!(
+        convs["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["state"] == "closed")
+    );
+    // The new key is on disk, the old one gone.
+    let on_disk =
+        sovra_proto::keyfile::load_cloud_keys(&a.dir("alice").join("cloud.key")).unwrap();
+    assert_eq!(on_disk.public().to_b64(), new_key);
+    assert!(!a.dir("alice").join("cloud.key.next").exists());
+
+    // Alice's next message opens a handshake under the new key; bob has not looked at the
+    // registry since, so the unknown key naming @alice.cloud makes him check, and follow.
+    alice
+        .ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@bob.cloud", "text": "after"})),
+        )
+        .await;
+    wait_text(&bob, "after").await;
+    let entry = entry_for(&bob, "@alice.cloud").await;
+    assert_eq!(entry["entry"]["peer_pubkey"], json!(new_key));
+    assert_eq!(
+        entry["entry"]["allowed_capabilities"],
+        json!(["Echo", "Search"])
+    );
+    assert_eq!(entry["entry"]["rate_limit_per_day"], 321);
+    assert!(bob.ok("GET", "/pending", None).await["pending"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // An explicit check finds nothing further to do.
+    let checks = bob.ok("POST", "/peers/check", None).await;
+    assert_eq!(checks["checks"][0]["outcome"], "unchanged");
+}
+
+#[tokio::test]
+async fn a_reset_waits_for_the_owner_and_approval_keeps_the_grants() {
+    // No registration lock, so the phone's owner can recover at once.
+    let reg = Reg::start(Settings {
+        lock_period: Duration::ZERO,
+        ..settings()
+    })
+    .await;
+    let a = TestNode::start(&["@alice.cloud"]).await;
+    let b = TestNode::start(&["@bob.cloud"]).await;
+    let (alice, bob) = (a.owner("alice"), b.owner("bob"));
+    reg.register(&alice, "+1 415 555 0131").await;
+    reg.register(&bob, "+1 415 555 0132").await;
+    bob.ok(
+        "POST",
+        "/peers/by-handle",
+        Some(json!({"handle": "@alice.cloud", "allowed_capabilities": ["Echo"]})),
+    )
+    .await;
+    let old_key = alice.pubkey().await;
+
+    // Alice lost her cloud; a fresh one with the same handle recovers through the phone alone.
+    let a2 = TestNode::start(&["@alice.cloud"]).await;
+    let alice2 = a2.owner("alice");
+    let recovered = reg.register(&alice2, "+1 415 555 0131").await;
+    assert_eq!(recovered["was_reset"], true);
+    let new_key = alice2.pubkey().await;
+
+    let checks = bob.ok("POST", "/peers/check", None).await;
+    assert_eq!(checks["checks"][0]["outcome"], "reset");
+    assert_eq!(checks["checks"][0]["to"], json!(new_key));
+    // Nothing trusted silently: the entry still holds the old key…
+    let entry = entry_for(&bob, "@alice.cloud").await;
+    assert_eq!(entry["entry"]["peer_pubkey"], json!(old_key));
+    // …a handshake from the new key is refused and waits…
+    alice2
+        .ok(
+            "POST",
+            "/peers/by-handle",
+            Some(json!({"handle": "@bob.cloud"})),
+        )
+        .await;
+    let (s, code) = status(
+        &alice2,
+        "POST",
+        "/send",
+        Some(json!({"to": "@bob.cloud", "text": "it's me, really"})),
+    )
+    .await;
+    assert_eq!((s, code.as_str()), (409, "refused"));
+    // …and the owner has exactly one request about it, saying why.
+    let pending = bob.ok("GET", "/pending", None).await;
+    let list = pending["pending"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{pending}");
+    assert_eq!(list[0]["reason"], "key_reset");
+    assert_eq!(list[0]["peer_pubkey"], json!(new_key));
+    // Checking again does not ask twice.
+    bob.ok("POST", "/peers/check", None).await;
+    assert_eq!(
+        bob.ok("GET", "/pending", None).await["pending"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let id = list[0]["id"].as_str().unwrap();
+    let approved = bob
+        .ok("POST", &format!("/pending/{id}/approve"), Some(json!({})))
+        .await;
+    assert_eq!(approved["entry"]["peer_pubkey"], json!(new_key));
+    assert_eq!(approved["entry"]["allowed_capabilities"], json!(["Echo"]));
+    assert_eq!(approved["registry"], json!(reg.url));
+    let peers = bob.ok("GET", "/peers", None).await;
+    assert_eq!(peers["peers"].as_array().unwrap().len(), 1, "{peers}");
+
+    alice2
+        .ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@bob.cloud", "text": "thanks"})),
+        )
+        .await;
+    wait_text(&bob, "thanks").await;
+}
