@@ -66,7 +66,8 @@ pub struct Cloud {
     pub jobs_wake: Notify,
     /// When an unknown key claiming a registry-resolved handle last made us check that
     /// handle early (`registry.rs`); bounded by the whitelist's size.
-    pub(crate) early_checks: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    pub(crate) early_checks:
+        std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 /// Identifies a request's exact bytes, to tell a retransmission from a replay. Hashes the wire

@@ -18,9 +18,7 @@ use sovra_proto::device::{
     verify_certified,
 };
 use sovra_proto::registry::{PhoneProof, VerifiedLookup};
-use sovra_proto::{
-    Call, DataPolicy, Payload, PublicKey, Retention, WhitelistEntry, safety_code,
-};
+use sovra_proto::{Call, DataPolicy, Payload, PublicKey, Retention, WhitelistEntry, safety_code};
 
 use crate::capability::Adapter;
 use crate::cloud::Cloud;
@@ -422,15 +420,16 @@ async fn approve_key_reset(
         .await?
         .filter(|p| p.registry_url.is_some());
     let (registry, verified) = cloud
-        .resolve(&handle, old.as_ref().and_then(|p| p.registry_url.as_deref()))
+        .resolve(
+            &handle,
+            old.as_ref().and_then(|p| p.registry_url.as_deref()),
+        )
         .await?;
     if verified.record.pubkey.to_b64() != request.peer_pubkey {
         return Err(ApiError::new(
             409,
             "conflict",
-            format!(
-                "{handle} no longer has the key this request is about; check the peers again"
-            ),
+            format!("{handle} no longer has the key this request is about; check the peers again"),
         ));
     }
     let previous = old.as_ref().map(|p| p.grant.to_entry());

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use sovra_client::{ClientError, RegistryClient};
 use sovra_proto::device::KeyCertificate;
+use sovra_proto::encoding::b64;
 use sovra_proto::registry::{
     ChainLink, CloudRecord, Follow, PhoneProof, RecordUpdate, RegisterRequest, RotateRequest,
     VerifiedLookup, operation,
 };
-use sovra_proto::encoding::b64;
 use sovra_proto::{CloudKeys, Grant, PublicKey, os_rng};
 
 use crate::cloud::Cloud;
@@ -36,16 +36,24 @@ const EARLY_CHECK_EVERY: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum PeerCheck {
-    Unchanged { handle: String },
+    Unchanged {
+        handle: String,
+    },
     /// The peer rotated; the entry now holds `to`, grants kept.
-    Rotated { handle: String, to: String },
+    Rotated {
+        handle: String,
+        to: String,
+    },
     /// The handle was reset to `to`; a pending request waits for the owner.
     Reset {
         handle: String,
         to: String,
         request: String,
     },
-    Failed { handle: String, error: String },
+    Failed {
+        handle: String,
+        error: String,
+    },
 }
 
 /// The handle domain: `@alice.cloud` → `cloud`.
@@ -188,11 +196,7 @@ impl Cloud {
 
     /// Claims this cloud's handle at `registry` with a verified phone (or refreshes the
     /// phone's registration, or recovers it: the registry decides, §16.5).
-    pub async fn register(
-        &self,
-        registry: &str,
-        proof: PhoneProof,
-    ) -> ApiResult<VerifiedLookup> {
+    pub async fn register(&self, registry: &str, proof: PhoneProof) -> ApiResult<VerifiedLookup> {
         let registry = self.pin_registry(registry).await?;
         let key = PublicKey::from_b64("registry_key", &registry.registry_key)?;
         let handle = self.config.handle.clone();
@@ -284,7 +288,9 @@ impl Cloud {
                 return Err(registry_error(e));
             }
         };
-        let verified = lookup.verify(&registry_key, &reg.handle).map_err(untrusted)?;
+        let verified = lookup
+            .verify(&registry_key, &reg.handle)
+            .map_err(untrusted)?;
         if verified.record.pubkey != new.public() {
             return Err(untrusted("the registry did not publish the new key"));
         }
@@ -360,9 +366,7 @@ impl Cloud {
 
     async fn check_peer_inner(&self, peer: &Peer) -> ApiResult<PeerCheck> {
         let handle = peer.grant.peer_handle.clone();
-        let (_, verified) = self
-            .resolve(&handle, peer.registry_url.as_deref())
-            .await?;
+        let (_, verified) = self.resolve(&handle, peer.registry_url.as_deref()).await?;
         let pinned = peer.grant.peer_pubkey;
         let record = &verified.record;
         let encryption_key = record.encryption_key.to_b64();

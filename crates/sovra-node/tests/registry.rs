@@ -90,9 +90,7 @@ impl Reg {
     async fn register(&self, owner: &Owner, phone: &str) -> Value {
         let mut body = self.proof(owner, phone).await;
         body["registry"] = json!(self.url);
-        owner
-            .ok("POST", "/registry/register", Some(body))
-            .await
+        owner.ok("POST", "/registry/register", Some(body)).await
     }
 }
 
@@ -168,9 +166,7 @@ async fn register_then_peer_by_handle_alone_and_talk() {
     assert_eq!(added["entry"]["peer_pubkey"], json!(alice.pubkey().await));
     assert_eq!(added["url"], json!(a.cloud_url("alice")));
     assert_eq!(added["registry"], json!(reg.url));
-    let looked = alice
-        .ok("GET", "/registry/lookup/@bob.cloud", None)
-        .await;
+    let looked = alice.ok("GET", "/registry/lookup/@bob.cloud", None).await;
     // Both owners read the same safety code.
     assert_eq!(added["lookup"]["safety_code"], looked["safety_code"]);
     let bob_me = bob.ok("GET", "/whoami", None).await;
@@ -222,7 +218,11 @@ async fn register_then_peer_by_handle_alone_and_talk() {
 
     // The registry's refusals come through with their own codes: a wrong code…
     let mut proof = reg.proof(&carol, "+1 415 555 0103").await;
-    proof["code"] = json!(if proof["code"] == "000000" { "111111" } else { "000000" });
+    proof["code"] = json!(if proof["code"] == "000000" {
+        "111111"
+    } else {
+        "000000"
+    });
     proof["registry"] = json!(reg.url);
     let (s, code) = status(&carol, "POST", "/registry/register", Some(proof)).await;
     assert_eq!((s, code.as_str()), (401, "wrong_code"));
@@ -321,8 +321,7 @@ async fn a_rotation_is_followed_with_the_grants_kept() {
             .all(|c| c["state"] == "closed")
     );
     // The new key is on disk, the old one gone.
-    let on_disk =
-        sovra_proto::keyfile::load_cloud_keys(&a.dir("alice").join("cloud.key")).unwrap();
+    let on_disk = sovra_proto::keyfile::load_cloud_keys(&a.dir("alice").join("cloud.key")).unwrap();
     assert_eq!(on_disk.public().to_b64(), new_key);
     assert!(!a.dir("alice").join("cloud.key.next").exists());
 
@@ -343,10 +342,12 @@ async fn a_rotation_is_followed_with_the_grants_kept() {
         json!(["Echo", "Search"])
     );
     assert_eq!(entry["entry"]["rate_limit_per_day"], 321);
-    assert!(bob.ok("GET", "/pending", None).await["pending"]
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(
+        bob.ok("GET", "/pending", None).await["pending"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 
     // An explicit check finds nothing further to do.
     let checks = bob.ok("POST", "/peers/check", None).await;

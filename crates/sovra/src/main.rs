@@ -92,6 +92,24 @@ enum Command {
     Log { peer: String },
     /// Close the open conversation with a peer (its session-retention content is deleted).
     Close { peer: String },
+    /// Claim this cloud's handle at a registry with a phone number (prompts for the SMS code).
+    Register {
+        /// Your phone number in international form, e.g. "+1 415 555 2671".
+        #[arg(long)]
+        phone: String,
+        /// The handle to claim; must be this cloud's (default: this cloud's).
+        #[arg(long)]
+        handle: Option<String>,
+        /// The registry's URL (its key is pinned on first use).
+        #[arg(long, env = "SOVRA_REGISTRY")]
+        registry: String,
+    },
+    /// Replace this cloud's key: the registry links old to new, peers follow automatically.
+    /// Needs the phone's code (prompted) as well as the current key.
+    Rotate {
+        #[arg(long)]
+        phone: String,
+    },
     /// Run a registry: phone-verified handles and signed key records.
     Registry {
         #[command(subcommand)]
@@ -171,15 +189,19 @@ enum NodeCommand {
 
 #[derive(Subcommand)]
 enum PeerCommand {
-    /// Add or update a peer.
+    /// Add or update a peer. With the handle alone, its key and endpoint come from the
+    /// registry (verified against the pinned registry key) and follow its rotations.
     Add {
         handle: String,
-        /// The peer's Ed25519 key (`ed25519:…` or base64).
-        #[arg(long)]
-        pubkey: String,
-        /// The peer cloud's base URL.
+        /// The peer's Ed25519 key (`ed25519:…` or base64), to add it without a registry.
+        #[arg(long, requires = "url")]
+        pubkey: Option<String>,
+        /// The peer cloud's base URL (with --pubkey).
         #[arg(long)]
         url: Option<String>,
+        /// Resolve the handle at this registry (default: the one pinned for its domain).
+        #[arg(long, env = "SOVRA_REGISTRY", conflicts_with = "pubkey")]
+        registry: Option<String>,
         /// A capability the peer may call (repeatable).
         #[arg(long = "allow")]
         allow: Vec<String>,
@@ -194,6 +216,15 @@ enum PeerCommand {
     Remove {
         peer: String,
     },
+    /// Show who a registry says a handle is, with the safety code to compare; adds nothing.
+    Lookup {
+        handle: String,
+        #[arg(long, env = "SOVRA_REGISTRY")]
+        registry: Option<String>,
+    },
+    /// Ask the registries about every peer added by handle now (rotations are followed,
+    /// resets become pending requests). The node also does this hourly.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -202,6 +233,7 @@ enum PendingCommand {
     /// Whitelist the peer behind a pending request.
     Approve {
         id: String,
+        /// A capability to grant (repeatable). For a key reset, default: the old key's grants.
         #[arg(long = "allow")]
         allow: Vec<String>,
         #[arg(long)]
@@ -289,6 +321,8 @@ async fn registry_serve(
     sms: &str,
 ) -> Result<()> {
     use sovra_registry::sms::{ConsoleGateway, SmsGateway, TwilioGateway, WebhookGateway};
+    // The console gateway "sends" codes to this log.
+    init_logging();
     let gateway: std::sync::Arc<dyn SmsGateway> = match sms {
         "console" => std::sync::Arc::new(ConsoleGateway::default()),
         "twilio" => std::sync::Arc::new(TwilioGateway::from_env().map_err(anyhow::Error::msg)?),
@@ -376,6 +410,12 @@ async fn run(cli: Cli) -> Result<()> {
             command: NodeCommand::Serve { listen, public_url },
         } => serve(&ctx, &listen, public_url).await,
         Command::Peer { command } => peer(&ctx, command).await,
+        Command::Register {
+            phone,
+            handle,
+            registry,
+        } => register(&ctx, &phone, handle.as_deref(), &registry).await,
+        Command::Rotate { phone } => rotate(&ctx, &phone).await,
         Command::Pending { command } => pending(&ctx, command).await,
         Command::Cap { command } => cap(&ctx, command).await,
         Command::Send(args) => send(&ctx, args).await,
@@ -413,13 +453,18 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-async fn serve(ctx: &Ctx, listen: &str, public_url: Option<String>) -> Result<()> {
+/// Logs of the long-running processes go to stderr, `info` unless `RUST_LOG` says otherwise.
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
+}
+
+async fn serve(ctx: &Ctx, listen: &str, public_url: Option<String>) -> Result<()> {
+    init_logging();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
@@ -466,11 +511,50 @@ async fn peer(ctx: &Ctx, command: PeerCommand) -> Result<()> {
     match command {
         PeerCommand::Add {
             handle,
-            pubkey,
+            pubkey: None,
+            registry,
+            allow,
+            rate,
+            expires,
+            ..
+        } => {
+            let v = ctx
+                .call(
+                    "POST",
+                    "/peers/by-handle",
+                    Some(json!({
+                        "handle": handle,
+                        "registry": registry,
+                        "allowed_capabilities": allow,
+                        "rate_limit_per_day": rate,
+                        "expires_at": expires,
+                    })),
+                )
+                .await?;
+            ctx.print(&v, |v| {
+                let l = &v["lookup"];
+                println!("Whitelisted {handle} as the registry vouches for it");
+                println!("  fingerprint: {}", l["fingerprint"].as_str().unwrap_or(""));
+                println!("  safety code: {}", l["safety_code"].as_str().unwrap_or(""));
+                println!("  endpoint:    {}", l["endpoint"].as_str().unwrap_or("-"));
+                println!(
+                    "  may call:    {}",
+                    list(&v["entry"]["allowed_capabilities"])
+                );
+                if l["was_reset"] == true {
+                    println!("  note: this handle's key was last changed by a registry reset");
+                }
+                println!("Compare the safety code with {handle}'s owner (call, or in person).");
+            });
+        }
+        PeerCommand::Add {
+            handle,
+            pubkey: Some(pubkey),
             url,
             allow,
             rate,
             expires,
+            ..
         } => {
             let key = sovra_proto::PublicKey::from_human(&pubkey).context("--pubkey")?;
             let v = ctx
@@ -517,6 +601,58 @@ async fn peer(ctx: &Ctx, command: PeerCommand) -> Result<()> {
                 }
             });
         }
+        PeerCommand::Lookup { handle, registry } => {
+            let query = registry
+                .map(|r| format!("?registry={}", encode(&r)))
+                .unwrap_or_default();
+            let v = ctx
+                .call(
+                    "GET",
+                    &format!("/registry/lookup/{}{query}", encode(&handle)),
+                    None,
+                )
+                .await?;
+            ctx.print(&v, |v| {
+                println!("{} at {}", handle, v["registry"].as_str().unwrap_or(""));
+                println!(
+                    "  key:         ed25519:{}",
+                    v["pubkey"].as_str().unwrap_or("")
+                );
+                println!("  fingerprint: {}", v["fingerprint"].as_str().unwrap_or(""));
+                println!("  safety code: {}", v["safety_code"].as_str().unwrap_or(""));
+                println!("  endpoint:    {}", v["endpoint"].as_str().unwrap_or("-"));
+                println!(
+                    "  key changes: {}{}",
+                    v["key_changes"],
+                    if v["was_reset"] == true {
+                        " (last one a reset)"
+                    } else {
+                        ""
+                    }
+                );
+            });
+        }
+        PeerCommand::Check => {
+            let v = ctx.call("POST", "/peers/check", None).await?;
+            ctx.print(&v, |v| {
+                let checks = v["checks"].as_array().cloned().unwrap_or_default();
+                if checks.is_empty() {
+                    println!("No peers were added by handle.");
+                }
+                for c in checks {
+                    let handle = c["handle"].as_str().unwrap_or("");
+                    match c["outcome"].as_str().unwrap_or("") {
+                        "unchanged" => println!("{handle}: unchanged"),
+                        "rotated" => println!("{handle}: rotated; followed (grants kept)"),
+                        "reset" => println!(
+                            "{handle}: KEY RESET at the registry; approve with `sovra pending approve {}` after comparing safety codes",
+                            c["request"].as_str().unwrap_or("")
+                        ),
+                        _ => println!("{handle}: check failed: {}", c["error"].as_str().unwrap_or("")),
+                    }
+                }
+            });
+        }
         PeerCommand::Remove { peer } => {
             let v = ctx
                 .call("DELETE", &format!("/peers/{}", encode(&peer)), None)
@@ -526,6 +662,90 @@ async fn peer(ctx: &Ctx, command: PeerCommand) -> Result<()> {
             });
         }
     }
+    Ok(())
+}
+
+/// Has the node ask `registry` to text a code to `phone`, then reads the code the human types.
+async fn phone_proof(ctx: &Ctx, registry: &str, phone: &str) -> Result<Value> {
+    let sent = ctx
+        .call(
+            "POST",
+            "/registry/verifications",
+            Some(json!({"registry": registry, "phone": phone})),
+        )
+        .await?;
+    eprint!("A code was sent to {phone}. Code: ");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the code")?;
+    let code = line.trim();
+    if code.is_empty() {
+        bail!("no code given");
+    }
+    Ok(json!({"verification_id": sent["verification_id"], "code": code}))
+}
+
+async fn register(ctx: &Ctx, phone: &str, handle: Option<&str>, registry: &str) -> Result<()> {
+    let me = ctx.call("GET", "/whoami", None).await?;
+    let mine = me["handle"].as_str().unwrap_or_default();
+    if let Some(h) = handle
+        && h != mine
+    {
+        bail!(
+            "this cloud is {mine}; to claim {h}, create a cloud for it (`sovra init --handle {h}`) and select it with --cloud"
+        );
+    }
+    let mut body = phone_proof(ctx, registry, phone).await?;
+    body["registry"] = json!(registry);
+    let v = ctx.call("POST", "/registry/register", Some(body)).await?;
+    ctx.print(&v, |v| {
+        println!(
+            "Registered {} at {}",
+            v["handle"].as_str().unwrap_or(""),
+            v["registry"].as_str().unwrap_or("")
+        );
+        println!(
+            "  fingerprint:  {}",
+            v["fingerprint"].as_str().unwrap_or("")
+        );
+        println!("  endpoint:     {}", v["endpoint"].as_str().unwrap_or("-"));
+        println!(
+            "  registry key: ed25519:{} (pinned)",
+            v["registry_key"].as_str().unwrap_or("")
+        );
+        if v["was_reset"] == true {
+            println!(
+                "  This replaced the phone's previous key: peers will be asked to re-approve."
+            );
+        }
+        println!(
+            "Peers can now add you with `sovra peer add {}`.",
+            v["handle"].as_str().unwrap_or("")
+        );
+    });
+    Ok(())
+}
+
+async fn rotate(ctx: &Ctx, phone: &str) -> Result<()> {
+    let status = ctx.call("GET", "/registry", None).await?;
+    let registry = status["registration"]["registry_url"]
+        .as_str()
+        .context("this cloud is not registered; run `sovra register` first")?
+        .to_owned();
+    let body = phone_proof(ctx, &registry, phone).await?;
+    let v = ctx.call("POST", "/registry/rotate", Some(body)).await?;
+    ctx.print(&v, |v| {
+        println!(
+            "Rotated {}'s key; peers follow it automatically.",
+            v["handle"].as_str().unwrap_or("")
+        );
+        println!(
+            "  new fingerprint: {}",
+            v["fingerprint"].as_str().unwrap_or("")
+        );
+        println!("  open conversations were closed; the next message opens a new one.");
+    });
     Ok(())
 }
 
@@ -543,8 +763,13 @@ async fn pending(ctx: &Ctx, command: PendingCommand) -> Result<()> {
                         "k",
                         p["peer_pubkey"].as_str().unwrap_or(""),
                     );
+                    let what = if p["reason"] == "key_reset" {
+                        "KEY RESET"
+                    } else {
+                        "topic"
+                    };
                     println!(
-                        "{}  {} ({})  at {}  topic: {}",
+                        "{}  {} ({})  at {}  {what}: {}",
                         p["id"].as_str().unwrap_or(""),
                         p["peer_handle"].as_str().unwrap_or("(no handle)"),
                         key.map(|k| k.fingerprint()).unwrap_or_default(),
@@ -565,7 +790,11 @@ async fn pending(ctx: &Ctx, command: PendingCommand) -> Result<()> {
                 .call(
                     "POST",
                     &format!("/pending/{}/approve", encode(&id)),
-                    Some(json!({"allowed_capabilities": allow, "url": url, "rate_limit_per_day": rate, "handle": handle})),
+                    Some(json!({
+                        // Absent, a key reset keeps the old key's grants.
+                        "allowed_capabilities": (!allow.is_empty()).then_some(allow),
+                        "url": url, "rate_limit_per_day": rate, "handle": handle,
+                    })),
                 )
                 .await?;
             ctx.print(&v, |v| {

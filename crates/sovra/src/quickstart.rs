@@ -1,19 +1,24 @@
 //! `sovra quickstart`: the first thing a new user runs.
 //!
-//! Two nodes on loopback, each hosting one cloud (@alice.cloud, @bob.cloud), in a temporary
-//! directory. They whitelist each other; Bob exposes a real `exec` capability (this binary's
+//! A registry and two nodes on loopback, each node hosting one cloud (@alice.cloud,
+//! @bob.cloud), in a temporary directory. Alice and Bob register their handles with a phone
+//! code (read off the registry's console gateway) and whitelist each other by handle alone;
+//! Bob exposes a real `exec` capability (this binary's
 //! built-in word counter, run as a subprocess); Alice opens a conversation over HTTP, they
 //! exchange messages both ways and Alice calls the capability; a stranger's handshake is
-//! refused and waits for Bob's decision. Every step is checked; the exit code is 0 only if all
+//! refused and waits for Bob's decision; Alice rotates her key and Bob follows it without
+//! being asked. Every step is checked; the exit code is 0 only if all
 //! of them verified.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 use sovra_client::OwnerClient;
 use sovra_node::home;
+use sovra_registry::sms::ConsoleGateway;
 
 use crate::selfcheck::Transcript;
 
@@ -77,6 +82,67 @@ async fn wait_message(o: &OwnerClient, what: &str, pred: impl Fn(&Value) -> bool
     }
 }
 
+/// A registry served in this process, texting codes to its console gateway.
+struct RunningRegistry {
+    url: String,
+    key: String,
+    sms: Arc<ConsoleGateway>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start_registry(dir: &Path) -> Result<RunningRegistry> {
+    let sms = Arc::new(ConsoleGateway::default());
+    let registry = Arc::new(
+        sovra_registry::home::open(dir, sovra_registry::Settings::default(), sms.clone()).await?,
+    );
+    let key = registry.public().to_human();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(sovra_registry::api::serve(listener, registry, async {
+        let _ = rx.await;
+    }));
+    Ok(RunningRegistry {
+        url,
+        key,
+        sms,
+        stop,
+        task,
+    })
+}
+
+impl RunningRegistry {
+    /// What the owner would type after reading the SMS: has `o`'s node ask for a code, then
+    /// takes it off the console gateway.
+    async fn phone_proof(&self, o: &OwnerClient, phone: &str) -> Result<Value> {
+        let sent = call(
+            o,
+            "POST",
+            "/registry/verifications",
+            Some(json!({"registry": self.url, "phone": phone})),
+        )
+        .await?;
+        let code = self
+            .sms
+            .last_code_to(phone)
+            .context("the console gateway has no code")?;
+        Ok(json!({"verification_id": sent["verification_id"], "code": code}))
+    }
+
+    async fn register(&self, o: &OwnerClient, phone: &str) -> Result<Value> {
+        let mut body = self.phone_proof(o, phone).await?;
+        body["registry"] = json!(self.url);
+        call(o, "POST", "/registry/register", Some(body)).await
+    }
+
+    async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.task.await??;
+        Ok(())
+    }
+}
+
 pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     let tmp;
     let root = match dir {
@@ -92,9 +158,15 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     };
     if !json_out {
         println!(
-            "Sovra quickstart — two clouds on two local nodes, talking rapp-d2d/1.0 over HTTP\n"
+            "Sovra quickstart — a registry and two clouds on two local nodes, talking rapp-d2d/1.0 over HTTP\n"
         );
     }
+    let registry = start_registry(&root.join("registry")).await?;
+    t.step(
+        "registry",
+        "started a registry (SMS codes go to its console)",
+        json!({"url": registry.url, "registry key": registry.key}),
+    );
     let (home_a, home_b) = (root.join("node-a"), root.join("node-b"));
     let (_, alice_keys) = home::init_cloud(&home_a, "@alice.cloud").await?;
     let (_, mallory_keys) = home::init_cloud(&home_a, "@mallory.cloud").await?;
@@ -135,27 +207,58 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         }),
     );
 
-    call(&alice, "PUT", "/peers", Some(json!({
-        "peer_pubkey": bob_keys.public().to_b64(), "peer_handle": "@bob.cloud", "url": bob.base(),
-    })))
-    .await?;
-    call(
-        &bob,
-        "PUT",
-        "/peers",
-        Some(json!({
-            "peer_pubkey": alice_keys.public().to_b64(), "peer_handle": "@alice.cloud",
-            "allowed_capabilities": ["WordCount"], "rate_limit_per_day": 100, "url": alice.base(),
-        })),
+    for (who, o, phone) in [
+        ("alice", &alice, "+14155550101"),
+        ("bob", &bob, "+14155550102"),
+    ] {
+        let r = registry.register(o, phone).await?;
+        t.step(
+            who,
+            "registered a handle with a phone code read off the console gateway",
+            json!({"handle": r["handle"], "fingerprint": r["fingerprint"], "endpoint": r["endpoint"]}),
+        );
+    }
+
+    // By handle alone: each node resolves the other at the registry it pinned.
+    let bob_seen = call(
+        &alice,
+        "POST",
+        "/peers/by-handle",
+        Some(json!({"handle": "@bob.cloud"})),
     )
     .await?;
-    call(&mallory, "PUT", "/peers", Some(json!({
-        "peer_pubkey": bob_keys.public().to_b64(), "peer_handle": "@bob.cloud", "url": bob.base(),
-    })))
+    let alice_seen = call(
+        &bob,
+        "POST",
+        "/peers/by-handle",
+        Some(json!({"handle": "@alice.cloud", "allowed_capabilities": ["WordCount"]})),
+    )
     .await?;
-    t.step("alice+bob", "whitelisted each other (bob grants alice WordCount)", json!({
-        "safety code both read aloud": sovra_proto::safety_code(&alice_keys.public(), &bob_keys.public()),
-    }));
+    ensure!(
+        bob_seen["entry"]["peer_pubkey"] == json!(bob_keys.public().to_b64())
+            && alice_seen["entry"]["peer_pubkey"] == json!(alice_keys.public().to_b64()),
+        "the registry resolved a handle to the wrong key"
+    );
+    ensure!(
+        bob_seen["lookup"]["safety_code"] == alice_seen["lookup"]["safety_code"],
+        "the two sides compute different safety codes"
+    );
+    call(
+        &mallory,
+        "POST",
+        "/peers/by-handle",
+        Some(json!({"handle": "@bob.cloud", "registry": registry.url})),
+    )
+    .await?;
+    t.step(
+        "alice+bob",
+        "whitelisted each other by handle alone (bob grants alice WordCount)",
+        json!({
+            "alice resolved @bob.cloud to": bob_seen["lookup"]["fingerprint"],
+            "bob resolved @alice.cloud to": alice_seen["lookup"]["fingerprint"],
+            "safety code both read aloud": bob_seen["lookup"]["safety_code"],
+        }),
+    );
 
     let question = "the quick brown fox jumps over the lazy dog";
     let sent = call(&alice, "POST", "/send", Some(json!({
@@ -247,6 +350,46 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         }),
     );
 
+    // Alice replaces her key (phone code + old key); Bob's node follows the signed rotation
+    // on her next handshake, keeping her grant.
+    let proof = registry.phone_proof(&alice, "+14155550101").await?;
+    let rotated = call(&alice, "POST", "/registry/rotate", Some(proof)).await?;
+    call(
+        &alice,
+        "POST",
+        "/send",
+        Some(json!({"to": "@bob.cloud", "text": "Same Alice, new key.",
+                    "calls": [{"capability": "WordCount", "args": {"text": "still allowed"}}]})),
+    )
+    .await?;
+    let again = wait_message(&alice, "bob's reply under alice's new key", |m| {
+        m["direction"] == "in" && m["payload"]["results"][0]["output"] == json!({"words": 2})
+    })
+    .await?;
+    let followed = call(&bob, "GET", "/peers", None).await?;
+    let entry = followed["peers"]
+        .as_array()
+        .and_then(|l| {
+            l.iter()
+                .find(|p| p["entry"]["peer_handle"] == "@alice.cloud")
+                .cloned()
+        })
+        .context("alice left bob's whitelist")?;
+    ensure!(
+        entry["entry"]["peer_pubkey"] == rotated["pubkey"],
+        "bob did not follow alice's rotation"
+    );
+    t.step(
+        "alice",
+        "rotated her key; bob's node verified the rotation at the registry and followed, grant kept",
+        json!({
+            "new fingerprint": rotated["fingerprint"],
+            "bob's entry now": entry["fingerprint"],
+            "bob still lets her call": entry["entry"]["allowed_capabilities"],
+            "result": again["payload"]["results"][0]["output"],
+        }),
+    );
+
     for (who, o) in [("alice", &alice), ("bob", &bob)] {
         let msgs = call(o, "GET", "/messages", None).await?;
         let kept: Vec<String> = msgs["messages"]
@@ -273,11 +416,12 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     for node in [node_a, node_b] {
         node.stop().await?;
     }
+    registry.stop().await?;
     if json_out {
         println!("{}", json!({"ok": true, "steps": t.steps}));
     } else {
         println!(
-            "\nAll {} steps verified; both nodes shut down cleanly.",
+            "\nAll {} steps verified; the registry and both nodes shut down cleanly.",
             t.steps
         );
     }

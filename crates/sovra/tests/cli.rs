@@ -1,7 +1,9 @@
 //! The CLI as a user runs it: real `sovra` subprocesses, a real node process, SIGTERM.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn sovra(home: &Path) -> Command {
@@ -216,7 +218,191 @@ fn quickstart_runs_two_nodes() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("All 10 steps verified"), "{stdout}");
+    assert!(stdout.contains("All 14 steps verified"), "{stdout}");
     assert!(stdout.contains(r#"result: {"words":9}"#));
     assert!(stdout.contains("not on whitelist"));
+    assert!(stdout.contains("whitelisted each other by handle alone"));
+    assert!(stdout.contains("followed, grant kept"));
+}
+
+/// `sovra registry serve` as a process; its log (where the console gateway "sends" codes) is
+/// collected as it is written.
+struct RegistryProcess {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl RegistryProcess {
+    fn start(dir: &Path) -> RegistryProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sovra"))
+            .args(["registry", "serve", "--listen", "127.0.0.1:0", "--dir"])
+            .arg(dir)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .to_owned();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (sink, stderr) = (log.clone(), child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        RegistryProcess { child, url, log }
+    }
+
+    /// Waits for the `n`-th code the console gateway logged.
+    fn code(&self, n: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let codes: Vec<String> = self
+                .log
+                .lock()
+                .unwrap()
+                .lines()
+                .filter_map(|l| l.split("Your Sovra code is ").nth(1))
+                .map(|rest| rest.chars().take(6).collect())
+                .collect();
+            if let Some(c) = codes.get(n) {
+                return c.clone();
+            }
+            assert!(Instant::now() < deadline, "no code {n} in the registry log");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for RegistryProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `sovra args…`, typing the registry's `n`-th code when it prompts.
+fn with_code(home: &Path, registry: &RegistryProcess, n: usize, args: &[&str]) -> String {
+    let mut child = sovra(home)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = registry.code(n);
+    writeln!(child.stdin.take().unwrap(), "{code}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "sovra {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn register_and_peer_by_handle_from_the_cli() {
+    let (a, b, r) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let registry = RegistryProcess::start(r.path());
+    ok(a.path(), &["init", "--handle", "@alice.cloud"]);
+    ok(b.path(), &["init", "--handle", "@bob.cloud"]);
+    let _node_a = NodeProcess::start(a.path());
+    let _node_b = NodeProcess::start(b.path());
+
+    // A handle that is not this cloud's is refused before any code is sent.
+    let out = run(
+        a.path(),
+        &[
+            "register",
+            "--phone",
+            "+14155550141",
+            "--handle",
+            "@bob.cloud",
+            "--registry",
+            &registry.url,
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("this cloud is @alice.cloud"));
+
+    let said = with_code(
+        a.path(),
+        &registry,
+        0,
+        &[
+            "register",
+            "--phone",
+            "+1 415 555 0141",
+            "--registry",
+            &registry.url,
+        ],
+    );
+    assert!(said.contains("Registered @alice.cloud"), "{said}");
+    with_code(
+        b.path(),
+        &registry,
+        1,
+        &[
+            "register",
+            "--phone",
+            "+1 415 555 0142",
+            "--handle",
+            "@bob.cloud",
+            "--registry",
+            &registry.url,
+        ],
+    );
+    // The phone number never reaches the registry's log in clear.
+    assert!(!registry.log.lock().unwrap().contains("5550141"));
+
+    // By handle alone, with the fingerprint and safety code to compare.
+    let shown = ok(
+        b.path(),
+        &["peer", "add", "@alice.cloud", "--allow", "WordCount"],
+    );
+    assert!(shown.contains("safety code:"), "{shown}");
+    let looked = json(a.path(), &["peer", "lookup", "@bob.cloud"]);
+    let added = json(a.path(), &["peer", "add", "@bob.cloud"]);
+    assert_eq!(looked["safety_code"], added["lookup"]["safety_code"]);
+    let at_bob = json(b.path(), &["peer", "list"]);
+    assert_eq!(
+        at_bob["peers"][0]["entry"]["allowed_capabilities"],
+        serde_json::json!(["WordCount"])
+    );
+
+    ok(a.path(), &["send", "@bob.cloud", "hello by handle"]);
+
+    // Rotation from the CLI: bob follows on the next message, WordCount kept.
+    let before = json(a.path(), &["peer", "lookup", "@alice.cloud"]);
+    let rotated = with_code(
+        a.path(),
+        &registry,
+        2,
+        &["rotate", "--phone", "+14155550141"],
+    );
+    assert!(rotated.contains("Rotated @alice.cloud"), "{rotated}");
+    ok(a.path(), &["send", "@bob.cloud", "same me, new key"]);
+    let checks = json(b.path(), &["peer", "check"]);
+    assert_eq!(checks["checks"][0]["outcome"], "unchanged", "{checks}");
+    let at_bob = json(b.path(), &["peer", "list"]);
+    assert_ne!(at_bob["peers"][0]["entry"]["peer_pubkey"], before["pubkey"]);
+    assert_eq!(
+        at_bob["peers"][0]["entry"]["allowed_capabilities"],
+        serde_json::json!(["WordCount"])
+    );
 }

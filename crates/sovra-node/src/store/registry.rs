@@ -260,11 +260,12 @@ impl Store {
         handle: &str,
     ) -> Result<bool, sqlx::Error> {
         let mut tx = self.begin().await?;
-        let asked = sqlx::query("SELECT 1 FROM pending WHERE peer_pubkey = ? AND reason = 'key_reset'")
-            .bind(new.to_b64())
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
+        let asked =
+            sqlx::query("SELECT 1 FROM pending WHERE peer_pubkey = ? AND reason = 'key_reset'")
+                .bind(new.to_b64())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
         if !asked {
             sqlx::query(
                 "INSERT INTO pending (id, peer_pubkey, peer_handle, topic, received_at, reason)
