@@ -86,11 +86,11 @@ impl Store {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
-        Ok(sqlx::query("SELECT * FROM registries WHERE url = ?")
+        sqlx::query("SELECT * FROM registries WHERE url = ?")
             .bind(url)
             .fetch_one(&self.pool)
             .await
-            .map(|r| pinned(&r))?)
+            .map(|r| pinned(&r))
     }
 
     pub async fn registration(&self) -> Result<Option<Registration>, sqlx::Error> {
