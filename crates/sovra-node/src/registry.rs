@@ -226,6 +226,8 @@ impl Cloud {
         let Some(reg) = self.store.registration().await? else {
             return Ok(false);
         };
+        self.finish_interrupted_rotation(&reg.handle, &reg.registry_url)
+            .await?;
         let due = now_ms() - reg.last_heartbeat >= HEARTBEAT_EVERY.as_millis() as i64;
         if !(force || due) {
             return Ok(false);
@@ -294,7 +296,17 @@ impl Cloud {
         if verified.record.pubkey != new.public() {
             return Err(untrusted("the registry did not publish the new key"));
         }
+        self.adopt_keys(new, &reg.handle, &lookup.record.issued_at)
+            .await?;
+        Ok(verified)
+    }
+
+    /// Makes `cloud.key.next` the cloud's key once the registry publishes it: the file swap,
+    /// device certificates re-issued by the new key, open conversations closed.
+    async fn adopt_keys(&self, new: CloudKeys, handle: &str, issued_at: &str) -> ApiResult<()> {
+        let next = self.dir.join("cloud.key.next");
         std::fs::rename(&next, self.dir.join("cloud.key")).map_err(ApiError::internal)?;
+        let now = jiff::Timestamp::now();
         let mut certificates = Vec::new();
         for (device, certificate, _) in self.store.devices().await? {
             let Ok(old_cert) = serde_json::from_str::<KeyCertificate>(&certificate) else {
@@ -314,10 +326,30 @@ impl Cloud {
         self.set_keys(new);
         let closed = self
             .store
-            .keys_rotated(&certificates, &reg.handle, &lookup.record.issued_at)
+            .keys_rotated(&certificates, handle, issued_at)
             .await?;
         tracing::info!(cloud = %self.name, key = %new_public.to_human(), closed, "rotated the cloud key");
-        Ok(verified)
+        Ok(())
+    }
+
+    /// A rotation interrupted between the registry's answer and the key swap left
+    /// `cloud.key.next`: the registry's record says whether it landed. Adopt the key if it
+    /// did, discard it if the registry still has the current key.
+    async fn finish_interrupted_rotation(&self, handle: &str, registry: &str) -> ApiResult<()> {
+        let next = self.dir.join("cloud.key.next");
+        if !next.exists() {
+            return Ok(());
+        }
+        let new = sovra_proto::keyfile::load_cloud_keys(&next).map_err(ApiError::internal)?;
+        let (_, verified) = self.resolve(handle, Some(registry)).await?;
+        if verified.record.pubkey == new.public() {
+            tracing::warn!(cloud = %self.name, "finishing a key rotation interrupted after the registry accepted it");
+            let issued_at = sovra_proto::time::format(verified.record.issued_at);
+            self.adopt_keys(new, handle, &issued_at).await?;
+        } else if verified.record.pubkey == self.public() {
+            let _ = std::fs::remove_file(&next);
+        }
+        Ok(())
     }
 
     /// Whitelists the cloud behind `handle`, with its key, endpoint and encryption key taken

@@ -439,3 +439,68 @@ async fn a_reset_waits_for_the_owner_and_approval_keeps_the_grants() {
         .await;
     wait_text(&bob, "thanks").await;
 }
+
+#[tokio::test]
+async fn a_rotation_interrupted_before_the_key_swap_is_finished_on_restart() {
+    use sovra_proto::registry::{ChainLink, CloudRecord, PhoneProof, RotateRequest, operation};
+    let reg = Reg::start(settings()).await;
+    let mut a = TestNode::start(&["@alice.cloud"]).await;
+    let alice = a.owner("alice");
+    reg.register(&alice, "+1 415 555 0151").await;
+    let proof = reg.proof(&alice, "+1 415 555 0151").await;
+    a.stop().await;
+
+    // What rotate_key does up to the registry's acceptance, then the "crash": cloud.key.next
+    // written, cloud.key not yet replaced.
+    let dir = a.dir("alice");
+    let old = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key")).unwrap();
+    let new = sovra_proto::CloudKeys::generate(&mut sovra_proto::os_rng());
+    sovra_proto::keyfile::save_cloud_keys(&dir.join("cloud.key.next"), &new).unwrap();
+    let vid = proof["verification_id"].as_str().unwrap().to_owned();
+    let now = jiff::Timestamp::now();
+    let request = RotateRequest {
+        phone: PhoneProof {
+            verification_id: vid.clone(),
+            code: proof["code"].as_str().unwrap().to_owned(),
+        },
+        link: ChainLink::rotation(&old.signing, &new.signing, now),
+        record: CloudRecord::sign(
+            &new,
+            "@alice.cloud",
+            Some(a.cloud_url("alice")),
+            vec![],
+            now,
+        )
+        .unwrap(),
+        op_sig: sovra_proto::encoding::b64(&old.signing.sign(&operation::rotate(
+            "@alice.cloud",
+            &vid,
+            &new.public(),
+        ))),
+    };
+    sovra_client::RegistryClient::new(&reg.url, Duration::from_secs(5))
+        .rotate("@alice.cloud", &request)
+        .await
+        .unwrap();
+
+    // On restart the node's first sweep sees the registry publishes the new key and adopts it.
+    a.serve(common::fast_settings()).await;
+    let alice = a.owner("alice");
+    let want = new.public().to_b64();
+    for _ in 0..100 {
+        if let Ok(me) = alice.call("GET", "/whoami", None).await
+            && me["pubkey"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("ed25519:")
+                == want
+        {
+            assert!(!dir.join("cloud.key.next").exists());
+            let on_disk = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key")).unwrap();
+            assert_eq!(on_disk.public().to_b64(), want);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the interrupted rotation was not finished");
+}
