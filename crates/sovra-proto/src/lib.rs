@@ -64,6 +64,7 @@ pub mod keyfile;
 pub mod keys;
 pub mod message;
 pub mod registry;
+pub mod relay;
 mod seal;
 pub mod session;
 pub mod time;
