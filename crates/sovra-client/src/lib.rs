@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 pub mod registry;
+pub mod relay;
 pub use registry::RegistryClient;
+pub use relay::RelayConnection;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -1,1 +1,21 @@
-pub fn x() {}
+//! `sovra-relay`: ciphertext-only store-and-forward (docs/PROTOCOL.md §17).
+//!
+//! Clouds that are offline or behind NAT keep one WebSocket to a relay; anyone who
+//! authenticates with a cloud key can leave envelopes there for a key, and the relay pushes
+//! them when the recipient is connected. Envelopes hold the unchanged, end-to-end sealed D2D
+//! bodies: the relay can route them, count them and expire them, never read them.
+//!
+//! # Layout
+//!
+//! * `store` — SQLite (WAL, FULL): envelopes, per-recipient queue sizes, who answered whom;
+//!   one writer task that commits in batches.
+//! * `relay` — the rules and one task per connection: challenge–response auth, proof of work
+//!   for first contact, token buckets, quota, pushing, acks, expiry notices.
+//! * `server` — the HTTP side: `GET /v1/connect` (the WebSocket), `GET /v1/relay`, the sweeper.
+
+pub mod relay;
+pub mod server;
+pub mod store;
+
+pub use relay::{Relay, Settings};
+pub use store::{Quota, Store};

@@ -110,6 +110,11 @@ enum Command {
         #[arg(long)]
         phone: String,
     },
+    /// Run a relay: ciphertext-only store-and-forward over WebSocket.
+    Relay {
+        #[command(subcommand)]
+        command: RelayCommand,
+    },
     /// Run a registry: phone-verified handles and signed key records.
     Registry {
         #[command(subcommand)]
@@ -172,6 +177,35 @@ enum RegistryCommand {
         /// webhook (SOVRA_SMS_WEBHOOK_URL).
         #[arg(long, default_value = "console")]
         sms: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RelayCommand {
+    /// Serve until SIGINT or SIGTERM.
+    Serve {
+        /// Where the relay keeps its database (default: <home>/relay).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long, default_value = "127.0.0.1:7872")]
+        listen: String,
+        /// The URL clouds connect to, which they sign (default: ws://<listen address>).
+        #[arg(long)]
+        public_url: Option<String>,
+        /// Undelivered envelopes expire after this many seconds.
+        #[arg(long, default_value_t = 7 * 24 * 3600)]
+        ttl: u64,
+        /// Leading zero bits of the first-contact proof of work (0: none).
+        #[arg(long, default_value_t = 18)]
+        pow_difficulty: u8,
+        /// Frames per second per sender key, and the burst.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 500.0)]
+        burst: f64,
+        /// Most envelopes waiting per recipient.
+        #[arg(long, default_value_t = 10_000)]
+        quota: i64,
     },
 }
 
@@ -385,6 +419,37 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             let dir = dir.unwrap_or_else(|| ctx.home.join("registry"));
             registry_serve(&dir, &listen, &domain, &sms).await
+        }
+        Command::Relay {
+            command:
+                RelayCommand::Serve {
+                    dir,
+                    listen,
+                    public_url,
+                    ttl,
+                    pow_difficulty,
+                    rate,
+                    burst,
+                    quota,
+                },
+        } => {
+            init_logging();
+            let dir = dir.unwrap_or_else(|| ctx.home.join("relay"));
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let addr = listener.local_addr()?;
+            let url = public_url.unwrap_or_else(|| format!("ws://{addr}"));
+            let mut settings = sovra_relay::Settings::new(url.clone());
+            settings.ttl = Duration::from_secs(ttl);
+            settings.pow_difficulty = pow_difficulty;
+            settings.rate_per_second = rate;
+            settings.burst = burst;
+            settings.quota.envelopes = quota;
+            let relay = sovra_relay::server::open(&dir, settings).await?;
+            println!("relay on {url}  (listening on {addr}, data in {})", dir.display());
+            sovra_relay::server::serve(listener, relay, shutdown_signal()).await?;
+            Ok(())
         }
         Command::Init { handle } => {
             let (dir, keys) = sovra_node::home::init_cloud(&ctx.home, &handle).await?;

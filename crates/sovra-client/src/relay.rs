@@ -1,0 +1,210 @@
+//! A cloud's connection to a relay (docs/PROTOCOL.md §17): authenticate with the cloud key,
+//! leave envelopes for other keys (solving the first-contact puzzle when asked), receive what
+//! waits for this key, and ack it.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use sovra_proto::relay::{
+    AckResponse, ClientFrame, Envelope, PowSolution, ServerFrame, pow_solve, sign_auth,
+};
+use sovra_proto::{PublicKey, SigningKeypair};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::ClientError;
+
+/// Longest wait for one answer from the relay.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct RelayConnection {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    me: PublicKey,
+    /// Envelopes that arrived while waiting for an answer, in order.
+    inbox: VecDeque<Envelope>,
+    next_id: u64,
+}
+
+fn closed() -> ClientError {
+    ClientError::Transport("the relay closed the connection".into())
+}
+
+fn refused(error: String, message: String) -> ClientError {
+    ClientError::Status {
+        status: 0,
+        code: error,
+        message,
+    }
+}
+
+impl RelayConnection {
+    /// Connects to `relay` (`ws://host:port`) and authenticates as `keys`.
+    pub async fn connect(relay: &str, keys: &SigningKeypair) -> Result<Self, ClientError> {
+        let relay = relay.trim_end_matches('/');
+        let url = format!("{relay}/v1/connect");
+        let (ws, _) = tokio::time::timeout(ANSWER_TIMEOUT, tokio_tungstenite::connect_async(&url))
+            .await
+            .map_err(|_| ClientError::Transport(format!("{url}: timed out")))?
+            .map_err(|e| ClientError::Transport(format!("{url}: {e}")))?;
+        let mut conn = RelayConnection {
+            ws,
+            me: keys.public(),
+            inbox: VecDeque::new(),
+            next_id: 1,
+        };
+        let nonce = match conn.read().await? {
+            ServerFrame::Challenge { nonce, .. } => {
+                sovra_proto::encoding::b64_array::<32>("nonce", &nonce)?
+            }
+            other => return Err(ClientError::Decode(format!("expected a challenge: {other:?}"))),
+        };
+        conn.write(&sign_auth(keys, relay, &nonce)).await?;
+        match conn.read().await? {
+            ServerFrame::Ready { .. } => Ok(conn),
+            ServerFrame::Error { error, message, .. } => Err(refused(error, message)),
+            other => Err(ClientError::Decode(format!("expected ready: {other:?}"))),
+        }
+    }
+
+    pub fn key(&self) -> PublicKey {
+        self.me
+    }
+
+    pub async fn write(&mut self, frame: &ClientFrame) -> Result<(), ClientError> {
+        let text = serde_json::to_string(frame).expect("frames serialize");
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))
+    }
+
+    /// Writes raw text (tests use it to send what a well-behaved client never would).
+    pub async fn write_text(&mut self, text: &str) -> Result<(), ClientError> {
+        self.ws
+            .send(Message::Text(text.to_owned().into()))
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))
+    }
+
+    /// The next frame from the relay.
+    pub async fn read(&mut self) -> Result<ServerFrame, ClientError> {
+        loop {
+            let msg = tokio::time::timeout(ANSWER_TIMEOUT, self.ws.next())
+                .await
+                .map_err(|_| ClientError::Transport("the relay did not answer".into()))?
+                .ok_or_else(closed)?
+                .map_err(|e| ClientError::Transport(e.to_string()))?;
+            match msg {
+                Message::Text(t) => {
+                    return serde_json::from_str(&t)
+                        .map_err(|e| ClientError::Decode(format!("bad frame: {e}")));
+                }
+                Message::Close(_) => return Err(closed()),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Reads until the answer to frame `id`, keeping envelopes that arrive meanwhile.
+    async fn answer(&mut self, id: &str) -> Result<ServerFrame, ClientError> {
+        loop {
+            match self.read().await? {
+                ServerFrame::Envelope(e) => self.inbox.push_back(e),
+                ServerFrame::Accepted { id: got, .. }
+                | ServerFrame::Pow { id: got, .. }
+                | ServerFrame::Error { id: Some(got), .. }
+                    if got != id => {}
+                frame => return Ok(frame),
+            }
+        }
+    }
+
+    fn frame_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("f{}", self.next_id)
+    }
+
+    /// Leaves a D2D request for `to`; returns the envelope id once the relay stored it.
+    /// Solves the first-contact puzzle if the relay asks for one.
+    pub async fn send(
+        &mut self,
+        to: &PublicKey,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<String, ClientError> {
+        let mut pow = None;
+        loop {
+            let id = self.frame_id();
+            self.write(&ClientFrame::Send {
+                id: id.clone(),
+                to: to.to_b64(),
+                path: path.into(),
+                body: body.clone(),
+                pow: pow.take(),
+            })
+            .await?;
+            match self.answer(&id).await? {
+                ServerFrame::Accepted { envelope, .. } => return Ok(envelope),
+                ServerFrame::Error { error, .. } if error == "pow_required" => {
+                    pow = Some(self.solve(to).await?);
+                }
+                ServerFrame::Error { error, message, .. } => return Err(refused(error, message)),
+                other => return Err(ClientError::Decode(format!("unexpected {other:?}"))),
+            }
+        }
+    }
+
+    /// Asks for a puzzle for `to` and solves it.
+    pub async fn solve(&mut self, to: &PublicKey) -> Result<PowSolution, ClientError> {
+        let id = self.frame_id();
+        self.write(&ClientFrame::PowRequest {
+            id: id.clone(),
+            to: to.to_b64(),
+        })
+        .await?;
+        match self.answer(&id).await? {
+            ServerFrame::Pow {
+                nonce, difficulty, ..
+            } => {
+                let bytes = sovra_proto::encoding::b64_array::<32>("nonce", &nonce)?;
+                let (me, to) = (self.me, *to);
+                let counter =
+                    tokio::task::spawn_blocking(move || pow_solve(&bytes, &me, &to, difficulty))
+                        .await
+                        .map_err(|e| ClientError::Transport(e.to_string()))?;
+                Ok(PowSolution { nonce, counter })
+            }
+            ServerFrame::Error { error, message, .. } => Err(refused(error, message)),
+            other => Err(ClientError::Decode(format!("unexpected {other:?}"))),
+        }
+    }
+
+    /// The next envelope for this key (waiting for one to arrive).
+    pub async fn next_envelope(&mut self) -> Result<Envelope, ClientError> {
+        if let Some(e) = self.inbox.pop_front() {
+            return Ok(e);
+        }
+        loop {
+            match self.read().await? {
+                ServerFrame::Envelope(e) => return Ok(e),
+                ServerFrame::Error { error, message, .. } => return Err(refused(error, message)),
+                _ => {}
+            }
+        }
+    }
+
+    /// Acks an envelope, with the answer for its sender when it was a request.
+    pub async fn ack(
+        &mut self,
+        envelope: &str,
+        response: Option<AckResponse>,
+    ) -> Result<(), ClientError> {
+        self.write(&ClientFrame::Ack {
+            envelope: envelope.into(),
+            response,
+        })
+        .await
+    }
+}

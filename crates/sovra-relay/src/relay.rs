@@ -1,0 +1,547 @@
+//! The relay's rules: who may connect, what a `send` must carry, and how envelopes reach
+//! their recipients (docs/PROTOCOL.md §17).
+//!
+//! One task per connection does everything for it — reads frames, answers, pushes queued
+//! envelopes when woken — so an idle connection costs one parked task and its socket buffers.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket};
+use rand_core::Rng;
+use sovra_proto::relay::{
+    AckResponse, ClientFrame, Envelope, EnvelopeContent, PATHS, ServerFrame, pow_valid,
+    verify_auth,
+};
+use sovra_proto::{PublicKey, os_rng};
+use tokio::sync::Notify;
+
+use crate::store::{NewEnvelope, Quota, Store, StoreError, StoredEnvelope};
+
+/// Envelopes pushed per read of the queue.
+const PUSH_BATCH: i64 = 64;
+/// How long a new connection has to authenticate.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most outstanding proof-of-work puzzles (a flood of requests cannot grow memory past it).
+const MAX_PUZZLES: usize = 100_000;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The URL clouds connect to and sign in their `auth` (`ws://host:port`).
+    pub public_url: String,
+    /// Undelivered envelopes expire this long after they were accepted.
+    pub ttl: Duration,
+    pub quota: Quota,
+    /// Leading zero bits a first-contact proof of work needs; 0 turns it off.
+    pub pow_difficulty: u8,
+    /// How long a puzzle can be solved and used.
+    pub pow_ttl: Duration,
+    /// Token bucket per sender key: frames per second, and the burst.
+    pub rate_per_second: f64,
+    pub burst: f64,
+    /// How often expired envelopes are swept.
+    pub sweep_every: Duration,
+}
+
+impl Settings {
+    pub fn new(public_url: impl Into<String>) -> Settings {
+        Settings {
+            public_url: public_url.into(),
+            ttl: Duration::from_secs(7 * 24 * 3600),
+            quota: Quota {
+                envelopes: 10_000,
+                bytes: 256 * 1024 * 1024,
+            },
+            pow_difficulty: 18,
+            pow_ttl: Duration::from_secs(120),
+            rate_per_second: 100.0,
+            burst: 500.0,
+            sweep_every: Duration::from_secs(60),
+        }
+    }
+}
+
+struct Puzzle {
+    sender: PublicKey,
+    recipient: PublicKey,
+    expires: Instant,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// The newest connection of a key: older ones see a newer generation and close.
+struct Online {
+    generation: u64,
+    wake: Arc<Notify>,
+}
+
+pub struct Relay {
+    pub settings: Settings,
+    pub store: Store,
+    online: Mutex<HashMap<String, Online>>,
+    puzzles: Mutex<HashMap<[u8; 32], Puzzle>>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    generations: AtomicU64,
+}
+
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+pub(crate) fn envelope_id() -> String {
+    sovra_proto::handshake::random_uuid(&mut os_rng())
+        .hyphenated()
+        .to_string()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn error(id: Option<&str>, code: &str, message: impl Into<String>) -> ServerFrame {
+    ServerFrame::Error {
+        id: id.map(str::to_owned),
+        error: code.into(),
+        message: message.into(),
+        retry_after_ms: None,
+    }
+}
+
+fn time(ms: i64) -> String {
+    sovra_proto::time::format(jiff::Timestamp::from_millisecond(ms).unwrap_or_default())
+}
+
+fn delivered(e: StoredEnvelope) -> ServerFrame {
+    let body = |b: Option<String>| {
+        b.and_then(|b| serde_json::from_str(&b).ok())
+            .unwrap_or(serde_json::Value::Null)
+    };
+    let content = match e.kind.as_str() {
+        "request" => EnvelopeContent::Request {
+            path: e.path.unwrap_or_default(),
+            body: body(e.body),
+        },
+        "response" => EnvelopeContent::Response {
+            reply_to: e.reply_to.unwrap_or_default(),
+            status: e.status.unwrap_or(200),
+            body: body(e.body),
+        },
+        _ => EnvelopeContent::Expired {
+            reply_to: e.reply_to.unwrap_or_default(),
+        },
+    };
+    ServerFrame::Envelope(Envelope {
+        envelope: e.id,
+        from: e.sender,
+        content,
+        created_at: time(e.created_at),
+    })
+}
+
+async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> bool {
+    let text = serde_json::to_string(frame).expect("frames serialize");
+    socket.send(Message::Text(text.into())).await.is_ok()
+}
+
+impl Relay {
+    pub fn new(settings: Settings, store: Store) -> Relay {
+        Relay {
+            settings,
+            store,
+            online: Mutex::default(),
+            puzzles: Mutex::default(),
+            buckets: Mutex::default(),
+            generations: AtomicU64::new(1),
+        }
+    }
+
+    /// Wakes `key`'s connection, if it has one, to push what waits for it.
+    pub fn wake(&self, key: &str) {
+        if let Some(o) = lock(&self.online).get(key) {
+            o.wake.notify_one();
+        }
+    }
+
+    /// Takes one token from `key`'s bucket; on refusal, how long until one is there.
+    fn take_token(&self, key: &str) -> Result<(), Duration> {
+        let (rate, burst) = (self.settings.rate_per_second, self.settings.burst);
+        let now = Instant::now();
+        let mut buckets = lock(&self.buckets);
+        if buckets.len() > 100_000 {
+            buckets.retain(|_, b| now.duration_since(b.at).as_secs_f64() * rate < burst);
+        }
+        let b = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - b.tokens) / rate))
+        }
+    }
+
+    fn new_puzzle(&self, sender: PublicKey, recipient: PublicKey) -> ([u8; 32], Instant) {
+        let mut nonce = [0u8; 32];
+        os_rng().fill_bytes(&mut nonce);
+        let now = Instant::now();
+        let expires = now + self.settings.pow_ttl;
+        let mut puzzles = lock(&self.puzzles);
+        if puzzles.len() >= MAX_PUZZLES {
+            puzzles.retain(|_, p| p.expires > now);
+        }
+        if puzzles.len() < MAX_PUZZLES {
+            puzzles.insert(
+                nonce,
+                Puzzle {
+                    sender,
+                    recipient,
+                    expires,
+                },
+            );
+        }
+        (nonce, expires)
+    }
+
+    /// Spends a puzzle: it must exist, be this pair's, unexpired, and solved.
+    fn check_pow(
+        &self,
+        sender: &PublicKey,
+        recipient: &PublicKey,
+        solution: &sovra_proto::relay::PowSolution,
+    ) -> Result<(), (&'static str, &'static str)> {
+        let nonce: [u8; 32] = sovra_proto::encoding::b64_array("pow.nonce", &solution.nonce)
+            .map_err(|_| ("bad_pow", "pow.nonce is not 32 bytes of base64"))?;
+        let puzzle = lock(&self.puzzles)
+            .remove(&nonce)
+            .ok_or(("bad_pow", "unknown or already used puzzle"))?;
+        if puzzle.expires < Instant::now() {
+            return Err(("bad_pow", "the puzzle expired; ask for a new one"));
+        }
+        if puzzle.sender != *sender || puzzle.recipient != *recipient {
+            return Err(("bad_pow", "the puzzle was issued for another sender or recipient"));
+        }
+        if !pow_valid(
+            &nonce,
+            sender,
+            recipient,
+            solution.counter,
+            self.settings.pow_difficulty,
+        ) {
+            return Err(("bad_pow", "the counter does not solve the puzzle"));
+        }
+        Ok(())
+    }
+
+    /// Serves one WebSocket connection until it closes.
+    pub async fn connection(self: Arc<Self>, mut socket: WebSocket) {
+        let mut nonce = [0u8; 32];
+        os_rng().fill_bytes(&mut nonce);
+        let challenge = ServerFrame::Challenge {
+            nonce: sovra_proto::encoding::b64(&nonce),
+            relay: self.settings.public_url.clone(),
+        };
+        if !send(&mut socket, &challenge).await {
+            return;
+        }
+        let me = match tokio::time::timeout(AUTH_TIMEOUT, socket.recv()).await {
+            Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str(&text) {
+                Ok(ClientFrame::Auth { pubkey, sig }) => {
+                    match verify_auth(&self.settings.public_url, &nonce, &pubkey, &sig) {
+                        Ok(key) => key,
+                        Err(e) => {
+                            send(&mut socket, &error(None, "unauthenticated", e.to_string()))
+                                .await;
+                            return;
+                        }
+                    }
+                }
+                _ => {
+                    send(
+                        &mut socket,
+                        &error(None, "unauthenticated", "the first frame must be auth"),
+                    )
+                    .await;
+                    return;
+                }
+            },
+            _ => return,
+        };
+        let key = me.to_b64();
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+        let wake = Arc::new(Notify::new());
+        lock(&self.online).insert(
+            key.clone(),
+            Online {
+                generation,
+                wake: wake.clone(),
+            },
+        );
+        if send(&mut socket, &ServerFrame::Ready { pubkey: key.clone() }).await {
+            self.serve_authenticated(&mut socket, &me, &key, generation, &wake)
+                .await;
+        }
+        let mut online = lock(&self.online);
+        if online.get(&key).is_some_and(|o| o.generation == generation) {
+            online.remove(&key);
+        }
+    }
+
+    async fn serve_authenticated(
+        &self,
+        socket: &mut WebSocket,
+        me: &PublicKey,
+        key: &str,
+        generation: u64,
+        wake: &Notify,
+    ) {
+        // Everything queued is pushed from the start of each connection: what an earlier
+        // connection received but did not ack comes again (at-least-once).
+        let mut after = 0i64;
+        let mut want_push = true;
+        loop {
+            if want_push {
+                let superseded = lock(&self.online)
+                    .get(key)
+                    .is_none_or(|o| o.generation != generation);
+                if superseded {
+                    return;
+                }
+                match self.store.pending(key, after, PUSH_BATCH).await {
+                    Ok(batch) => {
+                        want_push = batch.len() as i64 == PUSH_BATCH;
+                        for e in batch {
+                            after = e.seq;
+                            if !send(socket, &delivered(e)).await {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!("reading the queue: {e}");
+                        want_push = false;
+                    }
+                }
+                if want_push {
+                    continue;
+                }
+            }
+            tokio::select! {
+                msg = socket.recv() => {
+                    let text = match msg {
+                        Some(Ok(Message::Text(t))) => t,
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                        Some(Ok(Message::Binary(_))) => {
+                            if !send(socket, &error(None, "malformed", "frames are JSON text")).await {
+                                return;
+                            }
+                            continue;
+                        }
+                        _ => return,
+                    };
+                    let answer = match serde_json::from_str::<ClientFrame>(&text) {
+                        Ok(frame) => self.handle(me, key, frame).await,
+                        Err(e) => Some(error(None, "malformed", format!("not a frame: {e}"))),
+                    };
+                    if let Some(answer) = answer
+                        && !send(socket, &answer).await
+                    {
+                        return;
+                    }
+                }
+                _ = wake.notified() => want_push = true,
+            }
+        }
+    }
+
+    /// Answers one frame from an authenticated cloud.
+    async fn handle(&self, me: &PublicKey, key: &str, frame: ClientFrame) -> Option<ServerFrame> {
+        match frame {
+            ClientFrame::Auth { .. } => Some(error(None, "malformed", "already authenticated")),
+            ClientFrame::PowRequest { id, to } => {
+                if let Err(wait) = self.take_token(key) {
+                    return Some(rate_limited(&id, wait));
+                }
+                let recipient = match PublicKey::from_b64("to", &to) {
+                    Ok(k) => k,
+                    Err(e) => return Some(error(Some(&id), e.code(), e.to_string())),
+                };
+                let (nonce, expires) = self.new_puzzle(*me, recipient);
+                let expires_at = now_ms()
+                    + expires
+                        .saturating_duration_since(Instant::now())
+                        .as_millis() as i64;
+                Some(ServerFrame::Pow {
+                    id,
+                    to,
+                    nonce: sovra_proto::encoding::b64(&nonce),
+                    difficulty: self.settings.pow_difficulty,
+                    expires_at: time(expires_at),
+                })
+            }
+            ClientFrame::Send {
+                id,
+                to,
+                path,
+                body,
+                pow,
+            } => Some(self.accept_send(me, key, id, to, path, body, pow).await),
+            ClientFrame::Ack { envelope, response } => self.accept_ack(key, envelope, response).await,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn accept_send(
+        &self,
+        me: &PublicKey,
+        key: &str,
+        id: String,
+        to: String,
+        path: String,
+        body: serde_json::Value,
+        pow: Option<sovra_proto::relay::PowSolution>,
+    ) -> ServerFrame {
+        if let Err(wait) = self.take_token(key) {
+            return rate_limited(&id, wait);
+        }
+        let recipient = match PublicKey::from_b64("to", &to) {
+            Ok(k) => k,
+            Err(e) => return error(Some(&id), e.code(), e.to_string()),
+        };
+        if !PATHS.contains(&path.as_str()) {
+            return error(
+                Some(&id),
+                "malformed",
+                format!("path must be one of {PATHS:?}"),
+            );
+        }
+        if !body.is_object() {
+            return error(Some(&id), "malformed", "body must be a JSON object");
+        }
+        if self.settings.pow_difficulty > 0 && recipient != *me {
+            let answered = match self.store.answered(key, &to).await {
+                Ok(a) => a,
+                Err(e) => return internal(&id, e),
+            };
+            if !answered {
+                let checked = match &pow {
+                    None => Err((
+                        "pow_required",
+                        "first contact with this recipient needs a proof of work (pow_request)",
+                    )),
+                    Some(solution) => self.check_pow(me, &recipient, solution),
+                };
+                if let Err((code, why)) = checked {
+                    return error(Some(&id), code, why);
+                }
+            }
+        }
+        let now = now_ms();
+        let envelope = envelope_id();
+        let e = NewEnvelope {
+            id: envelope.clone(),
+            recipient: to.clone(),
+            sender: key.to_owned(),
+            kind: "request",
+            path: Some(path),
+            reply_to: None,
+            status: None,
+            body: Some(body.to_string()),
+            created_at: now,
+            expires_at: now + self.settings.ttl.as_millis() as i64,
+        };
+        match self.store.insert(e, self.settings.quota).await {
+            Ok(()) => {
+                self.wake(&to);
+                ServerFrame::Accepted { id, envelope }
+            }
+            Err(StoreError::QuotaExceeded) => error(
+                Some(&id),
+                "quota_exceeded",
+                "the recipient's queue at this relay is full; try later",
+            ),
+            Err(e) => internal(&id, e),
+        }
+    }
+
+    async fn accept_ack(
+        &self,
+        key: &str,
+        envelope: String,
+        response: Option<AckResponse>,
+    ) -> Option<ServerFrame> {
+        let now = now_ms();
+        let response = match response {
+            Some(r) if !(100..=599).contains(&r.status) || !r.body.is_object() => {
+                return Some(error(
+                    None,
+                    "malformed",
+                    "response needs a status 100–599 and an object body",
+                ));
+            }
+            Some(r) => Some(NewEnvelope {
+                id: envelope_id(),
+                recipient: String::new(),
+                sender: key.to_owned(),
+                kind: "response",
+                path: None,
+                reply_to: Some(envelope.clone()),
+                status: Some(r.status),
+                body: Some(r.body.to_string()),
+                created_at: now,
+                expires_at: now + self.settings.ttl.as_millis() as i64,
+            }),
+            None => None,
+        };
+        match self.store.ack(&envelope, key, response).await {
+            Ok((_, notify)) => {
+                if let Some(n) = notify {
+                    self.wake(&n);
+                }
+                None
+            }
+            Err(e) => Some(internal("", e)),
+        }
+    }
+
+    /// Expires what is due and tells the senders.
+    pub async fn sweep(&self) -> Result<usize, StoreError> {
+        let (notify, count) = self
+            .store
+            .expire(now_ms(), self.settings.ttl.as_millis() as i64)
+            .await?;
+        for n in notify {
+            self.wake(&n);
+        }
+        if count > 0 {
+            tracing::info!("expired {count} envelope(s)");
+        }
+        Ok(count)
+    }
+}
+
+fn rate_limited(id: &str, wait: Duration) -> ServerFrame {
+    ServerFrame::Error {
+        id: Some(id.to_owned()),
+        error: "rate_limited".into(),
+        message: "too many frames from this key; slow down".into(),
+        retry_after_ms: Some(wait.as_millis().max(1) as u64),
+    }
+}
+
+fn internal(id: &str, e: impl std::fmt::Display) -> ServerFrame {
+    tracing::error!("relay: {e}");
+    error(
+        (!id.is_empty()).then_some(id),
+        "internal",
+        "internal error; not stored",
+    )
+}

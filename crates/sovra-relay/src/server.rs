@@ -1,0 +1,78 @@
+//! The relay's HTTP surface and its background sweeper.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::Response;
+use axum::routing::get;
+use serde_json::{Value, json};
+use sovra_http::{MAX_BODY, method_not_allowed, not_found};
+use sovra_sqlite::SqliteSynchronous;
+use tokio::net::TcpListener;
+
+use crate::relay::{Relay, Settings};
+use crate::store::Store;
+
+/// Opens (creating) the relay's database in `dir`.
+pub async fn open(dir: &Path, settings: Settings) -> Result<Arc<Relay>, sqlx::Error> {
+    std::fs::create_dir_all(dir).map_err(|e| sqlx::Error::Io(e))?;
+    let store = Store::open(&dir.join("relay.db"), SqliteSynchronous::Full).await?;
+    Ok(Arc::new(Relay::new(settings, store)))
+}
+
+/// Small socket buffers: an idle connection should cost kilobytes, not the 128 KiB tungstenite
+/// reserves by default; frames larger than a buffer still pass, in pieces.
+async fn connect(State(relay): State<Arc<Relay>>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(MAX_BODY + 64 * 1024)
+        .max_frame_size(MAX_BODY + 64 * 1024)
+        .on_upgrade(move |socket| relay.connection(socket))
+}
+
+async fn info(State(relay): State<Arc<Relay>>) -> axum::Json<Value> {
+    let s = &relay.settings;
+    axum::Json(json!({
+        "relay": s.public_url,
+        "protocol": "sovra-relay/1",
+        "pow_difficulty": s.pow_difficulty,
+        "ttl_seconds": s.ttl.as_secs(),
+        "quota_envelopes": s.quota.envelopes,
+        "quota_bytes": s.quota.bytes,
+    }))
+}
+
+pub fn router(relay: Arc<Relay>) -> Router {
+    Router::new()
+        .route("/v1/connect", get(connect))
+        .route("/v1/relay", get(info))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(relay)
+}
+
+/// Serves until `shutdown`, sweeping expired envelopes every `settings.sweep_every`.
+pub async fn serve(
+    listener: TcpListener,
+    relay: Arc<Relay>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = {
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = relay.sweep().await {
+                    tracing::error!("sweep: {e}");
+                }
+                tokio::time::sleep(relay.settings.sweep_every).await;
+            }
+        })
+    };
+    let result = axum::serve(listener, router(relay)).with_graceful_shutdown(shutdown).await;
+    sweeper.abort();
+    result
+}

@@ -1,0 +1,376 @@
+//! The relay's SQLite database, and the one task that writes it.
+//!
+//! Every change (store an envelope, ack one, expire some) goes through [`Writer`], which takes
+//! all the changes waiting, applies them in one transaction with one fsync, then answers each
+//! caller. A sender hears `accepted` only after that commit: an envelope the relay accepted
+//! survives SIGKILL and power loss (`synchronous = FULL`).
+
+use std::path::Path;
+
+use sovra_sqlite::{Pools, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most changes committed together.
+const MAX_BATCH: usize = 256;
+
+/// An envelope to store.
+#[derive(Debug, Clone)]
+pub struct NewEnvelope {
+    pub id: String,
+    pub recipient: String,
+    pub sender: String,
+    pub kind: &'static str,
+    pub path: Option<String>,
+    pub reply_to: Option<String>,
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl NewEnvelope {
+    fn size(&self) -> i64 {
+        (self.body.as_ref().map_or(0, String::len) + self.path.as_ref().map_or(0, String::len))
+            as i64
+            + 128
+    }
+}
+
+/// A stored envelope, as delivered.
+#[derive(Debug, Clone)]
+pub struct StoredEnvelope {
+    pub seq: i64,
+    pub id: String,
+    pub sender: String,
+    pub kind: String,
+    pub path: Option<String>,
+    pub reply_to: Option<String>,
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    pub created_at: i64,
+}
+
+/// Per-recipient limits on what waits.
+#[derive(Debug, Clone, Copy)]
+pub struct Quota {
+    pub envelopes: i64,
+    pub bytes: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the recipient's queue is full")]
+    QuotaExceeded,
+    #[error("storage: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("the writer stopped")]
+    WriterGone,
+}
+
+enum Op {
+    Insert(NewEnvelope, Quota),
+    /// `by` acks envelope `id`; with a response, it is queued for the request's sender.
+    Ack {
+        id: String,
+        by: String,
+        response: Option<NewEnvelope>,
+    },
+    /// Delete what expired before `now`; each expired request becomes a notice to its sender.
+    Expire { now: i64, notice_ttl_ms: i64 },
+}
+
+/// What an op did.
+#[derive(Debug)]
+pub enum Done {
+    Inserted,
+    /// Whether the ack removed an envelope (false: already acked or never addressed to the
+    /// acker), and who now has a response waiting.
+    Acked { removed: bool, notify: Option<String> },
+    /// Recipients of new expiry notices, and how many envelopes expired.
+    Expired { notify: Vec<String>, count: usize },
+}
+
+type Reply = oneshot::Sender<Result<Done, StoreError>>;
+
+#[derive(Clone)]
+pub struct Store {
+    read: SqlitePool,
+    writer: mpsc::Sender<(Op, Reply)>,
+}
+
+async fn add_to_queue(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    recipient: &str,
+    count: i64,
+    bytes: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO queues (recipient, count, bytes) VALUES (?, ?, ?)
+         ON CONFLICT (recipient) DO UPDATE SET count = count + excluded.count,
+           bytes = bytes + excluded.bytes",
+    )
+    .bind(recipient)
+    .bind(count)
+    .bind(bytes)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    e: &NewEnvelope,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO envelopes (id, recipient, sender, kind, path, reply_to, status, body, size, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&e.id)
+    .bind(&e.recipient)
+    .bind(&e.sender)
+    .bind(e.kind)
+    .bind(&e.path)
+    .bind(&e.reply_to)
+    .bind(e.status.map(i64::from))
+    .bind(&e.body)
+    .bind(e.size())
+    .bind(e.created_at)
+    .bind(e.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    add_to_queue(tx, &e.recipient, 1, e.size()).await
+}
+
+async fn apply(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    op: &Op,
+) -> Result<Result<Done, StoreError>, sqlx::Error> {
+    match op {
+        Op::Insert(e, quota) => {
+            let used = sqlx::query("SELECT count, bytes FROM queues WHERE recipient = ?")
+                .bind(&e.recipient)
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(|r| (r.get::<i64, _>("count"), r.get::<i64, _>("bytes")))
+                .unwrap_or((0, 0));
+            if used.0 + 1 > quota.envelopes || used.1 + e.size() > quota.bytes {
+                return Ok(Err(StoreError::QuotaExceeded));
+            }
+            insert(tx, e).await?;
+            Ok(Ok(Done::Inserted))
+        }
+        Op::Ack { id, by, response } => {
+            let gone = sqlx::query(
+                "DELETE FROM envelopes WHERE id = ? AND recipient = ? RETURNING sender, kind, size",
+            )
+            .bind(id)
+            .bind(by)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some(gone) = gone else {
+                return Ok(Ok(Done::Acked {
+                    removed: false,
+                    notify: None,
+                }));
+            };
+            add_to_queue(tx, by, -1, -gone.get::<i64, _>("size")).await?;
+            let sender: String = gone.get("sender");
+            let mut notify = None;
+            if let Some(r) = response
+                && gone.get::<String, _>("kind") == "request"
+            {
+                let r = NewEnvelope {
+                    recipient: sender.clone(),
+                    ..r.clone()
+                };
+                insert(tx, &r).await?;
+                // The recipient answered the sender: no more proof of work between them.
+                sqlx::query(
+                    "INSERT INTO contacts (sender, recipient, since) VALUES (?, ?, ?)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&sender)
+                .bind(by)
+                .bind(r.created_at)
+                .execute(&mut **tx)
+                .await?;
+                notify = Some(sender);
+            }
+            Ok(Ok(Done::Acked {
+                removed: true,
+                notify,
+            }))
+        }
+        Op::Expire { now, notice_ttl_ms } => {
+            let gone = sqlx::query(
+                "DELETE FROM envelopes WHERE expires_at <= ?
+                 RETURNING id, recipient, sender, kind, size",
+            )
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?;
+            let mut notify = Vec::new();
+            for row in &gone {
+                let recipient: String = row.get("recipient");
+                add_to_queue(tx, &recipient, -1, -row.get::<i64, _>("size")).await?;
+                if row.get::<String, _>("kind") == "request" {
+                    let sender: String = row.get("sender");
+                    let notice = NewEnvelope {
+                        id: crate::relay::envelope_id(),
+                        recipient: sender.clone(),
+                        sender: recipient,
+                        kind: "expired",
+                        path: None,
+                        reply_to: Some(row.get("id")),
+                        status: None,
+                        body: None,
+                        created_at: *now,
+                        expires_at: now + notice_ttl_ms,
+                    };
+                    insert(tx, &notice).await?;
+                    notify.push(sender);
+                }
+            }
+            Ok(Ok(Done::Expired {
+                notify,
+                count: gone.len(),
+            }))
+        }
+    }
+}
+
+/// The writer task: batches of ops, one transaction each.
+async fn write_loop(pool: SqlitePool, mut rx: mpsc::Receiver<(Op, Reply)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let result: Result<Vec<Result<Done, StoreError>>, sqlx::Error> = async {
+            let mut tx = pool.begin().await?;
+            let mut out = Vec::with_capacity(batch.len());
+            for (op, _) in &batch {
+                out.push(apply(&mut tx, op).await?);
+            }
+            tx.commit().await?;
+            Ok(out)
+        }
+        .await;
+        match result {
+            Ok(outcomes) => {
+                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::error!("relay store commit failed: {e}");
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(StoreError::Db(sqlx::Error::Protocol(
+                        "commit failed".into(),
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+fn stored(r: &sqlx::sqlite::SqliteRow) -> StoredEnvelope {
+    StoredEnvelope {
+        seq: r.get("seq"),
+        id: r.get("id"),
+        sender: r.get("sender"),
+        kind: r.get("kind"),
+        path: r.get("path"),
+        reply_to: r.get("reply_to"),
+        status: r.get::<Option<i64>, _>("status").map(|s| s as u16),
+        body: r.get("body"),
+        created_at: r.get("created_at"),
+    }
+}
+
+impl Store {
+    pub async fn open(path: &Path, synchronous: SqliteSynchronous) -> Result<Store, sqlx::Error> {
+        let Pools { write, read } =
+            sovra_sqlite::open(path, synchronous, &sqlx::migrate!("./migrations")).await?;
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(write_loop(write, rx));
+        Ok(Store { read, writer: tx })
+    }
+
+    async fn submit(&self, op: Op) -> Result<Done, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send((op, tx))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Stores `e` unless its recipient's queue is full. Returns after the commit.
+    pub async fn insert(&self, e: NewEnvelope, quota: Quota) -> Result<(), StoreError> {
+        self.submit(Op::Insert(e, quota)).await.map(|_| ())
+    }
+
+    /// Acks envelope `id` on behalf of its recipient `by`, queueing `response` (its recipient
+    /// is filled in: the request's sender). Returns (removed, who to notify).
+    pub async fn ack(
+        &self,
+        id: &str,
+        by: &str,
+        response: Option<NewEnvelope>,
+    ) -> Result<(bool, Option<String>), StoreError> {
+        match self
+            .submit(Op::Ack {
+                id: id.into(),
+                by: by.into(),
+                response,
+            })
+            .await?
+        {
+            Done::Acked { removed, notify } => Ok((removed, notify)),
+            _ => unreachable!("ack answers Acked"),
+        }
+    }
+
+    /// Expires what is due; returns the recipients of expiry notices and how many expired.
+    pub async fn expire(
+        &self,
+        now: i64,
+        notice_ttl_ms: i64,
+    ) -> Result<(Vec<String>, usize), StoreError> {
+        match self.submit(Op::Expire { now, notice_ttl_ms }).await? {
+            Done::Expired { notify, count } => Ok((notify, count)),
+            _ => unreachable!("expire answers Expired"),
+        }
+    }
+
+    /// Envelopes waiting for `recipient` after `after_seq`, oldest first.
+    pub async fn pending(
+        &self,
+        recipient: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEnvelope>, sqlx::Error> {
+        Ok(sqlx::query(
+            "SELECT * FROM envelopes WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(recipient)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(stored)
+        .collect())
+    }
+
+    /// Whether `recipient` has ever answered `sender` through this relay.
+    pub async fn answered(&self, sender: &str, recipient: &str) -> Result<bool, sqlx::Error> {
+        Ok(
+            sqlx::query("SELECT 1 FROM contacts WHERE sender = ? AND recipient = ?")
+                .bind(sender)
+                .bind(recipient)
+                .fetch_optional(&self.read)
+                .await?
+                .is_some(),
+        )
+    }
+}
