@@ -58,7 +58,11 @@ impl RelayConnection {
             ServerFrame::Challenge { nonce, .. } => {
                 sovra_proto::encoding::b64_array::<32>("nonce", &nonce)?
             }
-            other => return Err(ClientError::Decode(format!("expected a challenge: {other:?}"))),
+            other => {
+                return Err(ClientError::Decode(format!(
+                    "expected a challenge: {other:?}"
+                )));
+            }
         };
         conn.write(&sign_auth(keys, relay, &nonce)).await?;
         match conn.read().await? {

@@ -116,7 +116,10 @@ pub enum ClientFrame {
         response: Option<AckResponse>,
     },
     /// Ask for a proof-of-work puzzle for first contact with `to`.
-    PowRequest { id: String, to: String },
+    PowRequest {
+        id: String,
+        to: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,7 +161,12 @@ pub fn verify_auth(
     Ok(key)
 }
 
-fn pow_digest(nonce: &[u8; 32], sender: &PublicKey, recipient: &PublicKey, counter: u64) -> [u8; 32] {
+fn pow_digest(
+    nonce: &[u8; 32],
+    sender: &PublicKey,
+    recipient: &PublicKey,
+    counter: u64,
+) -> [u8; 32] {
     Sha256::digest(
         Canonical::new(POW_LABEL)
             .bytes(nonce)
@@ -195,7 +203,12 @@ pub fn pow_valid(
 }
 
 /// Finds the smallest solving counter (2^difficulty tries on average).
-pub fn pow_solve(nonce: &[u8; 32], sender: &PublicKey, recipient: &PublicKey, difficulty: u8) -> u64 {
+pub fn pow_solve(
+    nonce: &[u8; 32],
+    sender: &PublicKey,
+    recipient: &PublicKey,
+    difficulty: u8,
+) -> u64 {
     (0u64..)
         .find(|c| pow_valid(nonce, sender, recipient, *c, difficulty))
         .expect("a solution exists")
@@ -240,7 +253,13 @@ mod tests {
             r#"{"type":"ack","envelope":"e1","response":{"status":200,"body":{"received":true}}}"#,
         )
         .unwrap();
-        assert!(matches!(f, ClientFrame::Ack { response: Some(_), .. }));
+        assert!(matches!(
+            f,
+            ClientFrame::Ack {
+                response: Some(_),
+                ..
+            }
+        ));
         let e = ServerFrame::Envelope(Envelope {
             envelope: "e1".into(),
             from: "k".into(),

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{Message, WebSocket};
 use rand_core::Rng;
 use sovra_proto::relay::{
-    AckResponse, ClientFrame, Envelope, EnvelopeContent, PATHS, ServerFrame, pow_valid,
-    verify_auth,
+    AckResponse, ClientFrame, Envelope, EnvelopeContent, PATHS, ServerFrame, pow_valid, verify_auth,
 };
 use sovra_proto::{PublicKey, os_rng};
 use tokio::sync::Notify;
@@ -227,7 +226,10 @@ impl Relay {
             return Err(("bad_pow", "the puzzle expired; ask for a new one"));
         }
         if puzzle.sender != *sender || puzzle.recipient != *recipient {
-            return Err(("bad_pow", "the puzzle was issued for another sender or recipient"));
+            return Err((
+                "bad_pow",
+                "the puzzle was issued for another sender or recipient",
+            ));
         }
         if !pow_valid(
             &nonce,
@@ -258,8 +260,7 @@ impl Relay {
                     match verify_auth(&self.settings.public_url, &nonce, &pubkey, &sig) {
                         Ok(key) => key,
                         Err(e) => {
-                            send(&mut socket, &error(None, "unauthenticated", e.to_string()))
-                                .await;
+                            send(&mut socket, &error(None, "unauthenticated", e.to_string())).await;
                             return;
                         }
                     }
@@ -285,7 +286,14 @@ impl Relay {
                 wake: wake.clone(),
             },
         );
-        if send(&mut socket, &ServerFrame::Ready { pubkey: key.clone() }).await {
+        if send(
+            &mut socket,
+            &ServerFrame::Ready {
+                pubkey: key.clone(),
+            },
+        )
+        .await
+        {
             self.serve_authenticated(&mut socket, &me, &key, generation, &wake)
                 .await;
         }
@@ -394,7 +402,9 @@ impl Relay {
                 body,
                 pow,
             } => Some(self.accept_send(me, key, id, to, path, body, pow).await),
-            ClientFrame::Ack { envelope, response } => self.accept_ack(key, envelope, response).await,
+            ClientFrame::Ack { envelope, response } => {
+                self.accept_ack(key, envelope, response).await
+            }
         }
     }
 

@@ -18,7 +18,7 @@ use crate::store::Store;
 
 /// Opens (creating) the relay's database in `dir`.
 pub async fn open(dir: &Path, settings: Settings) -> Result<Arc<Relay>, sqlx::Error> {
-    std::fs::create_dir_all(dir).map_err(|e| sqlx::Error::Io(e))?;
+    std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
     let store = Store::open(&dir.join("relay.db"), SqliteSynchronous::Full).await?;
     Ok(Arc::new(Relay::new(settings, store)))
 }
@@ -72,7 +72,9 @@ pub async fn serve(
             }
         })
     };
-    let result = axum::serve(listener, router(relay)).with_graceful_shutdown(shutdown).await;
+    let result = axum::serve(listener, router(relay))
+        .with_graceful_shutdown(shutdown)
+        .await;
     sweeper.abort();
     result
 }

@@ -77,7 +77,10 @@ enum Op {
         response: Option<NewEnvelope>,
     },
     /// Delete what expired before `now`; each expired request becomes a notice to its sender.
-    Expire { now: i64, notice_ttl_ms: i64 },
+    Expire {
+        now: i64,
+        notice_ttl_ms: i64,
+    },
 }
 
 /// What an op did.
@@ -86,9 +89,15 @@ pub enum Done {
     Inserted,
     /// Whether the ack removed an envelope (false: already acked or never addressed to the
     /// acker), and who now has a response waiting.
-    Acked { removed: bool, notify: Option<String> },
+    Acked {
+        removed: bool,
+        notify: Option<String>,
+    },
     /// Recipients of new expiry notices, and how many envelopes expired.
-    Expired { notify: Vec<String>, count: usize },
+    Expired {
+        notify: Vec<String>,
+        count: usize,
+    },
 }
 
 type Reply = oneshot::Sender<Result<Done, StoreError>>;

@@ -447,7 +447,10 @@ async fn run(cli: Cli) -> Result<()> {
             settings.burst = burst;
             settings.quota.envelopes = quota;
             let relay = sovra_relay::server::open(&dir, settings).await?;
-            println!("relay on {url}  (listening on {addr}, data in {})", dir.display());
+            println!(
+                "relay on {url}  (listening on {addr}, data in {})",
+                dir.display()
+            );
             sovra_relay::server::serve(listener, relay, shutdown_signal()).await?;
             Ok(())
         }
