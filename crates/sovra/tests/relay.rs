@@ -175,7 +175,7 @@ async fn the_relay_keeps_and_logs_no_plaintext() {
                 &mut rng,
                 &alice.signing,
                 4,
-                &Payload::text(&format!("{MARKER} four")),
+                &Payload::text(format!("{MARKER} four")),
             )
             .unwrap();
         a.send(
@@ -291,9 +291,9 @@ async fn accepted_envelopes_survive_sigkill_under_load() {
         })
     };
     // Let load build, then kill the relay mid-flight.
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if accepted.lock().unwrap().len() >= 300 {
+    for _ in 0..400 {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        if accepted.lock().unwrap().len() >= 300 && seen.lock().unwrap().len() >= 20 {
             break;
         }
     }
