@@ -18,6 +18,7 @@ use jiff::{SignedDuration, Timestamp};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng, TryCryptoRng, TryRng};
 use serde_json::{Value, json};
+use sha2::Digest;
 use sovra_proto::canonical::Canonical;
 use sovra_proto::encoding::{b64, b64_decode};
 use sovra_proto::handshake::{self, PendingHandshake};
@@ -395,7 +396,49 @@ fn generate() -> BTreeMap<&'static str, Value> {
         }),
     );
     files.insert("registry.json", registry_vector());
+    files.insert("relay.json", relay_vector());
     files
+}
+
+/// A relay auth and a first-contact proof of work (docs/PROTOCOL.md §17).
+fn relay_vector() -> Value {
+    use sovra_proto::relay::{ClientFrame, pow_solve, sign_auth};
+    let (alice, bob) = (keys_from_seed(0xb1), keys_from_seed(0xb2));
+    let relay = "wss://relay.example";
+    let nonce = [0x42u8; 32];
+    let ClientFrame::Auth { pubkey, sig } = sign_auth(&alice.signing, relay, &nonce) else {
+        unreachable!()
+    };
+    let auth_bytes = Canonical::new("sovra-relay/1/auth")
+        .str(relay)
+        .bytes(&nonce)
+        .finish();
+    let pow_nonce = [0x24u8; 32];
+    let difficulty = 12;
+    let counter = pow_solve(&pow_nonce, &alice.public(), &bob.public(), difficulty);
+    let pow_bytes = Canonical::new("sovra-relay/1/pow")
+        .bytes(&pow_nonce)
+        .bytes(alice.public().as_bytes())
+        .bytes(bob.public().as_bytes())
+        .u64(counter)
+        .finish();
+    json!({
+        "relay": relay,
+        "challenge_nonce": sovra_proto::encoding::b64(&nonce),
+        "cloud": key_json(&alice),
+        "auth_signing_bytes_hex": hex(&auth_bytes),
+        "auth": {"type": "auth", "pubkey": pubkey, "sig": sig},
+        "pow": {
+            "sender": alice.public().to_b64(),
+            "recipient": bob.public().to_b64(),
+            "nonce": sovra_proto::encoding::b64(&pow_nonce),
+            "difficulty": difficulty,
+            "counter": counter,
+            "hashed_bytes_hex": hex(&pow_bytes),
+            "sha256_hex": hex(&sha2::Sha256::digest(&pow_bytes)),
+            "note": "counter is the smallest solution; any counter whose SHA-256 starts with `difficulty` zero bits is valid",
+        },
+    })
 }
 
 /// A registry's lookup for @alice.cloud after one rotation (docs/PROTOCOL.md §16.2).
@@ -702,4 +745,54 @@ fn registry_vector_verifies_from_the_file_alone() {
             .code(),
         "bad_signature"
     );
+}
+
+#[test]
+fn relay_vector_verifies_from_the_file_alone() {
+    use sovra_proto::relay::{pow_valid, verify_auth};
+    bless_if_asked();
+    let v = read("relay.json");
+    let nonce: [u8; 32] = b64_decode("n", s(&v, "challenge_nonce"), 32)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let key = verify_auth(
+        s(&v, "relay"),
+        &nonce,
+        s(&v, "auth.pubkey"),
+        s(&v, "auth.sig"),
+    )
+    .unwrap();
+    let sig: [u8; 64] = b64_decode("sig", s(&v, "auth.sig"), 64)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    key.verify("auth", &unhex(s(&v, "auth_signing_bytes_hex")), &sig)
+        .unwrap();
+    assert!(
+        verify_auth(
+            "wss://other.example",
+            &nonce,
+            s(&v, "auth.pubkey"),
+            s(&v, "auth.sig")
+        )
+        .is_err()
+    );
+    let p = &v["pow"];
+    let pow_nonce: [u8; 32] = b64_decode("n", s(p, "nonce"), 32)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let sender = PublicKey::from_b64("s", s(p, "sender")).unwrap();
+    let recipient = PublicKey::from_b64("r", s(p, "recipient")).unwrap();
+    let counter = p["counter"].as_u64().unwrap();
+    let difficulty = p["difficulty"].as_u64().unwrap() as u8;
+    assert!(pow_valid(
+        &pow_nonce, &sender, &recipient, counter, difficulty
+    ));
+    let digest = sha2::Sha256::digest(unhex(s(p, "hashed_bytes_hex")));
+    assert_eq!(hex(&digest), s(p, "sha256_hex"));
+    assert_eq!(digest[0], 0);
+    assert!(digest[1] < 0x10, "12 leading zero bits");
+    assert!(!pow_valid(&pow_nonce, &recipient, &sender, counter, difficulty) || counter == 0);
 }
