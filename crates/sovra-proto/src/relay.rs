@@ -26,7 +26,6 @@ pub const ERROR_CODES: &[&str] = &[
     "bad_pow",
     "rate_limited",
     "quota_exceeded",
-    "unknown_envelope",
 ];
 
 /// Frames the relay sends.
