@@ -185,6 +185,12 @@ impl RelayConnection {
         }
     }
 
+    /// The envelopes that arrived while this connection waited for answers, without waiting
+    /// for more.
+    pub fn take_buffered(&mut self) -> Vec<Envelope> {
+        self.inbox.drain(..).collect()
+    }
+
     /// The next envelope for this key (waiting for one to arrive).
     pub async fn next_envelope(&mut self) -> Result<Envelope, ClientError> {
         if let Some(e) = self.inbox.pop_front() {

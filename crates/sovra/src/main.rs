@@ -144,6 +144,19 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1024)]
         size: usize,
     },
+    /// Envelopes per second and end-to-end latency through a relay process, then its memory
+    /// per idle connection.
+    Relay {
+        #[arg(long, default_value_t = 100)]
+        clouds: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// Idle connections for the memory measurement.
+        #[arg(long, default_value_t = 10_000)]
+        idle: usize,
+    },
     /// Handle lookups per second and latency against a registry holding many handles.
     Registry {
         /// Handles registered before measuring.
@@ -399,6 +412,15 @@ async fn run(cli: Cli) -> Result<()> {
                     size,
                 },
         } => bench::d2d(&conversations, seconds, size, ctx.json).await,
+        Command::Bench {
+            command:
+                BenchCommand::Relay {
+                    clouds,
+                    seconds,
+                    size,
+                    idle,
+                },
+        } => bench::relay(clouds, seconds, size, idle, ctx.json).await,
         Command::Bench {
             command:
                 BenchCommand::Registry {
