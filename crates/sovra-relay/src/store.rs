@@ -5,6 +5,7 @@
 //! caller. A sender hears `accepted` only after that commit: an envelope the relay accepted
 //! survives SIGKILL and power loss (`synchronous = FULL`).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use sovra_sqlite::{Pools, SqliteSynchronous};
@@ -148,25 +149,44 @@ async fn insert(
     .bind(e.expires_at)
     .execute(&mut **tx)
     .await?;
-    add_to_queue(tx, &e.recipient, 1, e.size()).await
+    Ok(())
+}
+
+/// Queue sizes per recipient: the committed ones (mirrored in memory from `queues`, so a
+/// quota check reads no row) and the changes of the batch being written.
+#[derive(Default)]
+struct Queues {
+    committed: HashMap<String, (i64, i64)>,
+    batch: HashMap<String, (i64, i64)>,
+}
+
+impl Queues {
+    fn used(&self, recipient: &str) -> (i64, i64) {
+        let c = self.committed.get(recipient).copied().unwrap_or_default();
+        let b = self.batch.get(recipient).copied().unwrap_or_default();
+        (c.0 + b.0, c.1 + b.1)
+    }
+
+    fn change(&mut self, recipient: &str, count: i64, bytes: i64) {
+        let e = self.batch.entry(recipient.to_owned()).or_default();
+        e.0 += count;
+        e.1 += bytes;
+    }
 }
 
 async fn apply(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     op: &Op,
+    queues: &mut Queues,
 ) -> Result<Result<Done, StoreError>, sqlx::Error> {
     match op {
         Op::Insert(e, quota) => {
-            let used = sqlx::query("SELECT count, bytes FROM queues WHERE recipient = ?")
-                .bind(&e.recipient)
-                .fetch_optional(&mut **tx)
-                .await?
-                .map(|r| (r.get::<i64, _>("count"), r.get::<i64, _>("bytes")))
-                .unwrap_or((0, 0));
+            let used = queues.used(&e.recipient);
             if used.0 + 1 > quota.envelopes || used.1 + e.size() > quota.bytes {
                 return Ok(Err(StoreError::QuotaExceeded));
             }
             insert(tx, e).await?;
+            queues.change(&e.recipient, 1, e.size());
             Ok(Ok(Done::Inserted))
         }
         Op::Ack { id, by, response } => {
@@ -183,7 +203,7 @@ async fn apply(
                     notify: None,
                 }));
             };
-            add_to_queue(tx, by, -1, -gone.get::<i64, _>("size")).await?;
+            queues.change(by, -1, -gone.get::<i64, _>("size"));
             let sender: String = gone.get("sender");
             let mut notify = None;
             if let Some(r) = response
@@ -194,6 +214,7 @@ async fn apply(
                     ..r.clone()
                 };
                 insert(tx, &r).await?;
+                queues.change(&r.recipient, 1, r.size());
                 // The recipient answered the sender: no more proof of work between them.
                 sqlx::query(
                     "INSERT INTO contacts (sender, recipient, since) VALUES (?, ?, ?)
@@ -222,7 +243,7 @@ async fn apply(
             let mut notify = Vec::new();
             for row in &gone {
                 let recipient: String = row.get("recipient");
-                add_to_queue(tx, &recipient, -1, -row.get::<i64, _>("size")).await?;
+                queues.change(&recipient, -1, -row.get::<i64, _>("size"));
                 if row.get::<String, _>("kind") == "request" {
                     let sender: String = row.get("sender");
                     let notice = NewEnvelope {
@@ -238,6 +259,7 @@ async fn apply(
                         expires_at: now + notice_ttl_ms,
                     };
                     insert(tx, &notice).await?;
+                    queues.change(&notice.recipient, 1, notice.size());
                     notify.push(sender);
                 }
             }
@@ -250,21 +272,31 @@ async fn apply(
 }
 
 /// The writer task: batches of ops, one transaction each.
-async fn write_loop(pool: SqlitePool, mut rx: mpsc::Receiver<(Op, Reply)>) {
+async fn write_loop(pool: SqlitePool, mut rx: mpsc::Receiver<(Op, Reply)>, mut queues: Queues) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let result: Result<Vec<Result<Done, StoreError>>, sqlx::Error> = async {
             let mut tx = pool.begin().await?;
             let mut out = Vec::with_capacity(batch.len());
             for (op, _) in &batch {
-                out.push(apply(&mut tx, op).await?);
+                out.push(apply(&mut tx, op, &mut queues).await?);
+            }
+            // One row write per recipient touched, however many envelopes it gained or lost.
+            for (recipient, (count, bytes)) in &queues.batch {
+                add_to_queue(&mut tx, recipient, *count, *bytes).await?;
             }
             tx.commit().await?;
             Ok(out)
         }
         .await;
+        let changes = std::mem::take(&mut queues.batch);
         match result {
             Ok(outcomes) => {
+                for (recipient, (count, bytes)) in changes {
+                    let c = queues.committed.entry(recipient).or_default();
+                    c.0 += count;
+                    c.1 += bytes;
+                }
                 for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
                     let _ = reply.send(outcome);
                 }
@@ -299,8 +331,17 @@ impl Store {
     pub async fn open(path: &Path, synchronous: SqliteSynchronous) -> Result<Store, sqlx::Error> {
         let Pools { write, read } =
             sovra_sqlite::open(path, synchronous, &sqlx::migrate!("./migrations")).await?;
+        let mut queues = Queues::default();
+        for r in sqlx::query("SELECT recipient, count, bytes FROM queues")
+            .fetch_all(&write)
+            .await?
+        {
+            queues
+                .committed
+                .insert(r.get("recipient"), (r.get("count"), r.get("bytes")));
+        }
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(write_loop(write, rx));
+        tokio::spawn(write_loop(write, rx, queues));
         Ok(Store { read, writer: tx })
     }
 
