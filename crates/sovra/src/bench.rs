@@ -307,8 +307,17 @@ impl RelayChild {
     fn start(dir: &std::path::Path) -> Result<RelayChild> {
         use std::io::BufRead;
         let mut child = std::process::Command::new(std::env::current_exe()?)
-            .args(["relay", "serve", "--listen", "127.0.0.1:0", "--pow-difficulty", "0"])
-            .args(["--rate", "1000000", "--burst", "1000000", "--quota", "1000000"])
+            .args([
+                "relay",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--pow-difficulty",
+                "0",
+            ])
+            .args([
+                "--rate", "1000000", "--burst", "1000000", "--quota", "1000000",
+            ])
             .arg("--dir")
             .arg(dir)
             .env("RUST_LOG", "warn")
@@ -347,13 +356,21 @@ impl Drop for RelayChild {
 /// `sovra bench relay`: envelopes per second and end-to-end latency through a relay process
 /// with `clouds` connected clouds (each sending `size`-byte bodies to the next and acking what
 /// it receives), then the relay's memory per idle authenticated connection with `idle` of them.
-pub async fn relay(clouds: usize, seconds: u64, size: usize, idle: usize, json_out: bool) -> Result<()> {
+pub async fn relay(
+    clouds: usize,
+    seconds: u64,
+    size: usize,
+    idle: usize,
+    json_out: bool,
+) -> Result<()> {
     use sovra_client::RelayConnection;
     use sovra_proto::relay::EnvelopeContent;
 
     let dir = tempfile::tempdir()?;
     let relay = RelayChild::start(dir.path())?;
-    let keys: Vec<CloudKeys> = (0..clouds).map(|_| CloudKeys::generate(&mut os_rng())).collect();
+    let keys: Vec<CloudKeys> = (0..clouds)
+        .map(|_| CloudKeys::generate(&mut os_rng()))
+        .collect();
     let mut conns = Vec::with_capacity(clouds);
     for k in &keys {
         conns.push(RelayConnection::connect(&relay.url, &k.signing).await?);
