@@ -450,17 +450,21 @@ async fn approve_key_reset(
     };
     let grant = entry.validate()?;
     if let Some(old) = &old {
-        // Ends the old key's entry and conversations; the new entry is written just after.
-        cloud.store.remove_peer(&old.grant.peer_pubkey).await?;
+        // Moves the entry to the new key and ends the old key's conversations in one
+        // transaction; the grants given now are written just after.
+        cloud
+            .store
+            .rekey_peer(
+                &old.grant.peer_pubkey,
+                &grant.peer_pubkey,
+                verified.record.endpoint.as_deref(),
+                &verified.record.encryption_key.to_b64(),
+            )
+            .await?;
     }
     cloud
         .store
-        .whitelist_resolved(
-            &grant,
-            verified.record.endpoint.as_deref(),
-            &verified.record.encryption_key.to_b64(),
-            &registry.url,
-        )
+        .whitelist_resolved(&grant, &verified.record, &registry.url)
         .await?;
     cloud
         .store

@@ -371,12 +371,7 @@ impl Cloud {
         };
         let grant = entry.validate()?;
         self.store
-            .whitelist_resolved(
-                &grant,
-                verified.record.endpoint.as_deref(),
-                &verified.record.encryption_key.to_b64(),
-                &registry.url,
-            )
+            .whitelist_resolved(&grant, &verified.record, &registry.url)
             .await?;
         Ok((grant, verified))
     }

@@ -1,6 +1,7 @@
 //! Rows about registries: pinned registry keys, this cloud's own registration, whitelist
 //! entries that follow a peer's registry record, and this cloud's own key rotation.
 
+use sovra_proto::registry::VerifiedRecord;
 use sovra_proto::{Grant, PublicKey};
 use sqlx::Row;
 
@@ -136,10 +137,11 @@ impl Store {
     pub async fn whitelist_resolved(
         &self,
         grant: &Grant,
-        peer_url: Option<&str>,
-        encryption_key: &str,
+        record: &VerifiedRecord,
         registry_url: &str,
     ) -> Result<(), sqlx::Error> {
+        let (peer_url, encryption_key) =
+            (record.endpoint.as_deref(), record.encryption_key.to_b64());
         let now = now_ms();
         sqlx::query(
             "INSERT INTO whitelist (peer_pubkey, peer_handle, allowed_capabilities, rate_limit_per_day, expires_at, peer_url, peer_encryption_key, registry_url, checked_at, created_at)
@@ -157,7 +159,7 @@ impl Store {
         .bind(i64::from(grant.rate_limit_per_day))
         .bind(grant.expires_at.map(|t| t.as_millisecond()))
         .bind(peer_url)
-        .bind(encryption_key)
+        .bind(&encryption_key)
         .bind(registry_url)
         .bind(now)
         .bind(now)
