@@ -1,9 +1,10 @@
 //! The CLI as a user runs it: real `sovra` subprocesses, a real node process, SIGTERM.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn sovra(home: &Path) -> Command {
@@ -225,41 +226,15 @@ fn quickstart_runs_two_nodes() {
     assert!(stdout.contains("followed, grant kept"));
 }
 
-/// `sovra registry serve` as a process; its log (where the console gateway "sends" codes) is
-/// collected as it is written.
-struct RegistryProcess {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<String>>,
-}
+/// `sovra registry serve` as a process; its log is where the console gateway "sends" codes.
+struct RegistryProcess(common::ServiceProcess);
 
 impl RegistryProcess {
     fn start(dir: &Path) -> RegistryProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sovra"))
-            .args(["registry", "serve", "--listen", "127.0.0.1:0", "--dir"])
-            .arg(dir)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let url = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {first:?}"))
-            .to_owned();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (sink, stderr) = (log.clone(), child.stderr.take().unwrap());
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        RegistryProcess { child, url, log }
+        let args = ["registry", "serve", "--listen", "127.0.0.1:0", "--dir"];
+        let mut all: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        all.push(dir.as_os_str());
+        RegistryProcess(common::ServiceProcess::start(&all, "http://", "info"))
     }
 
     /// Waits for the `n`-th code the console gateway logged.
@@ -267,6 +242,7 @@ impl RegistryProcess {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let codes: Vec<String> = self
+                .0
                 .log
                 .lock()
                 .unwrap()
@@ -280,13 +256,6 @@ impl RegistryProcess {
             assert!(Instant::now() < deadline, "no code {n} in the registry log");
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-}
-
-impl Drop for RegistryProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -334,7 +303,7 @@ fn register_and_peer_by_handle_from_the_cli() {
             "--handle",
             "@bob.cloud",
             "--registry",
-            &registry.url,
+            &registry.0.url,
         ],
     );
     assert!(!out.status.success());
@@ -349,7 +318,7 @@ fn register_and_peer_by_handle_from_the_cli() {
             "--phone",
             "+1 415 555 0141",
             "--registry",
-            &registry.url,
+            &registry.0.url,
         ],
     );
     assert!(said.contains("Registered @alice.cloud"), "{said}");
@@ -364,11 +333,11 @@ fn register_and_peer_by_handle_from_the_cli() {
             "--handle",
             "@bob.cloud",
             "--registry",
-            &registry.url,
+            &registry.0.url,
         ],
     );
     // The phone number never reaches the registry's log in clear.
-    assert!(!registry.log.lock().unwrap().contains("5550141"));
+    assert!(!registry.0.log.lock().unwrap().contains("5550141"));
 
     // By handle alone, with the fingerprint and safety code to compare.
     let shown = ok(

@@ -1,11 +1,14 @@
 //! `sovra relay serve` as a real process: what it keeps on disk and in its log after a
 //! conversation (no plaintext), and what survives SIGKILL under load (every accepted envelope).
 
+mod common;
+
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+
+use common::ServiceProcess;
 use std::time::Duration;
 
 use serde_json::json;
@@ -15,56 +18,12 @@ use sovra_proto::{
     Ack, CloudKeys, HandshakeOutcome, HandshakeResponse, Payload, handshake, os_rng,
 };
 
-struct RelayProcess {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl RelayProcess {
-    fn start(dir: &Path, listen: &str, extra: &[&str]) -> RelayProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sovra"))
-            .args(["relay", "serve", "--listen", listen, "--dir"])
-            .arg(dir)
-            .args(extra)
-            .env("RUST_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let url = first
-            .split_whitespace()
-            .find(|w| w.starts_with("ws://"))
-            .unwrap_or_else(|| panic!("no URL in {first:?}"))
-            .to_owned();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (sink, stderr) = (log.clone(), child.stderr.take().unwrap());
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        RelayProcess { child, url, log }
-    }
-
-    fn kill9(&mut self) {
-        Command::new("kill")
-            .args(["-KILL", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start_relay(dir: &Path, listen: &str, extra: &[&str]) -> ServiceProcess {
+    let fixed = ["relay", "serve", "--listen", listen, "--dir"];
+    let mut args: Vec<&OsStr> = fixed.iter().map(OsStr::new).collect();
+    args.push(dir.as_os_str());
+    args.extend(extra.iter().map(|a| OsStr::new(*a)));
+    ServiceProcess::start(&args, "ws://", "debug")
 }
 
 const MARKER: &str = "PLAINTEXT-7f3a";
@@ -72,7 +31,7 @@ const MARKER: &str = "PLAINTEXT-7f3a";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_keeps_and_logs_no_plaintext() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = RelayProcess::start(dir.path(), "127.0.0.1:0", &["--pow-difficulty", "8"]);
+    let relay = start_relay(dir.path(), "127.0.0.1:0", &["--pow-difficulty", "8"]);
     let mut rng = os_rng();
     let (alice, bob) = (CloudKeys::generate(&mut rng), CloudKeys::generate(&mut rng));
     let mut a = RelayConnection::connect(&relay.url, &alice.signing)
@@ -234,7 +193,7 @@ async fn accepted_envelopes_survive_sigkill_under_load() {
         "--burst",
         "100000",
     ];
-    let mut relay = RelayProcess::start(dir.path(), &listen, &args);
+    let mut relay = start_relay(dir.path(), &listen, &args);
     let url = relay.url.clone();
     let mut rng = os_rng();
     let bob = CloudKeys::generate(&mut rng);
@@ -307,7 +266,7 @@ async fn accepted_envelopes_survive_sigkill_under_load() {
 
     // Restarted on the same address, the relay still has every accepted envelope that bob
     // did not ack; bob, deduplicating by envelope id like a node does, sees each exactly once.
-    let _relay = RelayProcess::start(dir.path(), &listen, &args);
+    let _relay = start_relay(dir.path(), &listen, &args);
     let mut c = RelayConnection::connect(&url, &bob.signing).await.unwrap();
     let mut seen = seen.lock().unwrap().clone();
     let received_before = seen.len();
