@@ -155,7 +155,8 @@ impl D2dClient {
         Ok(resp)
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(
+    /// POSTs a D2D body to `path` below a cloud's base URL.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         base: &str,
         path: &str,

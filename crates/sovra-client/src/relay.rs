@@ -92,12 +92,20 @@ impl RelayConnection {
             .map_err(|e| ClientError::Transport(e.to_string()))
     }
 
-    /// The next frame from the relay.
+    /// The next frame from the relay, waiting at most `ANSWER_TIMEOUT`.
     pub async fn read(&mut self) -> Result<ServerFrame, ClientError> {
+        tokio::time::timeout(ANSWER_TIMEOUT, self.read_frame())
+            .await
+            .map_err(|_| ClientError::Transport("the relay did not answer".into()))?
+    }
+
+    /// The next frame, however long it takes (cancel-safe).
+    async fn read_frame(&mut self) -> Result<ServerFrame, ClientError> {
         loop {
-            let msg = tokio::time::timeout(ANSWER_TIMEOUT, self.ws.next())
+            let msg = self
+                .ws
+                .next()
                 .await
-                .map_err(|_| ClientError::Transport("the relay did not answer".into()))?
                 .ok_or_else(closed)?
                 .map_err(|e| ClientError::Transport(e.to_string()))?;
             match msg {
@@ -191,13 +199,14 @@ impl RelayConnection {
         self.inbox.drain(..).collect()
     }
 
-    /// The next envelope for this key (waiting for one to arrive).
+    /// The next envelope for this key, waiting for one to arrive however long it takes
+    /// (cancel-safe: a caller may select on it).
     pub async fn next_envelope(&mut self) -> Result<Envelope, ClientError> {
         if let Some(e) = self.inbox.pop_front() {
             return Ok(e);
         }
         loop {
-            match self.read().await? {
+            match self.read_frame().await? {
                 ServerFrame::Envelope(e) => return Ok(e),
                 ServerFrame::Error { error, message, .. } => return Err(refused(error, message)),
                 _ => {}

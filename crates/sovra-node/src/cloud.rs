@@ -68,6 +68,11 @@ pub struct Cloud {
     /// handle early (`registry.rs`); bounded by the whitelist's size.
     pub(crate) early_checks:
         std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// One link task per relay (`relay.rs`).
+    pub(crate) relay_links: std::sync::Mutex<
+        std::collections::HashMap<String, tokio::sync::mpsc::Sender<crate::relay::Outbound>>,
+    >,
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 /// Identifies a request's exact bytes, to tell a retransmission from a replay. Hashes the wire
@@ -116,11 +121,22 @@ impl Cloud {
             outbox_wake: Notify::new(),
             jobs_wake: Notify::new(),
             early_checks: Default::default(),
+            relay_links: Default::default(),
+            shutdown: tokio::sync::watch::channel(false).0,
         }))
     }
 
     pub fn public(&self) -> PublicKey {
         self.keys().public()
+    }
+
+    /// Fires when the node stops serving this cloud; long-lived tasks (relay links) end.
+    pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
     }
 
     /// The cloud's current keys.
@@ -151,7 +167,7 @@ impl Cloud {
             &self.config.handle,
             capabilities,
             vec![self.base_url.clone()],
-            vec![],
+            self.store.relays().await?,
             jiff::Timestamp::now(),
         )?)
     }
@@ -315,7 +331,7 @@ impl Cloud {
     /// Sends a payload to a whitelisted peer, opening a conversation first if none is open.
     /// Returns the conversation and the message's `seq`; delivery continues in the outbox.
     pub async fn send(
-        &self,
+        self: &Arc<Self>,
         who: &str,
         topic: &str,
         payload: &Payload,
@@ -358,41 +374,66 @@ impl Cloud {
         Ok((conv.id, seq))
     }
 
-    async fn open_conversation(&self, peer: &Peer, topic: &str) -> ApiResult<Conversation> {
-        let url = peer.peer_url.clone().ok_or_else(|| {
+    async fn open_conversation(
+        self: &Arc<Self>,
+        peer: &Peer,
+        topic: &str,
+    ) -> ApiResult<Conversation> {
+        let stored_key = peer
+            .peer_encryption_key
+            .as_deref()
+            .map(|k| sovra_proto::EncryptionKey::from_b64("peer_encryption_key", k))
+            .transpose()?;
+        let no_endpoint = || {
             ApiError::new(
                 409,
                 "no_endpoint",
-                format!("no URL is known for {}", peer.grant.peer_handle),
+                format!("no URL or relay is known for {}", peer.grant.peer_handle),
             )
-        })?;
-        let identity = self.d2d.identity(&url).await.map_err(peer_error)?;
-        if identity.pubkey != peer.grant.peer_pubkey {
-            return Err(ApiError::new(
-                502,
-                "peer_key_mismatch",
-                format!(
-                    "{url} serves key {} but the whitelist has {}",
-                    identity.pubkey, peer.grant.peer_pubkey
-                ),
-            ));
-        }
-        self.store
-            .set_peer_encryption_key(&identity.pubkey, &identity.encryption_key.to_b64())
-            .await?;
+        };
+        // The peer's encryption key: from its identity document when its endpoint answers,
+        // else (reachable only through relays) the one its registry record vouched for.
+        let encryption_key = match &peer.peer_url {
+            Some(url) => match self.d2d.identity(url).await {
+                Ok(identity) => {
+                    if identity.pubkey != peer.grant.peer_pubkey {
+                        return Err(ApiError::new(
+                            502,
+                            "peer_key_mismatch",
+                            format!(
+                                "{url} serves key {} but the whitelist has {}",
+                                identity.pubkey, peer.grant.peer_pubkey
+                            ),
+                        ));
+                    }
+                    self.store
+                        .set_peer_encryption_key(
+                            &identity.pubkey,
+                            &identity.encryption_key.to_b64(),
+                        )
+                        .await?;
+                    identity.encryption_key
+                }
+                Err(ClientError::Transport(_)) if !peer.peer_relays.is_empty() => {
+                    stored_key.ok_or_else(no_endpoint)?
+                }
+                Err(e) => return Err(peer_error(e)),
+            },
+            None if !peer.peer_relays.is_empty() => stored_key.ok_or_else(no_endpoint)?,
+            None => return Err(no_endpoint()),
+        };
         let keys = self.keys();
         let (request, pending) = handshake::initiate(
             &mut os_rng(),
             &keys,
             Some(&self.config.handle),
-            identity.pubkey,
-            identity.encryption_key,
+            peer.grant.peer_pubkey,
+            encryption_key,
             topic,
             jiff::Timestamp::now(),
         )?;
-        let response = self
-            .d2d
-            .handshake(&url, &request)
+        let response: HandshakeResponse = self
+            .post_to_peer(peer, "/api/d2d/handshake", &request)
             .await
             .map_err(peer_error)?;
         match pending.complete(&response)? {
@@ -436,7 +477,13 @@ impl Cloud {
     /// Numbers, seals and queues a payload in one transaction.
     async fn enqueue(&self, conv: &Conversation, payload: &Payload) -> ApiResult<u64> {
         let peer_key = PublicKey::from_b64("peer", &conv.peer_pubkey)?;
-        let url = self.store.peer(&peer_key).await?.and_then(|p| p.peer_url);
+        // Where it will go first (for the owner's view; delivery asks the whitelist again):
+        // the endpoint, else the first relay.
+        let url = self
+            .store
+            .peer(&peer_key)
+            .await?
+            .and_then(|p| p.peer_url.or_else(|| p.peer_relays.into_iter().next()));
         let stored: StoredSession =
             serde_json::from_str(&conv.session).map_err(ApiError::internal)?;
         let session = Session::from_stored(&stored)?;
@@ -581,11 +628,65 @@ impl Cloud {
         Ok(n)
     }
 
-    async fn deliver_one(&self, item: crate::store::OutboxItem) -> ApiResult<()> {
+    /// POSTs a D2D body to a peer: its endpoint first, then each of its relays when the
+    /// endpoint cannot be reached (or there is none).
+    async fn post_to_peer<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        self: &Arc<Self>,
+        peer: &Peer,
+        path: &'static str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let mut last = None;
+        if let Some(url) = &peer.peer_url {
+            match self.d2d.post(url, path, body).await {
+                Err(e @ ClientError::Transport(_)) => last = Some(e),
+                done => return done,
+            }
+        }
+        for relay in &peer.peer_relays {
+            match self
+                .relay_post(relay, &peer.grant.peer_pubkey, path, body)
+                .await
+            {
+                Err(e @ ClientError::Transport(_)) => last = Some(e),
+                done => return done,
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            ClientError::Transport(format!(
+                "no URL or relay is known for {}",
+                peer.grant.peer_handle
+            ))
+        }))
+    }
+
+    async fn deliver_one(self: &Arc<Self>, item: crate::store::OutboxItem) -> ApiResult<()> {
         let request: MessageRequest =
             serde_json::from_str(&item.body).map_err(ApiError::internal)?;
         let attempts = item.attempts + 1;
-        match self.d2d.message(&item.url, &request).await {
+        let peer = match self.store.conversation(&item.conversation_id).await? {
+            Some(c) => {
+                self.store
+                    .peer(&PublicKey::from_b64("peer", &c.peer_pubkey)?)
+                    .await?
+            }
+            None => None,
+        };
+        let outcome = match &peer {
+            Some(peer) => self
+                .post_to_peer::<_, MessageResponse>(peer, "/api/d2d/message", &request)
+                .await
+                .and_then(|r| match r.received {
+                    true => Ok(r),
+                    false => Err(ClientError::Decode("received: false".into())),
+                }),
+            None => Err(ClientError::Status {
+                status: 404,
+                code: "unknown_peer".into(),
+                message: "the peer left the whitelist".into(),
+            }),
+        };
+        match outcome {
             Ok(_) => {
                 self.store
                     .outbox_result(item.id, "delivered", attempts, now_ms(), None)

@@ -12,6 +12,8 @@
 //! * `registry` — the cloud and its registries: registering and heartbeating its handle,
 //!   rotating its key, resolving peers by handle and following their rotations (resets wait
 //!   for the owner).
+//! * `relay` — the cloud's relay links: reachable without a public endpoint, and a second
+//!   way out when a peer's endpoint does not answer.
 //! * `capability` — the `exec`, `http` and `chat` adapters that run exposed capabilities.
 //! * `server` — routing, workers, graceful shutdown.
 //! * `error` — the `{"error", "message"}` body.
@@ -26,6 +28,7 @@ mod memo;
 pub mod owner;
 mod rate;
 pub mod registry;
+pub mod relay;
 pub mod server;
 pub mod store;
 

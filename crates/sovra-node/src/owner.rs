@@ -119,6 +119,13 @@ pub struct PeerBody {
     entry: WhitelistEntry,
     #[serde(default)]
     url: Option<String>,
+    /// Relays the peer can be reached through (`ws://…`), for a peer without a reachable URL.
+    #[serde(default)]
+    relays: Option<Vec<String>>,
+    /// The peer's X25519 key (base64): needed to open a conversation through relays alone,
+    /// where no identity document can be fetched.
+    #[serde(default)]
+    encryption_key: Option<String>,
 }
 
 fn peer_json(p: &crate::store::Peer) -> Value {
@@ -128,6 +135,7 @@ fn peer_json(p: &crate::store::Peer) -> Value {
         "fingerprint": p.grant.peer_pubkey.fingerprint(),
         "registry": p.registry_url,
         "checked_at": p.checked_at,
+        "relays": p.peer_relays,
     })
 }
 
@@ -154,10 +162,32 @@ pub async fn put_peer(
             "{url:?} is not an http(s) URL"
         )));
     }
+    let relays = body
+        .relays
+        .as_deref()
+        .map(|r| {
+            r.iter()
+                .map(|u| crate::relay::normalize_relay_url(u))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    if let Some(k) = &body.encryption_key {
+        sovra_proto::EncryptionKey::from_b64("encryption_key", k)?;
+    }
     cloud
         .store
         .whitelist_upsert(&grant, body.url.as_deref())
         .await?;
+    if relays.is_some() || body.encryption_key.is_some() {
+        let current = cloud.store.peer(&grant.peer_pubkey).await?;
+        let relays = relays
+            .or_else(|| current.map(|p| p.peer_relays))
+            .unwrap_or_default();
+        cloud
+            .store
+            .set_peer_relays(&grant.peer_pubkey, &relays, body.encryption_key.as_deref())
+            .await?;
+    }
     cloud
         .store
         .pending_settle(&grant.peer_pubkey.to_b64(), "approved")
@@ -231,6 +261,8 @@ pub async fn approve_pending(
         JsonBody(PeerBody {
             entry,
             url: body.url,
+            relays: None,
+            encryption_key: None,
         }),
     )
     .await
@@ -454,12 +486,7 @@ async fn approve_key_reset(
         // transaction; the grants given now are written just after.
         cloud
             .store
-            .rekey_peer(
-                &old.grant.peer_pubkey,
-                &grant.peer_pubkey,
-                verified.record.endpoint.as_deref(),
-                &verified.record.encryption_key.to_b64(),
-            )
+            .rekey_peer(&old.grant.peer_pubkey, &verified.record)
             .await?;
     }
     cloud
@@ -632,4 +659,52 @@ pub async fn put_peer_by_handle(
 /// `POST /peers/check`: ask the registries about every registry-resolved peer now.
 pub async fn check_peers(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "checks": cloud.check_peers(true).await? })))
+}
+
+// --- relays ------------------------------------------------------------------------------
+
+pub async fn list_relays(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "relays": cloud.store.relays().await? })))
+}
+
+#[derive(Deserialize)]
+pub struct RelayBody {
+    url: String,
+}
+
+/// `PUT /relays`: keep a connection to this relay (reachable through it from now on) and
+/// publish it as a hint in the identity document and, when registered, the registry record.
+pub async fn add_relay(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(body): JsonBody<RelayBody>,
+) -> ApiResult<Json<Value>> {
+    let url = crate::relay::normalize_relay_url(&body.url)?;
+    let added = cloud.store.add_relay(&url).await?;
+    cloud.start_relays(std::slice::from_ref(&url));
+    let published = match cloud.heartbeat(true).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(cloud = %cloud.name, "publishing the relay at the registry: {}", e.message);
+            false
+        }
+    };
+    Ok(Json(
+        json!({"relay": url, "added": added, "published": published}),
+    ))
+}
+
+/// `DELETE /relays`: stop publishing a relay (its link ends with the node).
+pub async fn remove_relay(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(body): JsonBody<RelayBody>,
+) -> ApiResult<Json<Value>> {
+    let url = crate::relay::normalize_relay_url(&body.url)?;
+    if !cloud.store.remove_relay(&url).await? {
+        return Err(ApiError::not_found(
+            "unknown_relay",
+            format!("{url} is not one of this cloud's relays"),
+        ));
+    }
+    let _ = cloud.heartbeat(true).await;
+    Ok(Json(json!({"removed": url})))
 }

@@ -184,12 +184,12 @@ impl Cloud {
     }
 
     /// This cloud's record as it should be published now.
-    fn record(&self, keys: &CloudKeys, handle: &str) -> ApiResult<CloudRecord> {
+    async fn record(&self, keys: &CloudKeys, handle: &str) -> ApiResult<CloudRecord> {
         Ok(CloudRecord::sign(
             keys,
             handle,
             Some(self.base_url.clone()),
-            vec![],
+            self.store.relays().await?,
             jiff::Timestamp::now(),
         )?)
     }
@@ -200,7 +200,7 @@ impl Cloud {
         let registry = self.pin_registry(registry).await?;
         let key = PublicKey::from_b64("registry_key", &registry.registry_key)?;
         let handle = self.config.handle.clone();
-        let record = self.record(&self.keys(), &handle)?;
+        let record = self.record(&self.keys(), &handle).await?;
         let lookup = Self::registry_client(&registry.url)
             .register(&RegisterRequest {
                 phone: proof,
@@ -234,7 +234,7 @@ impl Cloud {
         }
         let registry = self.pin_registry(&reg.registry_url).await?;
         let key = PublicKey::from_b64("registry_key", &registry.registry_key)?;
-        let record = self.record(&self.keys(), &reg.handle)?;
+        let record = self.record(&self.keys(), &reg.handle).await?;
         let lookup = Self::registry_client(&registry.url)
             .put_record(&reg.handle, &RecordUpdate { record })
             .await
@@ -277,7 +277,7 @@ impl Cloud {
         let request = RotateRequest {
             phone: proof,
             link: ChainLink::rotation(&old.signing, &new.signing, now),
-            record: self.record(&new, &reg.handle)?,
+            record: self.record(&new, &reg.handle).await?,
             op_sig: b64(&op_sig),
         };
         let answer = Self::registry_client(&registry.url)
@@ -396,18 +396,13 @@ impl Cloud {
         let (_, verified) = self.resolve(&handle, peer.registry_url.as_deref()).await?;
         let pinned = peer.grant.peer_pubkey;
         let record = &verified.record;
-        let encryption_key = record.encryption_key.to_b64();
         Ok(match verified.follow(&pinned) {
             Follow::Same => {
-                self.store
-                    .peer_confirmed(&pinned, record.endpoint.as_deref(), &encryption_key)
-                    .await?;
+                self.store.peer_confirmed(&pinned, record).await?;
                 PeerCheck::Unchanged { handle }
             }
             Follow::Rotated { to } => {
-                self.store
-                    .rekey_peer(&pinned, &to, record.endpoint.as_deref(), &encryption_key)
-                    .await?;
+                self.store.rekey_peer(&pinned, record).await?;
                 tracing::info!(cloud = %self.name, %handle, to = %to.to_human(), "followed a key rotation");
                 PeerCheck::Rotated {
                     handle,

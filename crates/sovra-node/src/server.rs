@@ -56,6 +56,12 @@ fn cloud_router(cloud: Arc<Cloud>) -> Router {
         .route("/peers/by-handle", post(owner::put_peer_by_handle))
         .route("/peers/check", post(owner::check_peers))
         .route("/peers/{who}", delete(owner::remove_peer))
+        .route(
+            "/relays",
+            get(owner::list_relays)
+                .put(owner::add_relay)
+                .delete(owner::remove_relay),
+        )
         .route("/registry", get(owner::registry_status))
         .route("/registry/verifications", post(owner::registry_code))
         .route("/registry/register", post(owner::registry_register))
@@ -108,6 +114,13 @@ pub fn spawn_workers(
 ) -> tokio::task::JoinSet<()> {
     let mut set = tokio::task::JoinSet::new();
     for cloud in node.clouds.values() {
+        let c = cloud.clone();
+        set.spawn(async move {
+            match c.store.relays().await {
+                Ok(relays) => c.start_relays(&relays),
+                Err(e) => tracing::error!(cloud = %c.name, "reading relays: {e}"),
+            }
+        });
         let (c, mut stop) = (cloud.clone(), shutdown.clone());
         set.spawn(async move {
             if let Err(e) = c.recover_interrupted_jobs().await {
@@ -165,6 +178,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut workers = spawn_workers(&node, stop_rx);
+    let clouds: Vec<_> = node.clouds.values().cloned().collect();
     let app = router(&node);
     axum::serve(
         listener,
@@ -173,6 +187,9 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await?;
     let _ = stop_tx.send(true);
+    for cloud in clouds {
+        cloud.shut_down();
+    }
     while workers.join_next().await.is_some() {}
     Ok(())
 }

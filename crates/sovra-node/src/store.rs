@@ -16,6 +16,7 @@ use crate::memo::Memo;
 use crate::rate::RateBook;
 
 mod registry;
+mod relay;
 pub use registry::{PinnedRegistry, Registration};
 
 pub type Tx<'a> = Transaction<'a, Sqlite>;
@@ -65,6 +66,8 @@ pub struct Peer {
     pub registry_url: Option<String>,
     /// When the registry last confirmed (or moved) this entry's key, unix ms.
     pub checked_at: Option<i64>,
+    /// Relays the peer can be reached through.
+    pub peer_relays: Vec<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -217,6 +220,7 @@ fn peer(row: &sqlx::sqlite::SqliteRow) -> Result<Peer, sqlx::Error> {
         peer_encryption_key: row.get("peer_encryption_key"),
         registry_url: row.get("registry_url"),
         checked_at: row.get("checked_at"),
+        peer_relays: serde_json::from_str(row.get::<&str, _>("peer_relays")).unwrap_or_default(),
     })
 }
 

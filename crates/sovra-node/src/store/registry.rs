@@ -144,14 +144,15 @@ impl Store {
             (record.endpoint.as_deref(), record.encryption_key.to_b64());
         let now = now_ms();
         sqlx::query(
-            "INSERT INTO whitelist (peer_pubkey, peer_handle, allowed_capabilities, rate_limit_per_day, expires_at, peer_url, peer_encryption_key, registry_url, checked_at, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO whitelist (peer_pubkey, peer_handle, allowed_capabilities, rate_limit_per_day, expires_at, peer_url, peer_encryption_key, registry_url, checked_at, created_at, peer_relays)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (peer_pubkey) DO UPDATE SET peer_handle = excluded.peer_handle,
                allowed_capabilities = excluded.allowed_capabilities,
                rate_limit_per_day = excluded.rate_limit_per_day, expires_at = excluded.expires_at,
-               peer_url = COALESCE(excluded.peer_url, whitelist.peer_url),
+               peer_url = excluded.peer_url,
                peer_encryption_key = excluded.peer_encryption_key,
-               registry_url = excluded.registry_url, checked_at = excluded.checked_at",
+               registry_url = excluded.registry_url, checked_at = excluded.checked_at,
+               peer_relays = excluded.peer_relays",
         )
         .bind(grant.peer_pubkey.to_b64())
         .bind(&grant.peer_handle)
@@ -163,6 +164,7 @@ impl Store {
         .bind(registry_url)
         .bind(now)
         .bind(now)
+        .bind(serde_json::to_string(&record.relays).expect("json"))
         .execute(&self.pool)
         .await?;
         self.peers.clear();
@@ -187,16 +189,16 @@ impl Store {
     pub async fn peer_confirmed(
         &self,
         peer: &PublicKey,
-        peer_url: Option<&str>,
-        encryption_key: &str,
+        record: &VerifiedRecord,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "UPDATE whitelist SET checked_at = ?, peer_url = COALESCE(?, peer_url),
-               peer_encryption_key = ? WHERE peer_pubkey = ?",
+            "UPDATE whitelist SET checked_at = ?, peer_url = ?, peer_encryption_key = ?,
+               peer_relays = ? WHERE peer_pubkey = ?",
         )
         .bind(now_ms())
-        .bind(peer_url)
-        .bind(encryption_key)
+        .bind(record.endpoint.as_deref())
+        .bind(record.encryption_key.to_b64())
+        .bind(serde_json::to_string(&record.relays).expect("json"))
         .bind(peer.to_b64())
         .execute(&self.pool)
         .await?;
@@ -209,10 +211,9 @@ impl Store {
     pub async fn rekey_peer(
         &self,
         old: &PublicKey,
-        new: &PublicKey,
-        peer_url: Option<&str>,
-        encryption_key: &str,
+        record: &VerifiedRecord,
     ) -> Result<(), sqlx::Error> {
+        let new = &record.pubkey;
         let now = now_ms();
         let mut tx = self.begin().await?;
         // An entry for the new key the owner made by hand wins; the old one goes.
@@ -228,12 +229,13 @@ impl Store {
                 .await?;
         } else {
             sqlx::query(
-                "UPDATE whitelist SET peer_pubkey = ?, peer_url = COALESCE(?, peer_url),
-                   peer_encryption_key = ?, checked_at = ? WHERE peer_pubkey = ?",
+                "UPDATE whitelist SET peer_pubkey = ?, peer_url = ?, peer_encryption_key = ?,
+                   peer_relays = ?, checked_at = ? WHERE peer_pubkey = ?",
             )
             .bind(new.to_b64())
-            .bind(peer_url)
-            .bind(encryption_key)
+            .bind(record.endpoint.as_deref())
+            .bind(record.encryption_key.to_b64())
+            .bind(serde_json::to_string(&record.relays).expect("json"))
             .bind(now)
             .bind(old.to_b64())
             .execute(&mut *tx)

@@ -1,0 +1,97 @@
+//! Rows about relays: this cloud's own relays, the envelopes it processed, peers' relays.
+
+use sovra_proto::PublicKey;
+use sqlx::Row;
+
+use super::{Store, now_ms};
+
+impl Store {
+    pub async fn relays(&self) -> Result<Vec<String>, sqlx::Error> {
+        Ok(sqlx::query("SELECT url FROM relays ORDER BY added_at")
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| r.get("url"))
+            .collect())
+    }
+
+    /// Adds a relay; false if it was there already.
+    pub async fn add_relay(&self, url: &str) -> Result<bool, sqlx::Error> {
+        Ok(
+            sqlx::query("INSERT INTO relays (url, added_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                .bind(url)
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    pub async fn remove_relay(&self, url: &str) -> Result<bool, sqlx::Error> {
+        Ok(sqlx::query("DELETE FROM relays WHERE url = ?")
+            .bind(url)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1)
+    }
+
+    /// The answer given to a relay envelope processed before, if any.
+    pub async fn relay_answer(
+        &self,
+        envelope: &str,
+    ) -> Result<Option<(u16, serde_json::Value)>, sqlx::Error> {
+        Ok(
+            sqlx::query("SELECT status, body FROM relay_seen WHERE envelope = ?")
+                .bind(envelope)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| {
+                    (
+                        r.get::<i64, _>("status") as u16,
+                        serde_json::from_str(r.get::<&str, _>("body")).unwrap_or_default(),
+                    )
+                }),
+        )
+    }
+
+    pub async fn relay_answered(
+        &self,
+        envelope: &str,
+        status: u16,
+        body: &serde_json::Value,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO relay_seen (envelope, status, body, seen_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(envelope)
+        .bind(i64::from(status))
+        .bind(body.to_string())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records where a peer can be reached through relays, and its encryption key when known.
+    pub async fn set_peer_relays(
+        &self,
+        peer: &PublicKey,
+        relays: &[String],
+        encryption_key: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE whitelist SET peer_relays = ?,
+               peer_encryption_key = COALESCE(?, peer_encryption_key) WHERE peer_pubkey = ?",
+        )
+        .bind(serde_json::to_string(relays).expect("json"))
+        .bind(encryption_key)
+        .bind(peer.to_b64())
+        .execute(&self.pool)
+        .await?;
+        self.peers.clear();
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! A cloud with no listening socket at all, reachable only through a relay.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::TestNode;
+use serde_json::json;
+use sovra_node::{Cloud, home, open_node};
+
+async fn start_relay() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let mut settings = sovra_relay::Settings::new(url.clone());
+    settings.pow_difficulty = 8;
+    let relay = sovra_relay::server::open(dir.path(), settings)
+        .await
+        .unwrap();
+    tokio::spawn(sovra_relay::server::serve(
+        listener,
+        relay,
+        std::future::pending(),
+    ));
+    (url, dir)
+}
+
+/// Bob's cloud, opened and working (workers, relay link) but serving no HTTP: its advertised
+/// URL points at a closed port.
+struct Offline {
+    cloud: Arc<Cloud>,
+    stop: tokio::sync::watch::Sender<bool>,
+    workers: tokio::task::JoinSet<()>,
+}
+
+async fn run_bob(home: &std::path::Path) -> Offline {
+    let node = open_node(home, "http://127.0.0.1:9", common::fast_settings())
+        .await
+        .unwrap();
+    let cloud = node.clouds["bob"].clone();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let workers = sovra_node::server::spawn_workers(&node, rx);
+    Offline {
+        cloud,
+        stop,
+        workers,
+    }
+}
+
+impl Offline {
+    async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        self.cloud.shut_down();
+        while self.workers.join_next().await.is_some() {}
+    }
+}
+
+async fn texts(cloud: &Cloud) -> Vec<String> {
+    cloud
+        .store
+        .messages(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.direction == "in")
+        .map(|m| m.payload["text"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+async fn wait_texts(cloud: &Cloud, want: &[&str]) {
+    for _ in 0..400 {
+        let got = texts(cloud).await;
+        if want.iter().all(|w| got.iter().any(|g| g == w)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{want:?} never all arrived; have {:?}", texts(cloud).await);
+}
+
+#[tokio::test]
+async fn a_cloud_without_a_socket_converses_through_the_relay() {
+    let (relay, _relay_dir) = start_relay().await;
+    let a = TestNode::start(&["@alice.cloud"]).await;
+    let alice = a.owner("alice");
+    let bob_home = tempfile::tempdir().unwrap();
+    let (_, bob_keys) = home::init_cloud(bob_home.path(), "@bob.cloud")
+        .await
+        .unwrap();
+
+    // Bob keeps a relay and whitelists alice (at her public URL).
+    let bob = run_bob(bob_home.path()).await;
+    bob.cloud.store.add_relay(&relay).await.unwrap();
+    bob.cloud.start_relays(std::slice::from_ref(&relay));
+    let alice_key = sovra_proto::PublicKey::from_human(&alice.pubkey().await).unwrap();
+    let grant = sovra_proto::WhitelistEntry {
+        peer_pubkey: alice_key.to_b64(),
+        peer_handle: "@alice.cloud".into(),
+        allowed_capabilities: vec![],
+        rate_limit_per_day: 1000,
+        expires_at: None,
+    }
+    .validate()
+    .unwrap();
+    bob.cloud
+        .store
+        .whitelist_upsert(&grant, Some(&a.cloud_url("alice")))
+        .await
+        .unwrap();
+    // Bob's identity document now names the relay.
+    let doc = bob.cloud.identity_document().await.unwrap();
+    assert_eq!(doc.relays, vec![relay.clone()]);
+
+    // Alice knows bob by key, relay and encryption key only: no URL at all.
+    alice
+        .ok(
+            "PUT",
+            "/peers",
+            Some(json!({
+                "peer_pubkey": bob_keys.public().to_b64(), "peer_handle": "@bob.cloud",
+                "relays": [relay], "encryption_key": bob_keys.encryption.public().to_b64(),
+            })),
+        )
+        .await;
+    alice
+        .ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@bob.cloud", "text": "through the relay"})),
+        )
+        .await;
+    wait_texts(&bob.cloud, &["through the relay"]).await;
+
+    // Bob answers over alice's endpoint, on the same conversation.
+    bob.cloud
+        .send("@alice.cloud", "t", &sovra_proto::Payload::text("got it"))
+        .await
+        .unwrap();
+    alice
+        .wait_for("bob's answer", |m| m["payload"]["text"] == "got it")
+        .await;
+
+    // Bob goes away; alice's next message waits at the relay and in her outbox…
+    bob.stop().await;
+    alice
+        .ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@bob.cloud", "text": "while you were out"})),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // …and reaches him when he is back, exactly once however often it was retried.
+    let bob = run_bob(bob_home.path()).await;
+    wait_texts(&bob.cloud, &["through the relay", "while you were out"]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let got = texts(&bob.cloud).await;
+    assert_eq!(
+        got.iter().filter(|t| *t == "while you were out").count(),
+        1,
+        "{got:?}"
+    );
+    bob.stop().await;
+}
