@@ -195,6 +195,12 @@ enum RegistryCommand {
 
 #[derive(Subcommand)]
 enum RelayCommand {
+    /// Keep this cloud reachable through a relay (and publish it as a hint).
+    Add { url: String },
+    /// The relays this cloud uses.
+    List,
+    /// Stop publishing a relay.
+    Remove { url: String },
     /// Serve until SIGINT or SIGTERM.
     Serve {
         /// Where the relay keeps its database (default: <home>/relay).
@@ -241,11 +247,17 @@ enum PeerCommand {
     Add {
         handle: String,
         /// The peer's Ed25519 key (`ed25519:…` or base64), to add it without a registry.
-        #[arg(long, requires = "url")]
+        #[arg(long)]
         pubkey: Option<String>,
         /// The peer cloud's base URL (with --pubkey).
         #[arg(long)]
         url: Option<String>,
+        /// A relay the peer is reachable through (with --pubkey; repeatable).
+        #[arg(long = "relay", requires = "pubkey")]
+        relays: Vec<String>,
+        /// The peer's X25519 key, needed to reach it through relays alone (with --pubkey).
+        #[arg(long, requires = "pubkey")]
+        encryption_key: Option<String>,
         /// Resolve the handle at this registry (default: the one pinned for its domain).
         #[arg(long, env = "SOVRA_REGISTRY", conflicts_with = "pubkey")]
         registry: Option<String>,
@@ -441,6 +453,44 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             let dir = dir.unwrap_or_else(|| ctx.home.join("registry"));
             registry_serve(&dir, &listen, &domain, &sms).await
+        }
+        Command::Relay {
+            command: RelayCommand::Add { url },
+        } => {
+            let v = ctx
+                .call("PUT", "/relays", Some(json!({ "url": url })))
+                .await?;
+            ctx.print(&v, |v| {
+                println!("Reachable through {} now.", v["relay"].as_str().unwrap_or(""));
+                if v["published"] == true {
+                    println!("Published in the registry record; peers will try it when the endpoint fails.");
+                }
+            });
+            Ok(())
+        }
+        Command::Relay {
+            command: RelayCommand::List,
+        } => {
+            let v = ctx.call("GET", "/relays", None).await?;
+            ctx.print(&v, |v| {
+                let relays = v["relays"].as_array().cloned().unwrap_or_default();
+                if relays.is_empty() {
+                    println!("No relays.");
+                }
+                for r in relays {
+                    println!("{}", r.as_str().unwrap_or(""));
+                }
+            });
+            Ok(())
+        }
+        Command::Relay {
+            command: RelayCommand::Remove { url },
+        } => {
+            let v = ctx
+                .call("DELETE", "/relays", Some(json!({ "url": url })))
+                .await?;
+            ctx.print(&v, |_| println!("Removed {url}."));
+            Ok(())
         }
         Command::Relay {
             command:
@@ -641,11 +691,16 @@ async fn peer(ctx: &Ctx, command: PeerCommand) -> Result<()> {
             handle,
             pubkey: Some(pubkey),
             url,
+            relays,
+            encryption_key,
             allow,
             rate,
             expires,
             ..
         } => {
+            if url.is_none() && relays.is_empty() {
+                bail!("with --pubkey, give --url or --relay (or add the peer by handle alone)");
+            }
             let key = sovra_proto::PublicKey::from_human(&pubkey).context("--pubkey")?;
             let v = ctx
                 .call(
@@ -658,6 +713,8 @@ async fn peer(ctx: &Ctx, command: PeerCommand) -> Result<()> {
                         "rate_limit_per_day": rate,
                         "expires_at": expires,
                         "url": url,
+                        "relays": (!relays.is_empty()).then_some(relays),
+                        "encryption_key": encryption_key,
                     })),
                 )
                 .await?;
