@@ -37,6 +37,9 @@ pub struct Settings {
     pub backoff_max: Duration,
     /// Time limit of one outbound HTTP request.
     pub request_timeout: Duration,
+    /// Whether peers are told the node's URL (identity document, registry record). Off for a
+    /// node behind NAT: its clouds are then reached only through their relays.
+    pub publish_endpoint: bool,
 }
 
 impl Default for Settings {
@@ -46,6 +49,7 @@ impl Default for Settings {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(300),
             request_timeout: Duration::from_secs(10),
+            publish_endpoint: true,
         }
     }
 }
@@ -139,6 +143,13 @@ impl Cloud {
         self.shutdown.send_replace(true);
     }
 
+    /// The URL peers are told to use, if the node publishes one.
+    pub fn endpoint(&self) -> Option<String> {
+        self.settings
+            .publish_endpoint
+            .then(|| self.base_url.clone())
+    }
+
     /// The cloud's current keys.
     pub fn keys(&self) -> Arc<CloudKeys> {
         self.keys.read().expect("keys lock").clone()
@@ -166,7 +177,7 @@ impl Cloud {
             &keys,
             &self.config.handle,
             capabilities,
-            vec![self.base_url.clone()],
+            self.endpoint().into_iter().collect(),
             self.store.relays().await?,
             jiff::Timestamp::now(),
         )?)

@@ -188,7 +188,7 @@ impl Cloud {
         Ok(CloudRecord::sign(
             keys,
             handle,
-            Some(self.base_url.clone()),
+            self.endpoint(),
             self.store.relays().await?,
             jiff::Timestamp::now(),
         )?)

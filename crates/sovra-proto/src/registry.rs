@@ -92,7 +92,16 @@ fn validate_where(endpoint: Option<&str>, relays: &[String]) -> Result<(), Proto
         });
     }
     for r in relays {
-        validate_url("relays", r)?;
+        // Relays speak WebSocket (docs/PROTOCOL.md §17); http(s) names the same host.
+        let ws = r.starts_with("ws://") || r.starts_with("wss://");
+        if !ws {
+            validate_url("relays", r)?;
+        } else if r.len() > MAX_URL {
+            return Err(ProtoError::malformed(
+                "relays",
+                "a URL of at most 2048 bytes",
+            ));
+        }
     }
     Ok(())
 }

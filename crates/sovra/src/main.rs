@@ -45,7 +45,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start two clouds on two local nodes and walk a conversation through them (the README's
+    /// Start a registry, a relay and two clouds on two local nodes and walk a conversation
+    /// through them, bob reachable only through the relay (the README's
     /// first command).
     Quickstart {
         /// Keep the clouds in this directory instead of a temporary one.

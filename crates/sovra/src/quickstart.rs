@@ -1,13 +1,14 @@
 //! `sovra quickstart`: the first thing a new user runs.
 //!
-//! A registry and two nodes on loopback, each node hosting one cloud (@alice.cloud,
+//! A registry, a relay and two nodes on loopback, each node hosting one cloud (@alice.cloud,
 //! @bob.cloud), in a temporary directory. Alice and Bob register their handles with a phone
 //! code (read off the registry's console gateway) and whitelist each other by handle alone;
 //! Bob exposes a real `exec` capability (this binary's
 //! built-in word counter, run as a subprocess); Alice opens a conversation over HTTP, they
 //! exchange messages both ways and Alice calls the capability; a stranger's handshake is
 //! refused and waits for Bob's decision; Alice rotates her key and Bob follows it without
-//! being asked. Every step is checked; the exit code is 0 only if all
+//! being asked. Bob's node publishes no endpoint: everything sent to him goes through the
+//! relay, whose files are then searched for the conversation's plaintext. Every step is checked; the exit code is 0 only if all
 //! of them verified.
 
 use std::path::{Path, PathBuf};
@@ -39,9 +40,16 @@ impl RunningNode {
 }
 
 pub(crate) async fn start_node(home: &Path) -> Result<RunningNode> {
+    start_node_with(home, sovra_node::Settings::default()).await
+}
+
+pub(crate) async fn start_node_with(
+    home: &Path,
+    settings: sovra_node::Settings,
+) -> Result<RunningNode> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let node = sovra_node::open_node(home, &url, sovra_node::Settings::default()).await?;
+    let node = sovra_node::open_node(home, &url, settings).await?;
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(sovra_node::serve(node, listener, async {
         let _ = rx.await;
@@ -158,7 +166,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     };
     if !json_out {
         println!(
-            "Sovra quickstart — a registry and two clouds on two local nodes, talking rapp-d2d/1.0 over HTTP\n"
+            "Sovra quickstart — a registry, a relay and two clouds on two local nodes, talking rapp-d2d/1.0\n"
         );
     }
     let registry = start_registry(&root.join("registry")).await?;
@@ -167,23 +175,48 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         "started a registry (SMS codes go to its console)",
         json!({"url": registry.url, "registry key": registry.key}),
     );
+    let relay_dir = root.join("relay");
+    let relay_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let relay_url = format!("ws://{}", relay_listener.local_addr()?);
+    let relay =
+        sovra_relay::server::open(&relay_dir, sovra_relay::Settings::new(relay_url.clone()))
+            .await?;
+    let relay_task = tokio::spawn(sovra_relay::server::serve(
+        relay_listener,
+        relay,
+        std::future::pending(),
+    ));
+    t.step(
+        "relay",
+        "started a relay (WebSocket; first contact costs an 18-bit proof of work)",
+        json!({"url": relay_url}),
+    );
     let (home_a, home_b) = (root.join("node-a"), root.join("node-b"));
     let (_, alice_keys) = home::init_cloud(&home_a, "@alice.cloud").await?;
     let (_, mallory_keys) = home::init_cloud(&home_a, "@mallory.cloud").await?;
     let (_, bob_keys) = home::init_cloud(&home_b, "@bob.cloud").await?;
     let node_a = start_node(&home_a).await?;
-    let node_b = start_node(&home_b).await?;
+    // Node B plays a home server behind NAT: it tells peers no URL, only its relay.
+    let node_b = start_node_with(
+        &home_b,
+        sovra_node::Settings {
+            publish_endpoint: false,
+            ..Default::default()
+        },
+    )
+    .await?;
     t.step(
         "nodes",
-        "started two nodes on loopback",
+        "started two nodes on loopback; node B publishes no endpoint",
         json!({
             "node A (alice, mallory)": node_a.url,
-            "node B (bob)": node_b.url,
+            "node B (bob)": "owner API on loopback only; peers reach it through the relay",
         }),
     );
     let alice = owner(&home_a, &node_a, "alice")?;
     let mallory = owner(&home_a, &node_a, "mallory")?;
     let bob = owner(&home_b, &node_b, "bob")?;
+    call(&bob, "PUT", "/relays", Some(json!({"url": relay_url}))).await?;
 
     let exe = std::env::current_exe()?.display().to_string();
     call(&bob, "PUT", "/capabilities/WordCount", Some(json!({
@@ -198,11 +231,17 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         bob_id.pubkey == bob_keys.public(),
         "bob's identity document has the wrong key"
     );
+    ensure!(
+        bob_id.endpoints.is_empty() && bob_id.relays == [relay_url.clone()],
+        "bob's identity document should name only the relay"
+    );
     t.step(
         "bob",
         "exposed WordCount (an exec capability); his identity document lists it",
         json!({
-            "identity": format!("{}/api/d2d/identity", bob.base()),
+            "identity (read locally)": format!("{}/api/d2d/identity", bob.base()),
+            "endpoints": bob_id.endpoints,
+            "relays": bob_id.relays,
             "capabilities": bob_id.capabilities.iter().map(|c| &c.name).collect::<Vec<_>>(),
         }),
     );
@@ -413,9 +452,38 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         );
     }
 
+    // What the relay kept: its database files hold sealed bodies and routing data only.
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(&relay_dir)? {
+        stored.extend(std::fs::read(entry?.path())?);
+    }
+    let stored_text = String::from_utf8_lossy(&stored);
+    let secrets = [
+        question,
+        "Nine words",
+        "counting words",
+        "@alice.cloud",
+        "@bob.cloud",
+    ];
+    for secret in secrets {
+        ensure!(
+            !stored_text.contains(secret),
+            "the relay's files contain {secret:?}"
+        );
+    }
+    t.step(
+        "relay",
+        "carried bob's traffic and stored only ciphertext",
+        json!({
+            "relay files": format!("{} KiB", stored.len() / 1024),
+            "plaintexts searched for, none found": secrets,
+        }),
+    );
+
     for node in [node_a, node_b] {
         node.stop().await?;
     }
+    relay_task.abort();
     registry.stop().await?;
     if json_out {
         println!("{}", json!({"ok": true, "steps": t.steps}));

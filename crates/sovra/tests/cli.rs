@@ -219,7 +219,8 @@ fn quickstart_runs_two_nodes() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("All 14 steps verified"), "{stdout}");
+    assert!(stdout.contains("All 16 steps verified"), "{stdout}");
+    assert!(stdout.contains("stored only ciphertext"));
     assert!(stdout.contains(r#"result: {"words":9}"#));
     assert!(stdout.contains("not on whitelist"));
     assert!(stdout.contains("whitelisted each other by handle alone"));

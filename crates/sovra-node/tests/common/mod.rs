@@ -22,6 +22,7 @@ pub fn fast_settings() -> Settings {
         backoff_base: Duration::from_millis(50),
         backoff_max: Duration::from_millis(400),
         request_timeout: Duration::from_secs(5),
+        publish_endpoint: true,
     }
 }
 
