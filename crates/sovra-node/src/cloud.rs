@@ -77,6 +77,8 @@ pub struct Cloud {
         std::collections::HashMap<String, tokio::sync::mpsc::Sender<crate::relay::Outbound>>,
     >,
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// This cloud's own `Arc`, for work that outlives a `&self` call (restarting relay links).
+    pub(crate) me: std::sync::Weak<Cloud>,
 }
 
 /// Identifies a request's exact bytes, to tell a retransmission from a replay. Hashes the wire
@@ -112,7 +114,8 @@ impl Cloud {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let timeout = settings.request_timeout;
-        Ok(Arc::new(Cloud {
+        Ok(Arc::new_cyclic(|me| Cloud {
+            me: me.clone(),
             name,
             dir,
             config,

@@ -324,11 +324,20 @@ impl Cloud {
         }
         let new_public = new.public();
         self.set_keys(new);
+        // Relay links authenticated as the old key end (their senders drop) and come back
+        // under the new one.
+        self.relay_links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         let closed = self
             .store
             .keys_rotated(&certificates, handle, issued_at)
             .await?;
         tracing::info!(cloud = %self.name, key = %new_public.to_human(), closed, "rotated the cloud key");
+        if let Some(me) = self.me.upgrade() {
+            me.start_relays(&self.store.relays().await?);
+        }
         Ok(())
     }
 
