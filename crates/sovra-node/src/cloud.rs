@@ -678,14 +678,10 @@ impl Cloud {
         let request: MessageRequest =
             serde_json::from_str(&item.body).map_err(ApiError::internal)?;
         let attempts = item.attempts + 1;
-        let peer = match self.store.conversation(&item.conversation_id).await? {
-            Some(c) => {
-                self.store
-                    .peer(&PublicKey::from_b64("peer", &c.peer_pubkey)?)
-                    .await?
-            }
-            None => None,
-        };
+        let peer = self
+            .store
+            .peer(&PublicKey::from_b64("peer", &item.peer_pubkey)?)
+            .await?;
         let outcome = match &peer {
             Some(peer) => self
                 .post_to_peer::<_, MessageResponse>(peer, "/api/d2d/message", &request)

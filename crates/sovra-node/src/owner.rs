@@ -176,18 +176,13 @@ pub async fn put_peer(
     }
     cloud
         .store
-        .whitelist_upsert(&grant, body.url.as_deref())
+        .whitelist_upsert(
+            &grant,
+            body.url.as_deref(),
+            relays.as_deref(),
+            body.encryption_key.as_deref(),
+        )
         .await?;
-    if relays.is_some() || body.encryption_key.is_some() {
-        let current = cloud.store.peer(&grant.peer_pubkey).await?;
-        let relays = relays
-            .or_else(|| current.map(|p| p.peer_relays))
-            .unwrap_or_default();
-        cloud
-            .store
-            .set_peer_relays(&grant.peer_pubkey, &relays, body.encryption_key.as_deref())
-            .await?;
-    }
     cloud
         .store
         .pending_settle(&grant.peer_pubkey.to_b64(), "approved")
@@ -558,8 +553,7 @@ pub async fn registry_register(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(body): JsonBody<RegisterBody>,
 ) -> ApiResult<Json<Value>> {
-    let verified = cloud.register(&body.registry, body.proof).await?;
-    let pinned = cloud.pin_registry(&body.registry).await?;
+    let (pinned, verified) = cloud.register(&body.registry, body.proof).await?;
     Ok(Json(json!({
         "handle": verified.record.handle,
         "pubkey": verified.record.pubkey.to_b64(),

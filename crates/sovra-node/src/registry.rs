@@ -196,7 +196,11 @@ impl Cloud {
 
     /// Claims this cloud's handle at `registry` with a verified phone (or refreshes the
     /// phone's registration, or recovers it: the registry decides, §16.5).
-    pub async fn register(&self, registry: &str, proof: PhoneProof) -> ApiResult<VerifiedLookup> {
+    pub async fn register(
+        &self,
+        registry: &str,
+        proof: PhoneProof,
+    ) -> ApiResult<(PinnedRegistry, VerifiedLookup)> {
         let registry = self.pin_registry(registry).await?;
         let key = PublicKey::from_b64("registry_key", &registry.registry_key)?;
         let handle = self.config.handle.clone();
@@ -216,7 +220,7 @@ impl Cloud {
             .set_registration(&registry.url, &handle, &lookup.record.issued_at)
             .await?;
         tracing::info!(cloud = %self.name, %handle, registry = %registry.url, "registered");
-        Ok(verified)
+        Ok((registry, verified))
     }
 
     /// Republishes the record when it is due (or `force`): the registry counts it as activity,

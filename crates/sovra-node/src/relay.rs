@@ -126,12 +126,7 @@ impl Cloud {
             )),
         };
         match result {
-            Ok(v) => {
-                if path == "/api/d2d/message" {
-                    self.jobs_wake.notify_one();
-                }
-                (200, v)
-            }
+            Ok(v) => (200, v),
             Err(e) => (e.status.as_u16(), error_body(&e)),
         }
     }

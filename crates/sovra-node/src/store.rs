@@ -107,6 +107,9 @@ pub struct StoredMessage {
 pub struct OutboxItem {
     pub id: i64,
     pub conversation_id: String,
+    /// The conversation's peer, whose whitelist entry says where to deliver.
+    #[serde(skip)]
+    pub peer_pubkey: String,
     pub seq: i64,
     pub url: String,
     #[serde(skip)]
@@ -188,6 +191,7 @@ fn outbox_item(row: &sqlx::sqlite::SqliteRow) -> OutboxItem {
     OutboxItem {
         id: row.get("id"),
         conversation_id: row.get("conversation_id"),
+        peer_pubkey: row.get("peer_pubkey"),
         seq: row.get("seq"),
         url: row.get("url"),
         body: row.get("body"),
@@ -255,18 +259,24 @@ impl Store {
 
     // --- whitelist -------------------------------------------------------------------------
 
+    /// Adds or updates an entry set by the owner. Reachability the owner did not give
+    /// (`None`) is kept as it was.
     pub async fn whitelist_upsert(
         &self,
         grant: &Grant,
         peer_url: Option<&str>,
+        relays: Option<&[String]>,
+        encryption_key: Option<&str>,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "INSERT INTO whitelist (peer_pubkey, peer_handle, allowed_capabilities, rate_limit_per_day, expires_at, peer_url, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO whitelist (peer_pubkey, peer_handle, allowed_capabilities, rate_limit_per_day, expires_at, peer_url, peer_relays, peer_encryption_key, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, '[]'), ?, ?)
              ON CONFLICT (peer_pubkey) DO UPDATE SET peer_handle = excluded.peer_handle,
                allowed_capabilities = excluded.allowed_capabilities,
                rate_limit_per_day = excluded.rate_limit_per_day, expires_at = excluded.expires_at,
-               peer_url = COALESCE(excluded.peer_url, whitelist.peer_url)",
+               peer_url = COALESCE(excluded.peer_url, whitelist.peer_url),
+               peer_relays = COALESCE(?, whitelist.peer_relays),
+               peer_encryption_key = COALESCE(excluded.peer_encryption_key, whitelist.peer_encryption_key)",
         )
         .bind(grant.peer_pubkey.to_b64())
         .bind(&grant.peer_handle)
@@ -274,7 +284,10 @@ impl Store {
         .bind(i64::from(grant.rate_limit_per_day))
         .bind(grant.expires_at.map(|t| t.as_millisecond()))
         .bind(peer_url)
+        .bind(relays.map(|r| serde_json::to_string(r).expect("json")))
+        .bind(encryption_key)
         .bind(now_ms())
+        .bind(relays.map(|r| serde_json::to_string(r).expect("json")))
         .execute(&self.pool)
         .await?;
         self.peers.clear();
@@ -765,7 +778,7 @@ impl Store {
     }
 
     pub async fn due_outbox(&self, limit: i64) -> Result<Vec<OutboxItem>, sqlx::Error> {
-        Ok(sqlx::query("SELECT * FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?")
+        Ok(sqlx::query("SELECT outbox.*, conversations.peer_pubkey FROM outbox JOIN conversations ON conversations.id = outbox.conversation_id WHERE outbox.state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?")
             .bind(now_ms())
             .bind(limit)
             .fetch_all(&self.read)
@@ -785,7 +798,7 @@ impl Store {
 
     pub async fn outbox(&self) -> Result<Vec<OutboxItem>, sqlx::Error> {
         Ok(
-            sqlx::query("SELECT * FROM outbox ORDER BY id DESC LIMIT 200")
+            sqlx::query("SELECT outbox.*, conversations.peer_pubkey FROM outbox JOIN conversations ON conversations.id = outbox.conversation_id ORDER BY outbox.id DESC LIMIT 200")
                 .fetch_all(&self.read)
                 .await?
                 .iter()

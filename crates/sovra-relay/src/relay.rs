@@ -4,7 +4,7 @@
 //! One task per connection does everything for it — reads frames, answers, pushes queued
 //! envelopes when woken — so an idle connection costs one parked task and its socket buffers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -85,6 +85,9 @@ pub struct Relay {
     online: Mutex<HashMap<String, Online>>,
     puzzles: Mutex<HashMap<[u8; 32], Puzzle>>,
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// (sender, recipient) pairs known to need no proof of work: the `contacts` rows already
+    /// read or written. Only positives, which never turn negative, so it cannot go stale.
+    answered: Mutex<HashSet<(String, String)>>,
     generations: AtomicU64,
 }
 
@@ -155,6 +158,7 @@ impl Relay {
             online: Mutex::default(),
             puzzles: Mutex::default(),
             buckets: Mutex::default(),
+            answered: Mutex::default(),
             generations: AtomicU64::new(1),
         }
     }
@@ -208,6 +212,27 @@ impl Relay {
             );
         }
         (nonce, expires)
+    }
+
+    /// Whether `recipient` has answered `sender`, from memory when known.
+    async fn answered(&self, sender: &str, recipient: &str) -> Result<bool, sqlx::Error> {
+        let pair = (sender.to_owned(), recipient.to_owned());
+        if lock(&self.answered).contains(&pair) {
+            return Ok(true);
+        }
+        let yes = self.store.answered(sender, recipient).await?;
+        if yes {
+            self.remember_answered(pair);
+        }
+        Ok(yes)
+    }
+
+    fn remember_answered(&self, pair: (String, String)) {
+        let mut answered = lock(&self.answered);
+        if answered.len() >= 1_000_000 {
+            answered.clear();
+        }
+        answered.insert(pair);
     }
 
     /// Spends a puzzle: it must exist, be this pair's, unexpired, and solved.
@@ -437,7 +462,7 @@ impl Relay {
             return error(Some(&id), "malformed", "body must be a JSON object");
         }
         if self.settings.pow_difficulty > 0 && recipient != *me {
-            let answered = match self.store.answered(key, &to).await {
+            let answered = match self.answered(key, &to).await {
                 Ok(a) => a,
                 Err(e) => return internal(&id, e),
             };
@@ -513,8 +538,9 @@ impl Relay {
         };
         match self.store.ack(&envelope, key, response).await {
             Ok((_, notify)) => {
-                if let Some(n) = notify {
-                    self.wake(&n);
+                if let Some(sender) = notify {
+                    self.wake(&sender);
+                    self.remember_answered((sender, key.to_owned()));
                 }
                 None
             }

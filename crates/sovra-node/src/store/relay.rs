@@ -1,6 +1,5 @@
-//! Rows about relays: this cloud's own relays, the envelopes it processed, peers' relays.
+//! Rows about relays: this cloud's own relays and the envelopes it processed.
 
-use sovra_proto::PublicKey;
 use sqlx::Row;
 
 use super::{Store, now_ms};
@@ -72,26 +71,6 @@ impl Store {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
-        Ok(())
-    }
-
-    /// Records where a peer can be reached through relays, and its encryption key when known.
-    pub async fn set_peer_relays(
-        &self,
-        peer: &PublicKey,
-        relays: &[String],
-        encryption_key: Option<&str>,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE whitelist SET peer_relays = ?,
-               peer_encryption_key = COALESCE(?, peer_encryption_key) WHERE peer_pubkey = ?",
-        )
-        .bind(serde_json::to_string(relays).expect("json"))
-        .bind(encryption_key)
-        .bind(peer.to_b64())
-        .execute(&self.pool)
-        .await?;
-        self.peers.clear();
         Ok(())
     }
 }
