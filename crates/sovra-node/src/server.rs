@@ -1,5 +1,6 @@
 //! Serving: one HTTP listener for every cloud the node hosts, each cloud below its own base
-//! URL (`/clouds/<name>`), plus the workers that run calls, deliver the outbox and sweep.
+//! URL (`/clouds/<name>`). Routing only: which path goes to which handler; the background
+//! work is `workers.rs`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,7 +16,8 @@ use tokio::net::TcpListener;
 use crate::cloud::{Cloud, Settings};
 use crate::d2d;
 use crate::home::{self, HomeError};
-use crate::owner;
+use crate::owner::{auth, capabilities, conversations, peers, pending, registry, relays, whoami};
+use crate::workers::spawn_workers;
 use sovra_http::{MAX_BODY, method_not_allowed, not_found};
 
 /// How long one request may take before it is answered 408-style by the timeout layer.
@@ -51,39 +53,42 @@ pub async fn open_node(
 
 fn cloud_router(cloud: Arc<Cloud>) -> Router {
     let owner_api = Router::new()
-        .route("/whoami", get(owner::whoami))
-        .route("/peers", get(owner::list_peers).put(owner::put_peer))
-        .route("/peers/by-handle", post(owner::put_peer_by_handle))
-        .route("/peers/check", post(owner::check_peers))
-        .route("/peers/{who}", delete(owner::remove_peer))
+        .route("/whoami", get(whoami::whoami))
+        .route("/peers", get(peers::list_peers).put(peers::put_peer))
+        .route("/peers/by-handle", post(peers::put_peer_by_handle))
+        .route("/peers/check", post(peers::check_peers))
+        .route("/peers/{who}", delete(peers::remove_peer))
         .route(
             "/relays",
-            get(owner::list_relays)
-                .put(owner::add_relay)
-                .delete(owner::remove_relay),
+            get(relays::list_relays)
+                .put(relays::add_relay)
+                .delete(relays::remove_relay),
         )
-        .route("/registry", get(owner::registry_status))
-        .route("/registry/verifications", post(owner::registry_code))
-        .route("/registry/register", post(owner::registry_register))
-        .route("/registry/rotate", post(owner::registry_rotate))
-        .route("/registry/heartbeat", post(owner::registry_heartbeat))
-        .route("/registry/lookup/{handle}", get(owner::registry_lookup))
-        .route("/pending", get(owner::list_pending))
-        .route("/pending/{id}/approve", post(owner::approve_pending))
-        .route("/pending/{id}/deny", post(owner::deny_pending))
-        .route("/capabilities", get(owner::list_capabilities))
+        .route("/registry", get(registry::registry_status))
+        .route("/registry/verifications", post(registry::registry_code))
+        .route("/registry/register", post(registry::registry_register))
+        .route("/registry/rotate", post(registry::registry_rotate))
+        .route("/registry/heartbeat", post(registry::registry_heartbeat))
+        .route("/registry/lookup/{handle}", get(registry::registry_lookup))
+        .route("/pending", get(pending::list_pending))
+        .route("/pending/{id}/approve", post(pending::approve_pending))
+        .route("/pending/{id}/deny", post(pending::deny_pending))
+        .route("/capabilities", get(capabilities::list_capabilities))
         .route(
             "/capabilities/{name}",
-            put(owner::expose_capability).delete(owner::withdraw_capability),
+            put(capabilities::expose_capability).delete(capabilities::withdraw_capability),
         )
-        .route("/conversations", get(owner::list_conversations))
-        .route("/conversations/{id}/close", post(owner::close_conversation))
-        .route("/messages", get(owner::list_messages))
-        .route("/outbox", get(owner::outbox))
-        .route("/send", post(owner::send))
+        .route("/conversations", get(conversations::list_conversations))
+        .route(
+            "/conversations/{id}/close",
+            post(conversations::close_conversation),
+        )
+        .route("/messages", get(conversations::list_messages))
+        .route("/outbox", get(conversations::outbox))
+        .route("/send", post(conversations::send))
         .layer(axum::middleware::from_fn_with_state(
             cloud.clone(),
-            owner::authenticate,
+            auth::authenticate,
         ));
     Router::new()
         .route("/api/d2d/identity", get(d2d::identity))
@@ -105,69 +110,6 @@ pub fn router(node: &Node) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-}
-
-/// Starts the per-cloud workers: calls, outbox, sweeper. They stop when `shutdown` fires.
-pub fn spawn_workers(
-    node: &Node,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) -> tokio::task::JoinSet<()> {
-    let mut set = tokio::task::JoinSet::new();
-    for cloud in node.clouds.values() {
-        let c = cloud.clone();
-        set.spawn(async move {
-            match c.store.relays().await {
-                Ok(relays) => c.start_relays(&relays),
-                Err(e) => tracing::error!(cloud = %c.name, "reading relays: {e}"),
-            }
-        });
-        let (c, mut stop) = (cloud.clone(), shutdown.clone());
-        set.spawn(async move {
-            if let Err(e) = c.recover_interrupted_jobs().await {
-                tracing::error!(cloud = %c.name, "recovering jobs: {}", e.message);
-            }
-            loop {
-                if let Err(e) = c.run_jobs().await {
-                    tracing::error!(cloud = %c.name, "jobs: {}", e.message);
-                }
-                tokio::select! {
-                    _ = c.jobs_wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-        });
-        let (c, mut stop) = (cloud.clone(), shutdown.clone());
-        set.spawn(async move {
-            loop {
-                if let Err(e) = c.deliver_due().await {
-                    tracing::error!(cloud = %c.name, "outbox: {}", e.message);
-                }
-                let wait = match c.store.next_outbox_due().await {
-                    Ok(Some(t)) => (t - crate::store::now_ms()).clamp(0, 1000) as u64,
-                    _ => 1000,
-                };
-                tokio::select! {
-                    _ = c.outbox_wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-        });
-        let (c, mut stop) = (cloud.clone(), shutdown.clone());
-        set.spawn(async move {
-            loop {
-                if let Err(e) = c.sweep().await {
-                    tracing::error!(cloud = %c.name, "sweep: {}", e.message);
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(60)) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-        });
-    }
-    set
 }
 
 /// Serves `node` on `listener` until `shutdown` resolves; in-flight requests finish first.

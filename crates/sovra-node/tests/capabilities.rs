@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::routing::post;
 use serde_json::{Value, json};
-use sovra_node::capability::{Adapter, run};
+use sovra_node::agents::capability::{Adapter, run};
 
 async fn serve(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

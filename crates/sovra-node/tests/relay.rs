@@ -40,7 +40,7 @@ async fn run_bob(home: &std::path::Path) -> Offline {
         .unwrap();
     let cloud = node.clouds["bob"].clone();
     let (stop, rx) = tokio::sync::watch::channel(false);
-    let workers = sovra_node::server::spawn_workers(&node, rx);
+    let workers = sovra_node::workers::spawn_workers(&node, rx);
     Offline {
         cloud,
         stop,

@@ -137,3 +137,32 @@ pub fn ms_to_time(ms: &Value) -> String {
         .map(sovra_proto::time::format)
         .unwrap_or_else(|| "-".into())
 }
+
+pub fn list(v: &Value) -> String {
+    let items: Vec<String> = v
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if items.is_empty() {
+        "nothing".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// Percent-encodes a path segment (handles contain '@' and keys '/', '+', '=').
+pub fn encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -180,7 +180,7 @@ impl Store {
         .fetch_all(&self.read)
         .await?
         .iter()
-        .map(super::peer)
+        .map(super::whitelist::peer)
         .collect()
     }
 

@@ -46,7 +46,7 @@ impl Transcript {
 
 /// Bob's one exposed capability, the binary's built-in word counter: stands in for an agent.
 fn word_count(args: &serde_json::Value) -> CallResult {
-    let (ok, output, error) = match crate::word_count(args) {
+    let (ok, output, error) = match super::agent::word_count(args) {
         Ok(v) => (true, Some(v), None),
         Err(e) => (false, None, Some(e.to_string())),
     };

@@ -21,7 +21,7 @@ use sovra_client::OwnerClient;
 use sovra_node::home;
 use sovra_registry::sms::ConsoleGateway;
 
-use crate::selfcheck::Transcript;
+use super::selfcheck::Transcript;
 
 /// A node served in this process on an ephemeral loopback port.
 pub(crate) struct RunningNode {

@@ -9,7 +9,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::store::HOUR_MS;
+use sovra_proto::PublicKey;
+use sqlx::{Row, Sqlite};
+
+use super::{HOUR_MS, Store, Tx, now_ms};
 
 /// Hours in the rolling window.
 const WINDOW_HOURS: i64 = 24;
@@ -92,6 +95,48 @@ impl RateBook {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PeerCount>> {
         self.peers.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+impl Store {
+    /// Accepted handshakes and messages from `peer` in the current hour and the 23 before it.
+    pub async fn rate_count(&self, peer: &PublicKey) -> Result<i64, sqlx::Error> {
+        let key = peer.to_b64();
+        let now = now_ms();
+        if let Some(n) = self.rates.count(&key, now) {
+            return Ok(n);
+        }
+        let loaded = load_rate(&self.read, &key, now).await?;
+        self.rates.load(&key, loaded);
+        Ok(self.rates.count(&key, now).unwrap_or_default())
+    }
+
+    /// Counts a committed handshake in the in-memory mirror of `rate_buckets`.
+    pub fn rate_noted(&self, peer: &str) {
+        self.rates.note(peer, now_ms());
+    }
+
+    pub async fn add_rate_event(tx: &mut Tx<'_>, peer: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO rate_buckets (peer_pubkey, hour, n) VALUES (?, ?, 1) ON CONFLICT DO UPDATE SET n = n + 1")
+            .bind(peer)
+            .bind(now_ms() / HOUR_MS)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+}
+
+pub async fn load_rate<'e, E>(executor: E, peer: &str, now: i64) -> Result<PeerCount, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    let rows = sqlx::query("SELECT hour, n FROM rate_buckets WHERE peer_pubkey = ? AND hour >= ?")
+        .bind(peer)
+        .bind(window_start_hour(now))
+        .fetch_all(executor)
+        .await?;
+    Ok(PeerCount::from_buckets(
+        rows.iter().map(|r| (r.get("hour"), r.get("n"))).collect(),
+    ))
 }
 
 #[cfg(test)]

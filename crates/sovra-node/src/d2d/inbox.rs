@@ -19,7 +19,7 @@ use sovra_proto::{ProtoError, ReplayWindow};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::rate::{PeerCount, RateBook, window_start_hour};
+use crate::store::rate::{RateBook, load_rate};
 use crate::store::{Tx, now_ms};
 
 /// Largest batch; keeps each multi-row statement far below SQLite's bound-parameter limit.
@@ -272,18 +272,4 @@ async fn stored_hash(tx: &mut Tx<'_>, id: &str, seq: u64) -> Result<Option<Strin
     .fetch_optional(&mut **tx)
     .await?
     .map(|row| row.get("request_hash")))
-}
-
-pub async fn load_rate<'e, E>(executor: E, peer: &str, now: i64) -> Result<PeerCount, sqlx::Error>
-where
-    E: sqlx::Executor<'e, Database = Sqlite>,
-{
-    let rows = sqlx::query("SELECT hour, n FROM rate_buckets WHERE peer_pubkey = ? AND hour >= ?")
-        .bind(peer)
-        .bind(window_start_hour(now))
-        .fetch_all(executor)
-        .await?;
-    Ok(PeerCount::from_buckets(
-        rows.iter().map(|r| (r.get("hour"), r.get("n"))).collect(),
-    ))
 }

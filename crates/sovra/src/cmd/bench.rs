@@ -17,8 +17,8 @@ use sovra_proto::{CloudKeys, HandshakeOutcome, Payload, os_rng};
 pub async fn d2d(conversations: &[usize], seconds: u64, size: usize, json_out: bool) -> Result<()> {
     let dir = tempfile::tempdir()?;
     sovra_node::home::init_cloud(dir.path(), "@bob.cloud").await?;
-    let node = crate::quickstart::start_node(dir.path()).await?;
-    let bob = crate::quickstart::owner(dir.path(), &node, "bob")?;
+    let node = super::quickstart::start_node(dir.path()).await?;
+    let bob = super::quickstart::owner(dir.path(), &node, "bob")?;
     let base = bob.base().to_owned();
     let d2d = D2dClient::new(Duration::from_secs(30));
     let identity = d2d.identity(&base).await?;

@@ -1,0 +1,70 @@
+//! The rapp-d2d/1.0 rules applied to one cloud, and the endpoints peers call.
+//!
+//! # Layout
+//!
+//! * this file — the D2D surface: `GET /api/d2d/identity`, `POST /api/d2d/handshake`,
+//!   `POST /api/d2d/message` (docs/PROTOCOL.md §5, §7, §8). Thin: parse, call the rules.
+//! * `receive` — the responder side: identity document, inbound handshake, inbound message.
+//! * `inbox` — group commit: one task accepts inbound messages in batches, one fsync each.
+//! * `calls` — running an inbound message's capability calls (at most once) and queueing the reply.
+//! * `send` — the initiator side: open a conversation, seal and queue a message.
+//! * `outbox` — delivering the queue: endpoint, then relays; backoff; giving up.
+//! * `relay` — relay links: one WebSocket per relay, inbound envelopes answered like the
+//!   endpoints above, outbound requests carried as envelopes.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use sha2::{Digest, Sha256};
+use sovra_proto::{
+    HandshakeRequest, HandshakeResponse, IdentityDocument, MessageRequest, MessageResponse,
+    Retention,
+};
+
+use crate::cloud::Cloud;
+use sovra_http::{ApiResult, JsonBody};
+
+mod calls;
+pub mod inbox;
+mod outbox;
+mod receive;
+pub mod relay;
+mod send;
+
+/// Identifies a request's exact bytes, to tell a retransmission from a replay. Hashes the wire
+/// fields: base64 is strictly canonical, so equal text means equal bytes.
+pub(crate) fn hash_request(request: &MessageRequest) -> String {
+    let digest = Sha256::new()
+        .chain_update(request.sealed_payload.as_bytes())
+        .chain_update([0])
+        .chain_update(request.sig.as_bytes())
+        .finalize();
+    sovra_proto::encoding::hex(&digest)
+}
+
+pub(crate) fn retention_str(r: Retention) -> &'static str {
+    match r {
+        Retention::Session => "session",
+        Retention::Days90 => "90d",
+        Retention::Permanent => "permanent",
+    }
+}
+
+pub async fn identity(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<IdentityDocument>> {
+    cloud.identity_document().await.map(Json)
+}
+
+pub async fn handshake(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(request): JsonBody<HandshakeRequest>,
+) -> ApiResult<Json<HandshakeResponse>> {
+    cloud.receive_handshake(&request).await.map(Json)
+}
+
+pub async fn message(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(request): JsonBody<MessageRequest>,
+) -> ApiResult<Json<MessageResponse>> {
+    cloud.receive_message(&request).await.map(Json)
+}

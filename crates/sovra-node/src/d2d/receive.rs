@@ -1,0 +1,196 @@
+//! The responder side of rapp-d2d/1.0 (docs/PROTOCOL.md §5, §7, §8): the identity document,
+//! an inbound handshake (whitelist, expiry, rate limit, pending requests for strangers) and an
+//! inbound message (token, session, replay window via the inbox's group commit).
+
+use sovra_proto::handshake::{
+    self, REASON_EXPIRED, REASON_NOT_ON_WHITELIST, REASON_RATE_LIMIT, REASON_REFUSED,
+};
+use sovra_proto::{
+    Ack, Capability, HandshakeRequest, HandshakeResponse, IdentityDocument, MessageRequest,
+    MessageResponse, Payload, ProtoError, os_rng,
+};
+
+use super::inbox::{Accepted, Inbound, Rejected};
+use super::{hash_request, retention_str};
+use crate::cloud::Cloud;
+use crate::error::{ApiError, ApiResult};
+use crate::store::{Store, now_ms};
+
+impl Cloud {
+    /// `GET /api/d2d/identity`: signed fresh, listing only what the owner exposed.
+    pub async fn identity_document(&self) -> ApiResult<IdentityDocument> {
+        let capabilities = self
+            .store
+            .capabilities()
+            .await?
+            .into_iter()
+            .map(|c| Capability {
+                name: c.name,
+                description: c.description,
+            })
+            .collect();
+        let keys = self.keys();
+        Ok(IdentityDocument::sign(
+            &keys,
+            &self.config.handle,
+            capabilities,
+            self.endpoint().into_iter().collect(),
+            self.store.relays().await?,
+            jiff::Timestamp::now(),
+        )?)
+    }
+
+    // --- responder side ----------------------------------------------------------------------
+
+    pub async fn receive_handshake(
+        &self,
+        request: &HandshakeRequest,
+    ) -> ApiResult<HandshakeResponse> {
+        let keys = self.keys();
+        let received = handshake::receive(request, &keys, jiff::Timestamp::now())?;
+        let id = received.conversation_id.hyphenated().to_string();
+        if self.store.handshake_seen(&id).await? {
+            return Err(ProtoError::ReplayedHandshake(id).into());
+        }
+        let mut peer = self.store.peer(&received.from).await?;
+        if peer.is_none()
+            && let Some(claimed) = &received.sender_handle
+            && self.check_claimed_handle(claimed, &received.from).await
+        {
+            // The registry showed a rotation to this key: the entry moved, grants kept.
+            peer = self.store.peer(&received.from).await?;
+        }
+        let refuse = |reason: &str| {
+            handshake::refuse(
+                &keys.signing,
+                &received.from,
+                received.conversation_id,
+                reason,
+            )
+        };
+        // Everything read before the transaction: the store has one connection.
+        let earlier = self.store.pending_all_for(&received.from).await?;
+        let over_limit = match &peer {
+            Some(p) => {
+                self.store.rate_count(&received.from).await?
+                    >= i64::from(p.grant.rate_limit_per_day)
+            }
+            None => false,
+        };
+        let mut tx = self.store.begin().await?;
+        if let Err(e) = Store::mark_handshake_seen(&mut tx, &id).await {
+            // The same request raced itself in: the other copy won.
+            return Err(
+                match e
+                    .as_database_error()
+                    .is_some_and(|d| d.is_unique_violation())
+                {
+                    true => ProtoError::ReplayedHandshake(id).into(),
+                    false => e.into(),
+                },
+            );
+        }
+        let Some(peer) = peer else {
+            // The seed's "prompt the human for novel peers": keep it for the owner, once per
+            // peer; a peer the owner denied is refused without asking again.
+            let denied = earlier.iter().any(|p| p.state == "denied");
+            if !denied && !earlier.iter().any(|p| p.state == "pending") {
+                Store::insert_pending(
+                    &mut tx,
+                    &id,
+                    &received.from,
+                    received.sender_handle.as_deref(),
+                    &received.topic,
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            return Ok(refuse(if denied {
+                REASON_REFUSED
+            } else {
+                REASON_NOT_ON_WHITELIST
+            }));
+        };
+        if peer.grant.is_expired(jiff::Timestamp::now()) {
+            tx.commit().await?;
+            return Ok(refuse(REASON_EXPIRED));
+        }
+        if over_limit {
+            tx.commit().await?;
+            return Ok(refuse(REASON_RATE_LIMIT));
+        }
+        let ack = Ack {
+            capabilities: peer.grant.allowed_capabilities.clone(),
+            expires_at: None,
+            accepted_at: sovra_proto::time::format(jiff::Timestamp::now()),
+            responder_handle: Some(self.config.handle.clone()),
+        };
+        let (response, session) = handshake::accept(&mut os_rng(), &keys, &received, &ack)?;
+        let stored = serde_json::to_string(&session.to_stored()).expect("json");
+        Store::insert_conversation(
+            &mut tx,
+            &id,
+            &session.token,
+            &received.from.to_b64(),
+            "responder",
+            &received.topic,
+            &stored,
+            &[],
+            None,
+        )
+        .await?;
+        Store::add_rate_event(&mut tx, &received.from.to_b64()).await?;
+        tx.commit().await?;
+        self.store.rate_noted(&received.from.to_b64());
+        tracing::info!(cloud = %self.name, peer = %peer.grant.peer_handle, conversation = %id, "accepted handshake");
+        Ok(response)
+    }
+
+    pub async fn receive_message(&self, request: &MessageRequest) -> ApiResult<MessageResponse> {
+        let parsed = request.parse()?;
+        let route = self
+            .store
+            .route(&parsed.token)
+            .await?
+            .ok_or(ProtoError::UnknownToken)?;
+        if route.state != "open" || route.expires_at.is_some_and(|t| t <= now_ms()) {
+            return Err(ProtoError::ExpiredToken.into());
+        }
+        let session = &route.session;
+        let plaintext = session.open_bytes(&parsed)?;
+        let peer = self.store.peer(&session.peer).await?;
+        let Some(peer) = peer.filter(|p| !p.grant.is_expired(jiff::Timestamp::now())) else {
+            return Err(ProtoError::ExpiredToken.into());
+        };
+        let payload = Payload::from_json(&plaintext)?;
+        let has_calls = !payload.calls.is_empty();
+        let verdict = self
+            .inbox
+            .accept(Inbound {
+                conversation_id: route.id,
+                peer_pubkey: route.peer_pubkey,
+                seq: parsed.seq,
+                request_hash: hash_request(request),
+                payload: std::str::from_utf8(&plaintext)
+                    .map_err(ApiError::internal)?
+                    .to_owned(),
+                retention: retention_str(payload.data_policy.retention),
+                in_reply_to: payload.in_reply_to,
+                has_calls,
+                rate_limit_per_day: peer.grant.rate_limit_per_day,
+            })
+            .await;
+        match verdict {
+            Ok(Accepted::Stored) => {
+                if has_calls {
+                    self.jobs_wake.notify_one();
+                }
+            }
+            // A retransmission of what we already accepted: acknowledge, do nothing again.
+            Ok(Accepted::Retransmission) => {}
+            Err(Rejected::Protocol(e)) => return Err(e.into()),
+            Err(Rejected::Storage(e)) => return Err(ApiError::internal(e)),
+        }
+        Ok(MessageResponse { received: true })
+    }
+}

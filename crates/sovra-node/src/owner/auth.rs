@@ -1,0 +1,105 @@
+//! Every owner request is signed by a device the cloud key certified (docs/PROTOCOL.md §15.1):
+//! `x-sovra-device`, `x-sovra-timestamp` (within 60 s), `x-sovra-nonce` (never reused) and
+//! `x-sovra-signature` over the method, the full path with query, the timestamp, the nonce and
+//! the body. This middleware checks all of it before any handler runs.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use sovra_proto::PublicKey;
+use sovra_proto::device::{
+    KeyCertificate, OWNER_REQUEST_WINDOW_MS, OwnerAuth, PURPOSE_OWNER, owner_request_bytes,
+    verify_certified,
+};
+
+use crate::cloud::Cloud;
+use crate::error::ApiError;
+use crate::store::now_ms;
+use sovra_http::MAX_BODY;
+
+fn unauthorized(why: impl Into<String>) -> ApiError {
+    ApiError::new(401, "unauthorized", why)
+}
+
+/// Middleware: authenticates the request, then hands it on with its body intact.
+pub async fn authenticate(
+    State(cloud): State<Arc<Cloud>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| unauthorized(format!("missing {name} header")))
+    };
+    let auth = OwnerAuth {
+        device: header("x-sovra-device")?,
+        timestamp_ms: header("x-sovra-timestamp")?
+            .parse()
+            .map_err(|_| unauthorized("x-sovra-timestamp is not an integer"))?,
+        nonce: header("x-sovra-nonce")?,
+        signature: header("x-sovra-signature")?,
+    };
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        ApiError::new(
+            413,
+            "wrong_size",
+            format!("request body is larger than {MAX_BODY} bytes"),
+        )
+    })?;
+    let now = now_ms();
+    auth.check_window(now)?;
+    let device = PublicKey::from_b64("x-sovra-device", &auth.device)?;
+    let sig = sovra_proto::keys::signature_from_b64("x-sovra-signature", &auth.signature)?;
+    let certificate: Option<KeyCertificate> = cloud
+        .store
+        .device_certificate(&auth.device)
+        .await?
+        .and_then(|c| serde_json::from_str(&c).ok());
+    let certificates: Vec<KeyCertificate> = certificate.into_iter().collect();
+    // The path as the client signed it: the full path on the node (before the router
+    // stripped the cloud's prefix), with the query.
+    let original = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map(|o| o.0.clone());
+    let uri = original.as_ref().unwrap_or(&parts.uri);
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let signed = owner_request_bytes(
+        parts.method.as_str(),
+        path,
+        auth.timestamp_ms,
+        &auth.nonce,
+        &bytes,
+    );
+    verify_certified(
+        &cloud.public(),
+        &device,
+        &certificates,
+        PURPOSE_OWNER,
+        "owner request",
+        &signed,
+        &sig,
+    )
+    .map_err(|_| unauthorized("not signed by a device this cloud certified"))?;
+    if !cloud
+        .store
+        .use_nonce(&auth.nonce, now + 2 * OWNER_REQUEST_WINDOW_MS)
+        .await?
+    {
+        return Err(ApiError::new(
+            401,
+            "replayed_request",
+            "this request nonce was already used",
+        ));
+    }
+    Ok(next
+        .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await)
+}

@@ -1,0 +1,65 @@
+//! Capabilities the cloud exposes to peers (who still need a grant to call one).
+//!
+//! * `GET /capabilities` — what is exposed, with its adapter
+//! * `PUT /capabilities/{name}` — expose or replace (`description`, `adapter`)
+//! * `DELETE /capabilities/{name}` — withdraw
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::cloud::Cloud;
+use crate::error::{ApiError, ApiResult};
+use sovra_http::JsonBody;
+
+use crate::agents::capability::Adapter;
+use crate::store::CapabilityRow;
+
+pub async fn list_capabilities(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        json!({ "capabilities": cloud.store.capabilities().await? }),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct CapabilityBody {
+    description: String,
+    adapter: Adapter,
+}
+
+pub async fn expose_capability(
+    State(cloud): State<Arc<Cloud>>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<CapabilityBody>,
+) -> ApiResult<Json<Value>> {
+    sovra_proto::identity::validate_capability_name(&name)?;
+    if body.description.len() > sovra_proto::identity::MAX_CAPABILITY_DESCRIPTION {
+        return Err(ApiError::bad_request(
+            "description is longer than 1024 bytes",
+        ));
+    }
+    body.adapter.validate().map_err(ApiError::bad_request)?;
+    let row = CapabilityRow {
+        name,
+        description: body.description,
+        adapter: serde_json::to_value(&body.adapter).expect("json"),
+    };
+    cloud.store.upsert_capability(&row).await?;
+    Ok(Json(json!(row)))
+}
+
+pub async fn withdraw_capability(
+    State(cloud): State<Arc<Cloud>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if !cloud.store.remove_capability(&name).await? {
+        return Err(ApiError::not_found(
+            "unknown_capability",
+            format!("{name} is not exposed"),
+        ));
+    }
+    Ok(Json(json!({ "withdrawn": name })))
+}

@@ -1,0 +1,20 @@
+//! The owner API: what the cloud's human (through the CLI, later a web page) may do, under
+//! `/api/owner/` (docs/PROTOCOL.md §15).
+//!
+//! Separate from the D2D surface and never usable unauthenticated: `auth` checks every request's
+//! device signature before a handler runs. The route table is in `server.rs`.
+//!
+//! # Layout
+//!
+//! One file per endpoint family, each opening with its methods and paths: `auth`, `whoami`,
+//! `peers`, `pending`, `capabilities`, `conversations` (with messages, the outbox and sending),
+//! `registry`, `relays`.
+
+pub mod auth;
+pub mod capabilities;
+pub mod conversations;
+pub mod peers;
+pub mod pending;
+pub mod registry;
+pub mod relays;
+pub mod whoami;

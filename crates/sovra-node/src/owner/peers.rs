@@ -1,0 +1,159 @@
+//! The whitelist.
+//!
+//! * `GET /peers` — every entry with what the node learned about the peer
+//! * `PUT /peers` — add or update an entry by key (`url`, `relays`, `encryption_key` optional)
+//! * `POST /peers/by-handle` — resolve a handle through its registry and whitelist that key
+//! * `POST /peers/check` — ask the registries about every registry-resolved peer now
+//! * `DELETE /peers/{who}` — remove by handle or key (its conversations end)
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::cloud::Cloud;
+use crate::error::{ApiError, ApiResult};
+use sovra_http::JsonBody;
+use sovra_proto::{PublicKey, WhitelistEntry};
+
+use super::registry::lookup_json;
+
+#[derive(Deserialize)]
+pub struct PeerBody {
+    #[serde(flatten)]
+    pub(super) entry: WhitelistEntry,
+    #[serde(default)]
+    pub(super) url: Option<String>,
+    /// Relays the peer can be reached through (`ws://…`), for a peer without a reachable URL.
+    #[serde(default)]
+    pub(super) relays: Option<Vec<String>>,
+    /// The peer's X25519 key (base64): needed to open a conversation through relays alone,
+    /// where no identity document can be fetched.
+    #[serde(default)]
+    pub(super) encryption_key: Option<String>,
+}
+
+fn peer_json(p: &crate::store::Peer) -> Value {
+    json!({
+        "entry": p.grant.to_entry(),
+        "url": p.peer_url,
+        "fingerprint": p.grant.peer_pubkey.fingerprint(),
+        "registry": p.registry_url,
+        "checked_at": p.checked_at,
+        "relays": p.peer_relays,
+    })
+}
+
+/// The entry just written, read back as the owner sees it.
+pub(super) async fn written_peer_json(cloud: &Cloud, key: &PublicKey) -> ApiResult<Value> {
+    let peer = cloud
+        .store
+        .peer(key)
+        .await?
+        .ok_or_else(|| ApiError::internal("the peer just written is gone"))?;
+    Ok(peer_json(&peer))
+}
+
+pub async fn list_peers(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+    let peers = cloud.store.peers().await?;
+    Ok(Json(
+        json!({ "peers": peers.iter().map(peer_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// Adds or updates a whitelist entry (PUT semantics on the peer's key).
+pub async fn put_peer(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(body): JsonBody<PeerBody>,
+) -> ApiResult<Json<Value>> {
+    let grant = body.entry.validate()?;
+    if grant.peer_pubkey == cloud.public() {
+        return Err(ApiError::bad_request("a cloud cannot whitelist itself"));
+    }
+    if let Some(url) = &body.url
+        && (!(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048)
+    {
+        return Err(ApiError::bad_request(format!(
+            "{url:?} is not an http(s) URL"
+        )));
+    }
+    let relays = body
+        .relays
+        .as_deref()
+        .map(|r| {
+            r.iter()
+                .map(|u| crate::d2d::relay::normalize_relay_url(u))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    if let Some(k) = &body.encryption_key {
+        sovra_proto::EncryptionKey::from_b64("encryption_key", k)?;
+    }
+    cloud
+        .store
+        .whitelist_upsert(
+            &grant,
+            body.url.as_deref(),
+            relays.as_deref(),
+            body.encryption_key.as_deref(),
+        )
+        .await?;
+    cloud
+        .store
+        .pending_settle(&grant.peer_pubkey.to_b64(), "approved")
+        .await?;
+    Ok(Json(written_peer_json(&cloud, &grant.peer_pubkey).await?))
+}
+
+pub async fn remove_peer(
+    State(cloud): State<Arc<Cloud>>,
+    Path(who): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let peer = cloud.store.find_peer(&who).await?.ok_or_else(|| {
+        ApiError::not_found("unknown_peer", format!("{who} is not on the whitelist"))
+    })?;
+    cloud.store.remove_peer(&peer.grant.peer_pubkey).await?;
+    Ok(Json(json!({ "removed": peer.grant.peer_handle })))
+}
+
+#[derive(Deserialize)]
+pub struct ByHandleBody {
+    handle: String,
+    #[serde(default)]
+    registry: Option<String>,
+    #[serde(default)]
+    allowed_capabilities: Vec<String>,
+    #[serde(default)]
+    rate_limit_per_day: Option<u32>,
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+/// `POST /peers/by-handle`: resolve through the registry and whitelist what it vouches for.
+pub async fn put_peer_by_handle(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(body): JsonBody<ByHandleBody>,
+) -> ApiResult<Json<Value>> {
+    let entry = WhitelistEntry {
+        peer_pubkey: String::new(),
+        peer_handle: body.handle.clone(),
+        allowed_capabilities: body.allowed_capabilities,
+        rate_limit_per_day: body
+            .rate_limit_per_day
+            .unwrap_or(sovra_proto::whitelist::DEFAULT_RATE_LIMIT_PER_DAY),
+        expires_at: body.expires_at,
+    };
+    let (grant, verified) = cloud
+        .add_peer_by_handle(&body.handle, body.registry.as_deref(), entry)
+        .await?;
+    let mut v = written_peer_json(&cloud, &grant.peer_pubkey).await?;
+    v["lookup"] = lookup_json(&cloud, &verified);
+    Ok(Json(v))
+}
+
+/// `POST /peers/check`: ask the registries about every registry-resolved peer now.
+pub async fn check_peers(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "checks": cloud.check_peers(true).await? })))
+}

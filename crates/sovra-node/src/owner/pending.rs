@@ -1,0 +1,154 @@
+//! Requests waiting for the owner: handshakes from strangers and registry key resets.
+//!
+//! * `GET /pending` — requests still waiting
+//! * `POST /pending/{id}/approve` — whitelist the key (a key reset keeps the old grants)
+//! * `POST /pending/{id}/deny` — refuse this key from now on
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::cloud::Cloud;
+use crate::error::{ApiError, ApiResult};
+use sovra_http::JsonBody;
+use sovra_proto::WhitelistEntry;
+
+use super::peers::{PeerBody, put_peer, written_peer_json};
+
+pub async fn list_pending(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "pending": cloud.store.pending().await? })))
+}
+
+#[derive(Deserialize, Default)]
+pub struct ApproveBody {
+    /// Absent: none for a stranger; for a key reset, the grants the old key had.
+    #[serde(default)]
+    allowed_capabilities: Option<Vec<String>>,
+    #[serde(default)]
+    rate_limit_per_day: Option<u32>,
+    #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    handle: Option<String>,
+}
+
+pub async fn approve_pending(
+    State(cloud): State<Arc<Cloud>>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ApproveBody>,
+) -> ApiResult<Json<Value>> {
+    let request = cloud.store.pending_get(&id).await?.ok_or_else(|| {
+        ApiError::not_found("unknown_request", format!("no pending request {id}"))
+    })?;
+    if request.reason == "key_reset" {
+        return approve_key_reset(cloud, request, body).await;
+    }
+    let handle = body
+        .handle
+        .or(request.peer_handle)
+        .ok_or_else(|| ApiError::bad_request("the request named no handle; give one"))?;
+    let entry = WhitelistEntry {
+        peer_pubkey: request.peer_pubkey,
+        peer_handle: handle,
+        allowed_capabilities: body.allowed_capabilities.unwrap_or_default(),
+        rate_limit_per_day: body
+            .rate_limit_per_day
+            .unwrap_or(sovra_proto::whitelist::DEFAULT_RATE_LIMIT_PER_DAY),
+        expires_at: body.expires_at,
+    };
+    put_peer(
+        State(cloud),
+        JsonBody(PeerBody {
+            entry,
+            url: body.url,
+            relays: None,
+            encryption_key: None,
+        }),
+    )
+    .await
+}
+
+pub async fn deny_pending(
+    State(cloud): State<Arc<Cloud>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let request = cloud.store.pending_get(&id).await?.ok_or_else(|| {
+        ApiError::not_found("unknown_request", format!("no pending request {id}"))
+    })?;
+    cloud
+        .store
+        .pending_settle(&request.peer_pubkey, "denied")
+        .await?;
+    Ok(Json(json!({ "denied": request.peer_pubkey })))
+}
+
+/// Approving a key reset moves the peer's entry to the new key, grants kept unless the owner
+/// gives others; the registry is asked again first, so only the key it still vouches for is
+/// approved.
+async fn approve_key_reset(
+    cloud: Arc<Cloud>,
+    request: crate::store::PendingRequest,
+    body: ApproveBody,
+) -> ApiResult<Json<Value>> {
+    let handle = request
+        .peer_handle
+        .clone()
+        .ok_or_else(|| ApiError::internal("key reset without a handle"))?;
+    let old = cloud
+        .store
+        .find_peer(&handle)
+        .await?
+        .filter(|p| p.registry_url.is_some());
+    let (registry, verified) = cloud
+        .resolve(
+            &handle,
+            old.as_ref().and_then(|p| p.registry_url.as_deref()),
+        )
+        .await?;
+    if verified.record.pubkey.to_b64() != request.peer_pubkey {
+        return Err(ApiError::new(
+            409,
+            "conflict",
+            format!("{handle} no longer has the key this request is about; check the peers again"),
+        ));
+    }
+    let previous = old.as_ref().map(|p| p.grant.to_entry());
+    let entry = WhitelistEntry {
+        peer_pubkey: request.peer_pubkey.clone(),
+        peer_handle: handle.clone(),
+        allowed_capabilities: body
+            .allowed_capabilities
+            .or_else(|| previous.as_ref().map(|p| p.allowed_capabilities.clone()))
+            .unwrap_or_default(),
+        rate_limit_per_day: body
+            .rate_limit_per_day
+            .or(previous.as_ref().map(|p| p.rate_limit_per_day))
+            .unwrap_or(sovra_proto::whitelist::DEFAULT_RATE_LIMIT_PER_DAY),
+        expires_at: body
+            .expires_at
+            .or_else(|| previous.and_then(|p| p.expires_at)),
+    };
+    let grant = entry.validate()?;
+    if let Some(old) = &old {
+        // Moves the entry to the new key and ends the old key's conversations in one
+        // transaction; the grants given now are written just after.
+        cloud
+            .store
+            .rekey_peer(&old.grant.peer_pubkey, &verified.record)
+            .await?;
+    }
+    cloud
+        .store
+        .whitelist_resolved(&grant, &verified.record, &registry.url)
+        .await?;
+    cloud
+        .store
+        .pending_settle(&request.peer_pubkey, "approved")
+        .await?;
+    Ok(Json(written_peer_json(&cloud, &grant.peer_pubkey).await?))
+}

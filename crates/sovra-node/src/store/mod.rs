@@ -1,0 +1,106 @@
+//! A cloud's storage: one SQLite database (WAL) in the cloud's directory.
+//!
+//! Opened through `sovra-sqlite` (WAL, one writer connection, a reader pool). `synchronous=FULL`
+//! by default, so a request answered 2xx has reached the disk. Every multi-row change is one
+//! transaction.
+//!
+//! # Layout
+//!
+//! One file per table family, each adding its queries to `Store`: `whitelist`, `pending`,
+//! `handshakes` (replay state), `conversations`, `messages`, `jobs`, `outbox`,
+//! `capabilities`, `devices` (and owner nonces), `rate` (rolling-day counts and their
+//! in-memory book), `registry`, `relay`; `memo` is the generation-checked read-through cache
+//! the hot path reads. Migrations are in `../migrations/`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sovra_sqlite::SqliteSynchronous;
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+mod capabilities;
+mod conversations;
+mod devices;
+mod handshakes;
+mod jobs;
+mod memo;
+mod messages;
+mod outbox;
+mod pending;
+pub(crate) mod rate;
+mod registry;
+mod relay;
+mod whitelist;
+
+pub use capabilities::CapabilityRow;
+pub use conversations::{Conversation, Route};
+use memo::Memo;
+pub use messages::StoredMessage;
+pub use outbox::OutboxItem;
+pub use pending::PendingRequest;
+use rate::RateBook;
+pub use registry::{PinnedRegistry, Registration};
+pub use whitelist::Peer;
+
+pub type Tx<'a> = Transaction<'a, Sqlite>;
+
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+pub const HOUR_MS: i64 = 60 * 60 * 1000;
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
+#[derive(Clone)]
+pub struct Store {
+    /// The one writer connection.
+    pool: SqlitePool,
+    /// Readers: WAL lets them run beside the writer and each other.
+    read: SqlitePool,
+    rates: Arc<RateBook>,
+    /// Whitelist entries by base64 key; cleared by every whitelist write.
+    peers: Arc<Memo<String, Peer>>,
+    /// What an inbound message needs of its conversation, by token; cleared by every
+    /// conversation state change.
+    routes: Arc<Memo<String, Route>>,
+}
+
+/// `FULL` by default: a 2xx answer survives power loss, not only a process crash.
+/// `SOVRA_SYNC=normal` trades that for throughput (WAL + NORMAL still survives SIGKILL);
+/// docs/BENCHMARKS.md has both figures.
+fn synchronous() -> SqliteSynchronous {
+    match std::env::var("SOVRA_SYNC").as_deref() {
+        Ok("normal") => SqliteSynchronous::Normal,
+        _ => SqliteSynchronous::Full,
+    }
+}
+
+impl Store {
+    pub async fn open(path: &Path) -> Result<Store, sqlx::Error> {
+        let sovra_sqlite::Pools { write: pool, read } =
+            sovra_sqlite::open(path, synchronous(), &sqlx::migrate!("./migrations")).await?;
+        let rates = Arc::new(RateBook::default());
+        Ok(Store {
+            pool,
+            read,
+            rates,
+            peers: Arc::default(),
+            routes: Arc::default(),
+        })
+    }
+
+    pub async fn begin(&self) -> Result<Tx<'static>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    /// The writer connection, for the inbox's group commit (`d2d/inbox.rs`), the one writer
+    /// outside this folder.
+    pub(crate) fn writer(&self) -> SqlitePool {
+        self.pool.clone()
+    }
+
+    /// The in-memory book of rolling-day counts, shared with the inbox, which advances it.
+    pub(crate) fn rates(&self) -> Arc<RateBook> {
+        self.rates.clone()
+    }
+}

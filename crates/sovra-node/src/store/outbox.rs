@@ -1,0 +1,117 @@
+//! The outbox: sealed messages waiting for delivery, their attempts and last error.
+
+use sqlx::Row;
+
+use super::{Store, Tx, now_ms};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub conversation_id: String,
+    /// The conversation's peer, whose whitelist entry says where to deliver.
+    #[serde(skip)]
+    pub peer_pubkey: String,
+    pub seq: i64,
+    pub url: String,
+    #[serde(skip)]
+    pub body: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub created_at: i64,
+    pub last_error: Option<String>,
+}
+
+fn outbox_item(row: &sqlx::sqlite::SqliteRow) -> OutboxItem {
+    OutboxItem {
+        id: row.get("id"),
+        conversation_id: row.get("conversation_id"),
+        peer_pubkey: row.get("peer_pubkey"),
+        seq: row.get("seq"),
+        url: row.get("url"),
+        body: row.get("body"),
+        state: row.get("state"),
+        attempts: row.get("attempts"),
+        next_attempt_at: row.get("next_attempt_at"),
+        created_at: row.get("created_at"),
+        last_error: row.get("last_error"),
+    }
+}
+
+impl Store {
+    /// Queues a sealed message; with no known endpoint it is recorded as failed right away.
+    pub async fn insert_outbox(
+        tx: &mut Tx<'_>,
+        conversation_id: &str,
+        seq: u64,
+        url: Option<&str>,
+        body: &str,
+    ) -> Result<(), sqlx::Error> {
+        let now = now_ms();
+        let (state, error) = match url {
+            Some(_) => ("pending", None),
+            None => ("failed", Some("no endpoint is known for this peer")),
+        };
+        sqlx::query("INSERT INTO outbox (conversation_id, seq, url, body, state, last_error, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(conversation_id)
+            .bind(seq as i64)
+            .bind(url.unwrap_or(""))
+            .bind(body)
+            .bind(state)
+            .bind(error)
+            .bind(now)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn due_outbox(&self, limit: i64) -> Result<Vec<OutboxItem>, sqlx::Error> {
+        Ok(sqlx::query("SELECT outbox.*, conversations.peer_pubkey FROM outbox JOIN conversations ON conversations.id = outbox.conversation_id WHERE outbox.state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?")
+            .bind(now_ms())
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(outbox_item)
+            .collect())
+    }
+
+    /// When the next pending delivery is due, if any.
+    pub async fn next_outbox_due(&self) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query("SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state = 'pending'")
+            .fetch_one(&self.read)
+            .await
+            .map(|r| r.get("t"))
+    }
+
+    pub async fn outbox(&self) -> Result<Vec<OutboxItem>, sqlx::Error> {
+        Ok(
+            sqlx::query("SELECT outbox.*, conversations.peer_pubkey FROM outbox JOIN conversations ON conversations.id = outbox.conversation_id ORDER BY outbox.id DESC LIMIT 200")
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(outbox_item)
+                .collect(),
+        )
+    }
+
+    pub async fn outbox_result(
+        &self,
+        id: i64,
+        state: &str,
+        attempts: i64,
+        next_attempt_at: i64,
+        error: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = COALESCE(?, last_error) WHERE id = ?")
+            .bind(state)
+            .bind(attempts)
+            .bind(next_attempt_at)
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

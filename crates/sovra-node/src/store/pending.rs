@@ -1,0 +1,98 @@
+//! Pending requests: handshakes from keys not on the whitelist, and registry key resets, kept
+//! for the owner to approve or deny.
+
+use sovra_proto::PublicKey;
+use sqlx::Row;
+
+use super::{Store, Tx, now_ms};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PendingRequest {
+    pub id: String,
+    pub peer_pubkey: String,
+    pub peer_handle: Option<String>,
+    pub topic: String,
+    pub received_at: i64,
+    pub state: String,
+    /// `handshake` (a stranger knocked) or `key_reset` (a peer's registry record moved to a
+    /// new key by a reset).
+    pub reason: String,
+}
+
+fn pending_request(r: &sqlx::sqlite::SqliteRow) -> PendingRequest {
+    PendingRequest {
+        id: r.get("id"),
+        peer_pubkey: r.get("peer_pubkey"),
+        peer_handle: r.get("peer_handle"),
+        topic: r.get("topic"),
+        received_at: r.get("received_at"),
+        state: r.get("state"),
+        reason: r.get("reason"),
+    }
+}
+
+impl Store {
+    pub async fn pending(&self) -> Result<Vec<PendingRequest>, sqlx::Error> {
+        Ok(
+            sqlx::query("SELECT * FROM pending WHERE state = 'pending' ORDER BY received_at")
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(pending_request)
+                .collect(),
+        )
+    }
+
+    pub async fn pending_all_for(
+        &self,
+        peer: &PublicKey,
+    ) -> Result<Vec<PendingRequest>, sqlx::Error> {
+        Ok(sqlx::query("SELECT * FROM pending WHERE peer_pubkey = ?")
+            .bind(peer.to_b64())
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(pending_request)
+            .collect())
+    }
+
+    /// A request still waiting for a decision.
+    pub async fn pending_get(&self, id: &str) -> Result<Option<PendingRequest>, sqlx::Error> {
+        Ok(
+            sqlx::query("SELECT * FROM pending WHERE id = ? AND state = 'pending'")
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?
+                .as_ref()
+                .map(pending_request),
+        )
+    }
+
+    /// Settles a request, and every other pending request from the same peer with it.
+    pub async fn pending_settle(&self, peer_pubkey: &str, state: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE pending SET state = ? WHERE peer_pubkey = ? AND state = 'pending'")
+            .bind(state)
+            .bind(peer_pubkey)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_pending(
+        tx: &mut Tx<'_>,
+        id: &str,
+        peer: &PublicKey,
+        handle: Option<&str>,
+        topic: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO pending (id, peer_pubkey, peer_handle, topic, received_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(id)
+            .bind(peer.to_b64())
+            .bind(handle)
+            .bind(topic)
+            .bind(now_ms())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+}

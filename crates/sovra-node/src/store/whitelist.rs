@@ -1,0 +1,158 @@
+//! The whitelist: one row per peer key with its grant and what the node learned about reaching
+//! it. Every write clears the peer memo (the hot path reads the memo, not the table).
+
+use sovra_proto::{Grant, PublicKey, WhitelistEntry};
+use sqlx::Row;
+
+use super::{Store, now_ms};
+
+/// A whitelist entry with what the node learned about the peer.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub grant: Grant,
+    pub peer_url: Option<String>,
+    pub peer_encryption_key: Option<String>,
+    /// The registry this entry was resolved through and is refreshed from.
+    pub registry_url: Option<String>,
+    /// When the registry last confirmed (or moved) this entry's key, unix ms.
+    pub checked_at: Option<i64>,
+    /// Relays the peer can be reached through.
+    pub peer_relays: Vec<String>,
+}
+
+pub(super) fn peer(row: &sqlx::sqlite::SqliteRow) -> Result<Peer, sqlx::Error> {
+    let entry = WhitelistEntry {
+        peer_pubkey: row.get("peer_pubkey"),
+        peer_handle: row.get("peer_handle"),
+        allowed_capabilities: serde_json::from_str(row.get::<&str, _>("allowed_capabilities"))
+            .unwrap_or_default(),
+        rate_limit_per_day: row.get::<i64, _>("rate_limit_per_day") as u32,
+        expires_at: row
+            .get::<Option<i64>, _>("expires_at")
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .map(sovra_proto::time::format),
+    };
+    let grant = entry
+        .validate()
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(Peer {
+        grant,
+        peer_url: row.get("peer_url"),
+        peer_encryption_key: row.get("peer_encryption_key"),
+        registry_url: row.get("registry_url"),
+        checked_at: row.get("checked_at"),
+        peer_relays: serde_json::from_str(row.get::<&str, _>("peer_relays")).unwrap_or_default(),
+    })
+}
+
+impl Store {
+    /// Adds or updates an entry set by the owner. Reachability the owner did not give
+    /// (`None`) is kept as it was.
+    pub async fn whitelist_upsert(
+        &self,
+        grant: &Grant,
+        peer_url: Option<&str>,
+        relays: Option<&[String]>,
+        encryption_key: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO whitelist (peer_pubkey, peer_handle, allowed_capabilities, rate_limit_per_day, expires_at, peer_url, peer_relays, peer_encryption_key, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, '[]'), ?, ?)
+             ON CONFLICT (peer_pubkey) DO UPDATE SET peer_handle = excluded.peer_handle,
+               allowed_capabilities = excluded.allowed_capabilities,
+               rate_limit_per_day = excluded.rate_limit_per_day, expires_at = excluded.expires_at,
+               peer_url = COALESCE(excluded.peer_url, whitelist.peer_url),
+               peer_relays = COALESCE(?, whitelist.peer_relays),
+               peer_encryption_key = COALESCE(excluded.peer_encryption_key, whitelist.peer_encryption_key)",
+        )
+        .bind(grant.peer_pubkey.to_b64())
+        .bind(&grant.peer_handle)
+        .bind(serde_json::to_string(&grant.allowed_capabilities).expect("json"))
+        .bind(i64::from(grant.rate_limit_per_day))
+        .bind(grant.expires_at.map(|t| t.as_millisecond()))
+        .bind(peer_url)
+        .bind(relays.map(|r| serde_json::to_string(r).expect("json")))
+        .bind(encryption_key)
+        .bind(now_ms())
+        .bind(relays.map(|r| serde_json::to_string(r).expect("json")))
+        .execute(&self.pool)
+        .await?;
+        self.peers.clear();
+        Ok(())
+    }
+
+    pub async fn set_peer_encryption_key(
+        &self,
+        peer: &PublicKey,
+        key: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE whitelist SET peer_encryption_key = ? WHERE peer_pubkey = ?")
+            .bind(key)
+            .bind(peer.to_b64())
+            .execute(&self.pool)
+            .await?;
+        self.peers.clear();
+        Ok(())
+    }
+
+    pub async fn peer(&self, pubkey: &PublicKey) -> Result<Option<Peer>, sqlx::Error> {
+        let key = pubkey.to_b64();
+        let generation = match self.peers.get(&key) {
+            Ok(peer) => return Ok(Some(peer)),
+            Err(generation) => generation,
+        };
+        let found = sqlx::query("SELECT * FROM whitelist WHERE peer_pubkey = ?")
+            .bind(&key)
+            .fetch_optional(&self.read)
+            .await?
+            .map(|r| peer(&r))
+            .transpose()?;
+        // Strangers are not memoized: a flood of unknown keys must not fill memory.
+        if let Some(found) = &found {
+            self.peers.fill(key, found.clone(), generation);
+        }
+        Ok(found)
+    }
+
+    /// Finds a peer by handle or by key (wire or human form).
+    pub async fn find_peer(&self, who: &str) -> Result<Option<Peer>, sqlx::Error> {
+        let key = PublicKey::from_human(who)
+            .map(|k| k.to_b64())
+            .unwrap_or_default();
+        sqlx::query("SELECT * FROM whitelist WHERE peer_handle = ? OR peer_pubkey = ?")
+            .bind(who)
+            .bind(key)
+            .fetch_optional(&self.read)
+            .await?
+            .map(|r| peer(&r))
+            .transpose()
+    }
+
+    pub async fn peers(&self) -> Result<Vec<Peer>, sqlx::Error> {
+        sqlx::query("SELECT * FROM whitelist ORDER BY peer_handle")
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(peer)
+            .collect()
+    }
+
+    pub async fn remove_peer(&self, pubkey: &PublicKey) -> Result<bool, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("DELETE FROM whitelist WHERE peer_pubkey = ?")
+            .bind(pubkey.to_b64())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        // Removing a peer ends its conversations.
+        sqlx::query("UPDATE conversations SET state = 'closed', closed_at = ? WHERE peer_pubkey = ? AND state = 'open'")
+            .bind(now_ms())
+            .bind(pubkey.to_b64())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.peers.clear();
+        self.routes.clear();
+        Ok(n > 0)
+    }
+}

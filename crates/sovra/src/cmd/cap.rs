@@ -1,0 +1,67 @@
+//! `sovra cap expose|list|withdraw`: capabilities exposed to peers.
+
+use anyhow::{Result, bail};
+use serde_json::json;
+
+use crate::CapCommand;
+use crate::cli::{Ctx, encode};
+
+pub async fn run(ctx: &Ctx, command: CapCommand) -> Result<()> {
+    match command {
+        CapCommand::Expose {
+            name,
+            description,
+            timeout_ms,
+            http,
+            chat,
+            model,
+            exec,
+        } => {
+            let adapter = if let Some(url) = http {
+                json!({"kind": "http", "url": url, "timeout_ms": timeout_ms})
+            } else if let Some(url) = chat {
+                json!({"kind": "chat", "url": url, "model": model, "timeout_ms": timeout_ms})
+            } else if !exec.is_empty() {
+                json!({"kind": "exec", "command": exec, "timeout_ms": timeout_ms})
+            } else {
+                bail!("give one adapter: --exec CMD [ARGS…], --http URL or --chat URL --model M");
+            };
+            let v = ctx
+                .call(
+                    "PUT",
+                    &format!("/capabilities/{}", encode(&name)),
+                    Some(json!({"description": description, "adapter": adapter})),
+                )
+                .await?;
+            ctx.print(&v, |_| {
+                println!(
+                    "Exposed {name}. Peers still need a grant (`sovra peer add … --allow {name}`)."
+                )
+            });
+        }
+        CapCommand::Withdraw { name } => {
+            let v = ctx
+                .call("DELETE", &format!("/capabilities/{}", encode(&name)), None)
+                .await?;
+            ctx.print(&v, |_| println!("Withdrew {name}."));
+        }
+        CapCommand::List => {
+            let v = ctx.call("GET", "/capabilities", None).await?;
+            ctx.print(&v, |v| {
+                let caps = v["capabilities"].as_array().cloned().unwrap_or_default();
+                if caps.is_empty() {
+                    println!("Nothing is exposed.");
+                }
+                for c in caps {
+                    println!(
+                        "{:<20} [{}] {}",
+                        c["name"].as_str().unwrap_or(""),
+                        c["adapter"]["kind"].as_str().unwrap_or(""),
+                        c["description"].as_str().unwrap_or("")
+                    );
+                }
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! `sovra conversations`, `sovra log PEER`, `sovra close PEER`.
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::cli::{Ctx, Exit, exit, ms_to_time};
+
+/// `sovra conversations`.
+pub async fn list(ctx: &Ctx) -> Result<()> {
+    let v = ctx.call("GET", "/conversations", None).await?;
+    ctx.print(&v, |v| {
+        let list = v["conversations"].as_array().cloned().unwrap_or_default();
+        if list.is_empty() {
+            println!("No conversations.");
+        }
+        for c in list {
+            println!(
+                "{}  {:<20} {:<9} {:<6} since {}  topic: {}",
+                c["id"].as_str().unwrap_or(""),
+                c["peer_handle"].as_str().unwrap_or("?"),
+                c["role"].as_str().unwrap_or(""),
+                c["state"].as_str().unwrap_or(""),
+                ms_to_time(&c["created_at"]),
+                c["topic"].as_str().unwrap_or(""),
+            );
+        }
+    });
+    Ok(())
+}
+
+/// `sovra close PEER`.
+pub async fn close(ctx: &Ctx, peer: &str) -> Result<()> {
+    let conv = find_conversation(ctx, peer).await?;
+    let id = conv["id"].as_str().unwrap_or_default().to_owned();
+    let v = ctx
+        .call("POST", &format!("/conversations/{id}/close"), None)
+        .await?;
+    ctx.print(&v, |_| println!("Closed conversation {id} with {peer}."));
+    Ok(())
+}
+
+async fn find_conversation(ctx: &Ctx, peer: &str) -> Result<Value> {
+    let v = ctx.call("GET", "/conversations", None).await?;
+    v["conversations"]
+        .as_array()
+        .and_then(|l| {
+            l.iter()
+                .find(|c| {
+                    (c["peer_handle"] == peer || c["peer_pubkey"] == peer) && c["state"] == "open"
+                })
+                .or_else(|| {
+                    l.iter()
+                        .find(|c| c["peer_handle"] == peer || c["peer_pubkey"] == peer)
+                })
+                .cloned()
+        })
+        .ok_or_else(|| Exit(exit::NOT_FOUND, format!("no conversation with {peer}")).into())
+}
+
+pub async fn log(ctx: &Ctx, peer: &str) -> Result<()> {
+    let conv = find_conversation(ctx, peer).await?;
+    let id = conv["id"].as_str().unwrap_or_default();
+    let v = ctx
+        .call("GET", &format!("/messages?conversation={id}"), None)
+        .await?;
+    ctx.print(&v, |v| {
+        println!(
+            "Conversation {id} with {peer} ({}), topic: {}",
+            conv["state"].as_str().unwrap_or(""),
+            conv["topic"].as_str().unwrap_or("")
+        );
+        for m in v["messages"].as_array().cloned().unwrap_or_default() {
+            print_message(&m, peer);
+        }
+    });
+    Ok(())
+}
+
+pub(crate) fn print_message(m: &Value, peer: &str) {
+    let who = if m["direction"] == "in" { peer } else { "me" };
+    let reply = m["in_reply_to"]
+        .as_u64()
+        .map(|s| format!(" (reply to {s})"))
+        .unwrap_or_default();
+    println!(
+        "[{}] #{} {who}{reply} [keep: {}]: {}",
+        ms_to_time(&m["at"]),
+        m["seq"],
+        m["retention"].as_str().unwrap_or(""),
+        m["payload"]["text"].as_str().unwrap_or("")
+    );
+    for c in m["payload"]["calls"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        println!(
+            "    call {} {}",
+            c["capability"].as_str().unwrap_or(""),
+            c["args"]
+        );
+    }
+    for r in m["payload"]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        if r["ok"] == true {
+            println!(
+                "    result {}: {}",
+                r["capability"].as_str().unwrap_or(""),
+                r["output"]
+            );
+        } else {
+            println!(
+                "    result {}: error: {}",
+                r["capability"].as_str().unwrap_or(""),
+                r["error"].as_str().unwrap_or("")
+            );
+        }
+    }
+}

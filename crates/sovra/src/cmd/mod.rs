@@ -1,0 +1,35 @@
+//! One file per command family; `main.rs` holds the clap definitions and dispatches here.
+//! This file holds what the three long-running processes (node, registry, relay) share.
+
+pub mod agent;
+pub mod bench;
+pub mod cap;
+pub mod conversations;
+pub mod node;
+pub mod peer;
+pub mod pending;
+pub mod quickstart;
+pub mod registry;
+pub mod relay;
+pub mod selfcheck;
+pub mod send;
+
+/// Logs of the long-running processes go to stderr, `info` unless `RUST_LOG` says otherwise.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,63 @@
+//! `sovra init` (a new cloud in the home) and `sovra node serve` (every cloud in the home).
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use super::{init_logging, shutdown_signal};
+use crate::cli::Ctx;
+
+/// `sovra init --handle H`.
+pub async fn init(ctx: &Ctx, handle: &str) -> Result<()> {
+    let (dir, keys) = sovra_node::home::init_cloud(&ctx.home, handle).await?;
+    let v = json!({
+        "handle": handle,
+        "pubkey": keys.public().to_human(),
+        "fingerprint": keys.public().fingerprint(),
+        "dir": dir,
+    });
+    ctx.print(&v, |v| {
+        println!(
+            "Created {} in {}",
+            v["handle"].as_str().unwrap_or(""),
+            dir.display()
+        );
+        println!("  key:         {}", v["pubkey"].as_str().unwrap_or(""));
+        println!("  fingerprint: {}", v["fingerprint"].as_str().unwrap_or(""));
+        println!("Next: `sovra node serve`, then `sovra peer add …`.");
+    });
+    Ok(())
+}
+
+pub async fn serve(ctx: &Ctx, listen: &str, public_url: Option<String>) -> Result<()> {
+    init_logging();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    let url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+    let node = sovra_node::open_node(&ctx.home, &url, sovra_node::Settings::default()).await?;
+    if node.clouds.is_empty() {
+        bail!(
+            "no clouds in {}; create one with `sovra init --handle @you.cloud`",
+            ctx.home.display()
+        );
+    }
+    sovra_node::home::write_node_info(
+        &ctx.home,
+        &sovra_node::home::NodeInfo {
+            url: url.clone(),
+            pid: std::process::id(),
+        },
+    )?;
+    for (name, cloud) in &node.clouds {
+        tracing::info!(
+            "serving {} ({name}) at {}",
+            cloud.config.handle,
+            cloud.base_url
+        );
+    }
+    eprintln!("sovra node listening on {addr}");
+    sovra_node::serve(node, listener, shutdown_signal()).await?;
+    eprintln!("sovra node stopped");
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! `sovra peer add|list|remove|lookup|check`: the whitelist.
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use crate::PeerCommand;
+use crate::cli::{Ctx, encode, list};
+
+pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
+    match command {
+        PeerCommand::Add {
+            handle,
+            pubkey: None,
+            registry,
+            allow,
+            rate,
+            expires,
+            ..
+        } => {
+            let v = ctx
+                .call(
+                    "POST",
+                    "/peers/by-handle",
+                    Some(json!({
+                        "handle": handle,
+                        "registry": registry,
+                        "allowed_capabilities": allow,
+                        "rate_limit_per_day": rate,
+                        "expires_at": expires,
+                    })),
+                )
+                .await?;
+            ctx.print(&v, |v| {
+                let l = &v["lookup"];
+                println!("Whitelisted {handle} as the registry vouches for it");
+                println!("  fingerprint: {}", l["fingerprint"].as_str().unwrap_or(""));
+                println!("  safety code: {}", l["safety_code"].as_str().unwrap_or(""));
+                println!("  endpoint:    {}", l["endpoint"].as_str().unwrap_or("-"));
+                println!(
+                    "  may call:    {}",
+                    list(&v["entry"]["allowed_capabilities"])
+                );
+                if l["was_reset"] == true {
+                    println!("  note: this handle's key was last changed by a registry reset");
+                }
+                println!("Compare the safety code with {handle}'s owner (call, or in person).");
+            });
+        }
+        PeerCommand::Add {
+            handle,
+            pubkey: Some(pubkey),
+            url,
+            relays,
+            encryption_key,
+            allow,
+            rate,
+            expires,
+            ..
+        } => {
+            if url.is_none() && relays.is_empty() {
+                bail!("with --pubkey, give --url or --relay (or add the peer by handle alone)");
+            }
+            let key = sovra_proto::PublicKey::from_human(&pubkey).context("--pubkey")?;
+            let v = ctx
+                .call(
+                    "PUT",
+                    "/peers",
+                    Some(json!({
+                        "peer_pubkey": key.to_b64(),
+                        "peer_handle": handle,
+                        "allowed_capabilities": allow,
+                        "rate_limit_per_day": rate,
+                        "expires_at": expires,
+                        "url": url,
+                        "relays": (!relays.is_empty()).then_some(relays),
+                        "encryption_key": encryption_key,
+                    })),
+                )
+                .await?;
+            ctx.print(&v, |v| {
+                println!("Whitelisted {handle}");
+                println!("  fingerprint: {}", v["fingerprint"].as_str().unwrap_or(""));
+                println!(
+                    "  may call:    {}",
+                    list(&v["entry"]["allowed_capabilities"])
+                );
+            });
+        }
+        PeerCommand::List => {
+            let v = ctx.call("GET", "/peers", None).await?;
+            ctx.print(&v, |v| {
+                let peers = v["peers"].as_array().cloned().unwrap_or_default();
+                if peers.is_empty() {
+                    println!("The whitelist is empty.");
+                }
+                for p in peers {
+                    let e = &p["entry"];
+                    println!(
+                        "{:<20} {}  may call: {}  rate: {}/day  expires: {}  url: {}",
+                        e["peer_handle"].as_str().unwrap_or(""),
+                        p["fingerprint"].as_str().unwrap_or(""),
+                        list(&e["allowed_capabilities"]),
+                        e["rate_limit_per_day"],
+                        e["expires_at"].as_str().unwrap_or("never"),
+                        p["url"].as_str().unwrap_or("-"),
+                    );
+                }
+            });
+        }
+        PeerCommand::Lookup { handle, registry } => {
+            let query = registry
+                .map(|r| format!("?registry={}", encode(&r)))
+                .unwrap_or_default();
+            let v = ctx
+                .call(
+                    "GET",
+                    &format!("/registry/lookup/{}{query}", encode(&handle)),
+                    None,
+                )
+                .await?;
+            ctx.print(&v, |v| {
+                println!("{} at {}", handle, v["registry"].as_str().unwrap_or(""));
+                println!(
+                    "  key:         ed25519:{}",
+                    v["pubkey"].as_str().unwrap_or("")
+                );
+                println!("  fingerprint: {}", v["fingerprint"].as_str().unwrap_or(""));
+                println!("  safety code: {}", v["safety_code"].as_str().unwrap_or(""));
+                println!("  endpoint:    {}", v["endpoint"].as_str().unwrap_or("-"));
+                println!(
+                    "  key changes: {}{}",
+                    v["key_changes"],
+                    if v["was_reset"] == true {
+                        " (last one a reset)"
+                    } else {
+                        ""
+                    }
+                );
+            });
+        }
+        PeerCommand::Check => {
+            let v = ctx.call("POST", "/peers/check", None).await?;
+            ctx.print(&v, |v| {
+                let checks = v["checks"].as_array().cloned().unwrap_or_default();
+                if checks.is_empty() {
+                    println!("No peers were added by handle.");
+                }
+                for c in checks {
+                    let handle = c["handle"].as_str().unwrap_or("");
+                    match c["outcome"].as_str().unwrap_or("") {
+                        "unchanged" => println!("{handle}: unchanged"),
+                        "rotated" => println!("{handle}: rotated; followed (grants kept)"),
+                        "reset" => println!(
+                            "{handle}: KEY RESET at the registry; approve with `sovra pending approve {}` after comparing safety codes",
+                            c["request"].as_str().unwrap_or("")
+                        ),
+                        _ => println!("{handle}: check failed: {}", c["error"].as_str().unwrap_or("")),
+                    }
+                }
+            });
+        }
+        PeerCommand::Remove { peer } => {
+            let v = ctx
+                .call("DELETE", &format!("/peers/{}", encode(&peer)), None)
+                .await?;
+            ctx.print(&v, |_| {
+                println!("Removed {peer}; its conversations are closed.")
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! `sovra pending list|approve|deny`: requests waiting for the owner.
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::PendingCommand;
+use crate::cli::{Ctx, encode, ms_to_time};
+
+pub async fn run(ctx: &Ctx, command: PendingCommand) -> Result<()> {
+    match command {
+        PendingCommand::List => {
+            let v = ctx.call("GET", "/pending", None).await?;
+            ctx.print(&v, |v| {
+                let list = v["pending"].as_array().cloned().unwrap_or_default();
+                if list.is_empty() {
+                    println!("No pending requests.");
+                }
+                for p in list {
+                    let key = sovra_proto::PublicKey::from_b64(
+                        "k",
+                        p["peer_pubkey"].as_str().unwrap_or(""),
+                    );
+                    let what = if p["reason"] == "key_reset" {
+                        "KEY RESET"
+                    } else {
+                        "topic"
+                    };
+                    println!(
+                        "{}  {} ({})  at {}  {what}: {}",
+                        p["id"].as_str().unwrap_or(""),
+                        p["peer_handle"].as_str().unwrap_or("(no handle)"),
+                        key.map(|k| k.fingerprint()).unwrap_or_default(),
+                        ms_to_time(&p["received_at"]),
+                        p["topic"].as_str().unwrap_or(""),
+                    );
+                }
+            });
+        }
+        PendingCommand::Approve {
+            id,
+            allow,
+            url,
+            rate,
+            handle,
+        } => {
+            let v = ctx
+                .call(
+                    "POST",
+                    &format!("/pending/{}/approve", encode(&id)),
+                    Some(json!({
+                        // Absent, a key reset keeps the old key's grants.
+                        "allowed_capabilities": (!allow.is_empty()).then_some(allow),
+                        "url": url, "rate_limit_per_day": rate, "handle": handle,
+                    })),
+                )
+                .await?;
+            ctx.print(&v, |v| {
+                println!(
+                    "Approved {}",
+                    v["entry"]["peer_handle"].as_str().unwrap_or("")
+                )
+            });
+        }
+        PendingCommand::Deny { id } => {
+            let v = ctx
+                .call("POST", &format!("/pending/{}/deny", encode(&id)), None)
+                .await?;
+            ctx.print(&v, |_| println!("Denied request {id}"));
+        }
+    }
+    Ok(())
+}

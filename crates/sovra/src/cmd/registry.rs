@@ -1,0 +1,120 @@
+//! `sovra registry serve`, `sovra register` and `sovra rotate`: running a registry, and this
+//! cloud's handle at one.
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use super::{init_logging, shutdown_signal};
+use crate::cli::Ctx;
+
+/// `sovra registry serve`.
+pub async fn serve(dir: &std::path::Path, listen: &str, domain: &str, sms: &str) -> Result<()> {
+    use sovra_registry::sms::{ConsoleGateway, SmsGateway, TwilioGateway, WebhookGateway};
+    // The console gateway "sends" codes to this log.
+    init_logging();
+    let gateway: std::sync::Arc<dyn SmsGateway> = match sms {
+        "console" => std::sync::Arc::new(ConsoleGateway::default()),
+        "twilio" => std::sync::Arc::new(TwilioGateway::from_env().map_err(anyhow::Error::msg)?),
+        "webhook" => std::sync::Arc::new(WebhookGateway::from_env().map_err(anyhow::Error::msg)?),
+        other => bail!("unknown SMS gateway {other:?}: console, twilio or webhook"),
+    };
+    let settings = sovra_registry::Settings {
+        domain: domain.to_owned(),
+        ..Default::default()
+    };
+    let registry = std::sync::Arc::new(sovra_registry::home::open(dir, settings, gateway).await?);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "registry on http://{addr}  key {}  handles @name.{domain}  sms: {sms}",
+        registry.public().to_human()
+    );
+    sovra_registry::api::serve(listener, registry, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Has the node ask `registry` to text a code to `phone`, then reads the code the human types.
+async fn phone_proof(ctx: &Ctx, registry: &str, phone: &str) -> Result<Value> {
+    let sent = ctx
+        .call(
+            "POST",
+            "/registry/verifications",
+            Some(json!({"registry": registry, "phone": phone})),
+        )
+        .await?;
+    eprint!("A code was sent to {phone}. Code: ");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the code")?;
+    let code = line.trim();
+    if code.is_empty() {
+        bail!("no code given");
+    }
+    Ok(json!({"verification_id": sent["verification_id"], "code": code}))
+}
+
+pub async fn register(ctx: &Ctx, phone: &str, handle: Option<&str>, registry: &str) -> Result<()> {
+    let me = ctx.call("GET", "/whoami", None).await?;
+    let mine = me["handle"].as_str().unwrap_or_default();
+    if let Some(h) = handle
+        && h != mine
+    {
+        bail!(
+            "this cloud is {mine}; to claim {h}, create a cloud for it (`sovra init --handle {h}`) and select it with --cloud"
+        );
+    }
+    let mut body = phone_proof(ctx, registry, phone).await?;
+    body["registry"] = json!(registry);
+    let v = ctx.call("POST", "/registry/register", Some(body)).await?;
+    ctx.print(&v, |v| {
+        println!(
+            "Registered {} at {}",
+            v["handle"].as_str().unwrap_or(""),
+            v["registry"].as_str().unwrap_or("")
+        );
+        println!(
+            "  fingerprint:  {}",
+            v["fingerprint"].as_str().unwrap_or("")
+        );
+        println!("  endpoint:     {}", v["endpoint"].as_str().unwrap_or("-"));
+        println!(
+            "  registry key: ed25519:{} (pinned)",
+            v["registry_key"].as_str().unwrap_or("")
+        );
+        if v["was_reset"] == true {
+            println!(
+                "  This replaced the phone's previous key: peers will be asked to re-approve."
+            );
+        }
+        println!(
+            "Peers can now add you with `sovra peer add {}`.",
+            v["handle"].as_str().unwrap_or("")
+        );
+    });
+    Ok(())
+}
+
+pub async fn rotate(ctx: &Ctx, phone: &str) -> Result<()> {
+    let status = ctx.call("GET", "/registry", None).await?;
+    let registry = status["registration"]["registry_url"]
+        .as_str()
+        .context("this cloud is not registered; run `sovra register` first")?
+        .to_owned();
+    let body = phone_proof(ctx, &registry, phone).await?;
+    let v = ctx.call("POST", "/registry/rotate", Some(body)).await?;
+    ctx.print(&v, |v| {
+        println!(
+            "Rotated {}'s key; peers follow it automatically.",
+            v["handle"].as_str().unwrap_or("")
+        );
+        println!(
+            "  new fingerprint: {}",
+            v["fingerprint"].as_str().unwrap_or("")
+        );
+        println!("  open conversations were closed; the next message opens a new one.");
+    });
+    Ok(())
+}

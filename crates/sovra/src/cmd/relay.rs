@@ -1,0 +1,78 @@
+//! `sovra relay add|list|remove` (this cloud's relays) and `sovra relay serve`.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use super::{init_logging, shutdown_signal};
+use crate::RelayCommand;
+use crate::cli::Ctx;
+
+pub async fn run(ctx: &Ctx, command: RelayCommand) -> Result<()> {
+    match command {
+        RelayCommand::Add { url } => {
+            let v = ctx
+                .call("PUT", "/relays", Some(json!({ "url": url })))
+                .await?;
+            ctx.print(&v, |v| {
+                println!("Reachable through {} now.", v["relay"].as_str().unwrap_or(""));
+                if v["published"] == true {
+                    println!("Published in the registry record; peers will try it when the endpoint fails.");
+                }
+            });
+            Ok(())
+        }
+        RelayCommand::List => {
+            let v = ctx.call("GET", "/relays", None).await?;
+            ctx.print(&v, |v| {
+                let relays = v["relays"].as_array().cloned().unwrap_or_default();
+                if relays.is_empty() {
+                    println!("No relays.");
+                }
+                for r in relays {
+                    println!("{}", r.as_str().unwrap_or(""));
+                }
+            });
+            Ok(())
+        }
+        RelayCommand::Remove { url } => {
+            let v = ctx
+                .call("DELETE", "/relays", Some(json!({ "url": url })))
+                .await?;
+            ctx.print(&v, |_| println!("Removed {url}."));
+            Ok(())
+        }
+        RelayCommand::Serve {
+            dir,
+            listen,
+            public_url,
+            ttl,
+            pow_difficulty,
+            rate,
+            burst,
+            quota,
+        } => {
+            init_logging();
+            let dir = dir.unwrap_or_else(|| ctx.home.join("relay"));
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let addr = listener.local_addr()?;
+            let url = public_url.unwrap_or_else(|| format!("ws://{addr}"));
+            let mut settings = sovra_relay::Settings::new(url.clone());
+            settings.ttl = Duration::from_secs(ttl);
+            settings.pow_difficulty = pow_difficulty;
+            settings.rate_per_second = rate;
+            settings.burst = burst;
+            settings.quota.envelopes = quota;
+            let relay = sovra_relay::server::open(&dir, settings).await?;
+            println!(
+                "relay on {url}  (listening on {addr}, data in {})",
+                dir.display()
+            );
+            sovra_relay::server::serve(listener, relay, shutdown_signal()).await?;
+            Ok(())
+        }
+    }
+}

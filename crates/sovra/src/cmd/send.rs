@@ -1,0 +1,139 @@
+//! `sovra send`: queue a message, wait for its delivery and (with calls or `--wait-reply`) for
+//! the reply.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use super::conversations::print_message;
+use crate::SendArgs;
+use crate::cli::{Ctx, Exit, exit};
+
+pub async fn run(ctx: &Ctx, args: SendArgs) -> Result<()> {
+    let mut calls = Vec::new();
+    for pair in args.call.chunks(2) {
+        let parsed: Value = serde_json::from_str(&pair[1])
+            .with_context(|| format!("--call {}: args are not JSON", pair[0]))?;
+        calls.push(json!({"capability": pair[0], "args": parsed}));
+    }
+    let body =
+        json!({"to": args.peer, "text": args.text, "calls": calls, "retention": args.retention});
+    let sent = ctx.call("POST", "/send", Some(body)).await?;
+    let conv = sent["conversation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let seq = sent["seq"].as_u64().unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let want_reply = !calls.is_empty() || args.wait_reply;
+    let mut spinner = Spinner::new(format!("delivering to {}", args.peer));
+    // Delivery first (the outbox retries in the background), then the reply.
+    loop {
+        let outbox = ctx.call("GET", "/outbox", None).await?;
+        let item = outbox["outbox"].as_array().and_then(|l| {
+            l.iter()
+                .find(|i| i["conversation_id"] == conv.as_str() && i["seq"] == seq)
+                .cloned()
+        });
+        match item.as_ref().and_then(|i| i["state"].as_str()) {
+            Some("delivered") => break,
+            Some("failed") => {
+                spinner.done();
+                bail!(
+                    "delivery failed: {}",
+                    item.as_ref()
+                        .and_then(|i| i["last_error"].as_str())
+                        .unwrap_or("unknown")
+                );
+            }
+            _ => {}
+        }
+        if Instant::now() > deadline {
+            spinner.done();
+            return Err(Exit(
+                exit::TIMEOUT,
+                format!(
+                    "not delivered within {} s; the node keeps retrying",
+                    args.timeout
+                ),
+            )
+            .into());
+        }
+        spinner.tick();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !want_reply {
+        spinner.done();
+        let v = json!({"conversation_id": conv, "seq": seq, "delivered": true});
+        ctx.print(&v, |_| {
+            println!("Delivered to {} (message {seq}).", args.peer)
+        });
+        return Ok(());
+    }
+    spinner.label(format!("waiting for {}'s reply", args.peer));
+    loop {
+        let msgs = ctx
+            .call("GET", &format!("/messages?conversation={conv}"), None)
+            .await?;
+        let reply = msgs["messages"].as_array().and_then(|l| {
+            l.iter()
+                .find(|m| m["direction"] == "in" && m["in_reply_to"] == seq)
+                .cloned()
+        });
+        if let Some(reply) = reply {
+            spinner.done();
+            ctx.print(&reply, |r| print_message(r, &args.peer));
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            spinner.done();
+            return Err(Exit(
+                exit::TIMEOUT,
+                format!("delivered, but no reply within {} s", args.timeout),
+            )
+            .into());
+        }
+        spinner.tick();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A waiting indicator on stderr: a spinner on a terminal, one line otherwise.
+struct Spinner {
+    label: String,
+    tty: bool,
+    n: usize,
+    shown: bool,
+}
+
+impl Spinner {
+    fn new(label: String) -> Self {
+        Spinner {
+            label,
+            tty: std::io::stderr().is_terminal(),
+            n: 0,
+            shown: false,
+        }
+    }
+    fn label(&mut self, label: String) {
+        self.label = label;
+        self.shown = false;
+    }
+    fn tick(&mut self) {
+        const FRAMES: [char; 4] = ['|', '/', '-', '\\'];
+        if self.tty {
+            eprint!("\r{} {}…", FRAMES[self.n % 4], self.label);
+        } else if !self.shown {
+            eprintln!("{}…", self.label);
+        }
+        self.shown = true;
+        self.n += 1;
+    }
+    fn done(&mut self) {
+        if self.tty && self.n > 0 {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
