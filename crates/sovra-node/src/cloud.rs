@@ -56,6 +56,8 @@ pub struct Cloud {
     /// Accepts inbound messages with group commit (`d2d/inbox.rs`).
     pub(crate) inbox: Inbox,
     pub outbox_wake: Notify,
+    /// What happens in this cloud, for live listeners (`agents/events.rs`).
+    pub events: tokio::sync::broadcast::Sender<crate::agents::events::Event>,
     pub jobs_wake: Notify,
     /// When an unknown key claiming a registry-resolved handle last made us check that
     /// handle early (`registry.rs`); bounded by the whitelist's size.
@@ -77,6 +79,20 @@ impl Cloud {
         settings: Settings,
     ) -> Result<Arc<Cloud>, crate::home::HomeError> {
         let config = crate::home::load_config(&dir)?;
+        // Before swarms, a cloud had one soul at its root; it is now the main swarm's.
+        let old_soul = dir.join("soul.md");
+        let main_soul = dir.join("swarms").join("main").join("soul.md");
+        if old_soul.exists() && !main_soul.exists() {
+            let moved = std::fs::create_dir_all(dir.join("swarms").join("main"))
+                .and_then(|()| std::fs::rename(&old_soul, &main_soul));
+            if let Err(e) = moved {
+                tracing::warn!(
+                    "moving {} to {}: {e}",
+                    old_soul.display(),
+                    main_soul.display()
+                );
+            }
+        }
         let keys = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key"))?;
         let store = Store::open(&dir.join("cloud.db")).await?;
         let inbox = Inbox::start(store.writer(), store.rates());
@@ -98,6 +114,7 @@ impl Cloud {
             inbox,
             http: reqwest::Client::new(),
             outbox_wake: Notify::new(),
+            events: crate::agents::events::channel(),
             jobs_wake: Notify::new(),
             early_checks: Default::default(),
             relay_links: Default::default(),

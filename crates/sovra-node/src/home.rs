@@ -8,7 +8,8 @@
 //!     cloud.key               the cloud's Ed25519 + X25519 secret keys (0600)
 //!     device.key              the local CLI's device key (0600), certified by cloud.key
 //!     cloud.db                SQLite (WAL): whitelist, conversations, messages, outbox…
-//!     soul.md                 optional: the cloud's system prompt for `chat` capabilities
+//!     swarms/<name>/          a swarm's soul.md (system prompt), notes.md (long-term memory)
+//!                             and, for an openai brain keeping its key here, api-key (0600)
 //! ```
 
 use std::path::{Path, PathBuf};

@@ -372,6 +372,7 @@ impl Cloud {
         handle: &str,
         named_registry: Option<&str>,
         entry: sovra_proto::WhitelistEntry,
+        swarm: Option<&str>,
     ) -> ApiResult<(Grant, VerifiedLookup)> {
         let (registry, verified) = self.resolve(handle, named_registry).await?;
         if verified.record.pubkey == self.public() {
@@ -384,7 +385,7 @@ impl Cloud {
         };
         let grant = entry.validate()?;
         self.store
-            .whitelist_resolved(&grant, &verified.record, &registry.url)
+            .whitelist_resolved(&grant, &verified.record, &registry.url, swarm)
             .await?;
         Ok((grant, verified))
     }

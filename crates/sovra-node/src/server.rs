@@ -13,10 +13,13 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use tokio::net::TcpListener;
 
+use crate::agents::api as agent_api;
 use crate::cloud::{Cloud, Settings};
 use crate::d2d;
 use crate::home::{self, HomeError};
-use crate::owner::{auth, capabilities, conversations, peers, pending, registry, relays, whoami};
+use crate::owner::{
+    auth, capabilities, conversations, drafts, peers, pending, registry, relays, swarms, whoami,
+};
 use crate::workers::spawn_workers;
 use sovra_http::{MAX_BODY, method_not_allowed, not_found};
 
@@ -86,15 +89,51 @@ fn cloud_router(cloud: Arc<Cloud>) -> Router {
         .route("/messages", get(conversations::list_messages))
         .route("/outbox", get(conversations::outbox))
         .route("/send", post(conversations::send))
+        .route("/conversations/{id}/context", get(drafts::context))
+        .route(
+            "/swarms",
+            get(swarms::list_swarms).post(swarms::create_swarm),
+        )
+        .route(
+            "/swarms/{name}",
+            get(swarms::get_swarm)
+                .patch(swarms::update_swarm)
+                .delete(swarms::remove_swarm),
+        )
+        .route(
+            "/swarms/{name}/soul",
+            get(swarms::get_soul).put(swarms::put_soul),
+        )
+        .route(
+            "/swarms/{name}/memory",
+            get(swarms::get_memory).put(swarms::put_memory),
+        )
+        .route(
+            "/swarms/{name}/tokens",
+            post(swarms::create_token).delete(swarms::revoke_tokens),
+        )
+        .route("/drafts", get(drafts::list_drafts))
+        .route("/drafts/{id}/send", post(drafts::send_draft))
+        .route("/drafts/{id}/discard", post(drafts::discard_draft))
+        .route("/events", get(drafts::events))
         .layer(axum::middleware::from_fn_with_state(
             cloud.clone(),
             auth::authenticate,
+        ));
+    let agent_api = Router::new()
+        .route("/send", post(agent_api::send))
+        .route("/ask", post(agent_api::ask))
+        .route("/events", get(agent_api::events))
+        .layer(axum::middleware::from_fn_with_state(
+            cloud.clone(),
+            agent_api::authenticate,
         ));
     Router::new()
         .route("/api/d2d/identity", get(d2d::identity))
         .route("/api/d2d/handshake", post(d2d::handshake))
         .route("/api/d2d/message", post(d2d::message))
         .nest("/api/owner", owner_api)
+        .nest("/api/agent", agent_api)
         .with_state(cloud)
 }
 

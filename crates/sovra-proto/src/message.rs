@@ -8,6 +8,15 @@ use crate::identity::validate_capability_name;
 /// Most calls one message may carry.
 pub const MAX_CALLS: usize = 16;
 
+/// Most bytes of a swarm name.
+pub const MAX_SWARM_NAME: usize = 32;
+
+/// A whitelist grant of the form `swarm:<name>` lets a peer address that swarm by name.
+pub const SWARM_GRANT_PREFIX: &str = "swarm:";
+
+/// Most bytes of a refusal code.
+pub const MAX_REFUSAL: usize = 64;
+
 /// The message request as it travels.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRequest {
@@ -37,6 +46,18 @@ pub struct Payload {
     /// The `seq` (in the other direction) of the message this one answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_reply_to: Option<u64>,
+    /// The swarm the sender addresses; absent: whichever swarm the receiver routes this peer
+    /// to. Addressing another swarm needs a `swarm:<name>` grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<String>,
+    /// Written by a brain or an agent rather than typed by a human. Receivers bound how many
+    /// automatic turns in a row their own brains answer, so two agent clouds cannot talk forever.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub automatic: bool,
+    /// Why the receiver did not act on the message this one answers (`in_reply_to`): a stable
+    /// code (docs/PROTOCOL.md §8.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
 }
 
 /// A request to run one of the receiver's exposed capabilities.
@@ -90,6 +111,26 @@ pub enum Retention {
     Permanent,
 }
 
+/// A swarm name: 1–32 bytes, a lowercase letter, then lowercase letters, digits, `_` or `-`.
+pub fn validate_swarm_name(name: &str) -> Result<(), ProtoError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_SWARM_NAME
+        && name.as_bytes()[0].is_ascii_lowercase()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ProtoError::malformed(
+            "swarm",
+            format!(
+                "{name:?}: 1-{MAX_SWARM_NAME} chars, a lowercase letter then a-z, 0-9, '_', '-'"
+            ),
+        ))
+    }
+}
+
 impl Payload {
     pub fn text(text: impl Into<String>) -> Self {
         Payload {
@@ -98,6 +139,9 @@ impl Payload {
             results: Vec::new(),
             data_policy: DataPolicy::default(),
             in_reply_to: None,
+            swarm: None,
+            automatic: false,
+            refusal: None,
         }
     }
 
@@ -117,6 +161,26 @@ impl Payload {
                 "in_reply_to",
                 "seq numbers start at 1",
             ));
+        }
+        if let Some(swarm) = &self.swarm {
+            validate_swarm_name(swarm)?;
+        }
+        if let Some(code) = &self.refusal {
+            let ok = !code.is_empty()
+                && code.len() <= MAX_REFUSAL
+                && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+            if !ok {
+                return Err(ProtoError::malformed(
+                    "refusal",
+                    format!("{code:?}: 1-{MAX_REFUSAL} chars of a-z and '_'"),
+                ));
+            }
+            if self.in_reply_to.is_none() {
+                return Err(ProtoError::malformed(
+                    "refusal",
+                    "a refusal answers a message: in_reply_to is required",
+                ));
+            }
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ProtoError;
 use crate::identity::{validate_capability_name, validate_handle};
 use crate::keys::PublicKey;
+use crate::message::{SWARM_GRANT_PREFIX, validate_swarm_name};
 use crate::time;
 
 /// Default `rate_limit_per_day` when the owner gives none: enough for a conversation, too few
@@ -50,7 +51,10 @@ impl WhitelistEntry {
         validate_handle(&self.peer_handle)?;
         let mut allowed = Vec::with_capacity(self.allowed_capabilities.len());
         for name in &self.allowed_capabilities {
-            validate_capability_name(name)?;
+            match name.strip_prefix(SWARM_GRANT_PREFIX) {
+                Some(swarm) => validate_swarm_name(swarm)?,
+                None => validate_capability_name(name)?,
+            }
             if !allowed.contains(name) {
                 allowed.push(name.clone());
             }
@@ -73,6 +77,23 @@ impl WhitelistEntry {
 impl Grant {
     pub fn allows(&self, capability: &str) -> bool {
         self.allowed_capabilities.iter().any(|c| c == capability)
+    }
+
+    /// Whether the peer may address `swarm` by name (a `swarm:<name>` grant).
+    pub fn allows_swarm(&self, swarm: &str) -> bool {
+        self.allowed_capabilities.iter().any(|c| {
+            c.strip_prefix(SWARM_GRANT_PREFIX)
+                .is_some_and(|name| name == swarm)
+        })
+    }
+
+    /// The capability grants alone, without swarm grants: what the handshake's ack lists.
+    pub fn capability_grants(&self) -> Vec<String> {
+        self.allowed_capabilities
+            .iter()
+            .filter(|c| !c.starts_with(SWARM_GRANT_PREFIX))
+            .cloned()
+            .collect()
     }
 
     /// Expiry is inclusive: at `expires_at` the grant no longer holds.

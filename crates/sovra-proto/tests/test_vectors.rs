@@ -313,6 +313,14 @@ fn generate() -> BTreeMap<&'static str, Value> {
         error: None,
     });
     let second = Payload::text("Thanks!");
+    // An agent addressing a swarm it was not granted, and the refusal that answers it.
+    let mut addressed = Payload::text("Can support look at ticket 7?");
+    addressed.swarm = Some("support".into());
+    addressed.automatic = true;
+    let mut refused = Payload::text("This message was not acted on: swarm_not_granted");
+    refused.in_reply_to = Some(3);
+    refused.refusal = Some("swarm_not_granted".into());
+    refused.automatic = true;
     let plan = [
         (
             &*alice_session,
@@ -334,6 +342,20 @@ fn generate() -> BTreeMap<&'static str, Value> {
             2,
             &second,
             "initiator-to-responder",
+        ),
+        (
+            &*alice_session,
+            &alice.signing,
+            3,
+            &addressed,
+            "initiator-to-responder",
+        ),
+        (
+            &bob_session,
+            &bob.signing,
+            2,
+            &refused,
+            "responder-to-initiator",
         ),
     ];
     let mut messages = Vec::new();
@@ -377,10 +399,26 @@ fn generate() -> BTreeMap<&'static str, Value> {
     let mut forged_refusal = refusal.clone();
     forged_refusal.reason = Some("rate limit".into());
     let late = (now + SignedDuration::from_secs(301)).to_string();
+    let bad_swarm = alice_session
+        .seal_bytes(
+            &mut rng,
+            &alice.signing,
+            4,
+            br#"{"text":"hi","swarm":"Support!"}"#,
+        )
+        .unwrap();
+    let orphan_refusal = bob_session
+        .seal_bytes(
+            &mut rng,
+            &bob.signing,
+            3,
+            br#"{"text":"no","refusal":"budget_exhausted"}"#,
+        )
+        .unwrap();
     files.insert(
         "negative.json",
         json!({
-            "description": "Inputs that must fail, with the error code a receiver returns. Message cases are received by Bob in the handshake.json conversation; `accepted_seqs` are seqs Bob accepted before. Handshake cases are received by `receiver` at `now`. Response cases are read by Alice's pending handshake.",
+            "description": "Inputs that must fail, with the error code a receiver returns. Message cases are received by Bob (or by `receiver` when given) in the handshake.json conversation; `accepted_seqs` are seqs Bob accepted before. Handshake cases are received by `receiver` at `now`. Response cases are read by Alice's pending handshake.",
             "cases": [
                 { "name": "message: ciphertext tampered", "kind": "message", "accepted_seqs": [], "request": tampered, "error": "bad_signature" },
                 { "name": "message: ciphertext tampered and re-signed by the sender", "kind": "message", "accepted_seqs": [], "request": resigned, "error": "cannot_unseal" },
@@ -388,6 +426,8 @@ fn generate() -> BTreeMap<&'static str, Value> {
                 { "name": "message: seq replayed", "kind": "message", "accepted_seqs": [1], "request": m1, "error": "replayed_seq" },
                 { "name": "message: seq below the replay window", "kind": "message", "accepted_seqs": [1, 100], "request": sealed_msgs[2], "error": "stale_seq" },
                 { "name": "message: unknown conversation token", "kind": "message", "accepted_seqs": [], "request": unknown, "error": "unknown_token" },
+                { "name": "message: payload names a swarm that is not a valid name", "kind": "message", "accepted_seqs": [], "request": bad_swarm, "error": "malformed" },
+                { "name": "message (received by Alice): refusal without in_reply_to", "kind": "message", "receiver": "alice", "accepted_seqs": [], "request": orphan_refusal, "error": "malformed" },
                 { "name": "handshake: sealed_intro tampered", "kind": "handshake", "receiver": "bob", "now": NOW, "request": tampered_intro, "error": "bad_signature" },
                 { "name": "handshake: delivered to another cloud", "kind": "handshake", "receiver": "alice", "now": NOW, "request": request, "error": "wrong_recipient" },
                 { "name": "handshake: sent_at more than 300 s away", "kind": "handshake", "receiver": "bob", "now": late, "request": request, "error": "stale_timestamp" },
@@ -664,7 +704,11 @@ fn vectors_verify_from_files_alone() {
         let err = match s(case, "kind") {
             "message" => {
                 let req: MessageRequest = serde_json::from_value(case["request"].clone()).unwrap();
-                receive_message(&bob_session, case, &req)
+                let session = match case["receiver"].as_str() {
+                    Some("alice") => &*alice_session,
+                    _ => &bob_session,
+                };
+                receive_message(session, case, &req)
             }
             "handshake" => {
                 let req: HandshakeRequest =

@@ -10,13 +10,13 @@
 //! A failing, slow or crashing adapter yields `ok: false` with a reason — never a node failure.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sovra_proto::CallResult;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::invoke;
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_MAX_OUTPUT: usize = 64 * 1024;
@@ -95,6 +95,13 @@ fn failure(name: &str, error: impl Into<String>) -> CallResult {
     }
 }
 
+fn outcome(name: &str, result: Result<Value, String>) -> CallResult {
+    match result {
+        Ok(v) => success(name, v),
+        Err(e) => failure(name, e),
+    }
+}
+
 fn success(name: &str, output: Value) -> CallResult {
     CallResult {
         capability: name.into(),
@@ -118,33 +125,20 @@ pub async fn run(
             command,
             timeout_ms,
             max_output_bytes,
-        } => {
-            run_exec(
-                name,
+        } => outcome(
+            name,
+            invoke::exec_json(
                 command,
                 args,
                 Duration::from_millis(*timeout_ms),
                 *max_output_bytes,
             )
-            .await
-        }
-        Adapter::Http { url, timeout_ms } => {
-            let resp = http
-                .post(url)
-                .timeout(Duration::from_millis(*timeout_ms))
-                .json(args)
-                .send()
-                .await;
-            match resp {
-                Ok(r) if r.status().is_success() => match r.json::<Value>().await {
-                    Ok(v) => success(name, v),
-                    Err(e) => failure(name, format!("answer is not JSON: {e}")),
-                },
-                Ok(r) => failure(name, format!("endpoint answered {}", r.status())),
-                Err(e) if e.is_timeout() => failure(name, "timed out"),
-                Err(e) => failure(name, format!("endpoint unreachable: {e}")),
-            }
-        }
+            .await,
+        ),
+        Adapter::Http { url, timeout_ms } => outcome(
+            name,
+            invoke::post_json(http, url, args, Duration::from_millis(*timeout_ms)).await,
+        ),
         Adapter::Chat {
             url,
             model,
@@ -164,64 +158,17 @@ pub async fn run(
                 .send()
                 .await;
             match resp {
-                Ok(r) if r.status().is_success() => match r.json::<Value>().await {
+                Ok(r) if r.status().is_success() => match invoke::read_json(r).await {
                     Ok(v) => match v["choices"][0]["message"]["content"].as_str() {
                         Some(answer) => success(name, json!({ "text": answer })),
                         None => failure(name, "model answer has no choices[0].message.content"),
                     },
-                    Err(e) => failure(name, format!("model answer is not JSON: {e}")),
+                    Err(e) => failure(name, format!("model {e}")),
                 },
                 Ok(r) => failure(name, format!("model endpoint answered {}", r.status())),
                 Err(e) if e.is_timeout() => failure(name, "timed out"),
                 Err(e) => failure(name, format!("model endpoint unreachable: {e}")),
             }
         }
-    }
-}
-
-async fn run_exec(
-    name: &str,
-    command: &[String],
-    args: &Value,
-    timeout: Duration,
-    cap: usize,
-) -> CallResult {
-    let mut child = match tokio::process::Command::new(&command[0])
-        .args(&command[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => return failure(name, format!("cannot start {}: {e}", command[0])),
-    };
-    let mut stdin = child.stdin.take().expect("piped");
-    let mut stdout = child.stdout.take().expect("piped");
-    let input = serde_json::to_vec(args).expect("json");
-    let work = async {
-        // A child that does not read its stdin must not block us: ignore write errors.
-        let _ = stdin.write_all(&input).await;
-        drop(stdin);
-        let mut out = Vec::new();
-        let mut limited = (&mut stdout).take(cap as u64 + 1);
-        limited.read_to_end(&mut out).await?;
-        let status = child.wait().await?;
-        Ok::<_, std::io::Error>((status, out))
-    };
-    match tokio::time::timeout(timeout, work).await {
-        Err(_) => failure(name, format!("timed out after {} ms", timeout.as_millis())),
-        Ok(Err(e)) => failure(name, format!("i/o with the command failed: {e}")),
-        Ok(Ok((_, out))) if out.len() > cap => {
-            failure(name, format!("output larger than {cap} bytes"))
-        }
-        Ok(Ok((status, _))) if !status.success() => {
-            failure(name, format!("command failed ({status})"))
-        }
-        Ok(Ok((_, out))) => match serde_json::from_slice::<Value>(&out) {
-            Ok(v) => success(name, v),
-            Err(_) => failure(name, "command output is not JSON"),
-        },
     }
 }

@@ -1,11 +1,15 @@
-//! Running the capability calls an inbound message carries (the seed's receive step 4) and
-//! queueing their results as one reply. At most once: a job is marked `started` (committed)
+//! Answering an inbound message: running the capability calls it carries (the seed's receive
+//! step 4) and asking its swarm's brain (step 3, `agents/answer.rs`), then queueing one reply
+//! with both. At most once: a job is marked `started` (committed)
 //! before its adapter runs, and a job found `started` after a restart is answered with an
 //! error, never run again.
 
 use sovra_proto::{CallResult, Payload, PublicKey};
 
+use crate::agents::answer::Answer;
 use crate::agents::capability::{self, Adapter};
+use crate::agents::events::Event;
+use crate::agents::swarm::{MAIN, SwarmFile};
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 use crate::store::Store;
@@ -30,6 +34,8 @@ impl Cloud {
         Ok(())
     }
 
+    /// Answers one inbound message: its calls, then the chat loop (`agents/answer.rs`); one
+    /// reply carries both, or a review-mode draft holds it for the owner.
     async fn answer_calls(&self, conv_id: &str, seq: u64, interrupted: bool) -> ApiResult<()> {
         let conv = self
             .store
@@ -38,10 +44,7 @@ impl Cloud {
             .ok_or_else(|| ApiError::internal("job without conversation"))?;
         let Some(message) = self.store.message(conv_id, "in", seq).await? else {
             // The content was deleted (conversation closed): nothing to answer.
-            let mut tx = self.store.begin().await?;
-            Store::finish_job(&mut tx, conv_id, seq).await?;
-            tx.commit().await?;
-            return Ok(());
+            return self.finish_job(conv_id, seq).await;
         };
         let payload: Payload =
             serde_json::from_value(message.payload).map_err(ApiError::internal)?;
@@ -50,7 +53,6 @@ impl Cloud {
             .peer(&PublicKey::from_b64("peer", &conv.peer_pubkey)?)
             .await?;
         let exposed = self.store.capabilities().await?;
-        let soul = self.dir.join("soul.md");
         let mut results = Vec::with_capacity(payload.calls.len());
         for call in &payload.calls {
             let fail = |why: &str| CallResult {
@@ -62,10 +64,9 @@ impl Cloud {
             let granted = peer
                 .as_ref()
                 .is_some_and(|p| p.grant.allows(&call.capability));
-            let adapter = exposed
-                .iter()
-                .find(|c| c.name == call.capability)
-                .and_then(|c| serde_json::from_value::<Adapter>(c.adapter.clone()).ok());
+            let exposed = exposed.iter().find(|c| c.name == call.capability);
+            let adapter =
+                exposed.and_then(|c| serde_json::from_value::<Adapter>(c.adapter.clone()).ok());
             results.push(match (interrupted, granted, adapter) {
                 (true, _, _) => fail(
                     "interrupted: the node restarted while this call ran; it was not run again",
@@ -73,31 +74,78 @@ impl Cloud {
                 (_, false, _) => fail("not granted"),
                 (_, true, None) => fail("no such capability"),
                 (_, true, Some(adapter)) => {
+                    let swarm = exposed.map(|c| c.swarm.as_str()).unwrap_or(MAIN);
                     capability::run(
                         &self.http,
                         &call.capability,
                         &adapter,
                         &call.args,
                         &payload.text,
-                        &soul,
+                        &self.swarm_path(swarm, SwarmFile::Soul),
                     )
                     .await
                 }
             });
         }
+        let (answer, swarm) = match &peer {
+            Some(p) => {
+                self.chat_answer(&conv, p, seq, &payload, interrupted)
+                    .await?
+            }
+            None => (Answer::Silent, None),
+        };
         let ok = results.iter().filter(|r| r.ok).count();
-        let mut reply = Payload::text(format!("{ok} of {} call(s) succeeded", results.len()));
+        let mut reply = match &answer {
+            Answer::Text(text) | Answer::Draft(text) => Payload::text(text.clone()),
+            Answer::Refused { code, text } => {
+                let mut p = Payload::text(text.clone());
+                p.refusal = Some((*code).to_owned());
+                p
+            }
+            Answer::Silent if !results.is_empty() => {
+                Payload::text(format!("{ok} of {} call(s) succeeded", results.len()))
+            }
+            Answer::Silent => return self.finish_job(conv_id, seq).await,
+        };
         reply.results = results;
         reply.in_reply_to = Some(seq);
         reply.data_policy = payload.data_policy.clone();
-        match self.enqueue(&conv, &reply).await {
-            Ok(_)
-            | Err(ApiError {
+        reply.automatic = true;
+        if let Answer::Draft(text) = &answer {
+            let swarm = swarm.unwrap_or_else(|| MAIN.to_owned());
+            let mut tx = self.store.begin().await?;
+            let id = Store::insert_draft(
+                &mut tx,
+                conv_id,
+                seq,
+                &swarm,
+                &serde_json::to_string(&reply).expect("json"),
+            )
+            .await?;
+            Store::finish_job(&mut tx, conv_id, seq).await?;
+            tx.commit().await?;
+            self.emit(Event {
+                conversation_id: Some(conv.id.clone()),
+                in_reply_to: Some(seq),
+                peer: peer.map(|p| p.grant.peer_handle),
+                swarm: Some(swarm),
+                text: Some(text.clone()),
+                id: Some(id.to_string()),
+                ..Event::new("draft")
+            });
+            return Ok(());
+        }
+        match self.enqueue(&conv, &reply, Some(seq)).await {
+            Ok(_) => Ok(()),
+            Err(ApiError {
                 code: "no_endpoint",
                 ..
-            }) => {}
-            Err(e) => return Err(e),
+            }) => self.finish_job(conv_id, seq).await,
+            Err(e) => Err(e),
         }
+    }
+
+    async fn finish_job(&self, conv_id: &str, seq: u64) -> ApiResult<()> {
         let mut tx = self.store.begin().await?;
         Store::finish_job(&mut tx, conv_id, seq).await?;
         tx.commit().await?;

@@ -36,8 +36,8 @@ pub struct Inbound {
     pub payload: String,
     pub retention: &'static str,
     pub in_reply_to: Option<u64>,
-    /// The payload carries calls: queue a job in the same transaction.
-    pub has_calls: bool,
+    /// The payload carries calls or is for a brain: queue a job in the same transaction.
+    pub queue_job: bool,
     pub rate_limit_per_day: u32,
 }
 
@@ -236,7 +236,7 @@ async fn write(
     q.push(" ON CONFLICT DO UPDATE SET n = n + excluded.n");
     q.build().execute(&mut **tx).await?;
 
-    let jobs: Vec<&&Inbound> = stored.iter().filter(|m| m.has_calls).collect();
+    let jobs: Vec<&&Inbound> = stored.iter().filter(|m| m.queue_job).collect();
     if !jobs.is_empty() {
         let mut q =
             QueryBuilder::<Sqlite>::new("INSERT INTO jobs (conversation_id, seq, created_at) ");

@@ -12,6 +12,8 @@ use sovra_proto::{
 
 use super::inbox::{Accepted, Inbound, Rejected};
 use super::{hash_request, retention_str};
+use crate::agents::events::Event;
+use crate::agents::swarm::Swarm;
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Store, now_ms};
@@ -94,7 +96,8 @@ impl Cloud {
             // The seed's "prompt the human for novel peers": keep it for the owner, once per
             // peer; a peer the owner denied is refused without asking again.
             let denied = earlier.iter().any(|p| p.state == "denied");
-            if !denied && !earlier.iter().any(|p| p.state == "pending") {
+            let ask = !denied && !earlier.iter().any(|p| p.state == "pending");
+            if ask {
                 Store::insert_pending(
                     &mut tx,
                     &id,
@@ -105,6 +108,14 @@ impl Cloud {
                 .await?;
             }
             tx.commit().await?;
+            if ask {
+                self.emit(Event {
+                    id: Some(id.clone()),
+                    peer: received.sender_handle.clone(),
+                    text: Some(received.topic.clone()),
+                    ..Event::new("pending")
+                });
+            }
             return Ok(refuse(if denied {
                 REASON_REFUSED
             } else {
@@ -120,7 +131,7 @@ impl Cloud {
             return Ok(refuse(REASON_RATE_LIMIT));
         }
         let ack = Ack {
-            capabilities: peer.grant.allowed_capabilities.clone(),
+            capabilities: peer.grant.capability_grants(),
             expires_at: None,
             accepted_at: sovra_proto::time::format(jiff::Timestamp::now()),
             responder_handle: Some(self.config.handle.clone()),
@@ -163,11 +174,24 @@ impl Cloud {
             return Err(ProtoError::ExpiredToken.into());
         };
         let payload = Payload::from_json(&plaintext)?;
-        let has_calls = !payload.calls.is_empty();
+        let for_brain = payload.in_reply_to.is_none()
+            && payload.refusal.is_none()
+            && !payload.text.trim().is_empty()
+            && match &payload.swarm {
+                // Addressed by name: answered, or refused, by the job.
+                Some(_) => true,
+                None => self
+                    .store
+                    .swarm(&peer.swarm)
+                    .await?
+                    .is_some_and(|s| Swarm::from_row(&s).answers()),
+            };
+        let queue_job = for_brain || !payload.calls.is_empty();
+        let route_id = route.id.clone();
         let verdict = self
             .inbox
             .accept(Inbound {
-                conversation_id: route.id,
+                conversation_id: route.id.clone(),
                 peer_pubkey: route.peer_pubkey,
                 seq: parsed.seq,
                 request_hash: hash_request(request),
@@ -176,15 +200,30 @@ impl Cloud {
                     .to_owned(),
                 retention: retention_str(payload.data_policy.retention),
                 in_reply_to: payload.in_reply_to,
-                has_calls,
+                queue_job,
                 rate_limit_per_day: peer.grant.rate_limit_per_day,
             })
             .await;
         match verdict {
             Ok(Accepted::Stored) => {
-                if has_calls {
+                if queue_job {
                     self.jobs_wake.notify_one();
                 }
+                self.emit(Event {
+                    conversation_id: Some(route_id),
+                    seq: Some(parsed.seq),
+                    in_reply_to: payload.in_reply_to,
+                    peer: Some(peer.grant.peer_handle.clone()),
+                    swarm: Some(payload.swarm.clone().unwrap_or_else(|| peer.swarm.clone())),
+                    text: Some(payload.text),
+                    automatic: payload.automatic,
+                    refusal: payload.refusal,
+                    ..Event::new(if payload.in_reply_to.is_some() {
+                        "reply"
+                    } else {
+                        "message"
+                    })
+                });
             }
             // A retransmission of what we already accepted: acknowledge, do nothing again.
             Ok(Accepted::Retransmission) => {}

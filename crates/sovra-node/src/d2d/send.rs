@@ -60,7 +60,7 @@ impl Cloud {
                 other => other?,
             },
         };
-        let seq = self.enqueue(&conv, payload).await?;
+        let seq = self.enqueue(&conv, payload, None).await?;
         Ok((conv.id, seq))
     }
 
@@ -164,8 +164,14 @@ impl Cloud {
         }
     }
 
-    /// Numbers, seals and queues a payload in one transaction.
-    pub(crate) async fn enqueue(&self, conv: &Conversation, payload: &Payload) -> ApiResult<u64> {
+    /// Numbers, seals and queues a payload in one transaction; with `answers`, the job of that
+    /// inbound `seq` is marked done in the same transaction (a reply is queued exactly once).
+    pub(crate) async fn enqueue(
+        &self,
+        conv: &Conversation,
+        payload: &Payload,
+        answers: Option<u64>,
+    ) -> ApiResult<u64> {
         let peer_key = PublicKey::from_b64("peer", &conv.peer_pubkey)?;
         // Where it will go first (for the owner's view; delivery asks the whitelist again):
         // the endpoint, else the first relay.
@@ -201,6 +207,9 @@ impl Cloud {
             payload.in_reply_to,
         )
         .await?;
+        if let Some(job) = answers {
+            Store::finish_job(&mut tx, &conv.id, job).await?;
+        }
         tx.commit().await?;
         self.outbox_wake.notify_one();
         Ok(seq)

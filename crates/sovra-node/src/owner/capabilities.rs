@@ -1,7 +1,7 @@
 //! Capabilities the cloud exposes to peers (who still need a grant to call one).
 //!
 //! * `GET /capabilities` — what is exposed, with its adapter
-//! * `PUT /capabilities/{name}` — expose or replace (`description`, `adapter`)
+//! * `PUT /capabilities/{name}` — expose or replace (`description`, `adapter`, `swarm?`)
 //! * `DELETE /capabilities/{name}` — withdraw
 
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use crate::error::{ApiError, ApiResult};
 use sovra_http::JsonBody;
 
 use crate::agents::capability::Adapter;
+use crate::agents::swarm::MAIN;
 use crate::store::CapabilityRow;
 
 pub async fn list_capabilities(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
@@ -28,6 +29,9 @@ pub async fn list_capabilities(State(cloud): State<Arc<Cloud>>) -> ApiResult<Jso
 pub struct CapabilityBody {
     description: String,
     adapter: Adapter,
+    /// The swarm it belongs to (default `main`).
+    #[serde(default)]
+    swarm: Option<String>,
 }
 
 pub async fn expose_capability(
@@ -42,10 +46,13 @@ pub async fn expose_capability(
         ));
     }
     body.adapter.validate().map_err(ApiError::bad_request)?;
+    let swarm = body.swarm.unwrap_or_else(|| MAIN.to_owned());
+    cloud.require_swarm(&swarm).await?;
     let row = CapabilityRow {
         name,
         description: body.description,
         adapter: serde_json::to_value(&body.adapter).expect("json"),
+        swarm,
     };
     cloud.store.upsert_capability(&row).await?;
     Ok(Json(json!(row)))

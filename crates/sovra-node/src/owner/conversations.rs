@@ -4,7 +4,8 @@
 //! * `POST /conversations/{id}/close` — close (its `session` content is deleted)
 //! * `GET /messages[?conversation=ID]` — what the cloud keeps, with each retention
 //! * `GET /outbox` — deliveries and their state
-//! * `POST /send` — send text and calls to a peer (a conversation opens if none is)
+//! * `POST /send` — send text and calls to a peer (a conversation opens if none is), to one of
+//!   its swarms (`swarm`), or as a reply (`reply_to`)
 
 use std::sync::Arc;
 
@@ -91,6 +92,12 @@ pub struct SendBody {
     usage: Option<String>,
     #[serde(default)]
     topic: Option<String>,
+    /// The peer's swarm to address (the peer must grant `swarm:<name>`).
+    #[serde(default)]
+    swarm: Option<String>,
+    /// The `seq` of the peer's message this answers (a reply written by hand).
+    #[serde(default)]
+    reply_to: Option<u64>,
 }
 
 pub async fn send(
@@ -99,6 +106,8 @@ pub async fn send(
 ) -> ApiResult<Json<Value>> {
     let mut payload = Payload::text(body.text);
     payload.calls = body.calls;
+    payload.swarm = body.swarm;
+    payload.in_reply_to = body.reply_to;
     payload.data_policy = DataPolicy {
         retention: body.retention.unwrap_or(Retention::Session),
         usage: body.usage.unwrap_or_default(),

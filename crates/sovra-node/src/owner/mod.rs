@@ -8,13 +8,16 @@
 //!
 //! One file per endpoint family, each opening with its methods and paths: `auth`, `whoami`,
 //! `peers`, `pending`, `capabilities`, `conversations` (with messages, the outbox and sending),
-//! `registry`, `relays`.
+//! `registry`, `relays`, `swarms` (and agent tokens), `drafts` (with the live event stream and
+//! brain contexts).
 
 pub mod auth;
 pub mod capabilities;
 pub mod conversations;
+pub mod drafts;
 pub mod peers;
 pub mod pending;
 pub mod registry;
 pub mod relays;
+pub mod swarms;
 pub mod whoami;

@@ -33,6 +33,9 @@ pub struct PeerBody {
     /// where no identity document can be fetched.
     #[serde(default)]
     pub(super) encryption_key: Option<String>,
+    /// The swarm that answers this peer (default `main`; kept as it was on update).
+    #[serde(default)]
+    pub(super) swarm: Option<String>,
 }
 
 fn peer_json(p: &crate::store::Peer) -> Value {
@@ -43,6 +46,7 @@ fn peer_json(p: &crate::store::Peer) -> Value {
         "registry": p.registry_url,
         "checked_at": p.checked_at,
         "relays": p.peer_relays,
+        "swarm": p.swarm,
     })
 }
 
@@ -88,6 +92,9 @@ pub async fn put_peer(
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?;
+    if let Some(swarm) = &body.swarm {
+        cloud.require_swarm(swarm).await?;
+    }
     if let Some(k) = &body.encryption_key {
         sovra_proto::EncryptionKey::from_b64("encryption_key", k)?;
     }
@@ -98,6 +105,7 @@ pub async fn put_peer(
             body.url.as_deref(),
             relays.as_deref(),
             body.encryption_key.as_deref(),
+            body.swarm.as_deref(),
         )
         .await?;
     cloud
@@ -129,6 +137,8 @@ pub struct ByHandleBody {
     rate_limit_per_day: Option<u32>,
     #[serde(default)]
     expires_at: Option<String>,
+    #[serde(default)]
+    swarm: Option<String>,
 }
 
 /// `POST /peers/by-handle`: resolve through the registry and whitelist what it vouches for.
@@ -136,6 +146,9 @@ pub async fn put_peer_by_handle(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(body): JsonBody<ByHandleBody>,
 ) -> ApiResult<Json<Value>> {
+    if let Some(swarm) = &body.swarm {
+        cloud.require_swarm(swarm).await?;
+    }
     let entry = WhitelistEntry {
         peer_pubkey: String::new(),
         peer_handle: body.handle.clone(),
@@ -146,7 +159,12 @@ pub async fn put_peer_by_handle(
         expires_at: body.expires_at,
     };
     let (grant, verified) = cloud
-        .add_peer_by_handle(&body.handle, body.registry.as_deref(), entry)
+        .add_peer_by_handle(
+            &body.handle,
+            body.registry.as_deref(),
+            entry,
+            body.swarm.as_deref(),
+        )
         .await?;
     let mut v = written_peer_json(&cloud, &grant.peer_pubkey).await?;
     v["lookup"] = lookup_json(&cloud, &verified);

@@ -68,6 +68,7 @@ pub async fn approve_pending(
             url: body.url,
             relays: None,
             encryption_key: None,
+            swarm: None,
         }),
     )
     .await
@@ -144,7 +145,7 @@ async fn approve_key_reset(
     }
     cloud
         .store
-        .whitelist_resolved(&grant, &verified.record, &registry.url)
+        .whitelist_resolved(&grant, &verified.record, &registry.url, None)
         .await?;
     cloud
         .store

@@ -9,6 +9,8 @@ pub struct CapabilityRow {
     pub name: String,
     pub description: String,
     pub adapter: serde_json::Value,
+    /// The swarm the capability belongs to (its `chat` adapter speaks with that swarm's soul).
+    pub swarm: String,
 }
 
 impl Store {
@@ -21,16 +23,19 @@ impl Store {
                 name: r.get("name"),
                 description: r.get("description"),
                 adapter: serde_json::from_str(r.get::<&str, _>("adapter")).unwrap_or_default(),
+                swarm: r.get("swarm"),
             })
             .collect())
     }
 
     pub async fn upsert_capability(&self, cap: &CapabilityRow) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO capabilities (name, description, adapter) VALUES (?, ?, ?)
-                     ON CONFLICT (name) DO UPDATE SET description = excluded.description, adapter = excluded.adapter")
+        sqlx::query("INSERT INTO capabilities (name, description, adapter, swarm) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (name) DO UPDATE SET description = excluded.description, adapter = excluded.adapter,
+                       swarm = excluded.swarm")
             .bind(&cap.name)
             .bind(&cap.description)
             .bind(cap.adapter.to_string())
+            .bind(&cap.swarm)
             .execute(&self.pool)
             .await?;
         Ok(())

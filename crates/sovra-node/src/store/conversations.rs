@@ -162,7 +162,8 @@ impl Store {
         )
     }
 
-    /// Closes a conversation and deletes its `session`-retention messages (PROTOCOL.md §9.5).
+    /// Closes a conversation and deletes its `session`-retention messages (PROTOCOL.md §9.5),
+    /// with the brain contexts that held them; its pending drafts are discarded.
     pub async fn close_conversation(&self, id: &str) -> Result<bool, sqlx::Error> {
         let mut tx = self.begin().await?;
         let n = sqlx::query("UPDATE conversations SET state = 'closed', closed_at = ? WHERE id = ? AND state = 'open'")
@@ -175,6 +176,21 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        // What brains saw of session content goes with it; drafts answer a closed conversation.
+        sqlx::query("DELETE FROM brain_runs WHERE conversation_id = ? AND retention = 'session'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM brain_sessions WHERE conversation_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE drafts SET state = 'discarded' WHERE conversation_id = ? AND state = 'pending'",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         self.routes.clear();
         Ok(n > 0)

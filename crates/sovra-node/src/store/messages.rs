@@ -17,7 +17,7 @@ pub struct StoredMessage {
     pub at: i64,
 }
 
-fn message(row: &sqlx::sqlite::SqliteRow) -> StoredMessage {
+pub(super) fn message(row: &sqlx::sqlite::SqliteRow) -> StoredMessage {
     StoredMessage {
         conversation_id: row.get("conversation_id"),
         direction: row.get("direction"),
@@ -93,10 +93,16 @@ impl Store {
     }
 
     /// Deletes `90d` content older than 90 days; returns how many messages went.
+    /// Brain contexts holding `90d` content go after 90 days too.
     pub async fn sweep_retention(&self) -> Result<u64, sqlx::Error> {
+        let cutoff = now_ms() - 90 * DAY_MS;
+        sqlx::query("DELETE FROM brain_runs WHERE retention = '90d' AND at < ?")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
         Ok(
             sqlx::query("DELETE FROM messages WHERE retention = '90d' AND at < ?")
-                .bind(now_ms() - 90 * DAY_MS)
+                .bind(cutoff)
                 .execute(&self.pool)
                 .await?
                 .rows_affected(),

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use sovra_sqlite::SqliteSynchronous;
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
+mod brain;
 mod capabilities;
 mod conversations;
 mod devices;
@@ -30,8 +31,10 @@ mod pending;
 pub(crate) mod rate;
 mod registry;
 mod relay;
+mod swarms;
 mod whitelist;
 
+pub use brain::{BrainRun, Draft};
 pub use capabilities::CapabilityRow;
 pub use conversations::{Conversation, Route};
 use memo::Memo;
@@ -40,6 +43,7 @@ pub use outbox::OutboxItem;
 pub use pending::PendingRequest;
 use rate::RateBook;
 pub use registry::{PinnedRegistry, Registration};
+pub use swarms::{SwarmInUse, SwarmRow};
 pub use whitelist::Peer;
 
 pub type Tx<'a> = Transaction<'a, Sqlite>;
@@ -63,6 +67,8 @@ pub struct Store {
     /// What an inbound message needs of its conversation, by token; cleared by every
     /// conversation state change.
     routes: Arc<Memo<String, Route>>,
+    /// Swarm settings by name; cleared by every swarm write.
+    swarms: Arc<Memo<String, SwarmRow>>,
 }
 
 /// `FULL` by default: a 2xx answer survives power loss, not only a process crash.
@@ -86,6 +92,7 @@ impl Store {
             rates,
             peers: Arc::default(),
             routes: Arc::default(),
+            swarms: Arc::default(),
         })
     }
 

@@ -139,20 +139,21 @@ impl Store {
         grant: &Grant,
         record: &VerifiedRecord,
         registry_url: &str,
+        swarm: Option<&str>,
     ) -> Result<(), sqlx::Error> {
         let (peer_url, encryption_key) =
             (record.endpoint.as_deref(), record.encryption_key.to_b64());
         let now = now_ms();
         sqlx::query(
-            "INSERT INTO whitelist (peer_pubkey, peer_handle, allowed_capabilities, rate_limit_per_day, expires_at, peer_url, peer_encryption_key, registry_url, checked_at, created_at, peer_relays)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO whitelist (peer_pubkey, peer_handle, allowed_capabilities, rate_limit_per_day, expires_at, peer_url, peer_encryption_key, registry_url, checked_at, created_at, peer_relays, swarm)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, 'main'))
              ON CONFLICT (peer_pubkey) DO UPDATE SET peer_handle = excluded.peer_handle,
                allowed_capabilities = excluded.allowed_capabilities,
                rate_limit_per_day = excluded.rate_limit_per_day, expires_at = excluded.expires_at,
                peer_url = excluded.peer_url,
                peer_encryption_key = excluded.peer_encryption_key,
                registry_url = excluded.registry_url, checked_at = excluded.checked_at,
-               peer_relays = excluded.peer_relays",
+               peer_relays = excluded.peer_relays, swarm = COALESCE(?, whitelist.swarm)",
         )
         .bind(grant.peer_pubkey.to_b64())
         .bind(&grant.peer_handle)
@@ -165,6 +166,8 @@ impl Store {
         .bind(now)
         .bind(now)
         .bind(serde_json::to_string(&record.relays).expect("json"))
+        .bind(swarm)
+        .bind(swarm)
         .execute(&self.pool)
         .await?;
         self.peers.clear();

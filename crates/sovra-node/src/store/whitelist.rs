@@ -18,6 +18,8 @@ pub struct Peer {
     pub checked_at: Option<i64>,
     /// Relays the peer can be reached through.
     pub peer_relays: Vec<String>,
+    /// The swarm that answers this peer.
+    pub swarm: String,
 }
 
 pub(super) fn peer(row: &sqlx::sqlite::SqliteRow) -> Result<Peer, sqlx::Error> {
@@ -42,6 +44,7 @@ pub(super) fn peer(row: &sqlx::sqlite::SqliteRow) -> Result<Peer, sqlx::Error> {
         registry_url: row.get("registry_url"),
         checked_at: row.get("checked_at"),
         peer_relays: serde_json::from_str(row.get::<&str, _>("peer_relays")).unwrap_or_default(),
+        swarm: row.get("swarm"),
     })
 }
 
@@ -54,16 +57,18 @@ impl Store {
         peer_url: Option<&str>,
         relays: Option<&[String]>,
         encryption_key: Option<&str>,
+        swarm: Option<&str>,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "INSERT INTO whitelist (peer_pubkey, peer_handle, allowed_capabilities, rate_limit_per_day, expires_at, peer_url, peer_relays, peer_encryption_key, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, '[]'), ?, ?)
+            "INSERT INTO whitelist (peer_pubkey, peer_handle, allowed_capabilities, rate_limit_per_day, expires_at, peer_url, peer_relays, peer_encryption_key, created_at, swarm)
+             VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, '[]'), ?, ?, COALESCE(?, 'main'))
              ON CONFLICT (peer_pubkey) DO UPDATE SET peer_handle = excluded.peer_handle,
                allowed_capabilities = excluded.allowed_capabilities,
                rate_limit_per_day = excluded.rate_limit_per_day, expires_at = excluded.expires_at,
                peer_url = COALESCE(excluded.peer_url, whitelist.peer_url),
                peer_relays = COALESCE(?, whitelist.peer_relays),
-               peer_encryption_key = COALESCE(excluded.peer_encryption_key, whitelist.peer_encryption_key)",
+               peer_encryption_key = COALESCE(excluded.peer_encryption_key, whitelist.peer_encryption_key),
+               swarm = COALESCE(?, whitelist.swarm)",
         )
         .bind(grant.peer_pubkey.to_b64())
         .bind(&grant.peer_handle)
@@ -74,7 +79,9 @@ impl Store {
         .bind(relays.map(|r| serde_json::to_string(r).expect("json")))
         .bind(encryption_key)
         .bind(now_ms())
+        .bind(swarm)
         .bind(relays.map(|r| serde_json::to_string(r).expect("json")))
+        .bind(swarm)
         .execute(&self.pool)
         .await?;
         self.peers.clear();

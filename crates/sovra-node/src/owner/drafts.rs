@@ -1,0 +1,108 @@
+//! Answers review-mode swarms drafted, and the owner's live view of the cloud.
+//!
+//! * `GET /drafts` — drafts waiting, oldest first
+//! * `POST /drafts/{id}/send` `{text?}` — send it (edited, if `text` is given) as the reply
+//! * `POST /drafts/{id}/discard`
+//! * `GET /events` — Server-Sent Events: messages, replies, drafts, pending requests, brain
+//!   errors, conversations waiting for a human
+//! * `GET /conversations/{id}/context` — what the brains saw for each answer
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sovra_proto::Payload;
+
+use crate::cloud::Cloud;
+use crate::error::{ApiError, ApiResult};
+use sovra_http::JsonBody;
+
+pub async fn list_drafts(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "drafts": cloud.store.drafts().await? })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendDraft {
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+fn parse_id(id: &str) -> ApiResult<i64> {
+    id.parse()
+        .map_err(|_| ApiError::not_found("unknown_draft", format!("no pending draft {id}")))
+}
+
+pub async fn send_draft(
+    State(cloud): State<Arc<Cloud>>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<SendDraft>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let draft =
+        cloud.store.draft(id).await?.ok_or_else(|| {
+            ApiError::not_found("unknown_draft", format!("no pending draft {id}"))
+        })?;
+    let conv = cloud
+        .store
+        .conversation(&draft.conversation_id)
+        .await?
+        .filter(|c| c.state == "open")
+        .ok_or_else(|| {
+            ApiError::new(
+                409,
+                "conversation_closed",
+                "the conversation this draft answers is closed",
+            )
+        })?;
+    let mut payload: Payload = serde_json::from_value(draft.payload).map_err(ApiError::internal)?;
+    if let Some(text) = body.text {
+        payload.text = text;
+        // The owner wrote (or rewrote) it: a human turn, which ends any automatic run.
+        payload.automatic = false;
+    }
+    // Settle first: a second send of the same draft must not queue a second reply.
+    if !cloud.store.settle_draft(id, "sent").await? {
+        return Err(ApiError::not_found(
+            "unknown_draft",
+            format!("no pending draft {id}"),
+        ));
+    }
+    let seq = cloud.enqueue(&conv, &payload, None).await?;
+    Ok(Json(
+        json!({ "sent": id, "conversation_id": conv.id, "seq": seq }),
+    ))
+}
+
+pub async fn discard_draft(
+    State(cloud): State<Arc<Cloud>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    if !cloud.store.settle_draft(id, "discarded").await? {
+        return Err(ApiError::not_found(
+            "unknown_draft",
+            format!("no pending draft {id}"),
+        ));
+    }
+    Ok(Json(json!({ "discarded": id })))
+}
+
+pub async fn events(State(cloud): State<Arc<Cloud>>) -> impl axum::response::IntoResponse {
+    cloud.event_stream(|_| true)
+}
+
+pub async fn context(
+    State(cloud): State<Arc<Cloud>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if cloud.store.conversation(&id).await?.is_none() {
+        return Err(ApiError::not_found(
+            "unknown_conversation",
+            format!("no conversation {id}"),
+        ));
+    }
+    Ok(Json(json!({ "runs": cloud.store.brain_runs(&id).await? })))
+}

@@ -1,0 +1,229 @@
+//! What the brains did: runs (the context each answer was given), brainstem sessions, drafts
+//! waiting for the owner, and the message history a brain's memory is read from.
+
+use sqlx::Row;
+
+use super::{Store, StoredMessage, Tx, now_ms};
+
+/// What a brain saw and said for one inbound message.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BrainRun {
+    pub conversation_id: String,
+    pub seq: i64,
+    pub swarm: String,
+    pub context: serde_json::Value,
+    pub answer: Option<String>,
+    pub error: Option<String>,
+    pub retention: String,
+    pub at: i64,
+}
+
+/// An answer a review-mode swarm drafted.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Draft {
+    pub id: i64,
+    pub conversation_id: String,
+    pub in_reply_to: i64,
+    pub swarm: String,
+    pub payload: serde_json::Value,
+    pub state: String,
+    pub created_at: i64,
+}
+
+fn draft(r: &sqlx::sqlite::SqliteRow) -> Draft {
+    Draft {
+        id: r.get("id"),
+        conversation_id: r.get("conversation_id"),
+        in_reply_to: r.get("in_reply_to"),
+        swarm: r.get("swarm"),
+        payload: serde_json::from_str(r.get::<&str, _>("payload")).unwrap_or_default(),
+        state: r.get("state"),
+        created_at: r.get("created_at"),
+    }
+}
+
+impl Store {
+    /// The latest messages of a conversation with text, oldest first: a brain's short-term
+    /// memory. Only what retention left in the table is there to read.
+    pub async fn recent_turns(
+        &self,
+        conversation_id: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>, sqlx::Error> {
+        let mut turns: Vec<StoredMessage> = sqlx::query(
+            "SELECT * FROM messages WHERE conversation_id = ? AND json_extract(payload, '$.text') != ''
+             ORDER BY at DESC, seq DESC LIMIT ?",
+        )
+        .bind(conversation_id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(super::messages::message)
+        .collect();
+        turns.reverse();
+        Ok(turns)
+    }
+
+    /// Inbound automatic messages since a human last wrote in this conversation (either way).
+    pub async fn automatic_run(&self, conversation_id: &str) -> Result<i64, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT direction, COALESCE(json_extract(payload, '$.automatic'), 0) AS automatic
+             FROM messages WHERE conversation_id = ? ORDER BY at DESC, seq DESC LIMIT 256",
+        )
+        .bind(conversation_id)
+        .fetch_all(&self.read)
+        .await?;
+        let mut n = 0;
+        for r in rows {
+            if r.get::<i64, _>("automatic") == 0 {
+                break;
+            }
+            if r.get::<&str, _>("direction") == "in" {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_brain_run(
+        tx: &mut Tx<'_>,
+        conversation_id: &str,
+        seq: u64,
+        swarm: &str,
+        context: &serde_json::Value,
+        answer: Option<&str>,
+        error: Option<&str>,
+        retention: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO brain_runs (conversation_id, seq, swarm, context, answer, error, retention, at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(conversation_id)
+        .bind(seq as i64)
+        .bind(swarm)
+        .bind(context.to_string())
+        .bind(answer)
+        .bind(error)
+        .bind(retention)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn brain_runs(&self, conversation_id: &str) -> Result<Vec<BrainRun>, sqlx::Error> {
+        Ok(
+            sqlx::query("SELECT * FROM brain_runs WHERE conversation_id = ? ORDER BY seq")
+                .bind(conversation_id)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|r| BrainRun {
+                    conversation_id: r.get("conversation_id"),
+                    seq: r.get("seq"),
+                    swarm: r.get("swarm"),
+                    context: serde_json::from_str(r.get::<&str, _>("context")).unwrap_or_default(),
+                    answer: r.get("answer"),
+                    error: r.get("error"),
+                    retention: r.get("retention"),
+                    at: r.get("at"),
+                })
+                .collect(),
+        )
+    }
+
+    pub async fn brain_session(
+        &self,
+        conversation_id: &str,
+        swarm: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        Ok(sqlx::query(
+            "SELECT session_id FROM brain_sessions WHERE conversation_id = ? AND swarm = ?",
+        )
+        .bind(conversation_id)
+        .bind(swarm)
+        .fetch_optional(&self.read)
+        .await?
+        .map(|r| r.get("session_id")))
+    }
+
+    pub async fn set_brain_session(
+        &self,
+        conversation_id: &str,
+        swarm: &str,
+        session_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO brain_sessions (conversation_id, swarm, session_id) VALUES (?, ?, ?)
+             ON CONFLICT DO UPDATE SET session_id = excluded.session_id",
+        )
+        .bind(conversation_id)
+        .bind(swarm)
+        .bind(session_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // --- drafts ----------------------------------------------------------------------------
+
+    pub async fn insert_draft(
+        tx: &mut Tx<'_>,
+        conversation_id: &str,
+        in_reply_to: u64,
+        swarm: &str,
+        payload: &str,
+    ) -> Result<i64, sqlx::Error> {
+        Ok(sqlx::query(
+            "INSERT INTO drafts (conversation_id, in_reply_to, swarm, payload, created_at)
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(conversation_id)
+        .bind(in_reply_to as i64)
+        .bind(swarm)
+        .bind(payload)
+        .bind(now_ms())
+        .fetch_one(&mut **tx)
+        .await?
+        .get("id"))
+    }
+
+    /// Drafts waiting for the owner, oldest first.
+    pub async fn drafts(&self) -> Result<Vec<Draft>, sqlx::Error> {
+        Ok(
+            sqlx::query("SELECT * FROM drafts WHERE state = 'pending' ORDER BY id LIMIT 500")
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(draft)
+                .collect(),
+        )
+    }
+
+    pub async fn draft(&self, id: i64) -> Result<Option<Draft>, sqlx::Error> {
+        Ok(
+            sqlx::query("SELECT * FROM drafts WHERE id = ? AND state = 'pending'")
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?
+                .as_ref()
+                .map(draft),
+        )
+    }
+
+    /// Settles a pending draft; false if it was not pending (a second send or discard).
+    pub async fn settle_draft(&self, id: i64, state: &str) -> Result<bool, sqlx::Error> {
+        Ok(
+            sqlx::query("UPDATE drafts SET state = ? WHERE id = ? AND state = 'pending'")
+                .bind(state)
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+}
