@@ -200,6 +200,34 @@ impl OwnerClient {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<T, ClientError> {
+        let req = self.signed(method, path, body)?;
+        read(req.send().await.map_err(transport)?).await
+    }
+
+    /// Opens a signed `GET` whose answer is a stream (`/api/owner/events`): the response, once
+    /// its status is 2xx, for the caller to read chunk by chunk. No overall timeout applies.
+    pub async fn stream(&self, path: &str) -> Result<reqwest::Response, ClientError> {
+        let req = self
+            .signed("GET", path, None)?
+            .timeout(Duration::from_secs(365 * 86_400));
+        let resp = req.send().await.map_err(transport)?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        match read::<serde_json::Value>(resp).await {
+            Err(e) => Err(e),
+            Ok(_) => Err(ClientError::Decode(
+                "a refusal without an error body".into(),
+            )),
+        }
+    }
+
+    fn signed(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<reqwest::RequestBuilder, ClientError> {
         let body = body
             .map(|b| serde_json::to_vec(b).expect("JSON serializes"))
             .unwrap_or_default();
@@ -230,6 +258,6 @@ impl OwnerClient {
         if !body.is_empty() {
             req = req.header("content-type", "application/json").body(body);
         }
-        read(req.send().await.map_err(transport)?).await
+        Ok(req)
     }
 }

@@ -105,7 +105,7 @@ async fn a_cloud_without_a_socket_converses_through_the_relay() {
     .unwrap();
     bob.cloud
         .store
-        .whitelist_upsert(&grant, Some(&a.cloud_url("alice")), None, None)
+        .whitelist_upsert(&grant, Some(&a.cloud_url("alice")), None, None, None)
         .await
         .unwrap();
     // Bob's identity document now names the relay.

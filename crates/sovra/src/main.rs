@@ -15,8 +15,8 @@ mod cmd;
 
 use cli::{Ctx, Exit, exit};
 use cmd::{
-    agent, bench, cap, conversations, node, peer, pending, quickstart, registry, relay, selfcheck,
-    send,
+    agent, bench, cap, conversations, drafts, inbox, node, peer, pending, quickstart, registry,
+    relay, selfcheck, send, swarm,
 };
 
 #[derive(Parser)]
@@ -89,7 +89,24 @@ pub(crate) enum Command {
     /// List conversations.
     Conversations,
     /// Show the messages exchanged with a peer.
-    Log { peer: String },
+    Log {
+        peer: String,
+        /// Also show what the brain was given for each automatic answer.
+        #[arg(long)]
+        context: bool,
+    },
+    /// Swarms: the agents inside this cloud, their souls, memory, brains and tokens.
+    Swarm {
+        #[command(subcommand)]
+        command: SwarmCommand,
+    },
+    /// Answers review-mode swarms drafted, waiting for you.
+    Drafts {
+        #[command(subcommand)]
+        command: DraftsCommand,
+    },
+    /// Follow new messages, replies, drafts and pending requests live (Ctrl-C to stop).
+    Inbox,
     /// Close the open conversation with a peer (its session-retention content is deleted).
     Close { peer: String },
     /// Claim this cloud's handle at a registry with a phone number (prompts for the SMS code).
@@ -125,9 +142,15 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
-    /// Built-in agents for exec capabilities (used by quickstart).
+    /// Built-in agents (used by quickstart): `word-count` (an exec capability) and `model` (a
+    /// small OpenAI-compatible model server).
     #[command(hide = true)]
-    Agent { name: String },
+    Agent {
+        name: String,
+        /// `model`: where to listen.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -270,6 +293,9 @@ pub(crate) enum PeerCommand {
         /// RFC 3339 expiry, e.g. 2027-04-19T00:00:00Z.
         #[arg(long)]
         expires: Option<String>,
+        /// The swarm that answers this peer (default: main).
+        #[arg(long)]
+        swarm: Option<String>,
     },
     List,
     Remove {
@@ -284,6 +310,105 @@ pub(crate) enum PeerCommand {
     /// Ask the registries about every peer added by handle now (rotations are followed,
     /// resets become pending requests). The node also does this hourly.
     Check,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SwarmCommand {
+    /// Create a swarm (mode auto, no brain until you set one).
+    Create {
+        name: String,
+    },
+    List,
+    Show {
+        name: String,
+    },
+    /// Remove a swarm (not main; not while peers or capabilities use it).
+    Remove {
+        name: String,
+    },
+    /// Show the soul (system prompt), or replace it from a file or your $EDITOR.
+    Soul {
+        name: String,
+        #[arg(long, conflicts_with = "file")]
+        edit: bool,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Show the long-term notes, or replace them from a file or your $EDITOR.
+    Memory {
+        name: String,
+        #[arg(long, conflicts_with = "file")]
+        edit: bool,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Change a swarm's mode, budget or brain. The brain: --brain openai --url URL --model M,
+    /// --brain brainstem --url URL, --brain http --url URL, --brain exec -- CMD ARGS…,
+    /// --brain none.
+    Set(Box<SwarmSetArgs>),
+    /// Create an agent API token for this swarm (printed once), or revoke all of them.
+    Token {
+        name: String,
+        #[arg(long)]
+        revoke: bool,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct SwarmSetArgs {
+    pub name: String,
+    /// auto (answer at once), review (draft for you), off (store only).
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// Brain answers per day.
+    #[arg(long)]
+    pub budget: Option<i64>,
+    /// Automatic messages in a row answered before the conversation waits for a human.
+    #[arg(long)]
+    pub max_auto_turns: Option<i64>,
+    /// Recent turns given to the brain.
+    #[arg(long)]
+    pub memory_messages: Option<i64>,
+    /// Characters of recent turns given to the brain.
+    #[arg(long)]
+    pub memory_chars: Option<i64>,
+    /// none, openai, brainstem, http or exec.
+    #[arg(long)]
+    pub brain: Option<String>,
+    /// The brain's base URL (openai: as OpenAI clients take it, e.g. http://127.0.0.1:11434/v1).
+    #[arg(long)]
+    pub url: Option<String>,
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The environment variable of the node holding the API key.
+    #[arg(long, conflicts_with = "api_key_file")]
+    pub api_key_env: Option<String>,
+    /// A file holding the API key; it is copied into the swarm's 0600 api-key file.
+    #[arg(long)]
+    pub api_key_file: Option<PathBuf>,
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    /// With --brain exec: the command and its arguments, after `--`.
+    #[arg(last = true)]
+    pub exec: Vec<String>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DraftsCommand {
+    List,
+    /// Send a draft as the reply, optionally with your own text.
+    Send {
+        id: i64,
+        #[arg(long)]
+        text: Option<String>,
+    },
+    Discard {
+        id: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -324,6 +449,9 @@ pub(crate) enum CapCommand {
         chat: Option<String>,
         #[arg(long)]
         model: Option<String>,
+        /// The swarm it belongs to (a chat adapter speaks with its soul; default: main).
+        #[arg(long)]
+        swarm: Option<String>,
         /// Run this command (no shell): args JSON on stdin, JSON on stdout. Must come last.
         #[arg(long, num_args = 1.., allow_hyphen_values = true)]
         exec: Vec<String>,
@@ -351,6 +479,12 @@ pub(crate) struct SendArgs {
     /// Wait for a reply even without calls.
     #[arg(long)]
     wait_reply: bool,
+    /// Address one of the peer's swarms (the peer must grant `swarm:NAME`).
+    #[arg(long)]
+    swarm: Option<String>,
+    /// Answer the peer's message with this seq (a reply written by hand).
+    #[arg(long)]
+    reply_to: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -382,7 +516,7 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Quickstart { dir } => quickstart::run(dir, ctx.json).await,
         Command::Selfcheck { home } => selfcheck::run(home, ctx.json),
-        Command::Agent { name } => agent::run(&name),
+        Command::Agent { name, listen } => agent::run(&name, &listen).await,
         Command::Bench {
             command:
                 BenchCommand::D2d {
@@ -437,7 +571,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Cap { command } => cap::run(&ctx, command).await,
         Command::Send(args) => send::run(&ctx, args).await,
         Command::Conversations => conversations::list(&ctx).await,
-        Command::Log { peer } => conversations::log(&ctx, &peer).await,
+        Command::Log { peer, context } => conversations::log(&ctx, &peer, context).await,
+        Command::Swarm { command } => swarm::run(&ctx, command).await,
+        Command::Drafts { command } => drafts::run(&ctx, command).await,
+        Command::Inbox => inbox::run(&ctx).await,
         Command::Close { peer } => conversations::close(&ctx, &peer).await,
     }
 }

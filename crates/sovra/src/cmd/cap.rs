@@ -15,6 +15,7 @@ pub async fn run(ctx: &Ctx, command: CapCommand) -> Result<()> {
             http,
             chat,
             model,
+            swarm,
             exec,
         } => {
             let adapter = if let Some(url) = http {
@@ -30,7 +31,7 @@ pub async fn run(ctx: &Ctx, command: CapCommand) -> Result<()> {
                 .call(
                     "PUT",
                     &format!("/capabilities/{}", encode(&name)),
-                    Some(json!({"description": description, "adapter": adapter})),
+                    Some(json!({"description": description, "adapter": adapter, "swarm": swarm})),
                 )
                 .await?;
             ctx.print(&v, |_| {

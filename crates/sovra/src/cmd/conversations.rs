@@ -57,23 +57,67 @@ async fn find_conversation(ctx: &Ctx, peer: &str) -> Result<Value> {
         .ok_or_else(|| Exit(exit::NOT_FOUND, format!("no conversation with {peer}")).into())
 }
 
-pub async fn log(ctx: &Ctx, peer: &str) -> Result<()> {
+/// `sovra log PEER [--context]`.
+pub async fn log(ctx: &Ctx, peer: &str, context: bool) -> Result<()> {
     let conv = find_conversation(ctx, peer).await?;
     let id = conv["id"].as_str().unwrap_or_default();
-    let v = ctx
+    let mut v = ctx
         .call("GET", &format!("/messages?conversation={id}"), None)
         .await?;
+    if context {
+        let runs = ctx
+            .call("GET", &format!("/conversations/{id}/context"), None)
+            .await?;
+        v["runs"] = runs["runs"].clone();
+    }
     ctx.print(&v, |v| {
         println!(
             "Conversation {id} with {peer} ({}), topic: {}",
             conv["state"].as_str().unwrap_or(""),
             conv["topic"].as_str().unwrap_or("")
         );
+        let runs = v["runs"].as_array().cloned().unwrap_or_default();
         for m in v["messages"].as_array().cloned().unwrap_or_default() {
             print_message(&m, peer);
+            let run = runs
+                .iter()
+                .find(|r| m["direction"] == "in" && r["seq"] == m["seq"]);
+            if let Some(run) = run {
+                print_context(run);
+            }
         }
     });
     Ok(())
+}
+
+/// What a brain was given for one answer, indented under the message it answered.
+fn print_context(run: &Value) {
+    println!(
+        "    ┌ brain of swarm {} was given [keep: {}]:",
+        run["swarm"].as_str().unwrap_or(""),
+        run["retention"].as_str().unwrap_or("")
+    );
+    let system = run["context"]["system"].as_str().unwrap_or("");
+    if !system.is_empty() {
+        for line in system.lines() {
+            println!("    │ system: {line}");
+        }
+    }
+    for t in run["context"]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        println!(
+            "    │ {}: {}",
+            t["role"].as_str().unwrap_or(""),
+            t["content"].as_str().unwrap_or("")
+        );
+    }
+    match run["error"].as_str() {
+        Some(e) => println!("    └ failed: {e}"),
+        None => println!("    └ answered"),
+    }
 }
 
 pub(crate) fn print_message(m: &Value, peer: &str) {
@@ -89,6 +133,9 @@ pub(crate) fn print_message(m: &Value, peer: &str) {
         m["retention"].as_str().unwrap_or(""),
         m["payload"]["text"].as_str().unwrap_or("")
     );
+    if let Some(code) = m["payload"]["refusal"].as_str() {
+        println!("    refused: {code}");
+    }
     for c in m["payload"]["calls"]
         .as_array()
         .cloned()

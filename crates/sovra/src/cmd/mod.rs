@@ -5,6 +5,8 @@ pub mod agent;
 pub mod bench;
 pub mod cap;
 pub mod conversations;
+pub mod drafts;
+pub mod inbox;
 pub mod node;
 pub mod peer;
 pub mod pending;
@@ -13,6 +15,7 @@ pub mod registry;
 pub mod relay;
 pub mod selfcheck;
 pub mod send;
+pub mod swarm;
 
 /// Logs of the long-running processes go to stderr, `info` unless `RUST_LOG` says otherwise.
 pub fn init_logging() {

@@ -15,6 +15,7 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
             allow,
             rate,
             expires,
+            swarm,
             ..
         } => {
             let v = ctx
@@ -27,6 +28,7 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
                         "allowed_capabilities": allow,
                         "rate_limit_per_day": rate,
                         "expires_at": expires,
+                        "swarm": swarm,
                     })),
                 )
                 .await?;
@@ -55,6 +57,7 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
             allow,
             rate,
             expires,
+            swarm,
             ..
         } => {
             if url.is_none() && relays.is_empty() {
@@ -74,6 +77,7 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
                         "url": url,
                         "relays": (!relays.is_empty()).then_some(relays),
                         "encryption_key": encryption_key,
+                        "swarm": swarm,
                     })),
                 )
                 .await?;
@@ -96,9 +100,10 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
                 for p in peers {
                     let e = &p["entry"];
                     println!(
-                        "{:<20} {}  may call: {}  rate: {}/day  expires: {}  url: {}",
+                        "{:<20} {}  swarm: {}  may call: {}  rate: {}/day  expires: {}  url: {}",
                         e["peer_handle"].as_str().unwrap_or(""),
                         p["fingerprint"].as_str().unwrap_or(""),
+                        p["swarm"].as_str().unwrap_or("main"),
                         list(&e["allowed_capabilities"]),
                         e["rate_limit_per_day"],
                         e["expires_at"].as_str().unwrap_or("never"),

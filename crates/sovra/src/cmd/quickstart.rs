@@ -151,6 +151,13 @@ impl RunningRegistry {
     }
 }
 
+/// Bob's main swarm's soul and notes. The markers must never leave bob's cloud: the relay's
+/// files are searched for them at the end.
+const SOUL_MARKER: &str = "soul-marker-7c1f";
+const NOTES_MARKER: &str = "notes-marker-52ab";
+const SOUL: &str = "You are Bob's concierge. Answer briefly. (soul-marker-7c1f)";
+const NOTES: &str = "Bob is away until Monday. (notes-marker-52ab)";
+
 pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     let tmp;
     let root = match dir {
@@ -224,6 +231,39 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         "adapter": {"kind": "exec", "command": [exe, "agent", "word-count"], "timeout_ms": 5000},
     })))
     .await?;
+    // Bob's main swarm answers through a brain: a local OpenAI-compatible model server.
+    let model_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let model_url = format!("http://{}/v1", model_listener.local_addr()?);
+    let model_task = tokio::spawn(super::agent::serve_model(model_listener));
+    call(
+        &bob,
+        "PUT",
+        "/swarms/main/soul",
+        Some(json!({"text": SOUL})),
+    )
+    .await?;
+    call(
+        &bob,
+        "PUT",
+        "/swarms/main/memory",
+        Some(json!({"text": NOTES})),
+    )
+    .await?;
+    let swarm = call(
+        &bob,
+        "PATCH",
+        "/swarms/main",
+        Some(json!({
+            "mode": "auto",
+            "brain": {"kind": "openai", "url": model_url, "model": "sovra-mini"},
+        })),
+    )
+    .await?;
+    t.step(
+        "bob",
+        "gave his main swarm a soul, notes and a brain (an OpenAI-compatible model on loopback)",
+        json!({"brain": swarm["brain"], "mode": swarm["mode"], "soul": format!("{} bytes, never sent", swarm["soul_bytes"])}),
+    );
     let bob_id = sovra_client::D2dClient::default()
         .identity(bob.base())
         .await?;
@@ -356,6 +396,50 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         json!({ "text": back["payload"]["text"] }),
     );
 
+    // Bob's agent answers plain questions itself, remembering the conversation.
+    let intro = call(
+        &alice,
+        "POST",
+        "/send",
+        Some(json!({
+            "to": "@bob.cloud", "text": "By the way, my name is Alice.",
+        })),
+    )
+    .await?;
+    let intro_seq = intro["seq"].as_u64().context("seq")?;
+    let hello = wait_message(&alice, "bob's agent's answer", |m| {
+        m["direction"] == "in" && m["in_reply_to"] == intro_seq
+    })
+    .await?;
+    ensure!(
+        hello["payload"]["automatic"] == true,
+        "bob's answer was not written by his agent: {hello}"
+    );
+    let ask = call(
+        &alice,
+        "POST",
+        "/send",
+        Some(json!({
+            "to": "@bob.cloud", "text": "Do you remember my name?",
+        })),
+    )
+    .await?;
+    let ask_seq = ask["seq"].as_u64().context("seq")?;
+    let remembered = wait_message(&alice, "bob's agent's second answer", |m| {
+        m["direction"] == "in" && m["in_reply_to"] == ask_seq
+    })
+    .await?;
+    let said = remembered["payload"]["text"].as_str().unwrap_or("");
+    ensure!(
+        said.contains("your name is Alice"),
+        "bob's agent did not remember: {said:?}"
+    );
+    t.step(
+        "bob's agent",
+        "answered alice's plain messages itself, the second from memory of the first",
+        json!({ "first answer": hello["payload"]["text"], "asked for her name": said }),
+    );
+
     let refused = mallory
         .call::<Value>(
             "POST",
@@ -464,6 +548,9 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         "counting words",
         "@alice.cloud",
         "@bob.cloud",
+        "my name is Alice",
+        SOUL_MARKER,
+        NOTES_MARKER,
     ];
     for secret in secrets {
         ensure!(
@@ -484,6 +571,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         node.stop().await?;
     }
     relay_task.abort();
+    model_task.abort();
     registry.stop().await?;
     if json_out {
         println!("{}", json!({"ok": true, "steps": t.steps}));

@@ -18,8 +18,14 @@ pub async fn run(ctx: &Ctx, args: SendArgs) -> Result<()> {
             .with_context(|| format!("--call {}: args are not JSON", pair[0]))?;
         calls.push(json!({"capability": pair[0], "args": parsed}));
     }
-    let body =
-        json!({"to": args.peer, "text": args.text, "calls": calls, "retention": args.retention});
+    let body = json!({
+        "to": args.peer,
+        "text": args.text,
+        "calls": calls,
+        "retention": args.retention,
+        "swarm": args.swarm,
+        "reply_to": args.reply_to,
+    });
     let sent = ctx.call("POST", "/send", Some(body)).await?;
     let conv = sent["conversation_id"]
         .as_str()
@@ -84,7 +90,25 @@ pub async fn run(ctx: &Ctx, args: SendArgs) -> Result<()> {
         });
         if let Some(reply) = reply {
             spinner.done();
-            ctx.print(&reply, |r| print_message(r, &args.peer));
+            if let Some(code) = reply["payload"]["refusal"].as_str() {
+                ctx.print(&reply, |r| print_message(r, &args.peer));
+                return Err(Exit(
+                    exit::REFUSED,
+                    format!("{} did not act on it: {code}", args.peer),
+                )
+                .into());
+            }
+            ctx.print(&reply, |r| {
+                // A plain answer prints plainly; one with call results shows them.
+                if r["payload"]["results"]
+                    .as_array()
+                    .is_none_or(|a| a.is_empty())
+                {
+                    println!("{}", r["payload"]["text"].as_str().unwrap_or(""));
+                } else {
+                    print_message(r, &args.peer)
+                }
+            });
             return Ok(());
         }
         if Instant::now() > deadline {

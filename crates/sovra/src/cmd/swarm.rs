@@ -1,0 +1,219 @@
+//! `sovra swarm create|list|show|remove|soul|memory|set|token`: the swarms inside this cloud.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::cli::{Ctx, encode, list};
+use crate::{SwarmCommand, SwarmSetArgs};
+
+pub async fn run(ctx: &Ctx, command: SwarmCommand) -> Result<()> {
+    match command {
+        SwarmCommand::Create { name } => {
+            let v = ctx
+                .call("POST", "/swarms", Some(json!({ "name": name })))
+                .await?;
+            ctx.print(&v, |_| {
+                println!("Created swarm {name} (mode auto, no brain yet).");
+                println!("Next: `sovra swarm soul {name} --edit`, then `sovra swarm set {name} --brain …`.");
+            });
+        }
+        SwarmCommand::List => {
+            let v = ctx.call("GET", "/swarms", None).await?;
+            ctx.print(&v, |v| {
+                for s in v["swarms"].as_array().cloned().unwrap_or_default() {
+                    println!(
+                        "{:<16} mode {:<6}  brain {:<9}  {}/{} answers today  peers: {}  capabilities: {}",
+                        s["name"].as_str().unwrap_or(""),
+                        s["mode"].as_str().unwrap_or(""),
+                        s["brain"]["kind"].as_str().unwrap_or("none"),
+                        s["used_today"],
+                        s["budget_per_day"],
+                        list(&s["peers"]),
+                        list(&s["capabilities"]),
+                    );
+                }
+            });
+        }
+        SwarmCommand::Show { name } => {
+            let v = ctx
+                .call("GET", &format!("/swarms/{}", encode(&name)), None)
+                .await?;
+            ctx.print(&v, print_swarm);
+        }
+        SwarmCommand::Remove { name } => {
+            let v = ctx
+                .call("DELETE", &format!("/swarms/{}", encode(&name)), None)
+                .await?;
+            ctx.print(&v, |_| println!("Removed swarm {name}."));
+        }
+        SwarmCommand::Soul { name, edit, file } => {
+            text_file(ctx, &name, "soul", edit, file.as_deref()).await?;
+        }
+        SwarmCommand::Memory { name, edit, file } => {
+            text_file(ctx, &name, "memory", edit, file.as_deref()).await?;
+        }
+        SwarmCommand::Set(args) => set(ctx, *args).await?,
+        SwarmCommand::Token { name, revoke } => {
+            let path = format!("/swarms/{}/tokens", encode(&name));
+            if revoke {
+                let v = ctx.call("DELETE", &path, None).await?;
+                ctx.print(&v, |v| {
+                    println!("Revoked {} token(s) of swarm {name}.", v["revoked"])
+                });
+            } else {
+                let v = ctx.call("POST", &path, None).await?;
+                if ctx.json {
+                    println!("{}", json!({ "token": v["token"] }));
+                } else {
+                    println!("{}", v["token"].as_str().unwrap_or(""));
+                    eprintln!(
+                        "This is the only time the token is shown. Agents send it as `Authorization: Bearer …` to /api/agent/*."
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_swarm(s: &Value) {
+    println!("swarm {}", s["name"].as_str().unwrap_or(""));
+    println!("  mode:          {}", s["mode"].as_str().unwrap_or(""));
+    println!("  brain:         {}", s["brain"]);
+    println!(
+        "  budget:        {} of {} answers used today",
+        s["used_today"], s["budget_per_day"]
+    );
+    println!("  auto turns:    at most {} in a row", s["max_auto_turns"]);
+    println!(
+        "  memory:        {} recent turns, {} characters; notes {} bytes",
+        s["memory_messages"], s["memory_chars"], s["notes_bytes"]
+    );
+    println!("  soul:          {} bytes", s["soul_bytes"]);
+    println!("  agent tokens:  {}", s["tokens"]);
+    println!("  peers:         {}", list(&s["peers"]));
+    println!("  capabilities:  {}", list(&s["capabilities"]));
+}
+
+/// Shows, or replaces from a file or the editor, a swarm's soul or notes.
+async fn text_file(
+    ctx: &Ctx,
+    name: &str,
+    which: &str,
+    edit: bool,
+    file: Option<&Path>,
+) -> Result<()> {
+    let path = format!("/swarms/{}/{which}", encode(name));
+    let text = match (edit, file) {
+        (false, None) => {
+            let v = ctx.call("GET", &path, None).await?;
+            ctx.print(&v, |v| print!("{}", v["text"].as_str().unwrap_or("")));
+            return Ok(());
+        }
+        (_, Some(f)) => {
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?
+        }
+        (true, None) => {
+            let current = ctx.call("GET", &path, None).await?;
+            edit_text(current["text"].as_str().unwrap_or(""))?
+        }
+    };
+    let v = ctx
+        .call("PUT", &path, Some(json!({ "text": text })))
+        .await?;
+    ctx.print(&v, |v| {
+        println!("Saved {which} of {name} ({} bytes).", v["bytes"])
+    });
+    Ok(())
+}
+
+/// Opens `$VISUAL`, `$EDITOR` or `vi` on the text and returns what was saved.
+fn edit_text(current: &str) -> Result<String> {
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into());
+    let file = tempfile::Builder::new().suffix(".md").tempfile()?;
+    std::fs::write(file.path(), current)?;
+    let mut parts = editor.split_whitespace();
+    let program = parts.next().context("the editor command is empty")?;
+    let status = std::process::Command::new(program)
+        .args(parts)
+        .arg(file.path())
+        .status()
+        .with_context(|| format!("starting {editor}"))?;
+    if !status.success() {
+        bail!("{editor} exited with {status}; nothing saved");
+    }
+    Ok(std::fs::read_to_string(file.path())?)
+}
+
+async fn set(ctx: &Ctx, a: SwarmSetArgs) -> Result<()> {
+    let mut body = json!({});
+    if let Some(m) = a.mode {
+        body["mode"] = json!(m);
+    }
+    if let Some(n) = a.budget {
+        body["budget_per_day"] = json!(n);
+    }
+    if let Some(n) = a.max_auto_turns {
+        body["max_auto_turns"] = json!(n);
+    }
+    if let Some(n) = a.memory_messages {
+        body["memory_messages"] = json!(n);
+    }
+    if let Some(n) = a.memory_chars {
+        body["memory_chars"] = json!(n);
+    }
+    let timeout = a.timeout_ms.map(|t| json!(t));
+    let need_url = |kind: &str| -> Result<String> {
+        a.url
+            .clone()
+            .with_context(|| format!("--brain {kind} needs --url"))
+    };
+    if let Some(kind) = a.brain.as_deref() {
+        let mut brain = match kind {
+            "none" => json!({"kind": "none"}),
+            "openai" => {
+                let model = a.model.clone().context("--brain openai needs --model")?;
+                let mut b = json!({"kind": "openai", "url": need_url(kind)?, "model": model});
+                if let Some(var) = &a.api_key_env {
+                    b["api_key"] = json!({"env": var});
+                }
+                if let Some(t) = a.temperature {
+                    b["temperature"] = json!(t);
+                }
+                if let Some(n) = a.max_tokens {
+                    b["max_tokens"] = json!(n);
+                }
+                b
+            }
+            "brainstem" => json!({"kind": "brainstem", "url": need_url(kind)?}),
+            "http" => json!({"kind": "http", "url": need_url(kind)?}),
+            "exec" => {
+                if a.exec.is_empty() {
+                    bail!("--brain exec needs the command after `--`: --brain exec -- CMD ARGS…");
+                }
+                json!({"kind": "exec", "command": a.exec})
+            }
+            other => bail!("unknown brain {other:?}: none, openai, brainstem, http or exec"),
+        };
+        if let (Some(t), false) = (&timeout, kind == "none") {
+            brain["timeout_ms"] = t.clone();
+        }
+        body["brain"] = brain;
+    }
+    if let Some(f) = &a.api_key_file {
+        let key = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        body["api_key"] = json!(key.trim());
+    }
+    if body.as_object().is_some_and(|o| o.is_empty()) {
+        bail!("nothing to change: give --mode, --budget, --brain, …");
+    }
+    let v = ctx
+        .call("PATCH", &format!("/swarms/{}", encode(&a.name)), Some(body))
+        .await?;
+    ctx.print(&v, print_swarm);
+    Ok(())
+}
