@@ -66,3 +66,7 @@ CREATE TABLE agent_tokens (
     created_at INTEGER NOT NULL,
     revoked_at INTEGER
 );
+
+-- The swarm that wrote an outbound message (a brain's answer, an agent API message), so the
+-- peer's reply can be routed back to it (`GET /api/agent/events`). NULL: the owner wrote it.
+ALTER TABLE messages ADD COLUMN swarm TEXT;

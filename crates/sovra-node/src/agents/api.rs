@@ -129,7 +129,7 @@ async fn send_for(
         usage: String::new(),
     };
     let (conversation_id, seq) = cloud
-        .send(&body.peer, &format!("agent:{swarm}"), &payload)
+        .send(&body.peer, &format!("agent:{swarm}"), &payload, Some(swarm))
         .await?;
     Ok(AgentSent {
         conversation_id,

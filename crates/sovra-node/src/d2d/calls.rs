@@ -135,7 +135,10 @@ impl Cloud {
             });
             return Ok(());
         }
-        match self.enqueue(&conv, &reply, Some(seq)).await {
+        match self
+            .enqueue(&conv, &reply, Some(seq), swarm.as_deref())
+            .await
+        {
             Ok(_) => Ok(()),
             Err(ApiError {
                 code: "no_endpoint",

@@ -209,12 +209,18 @@ impl Cloud {
                 if queue_job {
                     self.jobs_wake.notify_one();
                 }
+                // A reply goes to whichever swarm wrote what it answers; a new message to the
+                // swarm it addresses or the peer's.
+                let swarm = match payload.in_reply_to {
+                    Some(answered) => self.store.sent_by_swarm(&route_id, answered).await?,
+                    None => Some(payload.swarm.clone().unwrap_or_else(|| peer.swarm.clone())),
+                };
                 self.emit(Event {
                     conversation_id: Some(route_id),
                     seq: Some(parsed.seq),
                     in_reply_to: payload.in_reply_to,
                     peer: Some(peer.grant.peer_handle.clone()),
-                    swarm: Some(payload.swarm.clone().unwrap_or_else(|| peer.swarm.clone())),
+                    swarm,
                     text: Some(payload.text),
                     automatic: payload.automatic,
                     refusal: payload.refusal,

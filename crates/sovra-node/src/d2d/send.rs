@@ -25,6 +25,7 @@ impl Cloud {
         who: &str,
         topic: &str,
         payload: &Payload,
+        swarm: Option<&str>,
     ) -> ApiResult<(String, u64)> {
         let peer = self.store.find_peer(who).await?.ok_or_else(|| {
             ApiError::not_found(
@@ -60,7 +61,7 @@ impl Cloud {
                 other => other?,
             },
         };
-        let seq = self.enqueue(&conv, payload, None).await?;
+        let seq = self.enqueue(&conv, payload, None, swarm).await?;
         Ok((conv.id, seq))
     }
 
@@ -166,11 +167,13 @@ impl Cloud {
 
     /// Numbers, seals and queues a payload in one transaction; with `answers`, the job of that
     /// inbound `seq` is marked done in the same transaction (a reply is queued exactly once).
+    /// `swarm` is the swarm that wrote it, if one did.
     pub(crate) async fn enqueue(
         &self,
         conv: &Conversation,
         payload: &Payload,
         answers: Option<u64>,
+        swarm: Option<&str>,
     ) -> ApiResult<u64> {
         let peer_key = PublicKey::from_b64("peer", &conv.peer_pubkey)?;
         // Where it will go first (for the owner's view; delivery asks the whitelist again):
@@ -205,6 +208,7 @@ impl Cloud {
             std::str::from_utf8(&plaintext).expect("json is utf-8"),
             retention_str(payload.data_policy.retention),
             payload.in_reply_to,
+            swarm,
         )
         .await?;
         if let Some(job) = answers {

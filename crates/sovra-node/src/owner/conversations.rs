@@ -113,7 +113,7 @@ pub async fn send(
         usage: body.usage.unwrap_or_default(),
     };
     let topic = body.topic.unwrap_or_else(|| "conversation".into());
-    let (conversation_id, seq) = cloud.send(&body.to, &topic, &payload).await?;
+    let (conversation_id, seq) = cloud.send(&body.to, &topic, &payload, None).await?;
     Ok(Json(
         json!({ "conversation_id": conversation_id, "seq": seq }),
     ))

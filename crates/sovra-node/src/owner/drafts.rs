@@ -70,7 +70,9 @@ pub async fn send_draft(
             format!("no pending draft {id}"),
         ));
     }
-    let seq = cloud.enqueue(&conv, &payload, None).await?;
+    let seq = cloud
+        .enqueue(&conv, &payload, None, Some(&draft.swarm))
+        .await?;
     Ok(Json(
         json!({ "sent": id, "conversation_id": conv.id, "seq": seq }),
     ))

@@ -263,7 +263,11 @@ pub async fn remove_swarm(
 ) -> ApiResult<Json<Value>> {
     existing(&cloud, &name).await?;
     if name == MAIN {
-        return Err(ApiError::bad_request("the main swarm cannot be removed"));
+        return Err(ApiError::new(
+            409,
+            "swarm_in_use",
+            "main is every peer's default swarm and cannot be removed",
+        ));
     }
     match cloud.store.remove_swarm(&name).await? {
         Ok(true) => {}

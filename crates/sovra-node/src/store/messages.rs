@@ -41,10 +41,11 @@ impl Store {
         payload: &str,
         retention: &str,
         in_reply_to: Option<u64>,
+        swarm: Option<&str>,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "INSERT INTO messages (conversation_id, direction, seq, request_hash, payload, retention, in_reply_to, at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO messages (conversation_id, direction, seq, request_hash, payload, retention, in_reply_to, at, swarm)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(conversation_id)
         .bind(direction)
@@ -54,6 +55,7 @@ impl Store {
         .bind(retention)
         .bind(in_reply_to.map(|s| s as i64))
         .bind(now_ms())
+        .bind(swarm)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -75,6 +77,22 @@ impl Store {
         .await?
         .as_ref()
         .map(message))
+    }
+
+    /// The swarm that wrote one of our outbound messages, if a swarm did.
+    pub async fn sent_by_swarm(
+        &self,
+        conversation_id: &str,
+        seq: u64,
+    ) -> Result<Option<String>, sqlx::Error> {
+        Ok(sqlx::query(
+            "SELECT swarm FROM messages WHERE conversation_id = ? AND direction = 'out' AND seq = ?",
+        )
+        .bind(conversation_id)
+        .bind(seq as i64)
+        .fetch_optional(&self.read)
+        .await?
+        .and_then(|r| r.get("swarm")))
     }
 
     pub async fn messages(
