@@ -102,6 +102,8 @@ fn limits_in_the_spec_match_the_code() {
         ),
         ("| calls per message | ", sovra_proto::message::MAX_CALLS),
         ("| handle | ", sovra_proto::identity::MAX_HANDLE),
+        ("| swarm name | ", sovra_proto::message::MAX_SWARM_NAME),
+        ("| `refusal` code | ", sovra_proto::message::MAX_REFUSAL),
     ] {
         let line = spec
             .lines()
