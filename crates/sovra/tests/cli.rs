@@ -376,3 +376,144 @@ fn register_and_peer_by_handle_from_the_cli() {
         serde_json::json!(["WordCount"])
     );
 }
+
+#[test]
+fn swarms_drafts_and_the_live_inbox_from_the_cli() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let alice = json(a.path(), &["init", "--handle", "@alice.cloud"]);
+    let bob = json(b.path(), &["init", "--handle", "@bob.cloud"]);
+    let node_a = NodeProcess::start(a.path());
+    let node_b = NodeProcess::start(b.path());
+    let url_a = format!("{}/clouds/alice", NodeProcess::url(a.path()));
+    let url_b = format!("{}/clouds/bob", NodeProcess::url(b.path()));
+    let key = |v: &serde_json::Value| v["pubkey"].as_str().unwrap().to_owned();
+    ok(
+        a.path(),
+        &[
+            "peer",
+            "add",
+            "@bob.cloud",
+            "--pubkey",
+            &key(&bob),
+            "--url",
+            &url_b,
+        ],
+    );
+    ok(
+        b.path(),
+        &[
+            "peer",
+            "add",
+            "@alice.cloud",
+            "--pubkey",
+            &key(&alice),
+            "--url",
+            &url_a,
+        ],
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let brain = work.path().join("brain.sh");
+    std::fs::write(
+        &brain,
+        "#!/bin/sh\ncat > /dev/null\necho '{\"text\":\"yes, the agent is here\"}'\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&brain, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let soul = work.path().join("soul.md");
+    std::fs::write(&soul, "You are Bob's agent.").unwrap();
+
+    ok(
+        b.path(),
+        &["swarm", "soul", "main", "--file", soul.to_str().unwrap()],
+    );
+    assert_eq!(
+        ok(b.path(), &["swarm", "soul", "main"]),
+        "You are Bob's agent."
+    );
+    ok(
+        b.path(),
+        &[
+            "swarm",
+            "set",
+            "main",
+            "--brain",
+            "exec",
+            "--",
+            brain.to_str().unwrap(),
+        ],
+    );
+    let shown = json(b.path(), &["swarm", "show", "main"]);
+    assert_eq!(shown["brain"]["kind"], "exec");
+    ok(b.path(), &["swarm", "create", "support"]);
+    assert_eq!(
+        run(b.path(), &["swarm", "create", "support"]).status.code(),
+        Some(1)
+    );
+    assert!(ok(b.path(), &["swarm", "list"]).contains("support"));
+    assert_eq!(
+        run(b.path(), &["swarm", "show", "ghost"]).status.code(),
+        Some(3)
+    );
+    let token = json(b.path(), &["swarm", "token", "support"]);
+    assert!(token["token"].as_str().unwrap().starts_with("sovra_at_"));
+    ok(b.path(), &["swarm", "remove", "support"]);
+
+    // Bob follows his inbox while Alice asks; the agent's answer comes back plainly.
+    let mut inbox = sovra(b.path())
+        .args(["--json", "inbox"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let out = ok(
+        a.path(),
+        &["send", "@bob.cloud", "are you there?", "--wait-reply"],
+    );
+    assert_eq!(out.trim(), "yes, the agent is here");
+    std::thread::sleep(Duration::from_millis(300));
+    Command::new("kill")
+        .args(["-INT", &inbox.id().to_string()])
+        .status()
+        .unwrap();
+    let status = inbox.wait().unwrap();
+    assert!(status.success(), "inbox exits 0 on Ctrl-C: {status:?}");
+    let mut lines = String::new();
+    std::io::Read::read_to_string(inbox.stdout.as_mut().unwrap(), &mut lines).unwrap();
+    let event: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(event["kind"], "message");
+    assert_eq!(event["text"], "are you there?");
+    let log = ok(b.path(), &["log", "@alice.cloud", "--context"]);
+    assert!(log.contains("system: You are Bob's agent."), "{log}");
+
+    // Review mode: the answer waits as a draft; Bob sends his own words instead.
+    ok(b.path(), &["swarm", "set", "main", "--mode", "review"]);
+    ok(a.path(), &["send", "@bob.cloud", "one more thing"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let id = loop {
+        let drafts = json(b.path(), &["drafts", "list"]);
+        if let Some(d) = drafts["drafts"].as_array().unwrap().first() {
+            break d["id"].to_string();
+        }
+        assert!(Instant::now() < deadline, "no draft");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    ok(
+        b.path(),
+        &["drafts", "send", &id, "--text", "Bob, by hand."],
+    );
+    assert_eq!(
+        run(b.path(), &["drafts", "discard", &id]).status.code(),
+        Some(3)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok(a.path(), &["log", "@bob.cloud"]).contains("Bob, by hand.") {
+        assert!(Instant::now() < deadline, "the draft never arrived");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(node_a.terminate().success());
+    assert!(node_b.terminate().success());
+}

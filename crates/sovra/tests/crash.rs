@@ -157,3 +157,108 @@ async fn sigkill_during_traffic_loses_nothing_acknowledged_and_runs_no_call_twic
     node_b.kill().unwrap();
     let _ = (node_a.wait(), node_b.wait());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_brain_call_never_answers_twice() {
+    let (ha, hb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (alice_id, bob_id) = (
+        init(ha.path(), "@alice.cloud"),
+        init(hb.path(), "@bob.cloud"),
+    );
+    let (pa, pb) = (free_port(), free_port());
+    let mut node_a = start(ha.path(), pa);
+    let mut node_b = start(hb.path(), pb);
+    let (alice, bob) = (owner(ha.path(), "alice", pa), owner(hb.path(), "bob", pb));
+    let work = tempfile::tempdir().unwrap();
+    let log = work.path().join("brain.log");
+    let script = work.path().join("brain.sh");
+    // A slow brain: records that it ran, thinks for a while, answers.
+    std::fs::write(&script, format!("#!/bin/sh\ncat > /dev/null\necho run >> '{}'\nsleep 1.5\necho '{{\"text\":\"thought about it\"}}'\n", log.display())).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    call(
+        &bob,
+        "PATCH",
+        "/swarms/main",
+        json!({"brain": {"kind": "exec", "command": [script]}}),
+    )
+    .await;
+    call(&alice, "PUT", "/peers", json!({"peer_pubkey": bob_id["pubkey"].as_str().unwrap().trim_start_matches("ed25519:"), "peer_handle": "@bob.cloud", "url": bob.base()})).await;
+    call(&bob, "PUT", "/peers", json!({"peer_pubkey": alice_id["pubkey"].as_str().unwrap().trim_start_matches("ed25519:"), "peer_handle": "@alice.cloud", "url": alice.base()})).await;
+
+    let sent = call(
+        &alice,
+        "POST",
+        "/send",
+        json!({"to": "@bob.cloud", "text": "a slow question"}),
+    )
+    .await;
+    let seq = sent["seq"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&log).unwrap_or_default().is_empty() {
+        assert!(Instant::now() < deadline, "the brain never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The brain is thinking: SIGKILL, restart.
+    node_b.kill().unwrap();
+    node_b.wait().unwrap();
+    node_b = start(hb.path(), pb);
+
+    let replies = |msgs: &Value| -> Vec<Value> {
+        msgs["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["direction"] == "in" && m["in_reply_to"] == seq)
+            .cloned()
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let reply = loop {
+        let found = replies(&call(&alice, "GET", "/messages", Value::Null).await);
+        if let Some(r) = found.first() {
+            break r.clone();
+        }
+        assert!(Instant::now() < deadline, "no reply after the restart");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(reply["payload"]["refusal"], "interrupted", "{reply}");
+    // Time for a second answer to show up, if the node were to run the brain again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let found = replies(&call(&alice, "GET", "/messages", Value::Null).await);
+    assert_eq!(found.len(), 1, "answered twice: {found:#?}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap().lines().count(),
+        1,
+        "the brain ran twice"
+    );
+
+    // The next message is answered normally.
+    let next = call(
+        &alice,
+        "POST",
+        "/send",
+        json!({"to": "@bob.cloud", "text": "and now?"}),
+    )
+    .await;
+    let next_seq = next["seq"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let msgs = call(&alice, "GET", "/messages", Value::Null).await;
+        let answered =
+            msgs["messages"].as_array().unwrap().iter().any(|m| {
+                m["in_reply_to"] == next_seq && m["payload"]["text"] == "thought about it"
+            });
+        if answered {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the next message was not answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    node_a.kill().unwrap();
+    node_b.kill().unwrap();
+    let _ = (node_a.wait(), node_b.wait());
+}
