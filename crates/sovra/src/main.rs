@@ -167,6 +167,14 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 1024)]
         size: usize,
     },
+    /// Answered messages per second and latency from send to the automatic reply, with a
+    /// brain that answers instantly (the node's overhead around a brain).
+    Agents {
+        #[arg(long, value_delimiter = ',', default_value = "1,32")]
+        conversations: Vec<usize>,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Envelopes per second and end-to-end latency through a relay process, then its memory
     /// per idle connection.
     Relay {
@@ -525,6 +533,13 @@ async fn run(cli: Cli) -> Result<()> {
                     size,
                 },
         } => bench::d2d(&conversations, seconds, size, ctx.json).await,
+        Command::Bench {
+            command:
+                BenchCommand::Agents {
+                    conversations,
+                    seconds,
+                },
+        } => bench::agents(&conversations, seconds, ctx.json).await,
         Command::Bench {
             command:
                 BenchCommand::Relay {

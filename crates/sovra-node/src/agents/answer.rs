@@ -32,11 +32,54 @@ pub enum Answer {
     /// Nothing for a brain to say.
     Silent,
     /// The brain's answer, to send now.
-    Text(String),
+    Text(String, BrainRun),
     /// The brain's answer, held for the owner (mode `review`).
-    Draft(String),
+    Draft(String, BrainRun),
+    /// The brain failed: the peer is refused `brain_failed`.
+    Failed(BrainRun),
     /// The message was not acted on; the peer is told why with a stable code.
     Refused { code: &'static str, text: String },
+}
+
+impl Answer {
+    /// The brain run to keep for the owner, written in the same commit as the reply or draft.
+    pub fn run(&self) -> Option<&BrainRun> {
+        match self {
+            Answer::Text(_, r) | Answer::Draft(_, r) | Answer::Failed(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// What a brain was given and what came of it (`log --context`).
+#[derive(Debug)]
+pub struct BrainRun {
+    pub swarm: String,
+    pub context: serde_json::Value,
+    pub answer: Option<String>,
+    pub error: Option<String>,
+    pub retention: &'static str,
+}
+
+impl BrainRun {
+    pub async fn record(
+        &self,
+        tx: &mut crate::store::Tx<'_>,
+        conversation_id: &str,
+        seq: u64,
+    ) -> Result<(), sqlx::Error> {
+        Store::insert_brain_run(
+            tx,
+            conversation_id,
+            seq,
+            &self.swarm,
+            &self.context,
+            self.answer.as_deref(),
+            self.error.as_deref(),
+            self.retention,
+        )
+        .await
+    }
 }
 
 fn refused(code: &'static str, text: &str) -> Answer {
@@ -116,11 +159,10 @@ impl Cloud {
                 Some(swarm.name),
             ));
         }
-        if !self
-            .store
-            .take_budget(&swarm.name, swarm.budget_per_day)
-            .await?
-        {
+        // The budget and the rate event are counted in one commit, before the brain runs.
+        let peer_key = peer.grant.peer_pubkey.to_b64();
+        let mut tx = self.store.begin().await?;
+        if !Store::take_budget(&mut tx, &swarm.name, swarm.budget_per_day).await? {
             return Ok((
                 refused(
                     "budget_exhausted",
@@ -129,8 +171,6 @@ impl Cloud {
                 Some(swarm.name),
             ));
         }
-        let peer_key = peer.grant.peer_pubkey.to_b64();
-        let mut tx = self.store.begin().await?;
         Store::add_rate_event(&mut tx, &peer_key).await?;
         tx.commit().await?;
         self.store.rate_noted(&peer_key);
@@ -142,24 +182,13 @@ impl Cloud {
             Ok(key) => swarm.brain.answer(&self.http, &memory.input, key).await,
             Err(e) => Err(e),
         };
-        let context = json!({"system": memory.input.system, "messages": memory.input.messages});
-        let (answer, error) = match &outcome {
-            Ok(out) => (Some(out.text.as_str()), None),
-            Err(e) => (None, Some(e.0.as_str())),
+        let run = BrainRun {
+            swarm: swarm.name.clone(),
+            context: json!({"system": memory.input.system, "messages": memory.input.messages}),
+            answer: outcome.as_ref().ok().map(|o| o.text.clone()),
+            error: outcome.as_ref().err().map(|e| e.0.clone()),
+            retention: memory.retention,
         };
-        let mut tx = self.store.begin().await?;
-        Store::insert_brain_run(
-            &mut tx,
-            &conv.id,
-            seq,
-            &swarm.name,
-            &context,
-            answer,
-            error,
-            memory.retention,
-        )
-        .await?;
-        tx.commit().await?;
         match outcome {
             Ok(out) => {
                 if let Some(session) = &out.session {
@@ -168,8 +197,8 @@ impl Cloud {
                         .await?;
                 }
                 let answer = match swarm.mode {
-                    Mode::Review => Answer::Draft(out.text),
-                    _ => Answer::Text(out.text),
+                    Mode::Review => Answer::Draft(out.text, run),
+                    _ => Answer::Text(out.text, run),
                 };
                 Ok((answer, Some(swarm.name)))
             }
@@ -184,10 +213,7 @@ impl Cloud {
                     ..Event::new("brain_error")
                 });
                 Ok((
-                    refused(
-                        "brain_failed",
-                        "The agent could not answer right now; its owner has been told.",
-                    ),
+                    Answer::Failed(run),
                     Some(swarm.name),
                 ))
             }

@@ -4,6 +4,8 @@
 //! before its adapter runs, and a job found `started` after a restart is answered with an
 //! error, never run again.
 
+use std::sync::Arc;
+
 use sovra_proto::{CallResult, Payload, PublicKey};
 
 use crate::agents::answer::Answer;
@@ -24,11 +26,22 @@ impl Cloud {
         Ok(())
     }
 
-    /// Runs queued calls and queues their replies.
-    pub async fn run_jobs(&self) -> ApiResult<()> {
-        for (conv, seq) in self.store.jobs("queued").await? {
-            if self.store.start_job(&conv, seq).await? {
-                self.answer_calls(&conv, seq, false).await?;
+    /// Claims the queued jobs (one commit marks them all started) and answers them
+    /// concurrently: a slow brain or call holds up only its own conversation.
+    pub async fn run_jobs(self: &Arc<Self>) -> ApiResult<()> {
+        let claimed = self.store.claim_jobs(64).await?;
+        let mut set = tokio::task::JoinSet::new();
+        for (conv, seq) in claimed {
+            let cloud = Arc::clone(self);
+            set.spawn(async move { cloud.answer_calls(&conv, seq, false).await });
+        }
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(Err(e)) => {
+                    tracing::error!(cloud = %self.name, "answering a message: {}", e.message)
+                }
+                Err(e) => tracing::error!(cloud = %self.name, "answering a message: {e}"),
+                Ok(Ok(())) => {}
             }
         }
         Ok(())
@@ -95,13 +108,18 @@ impl Cloud {
             None => (Answer::Silent, None),
         };
         let ok = results.iter().filter(|r| r.ok).count();
+        let refusal = |code: &str, text: &str| {
+            let mut p = Payload::text(text);
+            p.refusal = Some(code.to_owned());
+            p
+        };
         let mut reply = match &answer {
-            Answer::Text(text) | Answer::Draft(text) => Payload::text(text.clone()),
-            Answer::Refused { code, text } => {
-                let mut p = Payload::text(text.clone());
-                p.refusal = Some((*code).to_owned());
-                p
-            }
+            Answer::Text(text, _) | Answer::Draft(text, _) => Payload::text(text.clone()),
+            Answer::Failed(_) => refusal(
+                "brain_failed",
+                "The agent could not answer right now; its owner has been told.",
+            ),
+            Answer::Refused { code, text } => refusal(code, text),
             Answer::Silent if !results.is_empty() => {
                 Payload::text(format!("{ok} of {} call(s) succeeded", results.len()))
             }
@@ -111,7 +129,7 @@ impl Cloud {
         reply.in_reply_to = Some(seq);
         reply.data_policy = payload.data_policy.clone();
         reply.automatic = true;
-        if let Answer::Draft(text) = &answer {
+        if let Answer::Draft(text, run) = &answer {
             let swarm = swarm.unwrap_or_else(|| MAIN.to_owned());
             let mut tx = self.store.begin().await?;
             let id = Store::insert_draft(
@@ -122,6 +140,7 @@ impl Cloud {
                 &serde_json::to_string(&reply).expect("json"),
             )
             .await?;
+            run.record(&mut tx, conv_id, seq).await?;
             Store::finish_job(&mut tx, conv_id, seq).await?;
             tx.commit().await?;
             self.emit(Event {
@@ -136,7 +155,7 @@ impl Cloud {
             return Ok(());
         }
         match self
-            .enqueue(&conv, &reply, Some(seq), swarm.as_deref())
+            .enqueue(&conv, &reply, Some((seq, answer.run())), swarm.as_deref())
             .await
         {
             Ok(_) => Ok(()),

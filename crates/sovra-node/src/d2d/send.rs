@@ -11,6 +11,7 @@ use sovra_proto::{
 };
 
 use super::{hash_request, retention_str};
+use crate::agents::answer::BrainRun;
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Conversation, Peer, Store};
@@ -166,13 +167,14 @@ impl Cloud {
     }
 
     /// Numbers, seals and queues a payload in one transaction; with `answers`, the job of that
-    /// inbound `seq` is marked done in the same transaction (a reply is queued exactly once).
+    /// inbound `seq` is marked done, and the brain run behind the reply recorded, in the same
+    /// transaction (a reply is queued exactly once).
     /// `swarm` is the swarm that wrote it, if one did.
     pub(crate) async fn enqueue(
         &self,
         conv: &Conversation,
         payload: &Payload,
-        answers: Option<u64>,
+        answers: Option<(u64, Option<&BrainRun>)>,
         swarm: Option<&str>,
     ) -> ApiResult<u64> {
         let peer_key = PublicKey::from_b64("peer", &conv.peer_pubkey)?;
@@ -211,7 +213,10 @@ impl Cloud {
             swarm,
         )
         .await?;
-        if let Some(job) = answers {
+        if let Some((job, run)) = answers {
+            if let Some(run) = run {
+                run.record(&mut tx, &conv.id, job).await?;
+            }
             Store::finish_job(&mut tx, &conv.id, job).await?;
         }
         tx.commit().await?;

@@ -17,15 +17,28 @@ impl Store {
         .collect())
     }
 
-    /// Marks a job started; false if another worker got it first.
-    pub async fn start_job(&self, conversation_id: &str, seq: u64) -> Result<bool, sqlx::Error> {
-        Ok(sqlx::query("UPDATE jobs SET state = 'started' WHERE conversation_id = ? AND seq = ? AND state = 'queued'")
-            .bind(conversation_id)
-            .bind(seq as i64)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-            == 1)
+    /// Marks up to `limit` queued jobs started in one commit and returns them, oldest first:
+    /// from here on each runs at most once.
+    pub async fn claim_jobs(&self, limit: i64) -> Result<Vec<(String, u64)>, sqlx::Error> {
+        let mut claimed: Vec<(i64, String, u64)> = sqlx::query(
+            "UPDATE jobs SET state = 'started' WHERE (conversation_id, seq) IN
+               (SELECT conversation_id, seq FROM jobs WHERE state = 'queued' ORDER BY created_at LIMIT ?)
+             RETURNING conversation_id, seq, created_at",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            (
+                r.get("created_at"),
+                r.get("conversation_id"),
+                r.get::<i64, _>("seq") as u64,
+            )
+        })
+        .collect();
+        claimed.sort();
+        Ok(claimed.into_iter().map(|(_, c, s)| (c, s)).collect())
     }
 
     pub async fn finish_job(

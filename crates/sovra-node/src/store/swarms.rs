@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{DAY_MS, Store, now_ms};
+use super::{DAY_MS, Store, Tx, now_ms};
 
 /// A swarm's settings as stored. `brain` is the adapter JSON (never a secret); `agents/`
 /// parses it.
@@ -145,9 +145,9 @@ impl Store {
         Ok(Ok(n == 1))
     }
 
-    /// Counts one brain answer against the swarm's budget for today (UTC); false, and nothing
-    /// counted, if the budget is spent.
-    pub async fn take_budget(&self, swarm: &str, per_day: i64) -> Result<bool, sqlx::Error> {
+    /// Counts one brain answer against the swarm's budget for today (UTC), inside `tx`; false,
+    /// and nothing counted, if the budget is spent.
+    pub async fn take_budget(tx: &mut Tx<'_>, swarm: &str, per_day: i64) -> Result<bool, sqlx::Error> {
         Ok(sqlx::query(
             "INSERT INTO swarm_usage (swarm, day, n) SELECT ?1, ?2, 1 WHERE ?3 > 0
              ON CONFLICT (swarm, day) DO UPDATE SET n = n + 1 WHERE n < ?3 RETURNING n",
@@ -155,7 +155,7 @@ impl Store {
         .bind(swarm)
         .bind(now_ms() / DAY_MS)
         .bind(per_day)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut **tx)
         .await?
         .is_some())
     }

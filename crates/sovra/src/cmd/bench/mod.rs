@@ -1,3 +1,5 @@
+//! Benchmarks: `d2d` (this file), `registry`, `relay`, and `agents` (`agents.rs`).
+//!
 //! `sovra bench d2d`: messages per second and latency from clouds to a cloud on loopback.
 //!
 //! A real node hosts @bob.cloud (SQLite, fsync'd commits, full verification). The driver plays
@@ -7,6 +9,9 @@
 //! replay check and commit — everything up to `{"received": true}`.
 
 use std::time::{Duration, Instant};
+
+mod agents;
+pub use agents::agents;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
