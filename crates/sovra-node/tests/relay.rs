@@ -134,7 +134,12 @@ async fn a_cloud_without_a_socket_converses_through_the_relay() {
 
     // Bob answers over alice's endpoint, on the same conversation.
     bob.cloud
-        .send("@alice.cloud", "t", &sovra_proto::Payload::text("got it"), None)
+        .send(
+            "@alice.cloud",
+            "t",
+            &sovra_proto::Payload::text("got it"),
+            None,
+        )
         .await
         .unwrap();
     alice

@@ -51,9 +51,11 @@ impl Answer {
     }
 }
 
-/// What a brain was given and what came of it (`log --context`).
+/// What a brain was given and what came of it (`log --context`), with the counts it costs.
 #[derive(Debug)]
 pub struct BrainRun {
+    /// The peer whose rate limit it counts against (base64 key).
+    pub peer: String,
     pub swarm: String,
     pub context: serde_json::Value,
     pub answer: Option<String>,
@@ -62,12 +64,15 @@ pub struct BrainRun {
 }
 
 impl BrainRun {
+    /// Writes the run, the swarm's budget count and the peer's rate event inside `tx`.
     pub async fn record(
         &self,
         tx: &mut crate::store::Tx<'_>,
         conversation_id: &str,
         seq: u64,
     ) -> Result<(), sqlx::Error> {
+        Store::count_budget(tx, &self.swarm).await?;
+        Store::add_rate_event(tx, &self.peer).await?;
         Store::insert_brain_run(
             tx,
             conversation_id,
@@ -159,10 +164,12 @@ impl Cloud {
                 Some(swarm.name),
             ));
         }
-        // The budget and the rate event are counted in one commit, before the brain runs.
-        let peer_key = peer.grant.peer_pubkey.to_b64();
-        let mut tx = self.store.begin().await?;
-        if !Store::take_budget(&mut tx, &swarm.name, swarm.budget_per_day).await? {
+        // Counted in memory before the brain runs, written in the commit that sends the answer.
+        if !self
+            .store
+            .take_budget(&swarm.name, swarm.budget_per_day)
+            .await?
+        {
             return Ok((
                 refused(
                     "budget_exhausted",
@@ -171,18 +178,20 @@ impl Cloud {
                 Some(swarm.name),
             ));
         }
-        Store::add_rate_event(&mut tx, &peer_key).await?;
-        tx.commit().await?;
-        self.store.rate_noted(&peer_key);
-
+        // The brain run counts against the peer's rate limit from now (a race with the
+        // peer's own messages may take it one over).
+        self.store.rate_noted(&peer.grant.peer_pubkey.to_b64());
         let mut memory = self.brain_memory(&swarm, &conv.id).await?;
-        memory.input.session = self.store.brain_session(&conv.id, &swarm.name).await?;
+        if matches!(swarm.brain, BrainConfig::Brainstem { .. }) {
+            memory.input.session = self.store.brain_session(&conv.id, &swarm.name).await?;
+        }
         let api_key = self.brain_api_key(&swarm).await;
         let outcome = match api_key {
             Ok(key) => swarm.brain.answer(&self.http, &memory.input, key).await,
             Err(e) => Err(e),
         };
         let run = BrainRun {
+            peer: peer.grant.peer_pubkey.to_b64(),
             swarm: swarm.name.clone(),
             context: json!({"system": memory.input.system, "messages": memory.input.messages}),
             answer: outcome.as_ref().ok().map(|o| o.text.clone()),
@@ -212,10 +221,7 @@ impl Cloud {
                     reason: Some(e.0),
                     ..Event::new("brain_error")
                 });
-                Ok((
-                    Answer::Failed(run),
-                    Some(swarm.name),
-                ))
+                Ok((Answer::Failed(run), Some(swarm.name)))
             }
         }
     }

@@ -118,11 +118,10 @@ impl Cloud {
         self.dir.join("swarms").join(swarm).join(file.file_name())
     }
 
-    /// A swarm's soul or notes; empty when the file does not exist.
+    /// A swarm's soul or notes; empty when the file does not exist. Read in place: these are
+    /// small files in the page cache, and a trip to the blocking pool costs more than the read.
     pub async fn read_swarm_file(&self, swarm: &str, file: SwarmFile) -> String {
-        tokio::fs::read_to_string(self.swarm_path(swarm, file))
-            .await
-            .unwrap_or_default()
+        std::fs::read_to_string(self.swarm_path(swarm, file)).unwrap_or_default()
     }
 
     /// Replaces a swarm file atomically (temp file, fsync, rename) with mode 0600 in a 0700

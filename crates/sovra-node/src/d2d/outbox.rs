@@ -10,10 +10,11 @@ use sovra_proto::{MessageRequest, MessageResponse, PublicKey, os_rng};
 
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
-use crate::store::now_ms;
+use crate::store::{OutboxOutcome, now_ms};
 
 impl Cloud {
-    /// Attempts every due delivery, concurrently.
+    /// Attempts every due delivery, concurrently. Outcomes are written as they come in, all
+    /// that finished together in one commit.
     pub async fn deliver_due(self: &Arc<Self>) -> ApiResult<usize> {
         let due = self.store.due_outbox(64).await?;
         let n = due.len();
@@ -22,15 +23,30 @@ impl Cloud {
             let cloud = Arc::clone(self);
             set.spawn(async move { cloud.deliver_one(item).await });
         }
-        while let Some(r) = set.join_next().await {
-            if let Ok(Err(e)) = r {
-                tracing::warn!(cloud = %self.name, "delivery bookkeeping failed: {}", e.message);
+        while let Some(first) = set.join_next().await {
+            let mut done = vec![first];
+            while let Some(more) = set.try_join_next() {
+                done.push(more);
             }
+            let mut outcomes = Vec::with_capacity(done.len());
+            for r in done {
+                match r {
+                    Ok(Ok(o)) => outcomes.push(o),
+                    Ok(Err(e)) => {
+                        tracing::warn!(cloud = %self.name, "delivery bookkeeping failed: {}", e.message)
+                    }
+                    Err(e) => tracing::warn!(cloud = %self.name, "delivery task failed: {e}"),
+                }
+            }
+            self.store.outbox_results(&outcomes).await?;
         }
         Ok(n)
     }
 
-    async fn deliver_one(self: &Arc<Self>, item: crate::store::OutboxItem) -> ApiResult<()> {
+    async fn deliver_one(
+        self: &Arc<Self>,
+        item: crate::store::OutboxItem,
+    ) -> ApiResult<OutboxOutcome> {
         let request: MessageRequest =
             serde_json::from_str(&item.body).map_err(ApiError::internal)?;
         let attempts = item.attempts + 1;
@@ -52,12 +68,16 @@ impl Cloud {
                 message: "the peer left the whitelist".into(),
             }),
         };
-        match outcome {
-            Ok(_) => {
-                self.store
-                    .outbox_result(item.id, "delivered", attempts, now_ms(), None)
-                    .await?
-            }
+        let done =
+            |state: &'static str, next_attempt_at: i64, error: Option<String>| OutboxOutcome {
+                id: item.id,
+                state,
+                attempts,
+                next_attempt_at,
+                error,
+            };
+        Ok(match outcome {
+            Ok(_) => done("delivered", now_ms(), None),
             Err(e) if e.is_retryable() => {
                 let now = now_ms();
                 let horizon = self.settings.delivery_horizon.as_millis() as i64;
@@ -67,20 +87,9 @@ impl Cloud {
                         horizon / 1000
                     );
                     tracing::warn!(cloud = %self.name, outbox = item.id, "{why}");
-                    self.store
-                        .outbox_result(item.id, "failed", attempts, now, Some(&why))
-                        .await?;
+                    done("failed", now, Some(why))
                 } else {
-                    let delay = self.backoff(attempts);
-                    self.store
-                        .outbox_result(
-                            item.id,
-                            "pending",
-                            attempts,
-                            now + delay,
-                            Some(&e.to_string()),
-                        )
-                        .await?;
+                    done("pending", now + self.backoff(attempts), Some(e.to_string()))
                 }
             }
             Err(e) => {
@@ -88,13 +97,13 @@ impl Cloud {
                 if matches!(e.code(), Some("expired_token" | "unknown_token")) {
                     self.store.close_conversation(&item.conversation_id).await?;
                 }
-                let why = format!("refused by the peer: {e}");
-                self.store
-                    .outbox_result(item.id, "failed", attempts, now_ms(), Some(&why))
-                    .await?;
+                done(
+                    "failed",
+                    now_ms(),
+                    Some(format!("refused by the peer: {e}")),
+                )
             }
-        }
-        Ok(())
+        })
     }
 
     /// Exponential backoff with full jitter: uniform in [0, min(max, base·2^(attempts−1))].

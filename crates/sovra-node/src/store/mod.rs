@@ -39,7 +39,7 @@ pub use capabilities::CapabilityRow;
 pub use conversations::{Conversation, Route};
 use memo::Memo;
 pub use messages::StoredMessage;
-pub use outbox::OutboxItem;
+pub use outbox::{OutboxItem, OutboxOutcome};
 pub use pending::PendingRequest;
 use rate::RateBook;
 pub use registry::{PinnedRegistry, Registration};
@@ -69,6 +69,8 @@ pub struct Store {
     routes: Arc<Memo<String, Route>>,
     /// Swarm settings by name; cleared by every swarm write.
     swarms: Arc<Memo<String, SwarmRow>>,
+    /// Brain answers per swarm today `(day, count)`: reserved here, written with each answer.
+    budgets: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>>,
 }
 
 /// `FULL` by default: a 2xx answer survives power loss, not only a process crash.
@@ -93,6 +95,7 @@ impl Store {
             peers: Arc::default(),
             routes: Arc::default(),
             swarms: Arc::default(),
+            budgets: Arc::default(),
         })
     }
 

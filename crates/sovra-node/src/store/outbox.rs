@@ -38,6 +38,17 @@ fn outbox_item(row: &sqlx::sqlite::SqliteRow) -> OutboxItem {
     }
 }
 
+/// What one delivery attempt came to.
+#[derive(Debug, Clone)]
+pub struct OutboxOutcome {
+    pub id: i64,
+    /// `delivered`, `pending` (retry at `next_attempt_at`) or `failed`.
+    pub state: &'static str,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub error: Option<String>,
+}
+
 impl Store {
     /// Queues a sealed message; with no known endpoint it is recorded as failed right away.
     pub async fn insert_outbox(
@@ -96,22 +107,23 @@ impl Store {
         )
     }
 
-    pub async fn outbox_result(
-        &self,
-        id: i64,
-        state: &str,
-        attempts: i64,
-        next_attempt_at: i64,
-        error: Option<&str>,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = COALESCE(?, last_error) WHERE id = ?")
-            .bind(state)
-            .bind(attempts)
-            .bind(next_attempt_at)
-            .bind(error)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+    /// Writes delivery outcomes in one commit.
+    pub async fn outbox_results(&self, outcomes: &[OutboxOutcome]) -> Result<(), sqlx::Error> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        for o in outcomes {
+            sqlx::query("UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = COALESCE(?, last_error) WHERE id = ?")
+                .bind(o.state)
+                .bind(o.attempts)
+                .bind(o.next_attempt_at)
+                .bind(o.error.as_deref())
+                .bind(o.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -145,27 +145,53 @@ impl Store {
         Ok(Ok(n == 1))
     }
 
-    /// Counts one brain answer against the swarm's budget for today (UTC), inside `tx`; false,
-    /// and nothing counted, if the budget is spent.
-    pub async fn take_budget(tx: &mut Tx<'_>, swarm: &str, per_day: i64) -> Result<bool, sqlx::Error> {
-        Ok(sqlx::query(
-            "INSERT INTO swarm_usage (swarm, day, n) SELECT ?1, ?2, 1 WHERE ?3 > 0
-             ON CONFLICT (swarm, day) DO UPDATE SET n = n + 1 WHERE n < ?3 RETURNING n",
+    /// Reserves one brain answer of the swarm's budget for today (UTC) in memory; false if the
+    /// budget is spent. The durable count is written with the answer ([`Store::count_budget`]);
+    /// a crash in between forgets at most the answers that were never sent.
+    pub async fn take_budget(&self, swarm: &str, per_day: i64) -> Result<bool, sqlx::Error> {
+        let day = now_ms() / DAY_MS;
+        let used = self.budget_used(swarm).await?;
+        let mut book = self.budgets.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = book.entry(swarm.to_owned()).or_insert((day, used));
+        if entry.0 != day {
+            *entry = (day, used);
+        }
+        if entry.1 >= per_day {
+            return Ok(false);
+        }
+        entry.1 += 1;
+        Ok(true)
+    }
+
+    /// Writes one brain answer to the swarm's durable daily count.
+    pub async fn count_budget(tx: &mut Tx<'_>, swarm: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO swarm_usage (swarm, day, n) VALUES (?, ?, 1)
+             ON CONFLICT (swarm, day) DO UPDATE SET n = n + 1",
         )
         .bind(swarm)
         .bind(now_ms() / DAY_MS)
-        .bind(per_day)
-        .fetch_optional(&mut **tx)
-        .await?
-        .is_some())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 
-    /// Brain answers counted today.
+    /// Brain answers counted today (reserved in memory, or committed).
     pub async fn budget_used(&self, swarm: &str) -> Result<i64, sqlx::Error> {
+        let day = now_ms() / DAY_MS;
+        if let Some((d, n)) = self
+            .budgets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(swarm)
+            && *d == day
+        {
+            return Ok(*n);
+        }
         Ok(
             sqlx::query("SELECT n FROM swarm_usage WHERE swarm = ? AND day = ?")
                 .bind(swarm)
-                .bind(now_ms() / DAY_MS)
+                .bind(day)
                 .fetch_optional(&self.read)
                 .await?
                 .map(|r| r.get("n"))

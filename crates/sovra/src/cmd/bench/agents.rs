@@ -57,11 +57,9 @@ async fn serve(app: axum::Router) -> Result<String> {
 }
 
 pub async fn agents(conversations: &[usize], seconds: u64, json_out: bool) -> Result<()> {
-    let brain = serve(axum::Router::new().route(
-        "/brain",
-        post(|| async { Json(json!({"text": "ok"})) }),
-    ))
-    .await?;
+    let brain =
+        serve(axum::Router::new().route("/brain", post(|| async { Json(json!({"text": "ok"})) })))
+            .await?;
     let senders: Senders = Arc::default();
     let driver = serve(
         axum::Router::new()
@@ -129,7 +127,9 @@ pub async fn agents(conversations: &[usize], seconds: u64, json_out: bool) -> Re
                     let t = Instant::now();
                     let (tx, rx) = oneshot::channel();
                     sender.waiting.lock().expect("waiting").insert(seq, tx);
-                    let m = sender.session.seal(&mut os_rng(), &keys.signing, seq, &payload)?;
+                    let m = sender
+                        .session
+                        .seal(&mut os_rng(), &keys.signing, seq, &payload)?;
                     d2d.message(&base, &m).await?;
                     tokio::time::timeout(Duration::from_secs(30), rx)
                         .await
@@ -171,7 +171,10 @@ pub async fn agents(conversations: &[usize], seconds: u64, json_out: bool) -> Re
         results.push(row);
     }
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&json!({"results": results}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"results": results}))?
+        );
     }
     node.stop().await?;
     Ok(())
