@@ -11,6 +11,7 @@ use sovra_proto::{CloudKeys, PublicKey};
 use tokio::sync::Notify;
 
 use crate::d2d::inbox::Inbox;
+use crate::d2d::queue::Queue;
 use crate::home::CloudConfig;
 use crate::store::Store;
 
@@ -55,6 +56,8 @@ pub struct Cloud {
     pub(crate) http: reqwest::Client,
     /// Accepts inbound messages with group commit (`d2d/inbox.rs`).
     pub(crate) inbox: Inbox,
+    /// Numbers, seals and queues outbound messages with group commit (`d2d/queue.rs`).
+    pub(crate) queue: Queue,
     pub outbox_wake: Notify,
     /// What happens in this cloud, for live listeners (`agents/events.rs`).
     pub events: tokio::sync::broadcast::Sender<crate::agents::events::Event>,
@@ -96,6 +99,7 @@ impl Cloud {
         let keys = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key"))?;
         let store = Store::open(&dir.join("cloud.db")).await?;
         let inbox = Inbox::start(store.writer(), store.rates());
+        let queue = Queue::start(store.writer());
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -112,6 +116,7 @@ impl Cloud {
             settings,
             d2d: D2dClient::new(timeout),
             inbox,
+            queue,
             http: reqwest::Client::new(),
             outbox_wake: Notify::new(),
             events: crate::agents::events::channel(),

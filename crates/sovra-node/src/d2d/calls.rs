@@ -157,8 +157,12 @@ impl Cloud {
             });
             return Ok(());
         }
+        let run = match answer {
+            Answer::Text(_, run) | Answer::Draft(_, run) | Answer::Failed(run) => Some(run),
+            Answer::Silent | Answer::Refused { .. } => None,
+        };
         match self
-            .enqueue(&conv, &reply, Some((seq, answer.run())), swarm.as_deref())
+            .enqueue(&conv, &reply, Some((seq, run)), swarm.as_deref())
             .await
         {
             Ok(_) => Ok(()),

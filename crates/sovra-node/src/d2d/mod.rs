@@ -8,6 +8,7 @@
 //! * `inbox` — group commit: one task accepts inbound messages in batches, one fsync each.
 //! * `calls` — running an inbound message's capability calls (at most once) and queueing the reply.
 //! * `send` — the initiator side: open a conversation, seal and queue a message.
+//! * `queue` — group commit of outbound messages (numbering, sealing, outbox and log rows).
 //! * `outbox` — delivering the queue: endpoint, then relays; backoff; giving up.
 //! * `relay` — relay links: one WebSocket per relay, inbound envelopes answered like the
 //!   endpoints above, outbound requests carried as envelopes.
@@ -28,6 +29,7 @@ use sovra_http::{ApiResult, JsonBody};
 mod calls;
 pub mod inbox;
 mod outbox;
+pub mod queue;
 mod receive;
 pub mod relay;
 mod send;

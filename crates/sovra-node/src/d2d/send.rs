@@ -6,11 +6,10 @@ use std::sync::Arc;
 
 use sovra_client::ClientError;
 use sovra_proto::handshake;
-use sovra_proto::{
-    HandshakeOutcome, HandshakeResponse, Payload, PublicKey, Session, StoredSession, os_rng,
-};
+use sovra_proto::{HandshakeOutcome, HandshakeResponse, Payload, PublicKey, os_rng};
 
-use super::{hash_request, retention_str};
+use super::queue::Outgoing;
+use super::retention_str;
 use crate::agents::answer::BrainRun;
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
@@ -174,7 +173,7 @@ impl Cloud {
         &self,
         conv: &Conversation,
         payload: &Payload,
-        answers: Option<(u64, Option<&BrainRun>)>,
+        answers: Option<(u64, Option<BrainRun>)>,
         swarm: Option<&str>,
     ) -> ApiResult<u64> {
         let peer_key = PublicKey::from_b64("peer", &conv.peer_pubkey)?;
@@ -185,41 +184,28 @@ impl Cloud {
             .peer(&peer_key)
             .await?
             .and_then(|p| p.peer_url.or_else(|| p.peer_relays.into_iter().next()));
-        let stored: StoredSession =
-            serde_json::from_str(&conv.session).map_err(ApiError::internal)?;
-        let session = Session::from_stored(&stored)?;
-        let plaintext = payload.to_json()?;
-        let keys = self.keys();
-        let mut tx = self.store.begin().await?;
-        let seq = Store::take_send_seq(&mut tx, &conv.id).await?;
-        let request = session.seal_bytes(&mut os_rng(), &keys.signing, seq, &plaintext)?;
-        Store::insert_outbox(
-            &mut tx,
-            &conv.id,
-            seq,
-            url.as_deref(),
-            &serde_json::to_string(&request).expect("json"),
-        )
-        .await?;
-        Store::insert_message(
-            &mut tx,
-            &conv.id,
-            "out",
-            seq,
-            &hash_request(&request),
-            std::str::from_utf8(&plaintext).expect("json is utf-8"),
-            retention_str(payload.data_policy.retention),
-            payload.in_reply_to,
-            swarm,
-        )
-        .await?;
-        if let Some((job, run)) = answers {
-            if let Some(run) = run {
-                run.record(&mut tx, &conv.id, job).await?;
-            }
-            Store::finish_job(&mut tx, &conv.id, job).await?;
-        }
-        tx.commit().await?;
+        // The parsed session, from the same memo inbound messages use.
+        let session = self
+            .store
+            .route(&conv.token)
+            .await?
+            .ok_or_else(|| ApiError::internal("conversation without a route"))?
+            .session;
+        let seq = self
+            .queue
+            .push(Outgoing {
+                conversation_id: conv.id.clone(),
+                session,
+                keys: self.keys(),
+                url,
+                plaintext: payload.to_json()?,
+                retention: retention_str(payload.data_policy.retention),
+                in_reply_to: payload.in_reply_to,
+                swarm: swarm.map(str::to_owned),
+                job: answers,
+            })
+            .await
+            .map_err(ApiError::internal)?;
         self.outbox_wake.notify_one();
         Ok(seq)
     }

@@ -43,6 +43,32 @@ fn draft(r: &sqlx::sqlite::SqliteRow) -> Draft {
 }
 
 impl Store {
+    /// The latest `limit` messages of a conversation, both directions, oldest first. Read per
+    /// direction along the primary key (`seq` grows in each), so the cost does not grow with
+    /// the conversation's length.
+    async fn latest(
+        &self,
+        conversation_id: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>, sqlx::Error> {
+        let mut all = Vec::new();
+        for direction in ["in", "out"] {
+            let rows = sqlx::query(
+                "SELECT * FROM messages WHERE conversation_id = ? AND direction = ?
+                 ORDER BY seq DESC LIMIT ?",
+            )
+            .bind(conversation_id)
+            .bind(direction)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+            all.extend(rows.iter().map(super::messages::message));
+        }
+        all.sort_by_key(|m| (m.at, m.seq));
+        let skip = all.len().saturating_sub(limit as usize);
+        Ok(all.split_off(skip))
+    }
+
     /// The latest messages of a conversation with text, oldest first: a brain's short-term
     /// memory. Only what retention left in the table is there to read.
     pub async fn recent_turns(
@@ -50,36 +76,21 @@ impl Store {
         conversation_id: &str,
         limit: i64,
     ) -> Result<Vec<StoredMessage>, sqlx::Error> {
-        let mut turns: Vec<StoredMessage> = sqlx::query(
-            "SELECT * FROM messages WHERE conversation_id = ? AND json_extract(payload, '$.text') != ''
-             ORDER BY at DESC, seq DESC LIMIT ?",
-        )
-        .bind(conversation_id)
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?
-        .iter()
-        .map(super::messages::message)
-        .collect();
-        turns.reverse();
-        Ok(turns)
+        let mut turns = self.latest(conversation_id, limit * 2).await?;
+        turns.retain(|m| m.payload["text"].as_str().is_some_and(|t| !t.is_empty()));
+        let skip = turns.len().saturating_sub(limit as usize);
+        Ok(turns.split_off(skip))
     }
 
-    /// Inbound automatic messages since a human last wrote in this conversation (either way).
+    /// Inbound automatic messages since a human last wrote in this conversation (either way);
+    /// looks back at most 256 messages.
     pub async fn automatic_run(&self, conversation_id: &str) -> Result<i64, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT direction, COALESCE(json_extract(payload, '$.automatic'), 0) AS automatic
-             FROM messages WHERE conversation_id = ? ORDER BY at DESC, seq DESC LIMIT 256",
-        )
-        .bind(conversation_id)
-        .fetch_all(&self.read)
-        .await?;
         let mut n = 0;
-        for r in rows {
-            if r.get::<i64, _>("automatic") == 0 {
+        for m in self.latest(conversation_id, 256).await?.iter().rev() {
+            if m.payload["automatic"] != true {
                 break;
             }
-            if r.get::<&str, _>("direction") == "in" {
+            if m.direction == "in" {
                 n += 1;
             }
         }

@@ -195,14 +195,4 @@ impl Store {
         self.routes.clear();
         Ok(n > 0)
     }
-
-    /// Takes the next send `seq` of a conversation inside `tx`, so it is persisted before use.
-    pub async fn take_send_seq(tx: &mut Tx<'_>, id: &str) -> Result<u64, sqlx::Error> {
-        let seq: i64 = sqlx::query("UPDATE conversations SET next_send_seq = next_send_seq + 1 WHERE id = ? RETURNING next_send_seq - 1 AS seq")
-            .bind(id)
-            .fetch_one(&mut **tx)
-            .await?
-            .get("seq");
-        Ok(seq as u64)
-    }
 }

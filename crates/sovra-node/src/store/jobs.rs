@@ -1,4 +1,5 @@
-//! Jobs: inbound messages whose calls are to run (`queued` → `started` → `done`).
+//! Jobs: inbound messages to answer (`queued` → `started` → gone). A finished job's row is
+//! deleted, so the table holds only work in progress and claiming it never scans history.
 
 use sqlx::Row;
 
@@ -46,7 +47,7 @@ impl Store {
         conversation_id: &str,
         seq: u64,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE jobs SET state = 'done' WHERE conversation_id = ? AND seq = ?")
+        sqlx::query("DELETE FROM jobs WHERE conversation_id = ? AND seq = ?")
             .bind(conversation_id)
             .bind(seq as i64)
             .execute(&mut **tx)

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{DAY_MS, Store, Tx, now_ms};
+use super::{DAY_MS, Store, now_ms};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StoredMessage {
@@ -31,36 +31,6 @@ pub(super) fn message(row: &sqlx::sqlite::SqliteRow) -> StoredMessage {
 }
 
 impl Store {
-    #[allow(clippy::too_many_arguments)]
-    pub async fn insert_message(
-        tx: &mut Tx<'_>,
-        conversation_id: &str,
-        direction: &str,
-        seq: u64,
-        request_hash: &str,
-        payload: &str,
-        retention: &str,
-        in_reply_to: Option<u64>,
-        swarm: Option<&str>,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO messages (conversation_id, direction, seq, request_hash, payload, retention, in_reply_to, at, swarm)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(conversation_id)
-        .bind(direction)
-        .bind(seq as i64)
-        .bind(request_hash)
-        .bind(payload)
-        .bind(retention)
-        .bind(in_reply_to.map(|s| s as i64))
-        .bind(now_ms())
-        .bind(swarm)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
     pub async fn message(
         &self,
         conversation_id: &str,

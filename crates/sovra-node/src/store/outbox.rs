@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, Tx, now_ms};
+use super::{Store, now_ms};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OutboxItem {
@@ -50,33 +50,6 @@ pub struct OutboxOutcome {
 }
 
 impl Store {
-    /// Queues a sealed message; with no known endpoint it is recorded as failed right away.
-    pub async fn insert_outbox(
-        tx: &mut Tx<'_>,
-        conversation_id: &str,
-        seq: u64,
-        url: Option<&str>,
-        body: &str,
-    ) -> Result<(), sqlx::Error> {
-        let now = now_ms();
-        let (state, error) = match url {
-            Some(_) => ("pending", None),
-            None => ("failed", Some("no endpoint is known for this peer")),
-        };
-        sqlx::query("INSERT INTO outbox (conversation_id, seq, url, body, state, last_error, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(conversation_id)
-            .bind(seq as i64)
-            .bind(url.unwrap_or(""))
-            .bind(body)
-            .bind(state)
-            .bind(error)
-            .bind(now)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-
     pub async fn due_outbox(&self, limit: i64) -> Result<Vec<OutboxItem>, sqlx::Error> {
         Ok(sqlx::query("SELECT outbox.*, conversations.peer_pubkey FROM outbox JOIN conversations ON conversations.id = outbox.conversation_id WHERE outbox.state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?")
             .bind(now_ms())
