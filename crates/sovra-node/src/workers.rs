@@ -1,6 +1,6 @@
-//! The per-cloud background loops: run queued calls, deliver the outbox, sweep. Each sleeps
-//! until its wake-up (`Cloud::jobs_wake`, `Cloud::outbox_wake`) or its period, and stops when
-//! the node shuts down.
+//! The per-cloud background work: answering jobs (`d2d/calls.rs`), delivering the outbox
+//! (`d2d/outbox.rs`), relay links, and the sweep here. Each waits for its wake-up
+//! (`Cloud::jobs_wake`, `Cloud::outbox_wake`) or its period, and stops when the node shuts down.
 
 use std::time::Duration;
 
@@ -22,39 +22,8 @@ pub fn spawn_workers(
                 Err(e) => tracing::error!(cloud = %c.name, "reading relays: {e}"),
             }
         });
-        let (c, mut stop) = (cloud.clone(), shutdown.clone());
-        set.spawn(async move {
-            if let Err(e) = c.recover_interrupted_jobs().await {
-                tracing::error!(cloud = %c.name, "recovering jobs: {}", e.message);
-            }
-            loop {
-                if let Err(e) = c.run_jobs().await {
-                    tracing::error!(cloud = %c.name, "jobs: {}", e.message);
-                }
-                tokio::select! {
-                    _ = c.jobs_wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-        });
-        let (c, mut stop) = (cloud.clone(), shutdown.clone());
-        set.spawn(async move {
-            loop {
-                if let Err(e) = c.deliver_due().await {
-                    tracing::error!(cloud = %c.name, "outbox: {}", e.message);
-                }
-                let wait = match c.store.next_outbox_due().await {
-                    Ok(Some(t)) => (t - crate::store::now_ms()).clamp(0, 1000) as u64,
-                    _ => 1000,
-                };
-                tokio::select! {
-                    _ = c.outbox_wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-        });
+        set.spawn(cloud.clone().answer_jobs(shutdown.clone()));
+        set.spawn(cloud.clone().deliver_outbox(shutdown.clone()));
         let (c, mut stop) = (cloud.clone(), shutdown.clone());
         set.spawn(async move {
             loop {

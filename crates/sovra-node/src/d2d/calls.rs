@@ -16,35 +16,50 @@ use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 use crate::store::Store;
 
+/// Messages answered at once per cloud.
+pub const MAX_ANSWERING: usize = 64;
+
 impl Cloud {
     /// Calls whose adapter was started before a crash are not run again (at most once): they
     /// are answered with an error result.
-    pub async fn recover_interrupted_jobs(&self) -> ApiResult<()> {
+    async fn recover_interrupted_jobs(&self) -> ApiResult<()> {
         for (conv, seq) in self.store.jobs("started").await? {
             self.answer_calls(&conv, seq, true).await?;
         }
         Ok(())
     }
 
-    /// Claims the queued jobs (one commit marks them all started) and answers them
-    /// concurrently: a slow brain or call holds up only its own conversation.
-    pub async fn run_jobs(self: &Arc<Self>) -> ApiResult<()> {
-        let claimed = self.store.claim_jobs(64).await?;
-        let mut set = tokio::task::JoinSet::new();
-        for (conv, seq) in claimed {
-            let cloud = Arc::clone(self);
-            set.spawn(async move { cloud.answer_calls(&conv, seq, false).await });
+    /// The jobs worker: claims up to [`MAX_ANSWERING`] queued jobs in one commit (marking them
+    /// started) and answers them concurrently; a batch in flight finishes before shutdown.
+    pub async fn answer_jobs(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        if let Err(e) = self.recover_interrupted_jobs().await {
+            tracing::error!(cloud = %self.name, "recovering jobs: {}", e.message);
         }
-        while let Some(r) = set.join_next().await {
-            match r {
-                Ok(Err(e)) => {
-                    tracing::error!(cloud = %self.name, "answering a message: {}", e.message)
+        loop {
+            // A batch is claimed in one commit and answered concurrently; the next batch
+            // is claimed when it is done (claims are writes: batching them is what keeps the
+            // writer free for answers).
+            match self.store.claim_jobs(MAX_ANSWERING as i64).await {
+                Ok(jobs) => {
+                    let mut running = tokio::task::JoinSet::new();
+                    for (conv, seq) in jobs {
+                        let cloud = Arc::clone(&self);
+                        running.spawn(async move {
+                            if let Err(e) = cloud.answer_calls(&conv, seq, false).await {
+                                tracing::error!(cloud = %cloud.name, "answering {conv}/{seq}: {}", e.message);
+                            }
+                        });
+                    }
+                    while running.join_next().await.is_some() {}
                 }
-                Err(e) => tracing::error!(cloud = %self.name, "answering a message: {e}"),
-                Ok(Ok(())) => {}
+                Err(e) => tracing::error!(cloud = %self.name, "claiming jobs: {e}"),
+            }
+            tokio::select! {
+                _ = self.jobs_wake.notified() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = stop.changed() => return,
             }
         }
-        Ok(())
     }
 
     /// Answers one inbound message: its calls, then the chat loop (`agents/answer.rs`); one

@@ -2,6 +2,7 @@
 //! endpoint and then its relays; transport failures back off exponentially (full jitter) until
 //! the delivery horizon, refusals end the row (and, for a dead token, the conversation).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use rand_core::Rng;
@@ -12,35 +13,99 @@ use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{OutboxOutcome, now_ms};
 
+/// Deliveries attempted at once per cloud.
+pub const MAX_DELIVERING: usize = 64;
+
 impl Cloud {
-    /// Attempts every due delivery, concurrently. Outcomes are written as they come in, all
-    /// that finished together in one commit.
-    pub async fn deliver_due(self: &Arc<Self>) -> ApiResult<usize> {
-        let due = self.store.due_outbox(64).await?;
-        let n = due.len();
-        let mut set = tokio::task::JoinSet::new();
-        for item in due {
-            let cloud = Arc::clone(self);
-            set.spawn(async move { cloud.deliver_one(item).await });
-        }
-        while let Some(first) = set.join_next().await {
-            let mut done = vec![first];
-            while let Some(more) = set.try_join_next() {
-                done.push(more);
-            }
-            let mut outcomes = Vec::with_capacity(done.len());
-            for r in done {
-                match r {
-                    Ok(Ok(o)) => outcomes.push(o),
-                    Ok(Err(e)) => {
-                        tracing::warn!(cloud = %self.name, "delivery bookkeeping failed: {}", e.message)
+    /// The outbox worker: attempts due deliveries concurrently, up to [`MAX_DELIVERING`] at
+    /// once, picking up new ones as each finishes; outcomes that finish together are written in
+    /// one commit. On shutdown the deliveries in flight finish and are recorded.
+    pub async fn deliver_outbox(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut running = tokio::task::JoinSet::new();
+        let mut in_flight: HashSet<i64> = HashSet::new();
+        // Whether due rows may be waiting: set by a wake-up or the timer, cleared when a read
+        // finds nothing new to start.
+        let mut maybe_due = true;
+        loop {
+            let room = MAX_DELIVERING.saturating_sub(running.len());
+            if room > 0 && maybe_due {
+                match self.store.due_outbox((room + in_flight.len()) as i64).await {
+                    Ok(due) => {
+                        let want = room + in_flight.len();
+                        maybe_due = due.len() == want;
+                        let fresh: Vec<_> = due
+                            .into_iter()
+                            .filter(|i| !in_flight.contains(&i.id))
+                            .take(room)
+                            .collect();
+                        for item in fresh {
+                            in_flight.insert(item.id);
+                            let cloud = Arc::clone(&self);
+                            running.spawn(async move {
+                                let id = item.id;
+                                (id, cloud.deliver_one(item).await)
+                            });
+                        }
                     }
-                    Err(e) => tracing::warn!(cloud = %self.name, "delivery task failed: {e}"),
+                    Err(e) => tracing::error!(cloud = %self.name, "reading the outbox: {e}"),
                 }
             }
-            self.store.outbox_results(&outcomes).await?;
+            let wait = match running.is_empty() {
+                true => match self.store.next_outbox_due().await {
+                    Ok(Some(t)) => (t - now_ms()).clamp(0, 1000) as u64,
+                    _ => 1000,
+                },
+                false => 1000,
+            };
+            tokio::select! {
+                _ = self.outbox_wake.notified() => maybe_due = true,
+                Some(first) = running.join_next(), if !running.is_empty() => {
+                    let mut done = vec![first];
+                    while let Some(more) = running.try_join_next() {
+                        done.push(more);
+                    }
+                    self.record_deliveries(done, &mut in_flight).await;
+                }
+                _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => maybe_due = true,
+                _ = stop.changed() => {
+                    let mut done = Vec::new();
+                    while let Some(r) = running.join_next().await {
+                        done.push(r);
+                    }
+                    self.record_deliveries(done, &mut in_flight).await;
+                    return;
+                }
+            }
         }
-        Ok(n)
+    }
+
+    /// Writes finished deliveries' outcomes in one commit, then lets their rows be picked again.
+    async fn record_deliveries(
+        &self,
+        done: Vec<Result<(i64, ApiResult<OutboxOutcome>), tokio::task::JoinError>>,
+        in_flight: &mut HashSet<i64>,
+    ) {
+        let mut outcomes = Vec::with_capacity(done.len());
+        let mut ids = Vec::with_capacity(done.len());
+        for r in done {
+            match r {
+                Ok((id, Ok(o))) => {
+                    ids.push(id);
+                    outcomes.push(o);
+                }
+                Ok((id, Err(e))) => {
+                    ids.push(id);
+                    tracing::warn!(cloud = %self.name, "delivery bookkeeping failed: {}", e.message)
+                }
+                Err(e) => tracing::warn!(cloud = %self.name, "delivery task failed: {e}"),
+            }
+        }
+        if let Err(e) = self.queue.record(outcomes).await {
+            tracing::error!(cloud = %self.name, "recording deliveries: {e}");
+        }
+        for id in ids {
+            in_flight.remove(&id);
+        }
     }
 
     async fn deliver_one(

@@ -7,7 +7,8 @@
 //! waiting when it is free, numbers and seals each inside one transaction, writes them with a
 //! handful of multi-row statements (with, for answers, the brain run, the swarm's budget count,
 //! the peer's rate event and the job's `done`), commits once, and only then answers each
-//! waiter. A lone message is committed at once; under load the batch grows by itself.
+//! waiter. Delivery outcomes ride in the same commits. A lone message is committed at once;
+//! under load the batch grows by itself.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::hash_request;
 use crate::agents::answer::BrainRun;
-use crate::store::{DAY_MS, HOUR_MS, now_ms};
+use crate::store::{DAY_MS, HOUR_MS, OutboxOutcome, now_ms};
 
 /// Largest batch; keeps each multi-row statement far below SQLite's bound-parameter limit.
 const MAX_BATCH: usize = 128;
@@ -42,9 +43,15 @@ pub struct Outgoing {
 
 type Reply = oneshot::Sender<Result<u64, String>>;
 
+/// What the writer task takes: a message to queue, or delivery outcomes to record.
+enum Item {
+    Send(Box<Outgoing>, Reply),
+    Outcomes(Vec<OutboxOutcome>, oneshot::Sender<Result<(), String>>),
+}
+
 #[derive(Clone)]
 pub struct Queue {
-    tx: mpsc::Sender<(Outgoing, Reply)>,
+    tx: mpsc::Sender<Item>,
 }
 
 impl Queue {
@@ -57,29 +64,66 @@ impl Queue {
     /// Numbers, seals and commits one message; returns its `seq`.
     pub async fn push(&self, message: Outgoing) -> Result<u64, String> {
         let (reply, answer) = oneshot::channel();
-        let stopped = || "the send queue has stopped".to_owned();
         self.tx
-            .send((message, reply))
+            .send(Item::Send(Box::new(message), reply))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Records delivery outcomes, in the same commits as the messages being queued.
+    pub async fn record(&self, outcomes: Vec<OutboxOutcome>) -> Result<(), String> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Item::Outcomes(outcomes, reply))
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
 
-async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<(Outgoing, Reply)>) {
+fn stopped() -> String {
+    "the send queue has stopped".to_owned()
+}
+
+async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Item>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (messages, replies): (Vec<Outgoing>, Vec<Reply>) = batch.drain(..).unzip();
-        match commit(&pool, &messages).await {
+        let mut messages = Vec::new();
+        let mut replies = Vec::new();
+        let mut outcomes = Vec::new();
+        let mut recorded = Vec::new();
+        for item in batch.drain(..) {
+            match item {
+                Item::Send(m, r) => {
+                    messages.push(*m);
+                    replies.push(r);
+                }
+                Item::Outcomes(o, r) => {
+                    outcomes.extend(o);
+                    recorded.push(r);
+                }
+            }
+        }
+        match commit(&pool, &messages, &outcomes).await {
             Ok(seqs) => {
                 for (reply, seq) in replies.into_iter().zip(seqs) {
                     let _ = reply.send(seq);
+                }
+                for r in recorded {
+                    let _ = r.send(Ok(()));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, batch = messages.len(), "send queue commit failed");
                 for reply in replies {
                     let _ = reply.send(Err(e.to_string()));
+                }
+                for r in recorded {
+                    let _ = r.send(Err(e.to_string()));
                 }
             }
         }
@@ -97,6 +141,7 @@ struct Sealed<'a> {
 async fn commit(
     pool: &SqlitePool,
     messages: &[Outgoing],
+    outcomes: &[OutboxOutcome],
 ) -> Result<Vec<Result<u64, String>>, sqlx::Error> {
     let now = now_ms();
     let mut tx = pool.begin().await?;
@@ -133,6 +178,21 @@ async fn commit(
     }
     if !sealed.is_empty() {
         write(&mut tx, &sealed, now).await?;
+    }
+    if !outcomes.is_empty() {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "UPDATE outbox SET state = v.column2, attempts = v.column3, next_attempt_at = v.column4,
+               last_error = COALESCE(v.column5, outbox.last_error) FROM (",
+        );
+        q.push_values(outcomes, |mut row, o| {
+            row.push_bind(o.id)
+                .push_bind(o.state)
+                .push_bind(o.attempts)
+                .push_bind(o.next_attempt_at)
+                .push_bind(o.error.as_deref());
+        });
+        q.push(") AS v WHERE outbox.id = v.column1");
+        q.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(results)
@@ -231,9 +291,7 @@ async fn write(
         q.push(" ON CONFLICT DO UPDATE SET n = n + excluded.n");
         q.build().execute(&mut **tx).await?;
     }
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "DELETE FROM jobs WHERE (conversation_id, seq) IN (",
-    );
+    let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM jobs WHERE (conversation_id, seq) IN (");
     q.push_values(&jobs, |mut row, (c, seq, _)| {
         row.push_bind(*c).push_bind(*seq as i64);
     });

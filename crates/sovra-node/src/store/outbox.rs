@@ -79,24 +79,4 @@ impl Store {
                 .collect(),
         )
     }
-
-    /// Writes delivery outcomes in one commit.
-    pub async fn outbox_results(&self, outcomes: &[OutboxOutcome]) -> Result<(), sqlx::Error> {
-        if outcomes.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.begin().await?;
-        for o in outcomes {
-            sqlx::query("UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = COALESCE(?, last_error) WHERE id = ?")
-                .bind(o.state)
-                .bind(o.attempts)
-                .bind(o.next_attempt_at)
-                .bind(o.error.as_deref())
-                .bind(o.id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
 }
