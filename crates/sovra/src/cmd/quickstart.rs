@@ -558,12 +558,38 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
             "the relay's files contain {secret:?}"
         );
     }
+    // What alice's node kept (databases, WAL files, key files): bob's answers, never his soul
+    // or notes.
+    let mut alice_side = Vec::new();
+    let mut dirs = vec![home_a.clone()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                alice_side.extend(std::fs::read(&path)?);
+            }
+        }
+    }
+    let alice_text = String::from_utf8_lossy(&alice_side);
+    ensure!(
+        alice_text.contains("your name is Alice"),
+        "the scan of alice's files found not even bob's answers"
+    );
+    for marker in [SOUL_MARKER, NOTES_MARKER] {
+        ensure!(
+            !alice_text.contains(marker),
+            "alice's node holds bob's private {marker:?}"
+        );
+    }
     t.step(
         "relay",
         "carried bob's traffic and stored only ciphertext",
         json!({
             "relay files": format!("{} KiB", stored.len() / 1024),
             "plaintexts searched for, none found": secrets,
+            "alice's node files searched for bob's soul and notes markers": "none found",
         }),
     );
 
