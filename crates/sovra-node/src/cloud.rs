@@ -82,6 +82,7 @@ impl Cloud {
         settings: Settings,
     ) -> Result<Arc<Cloud>, crate::home::HomeError> {
         let config = crate::home::load_config(&dir)?;
+        crate::home::make_private_dir(&dir)?;
         // Before swarms, a cloud had one soul at its root; it is now the main swarm's.
         let old_soul = dir.join("soul.md");
         let main_soul = dir.join("swarms").join("main").join("soul.md");

@@ -25,6 +25,8 @@ use crate::store::Store;
 
 #[derive(Debug, Error)]
 pub enum HomeError {
+    #[error("another node (pid {pid}) is serving {home}; stop it first")]
+    Locked { home: PathBuf, pid: String },
     #[error("{0}")]
     Invalid(String),
     #[error("a cloud already exists at {0}; refusing to overwrite it")]
@@ -58,8 +60,56 @@ pub struct CloudConfig {
 /// Where the running node listens, so the CLI can find it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeInfo {
+    /// The URL peers are told (the public URL).
     pub url: String,
     pub pid: u32,
+    /// Where the node listens, as a loopback URL: what the CLI on this machine uses, so owner
+    /// requests never leave the machine even when the public URL is a proxy elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<String>,
+}
+
+/// Holds the home's lock while a node serves it; dropping it releases the lock.
+pub struct HomeLock {
+    _file: std::fs::File,
+}
+
+/// Locks the home for one serving node: a second `sovra node serve` on the same home would run
+/// a second set of workers on the same databases. The lock file holds the holder's PID.
+pub fn lock_home(home: &Path) -> Result<HomeLock, HomeError> {
+    use std::io::{Read, Seek, Write};
+    std::fs::create_dir_all(home).map_err(io(home))?;
+    let path = home.join("node.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io(&path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            return Err(HomeError::Locked {
+                home: home.into(),
+                pid: pid.trim().to_owned(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
+    }
+    file.set_len(0).map_err(io(&path))?;
+    file.rewind().map_err(io(&path))?;
+    write!(file, "{}", std::process::id()).map_err(io(&path))?;
+    Ok(HomeLock { _file: file })
+}
+
+/// Removes `node.json` after a clean stop, if it is still this process's.
+pub fn clear_node_info(home: &Path) {
+    if read_node_info(home).is_some_and(|i| i.pid == std::process::id()) {
+        let _ = std::fs::remove_file(home.join("node.json"));
+    }
 }
 
 /// The cloud directory name for a handle: its first label (`@alice.cloud` → `alice`).
@@ -102,6 +152,7 @@ pub async fn init_cloud(home: &Path, handle: &str) -> Result<(PathBuf, CloudKeys
         return Err(HomeError::Exists(dir));
     }
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    make_private_dir(&dir)?;
     let mut rng = os_rng();
     let keys = CloudKeys::generate(&mut rng);
     keyfile::save_cloud_keys(&dir.join("cloud.key"), &keys)?;
@@ -130,6 +181,12 @@ pub async fn init_cloud(home: &Path, handle: &str) -> Result<(PathBuf, CloudKeys
     let path = dir.join("cloud.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).map_err(io(&path))?;
     Ok((dir, keys))
+}
+
+/// A cloud directory holds keys, sessions and souls: only the owner may list or enter it.
+pub fn make_private_dir(dir: &Path) -> Result<(), HomeError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))
 }
 
 pub fn load_config(dir: &Path) -> Result<CloudConfig, HomeError> {

@@ -336,7 +336,8 @@ async fn message_rules() {
         .filter(|m| m["direction"] == "in")
         .map(|m| m["payload"]["text"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(texts, ["first", "three", "two", "hundred"]);
+    // Listed in seq order, however they arrived (issue 11, item 16).
+    assert_eq!(texts, ["first", "two", "three", "hundred"]);
     let reply = bob
         .wait_for("bob's reply", |m| m["direction"] == "out")
         .await;
@@ -444,4 +445,28 @@ async fn whitelist_changes_apply_to_the_next_message() {
     bob.ok("DELETE", "/peers/@carol.cloud", None).await;
     let (s, b) = raw.post("/api/d2d/message", &send(4)).await;
     assert_eq!((s, b["error"].as_str()), (410, Some("expired_token")));
+}
+
+#[tokio::test]
+async fn messages_arriving_out_of_order_are_listed_by_seq() {
+    let (_node, bob, raw, carol, id) = setup().await;
+    whitelist(&bob, &carol, &[], 100, None).await;
+    let session = open(&raw, &carol, &id).await;
+    let mut rng = os_rng();
+    // #2 arrives first (as after an outage in which #1 was retried later).
+    for (seq, text) in [(2, "second"), (1, "first"), (3, "third")] {
+        let m = session
+            .seal(&mut rng, &carol.signing, seq, &Payload::text(text))
+            .unwrap();
+        let (s, _) = raw.post("/api/d2d/message", &json!(m)).await;
+        assert_eq!(s, 200);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let listed: Vec<u64> = bob
+        .messages()
+        .await
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(listed, [1, 2, 3]);
 }

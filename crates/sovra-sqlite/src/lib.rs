@@ -35,6 +35,7 @@ pub async fn open(
     synchronous: SqliteSynchronous,
     migrator: &Migrator,
 ) -> Result<Pools, sqlx::Error> {
+    make_private(path).map_err(sqlx::Error::Io)?;
     let options = SqliteConnectOptions::from_str("sqlite://")?
         .filename(path)
         .create_if_missing(true)
@@ -54,4 +55,28 @@ pub async fn open(
         .connect_with(options.read_only(true))
         .await?;
     Ok(Pools { write, read })
+}
+
+/// The database holds secrets (session keys, phone hashes, queued envelopes): it is created 0600
+/// before SQLite first opens it, so its WAL and shared-memory files, which SQLite creates with the
+/// database's mode, are 0600 too; files from before are tightened.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if !path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let p = Path::new(&p);
+        if p.exists() {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
 }

@@ -83,7 +83,7 @@ impl Ctx {
         let node = match &self.node {
             Some(n) => n.clone(),
             None => home::read_node_info(&self.home)
-                .map(|i| i.url)
+                .map(|i| i.local.unwrap_or(i.url))
                 .ok_or_else(|| Exit(exit::UNREACHABLE, format!(
                     "no running node recorded in {}; start one with `sovra node serve` or pass --node URL",
                     self.home.display()

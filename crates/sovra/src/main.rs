@@ -268,6 +268,10 @@ pub(crate) enum NodeCommand {
         /// The URL peers reach this node at (default: http://<listen address>).
         #[arg(long)]
         public_url: Option<String>,
+        /// Tell peers no URL: the clouds are reached only through their relays (a node behind
+        /// NAT).
+        #[arg(long)]
+        no_endpoint: bool,
     },
 }
 
@@ -573,8 +577,13 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Relay { command } => relay::run(&ctx, command).await,
         Command::Init { handle } => node::init(&ctx, &handle).await,
         Command::Node {
-            command: NodeCommand::Serve { listen, public_url },
-        } => node::serve(&ctx, &listen, public_url).await,
+            command:
+                NodeCommand::Serve {
+                    listen,
+                    public_url,
+                    no_endpoint,
+                },
+        } => node::serve(&ctx, &listen, public_url, no_endpoint).await,
         Command::Peer { command } => peer::run(&ctx, command).await,
         Command::Register {
             phone,

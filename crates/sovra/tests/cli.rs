@@ -219,7 +219,11 @@ fn quickstart_runs_two_nodes() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("All 16 steps verified"), "{stdout}");
+    assert!(stdout.contains("All 18 steps verified"), "{stdout}");
+    assert!(
+        stdout.contains("You told me your name is Alice"),
+        "{stdout}"
+    );
     assert!(stdout.contains("stored only ciphertext"));
     assert!(stdout.contains(r#"result: {"words":9}"#));
     assert!(stdout.contains("not on whitelist"));
@@ -488,6 +492,26 @@ fn swarms_drafts_and_the_live_inbox_from_the_cli() {
     assert_eq!(event["text"], "are you there?");
     let log = ok(b.path(), &["log", "@alice.cloud", "--context"]);
     assert!(log.contains("system: You are Bob's agent."), "{log}");
+    // A call the peer did not grant is a refusal: exit 4, with the reason.
+    let out = run(
+        a.path(),
+        &[
+            "send",
+            "@bob.cloud",
+            "count this",
+            "--call",
+            "WordCount",
+            "{}",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not granted"));
 
     // Review mode: the answer waits as a draft; Bob sends his own words instead.
     ok(b.path(), &["swarm", "set", "main", "--mode", "review"]);
@@ -516,4 +540,58 @@ fn swarms_drafts_and_the_live_inbox_from_the_cli() {
     }
     assert!(node_a.terminate().success());
     assert!(node_b.terminate().success());
+}
+
+#[tokio::test]
+async fn one_node_per_home_a_clean_stop_and_no_endpoint() {
+    let h = tempfile::tempdir().unwrap();
+    json(h.path(), &["init", "--handle", "@alice.cloud"]);
+    let node = NodeProcess::start(h.path());
+    // A second node on the same home is refused, naming the first one's PID.
+    let second = run(h.path(), &["node", "serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains(&node.0.id().to_string()), "{err}");
+    assert!(node.terminate().success());
+    assert!(
+        !h.path().join("node.json").exists(),
+        "node.json is removed on a clean stop"
+    );
+
+    // A node that publishes no endpoint, behind a public URL that does not resolve: peers are
+    // told no URL, and the CLI still reaches it on loopback.
+    let _ = std::fs::remove_file(h.path().join("node.json"));
+    let child = sovra(h.path())
+        .args([
+            "node",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-endpoint",
+            "--public-url",
+            "http://node.invalid",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !h.path().join("node.json").exists() {
+        assert!(Instant::now() < deadline, "node did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let node = NodeProcess(child);
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(h.path().join("node.json")).unwrap()).unwrap();
+    assert_eq!(info["url"], "http://node.invalid");
+    let local = info["local"].as_str().unwrap().to_owned();
+    assert!(ok(h.path(), &["peer", "list"]).contains("empty"));
+    let id: serde_json::Value = reqwest::get(format!("{local}/clouds/alice/api/d2d/identity"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(id["endpoints"], serde_json::json!([]), "{id}");
+    assert!(node.terminate().success());
 }

@@ -65,11 +65,14 @@ impl Store {
         .and_then(|r| r.get("swarm")))
     }
 
+    /// Messages in the order they were written: within one conversation and direction by
+    /// `seq` (a message retried after an outage can arrive after a later one), interleaved by
+    /// time of storage.
     pub async fn messages(
         &self,
         conversation_id: Option<&str>,
     ) -> Result<Vec<StoredMessage>, sqlx::Error> {
-        Ok(sqlx::query(
+        let stored: Vec<StoredMessage> = sqlx::query(
             "SELECT * FROM messages WHERE (?1 IS NULL OR conversation_id = ?1) ORDER BY at, seq",
         )
         .bind(conversation_id)
@@ -77,7 +80,8 @@ impl Store {
         .await?
         .iter()
         .map(message)
-        .collect())
+        .collect();
+        Ok(in_seq_order(stored))
     }
 
     /// Deletes `90d` content older than 90 days; returns how many messages went.
@@ -96,4 +100,31 @@ impl Store {
                 .rows_affected(),
         )
     }
+}
+
+/// Reorders messages sorted by time so that each (conversation, direction) stream is in `seq`
+/// order: every message keeps the slot in time order that one of its stream held, and the
+/// stream's messages fill its slots by ascending `seq`.
+fn in_seq_order(mut by_time: Vec<StoredMessage>) -> Vec<StoredMessage> {
+    use std::collections::HashMap;
+    let mut streams: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    for (i, m) in by_time.iter().enumerate() {
+        streams
+            .entry((m.conversation_id.clone(), m.direction.clone()))
+            .or_default()
+            .push(i);
+    }
+    let mut slots: Vec<Option<StoredMessage>> = by_time.drain(..).map(Some).collect();
+    let mut out: Vec<Option<StoredMessage>> = (0..slots.len()).map(|_| None).collect();
+    for positions in streams.into_values() {
+        let mut members: Vec<StoredMessage> = positions
+            .iter()
+            .map(|&i| slots[i].take().expect("each slot once"))
+            .collect();
+        members.sort_by_key(|m| m.seq);
+        for (&i, m) in positions.iter().zip(members) {
+            out[i] = Some(m);
+        }
+    }
+    out.into_iter().flatten().collect()
 }

@@ -28,14 +28,32 @@ pub async fn init(ctx: &Ctx, handle: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn serve(ctx: &Ctx, listen: &str, public_url: Option<String>) -> Result<()> {
+pub async fn serve(
+    ctx: &Ctx,
+    listen: &str,
+    public_url: Option<String>,
+    no_endpoint: bool,
+) -> Result<()> {
     init_logging();
+    let _lock = sovra_node::home::lock_home(&ctx.home)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     let url = public_url.unwrap_or_else(|| format!("http://{addr}"));
-    let node = sovra_node::open_node(&ctx.home, &url, sovra_node::Settings::default()).await?;
+    // The CLI on this machine talks to the listener over loopback, never through the public URL.
+    let mut local = addr;
+    if local.ip().is_unspecified() {
+        local.set_ip(match local.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let settings = sovra_node::Settings {
+        publish_endpoint: !no_endpoint,
+        ..Default::default()
+    };
+    let node = sovra_node::open_node(&ctx.home, &url, settings).await?;
     if node.clouds.is_empty() {
         bail!(
             "no clouds in {}; create one with `sovra init --handle @you.cloud`",
@@ -47,6 +65,7 @@ pub async fn serve(ctx: &Ctx, listen: &str, public_url: Option<String>) -> Resul
         &sovra_node::home::NodeInfo {
             url: url.clone(),
             pid: std::process::id(),
+            local: Some(format!("http://{local}")),
         },
     )?;
     for (name, cloud) in &node.clouds {
@@ -57,7 +76,11 @@ pub async fn serve(ctx: &Ctx, listen: &str, public_url: Option<String>) -> Resul
         );
     }
     eprintln!("sovra node listening on {addr}");
+    if no_endpoint {
+        tracing::info!("publishing no endpoint: peers reach these clouds through their relays");
+    }
     sovra_node::serve(node, listener, shutdown_signal()).await?;
+    sovra_node::home::clear_node_info(&ctx.home);
     eprintln!("sovra node stopped");
     Ok(())
 }

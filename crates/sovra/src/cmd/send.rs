@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use super::conversations::print_message;
@@ -43,28 +43,51 @@ pub async fn run(ctx: &Ctx, args: SendArgs) -> Result<()> {
                 .find(|i| i["conversation_id"] == conv.as_str() && i["seq"] == seq)
                 .cloned()
         });
+        let last_error = item
+            .as_ref()
+            .and_then(|i| i["last_error"].as_str())
+            .map(str::to_owned);
         match item.as_ref().and_then(|i| i["state"].as_str()) {
             Some("delivered") => break,
             Some("failed") => {
                 spinner.done();
-                bail!(
-                    "delivery failed: {}",
-                    item.as_ref()
-                        .and_then(|i| i["last_error"].as_str())
-                        .unwrap_or("unknown")
-                );
+                let why = last_error.unwrap_or_else(|| "unknown".into());
+                // The peer (or its policy) said no: exit 4; anything else: 1.
+                let code = match why.starts_with("refused by the peer") {
+                    true => exit::REFUSED,
+                    false => exit::FAILURE,
+                };
+                return Err(Exit(code, format!("not delivered: {why}")).into());
             }
             _ => {}
         }
         if Instant::now() > deadline {
             spinner.done();
-            return Err(Exit(
-                exit::TIMEOUT,
-                format!(
-                    "not delivered within {} s; the node keeps retrying",
-                    args.timeout
+            // Still retrying: say why the last attempt failed. A peer that keeps answering
+            // "rate_limited" is refusing by policy (exit 4), not slow.
+            return Err(match last_error {
+                Some(why) if why.contains("rate_limited") => Exit(
+                    exit::REFUSED,
+                    format!(
+                        "{} refuses for now: {why}; the node keeps retrying",
+                        args.peer
+                    ),
                 ),
-            )
+                Some(why) => Exit(
+                    exit::TIMEOUT,
+                    format!(
+                        "not delivered within {} s (last attempt: {why}); the node keeps retrying",
+                        args.timeout
+                    ),
+                ),
+                None => Exit(
+                    exit::TIMEOUT,
+                    format!(
+                        "not delivered within {} s; the node keeps retrying",
+                        args.timeout
+                    ),
+                ),
+            }
             .into());
         }
         spinner.tick();
@@ -109,6 +132,27 @@ pub async fn run(ctx: &Ctx, args: SendArgs) -> Result<()> {
                     print_message(r, &args.peer)
                 }
             });
+            // A call the peer refused (not granted, no such capability) is a refusal: exit 4.
+            let refused: Vec<String> = reply["payload"]["results"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| r["ok"] == false)
+                .map(|r| {
+                    format!(
+                        "{}: {}",
+                        r["capability"].as_str().unwrap_or(""),
+                        r["error"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            if !refused.is_empty() {
+                return Err(Exit(
+                    exit::REFUSED,
+                    format!("{} did not run: {}", args.peer, refused.join("; ")),
+                )
+                .into());
+            }
             return Ok(());
         }
         if Instant::now() > deadline {
