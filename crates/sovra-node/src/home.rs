@@ -2,12 +2,15 @@
 //!
 //! ```text
 //! $SOVRA_HOME/
-//!   node.json                 where the running node listens (written by `node serve`)
-//!   clouds/<name>/            one directory per hosted cloud: the unit of migration
+//!   node.json                 where the running node listens: public URL, loopback URL, PID
+//!                             (written by `node serve`, removed when it stops cleanly)
+//!   node.lock                 held (flock) by the serving node; holds its PID
+//!   clouds/<name>/            one directory per hosted cloud (0700): the unit of migration
 //!     cloud.json              handle and creation time
 //!     cloud.key               the cloud's Ed25519 + X25519 secret keys (0600)
 //!     device.key              the local CLI's device key (0600), certified by cloud.key
-//!     cloud.db                SQLite (WAL): whitelist, conversations, messages, outbox…
+//!     cloud.db                SQLite (WAL; 0600, and so its -wal and -shm): whitelist,
+//!                             conversations, messages, outbox…
 //!     swarms/<name>/          a swarm's soul.md (system prompt), notes.md (long-term memory)
 //!                             and, for an openai brain keeping its key here, api-key (0600)
 //! ```

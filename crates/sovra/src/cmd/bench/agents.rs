@@ -13,14 +13,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::routing::post;
 use serde_json::{Value, json};
 use sovra_client::D2dClient;
-use sovra_proto::handshake;
-use sovra_proto::{CloudKeys, HandshakeOutcome, MessageRequest, Payload, Session, os_rng};
+use sovra_proto::{MessageRequest, Payload, Session, os_rng};
 use tokio::sync::oneshot;
 
 /// One sender: its session, and who waits for the reply to which of its messages.
@@ -88,27 +87,16 @@ pub async fn agents(conversations: &[usize], seconds: u64, json_out: bool) -> Re
         let mut run = Vec::with_capacity(n);
         for _ in 0..n {
             let i = senders.lock().expect("senders").len();
-            let keys = CloudKeys::generate(&mut os_rng());
-            bob.call::<Value>("PUT", "/api/owner/peers", Some(&json!({
-                "peer_pubkey": keys.public().to_b64(), "peer_handle": format!("@sender{i}.cloud"),
-                "rate_limit_per_day": 100_000_000u32, "url": format!("{driver}/s/{i}"),
-            })))
+            let (keys, session) = super::open_sender(
+                &bob,
+                &d2d,
+                &identity,
+                &format!("@sender{i}.cloud"),
+                Some(format!("{driver}/s/{i}")),
+            )
             .await?;
-            let (req, pending) = handshake::initiate(
-                &mut os_rng(),
-                &keys,
-                None,
-                identity.pubkey,
-                identity.encryption_key,
-                "bench",
-                jiff::Timestamp::now(),
-            )?;
-            let resp = d2d.handshake(&base, &req).await?;
-            let HandshakeOutcome::Accepted { session, .. } = pending.complete(&resp)? else {
-                bail!("bob refused a bench sender");
-            };
             let sender = Arc::new(Sender {
-                session: *session,
+                session,
                 waiting: Mutex::default(),
             });
             senders.lock().expect("senders").push(sender.clone());
@@ -144,30 +132,13 @@ pub async fn agents(conversations: &[usize], seconds: u64, json_out: bool) -> Re
         while let Some(r) = tasks.join_next().await {
             all.extend(r.context("sender task")??);
         }
-        let elapsed = started.elapsed().as_secs_f64();
-        all.sort();
-        let pct = |p: f64| {
-            all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0
-        };
-        let row = json!({
-            "conversations": n,
-            "answered": all.len(),
-            "seconds": elapsed,
-            "answered_per_second": all.len() as f64 / elapsed,
-            "p50_ms": pct(0.50),
-            "p99_ms": pct(0.99),
-        });
-        if !json_out {
-            println!(
-                "{:>3} conversation(s): {:>6} answered in {:.1} s = {:>7.0} answers/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
-                n,
-                all.len(),
-                elapsed,
-                row["answered_per_second"].as_f64().unwrap_or(0.0),
-                row["p50_ms"].as_f64().unwrap_or(0.0),
-                row["p99_ms"].as_f64().unwrap_or(0.0)
-            );
-        }
+        let row = super::report(
+            n,
+            all,
+            started.elapsed().as_secs_f64(),
+            "answered",
+            json_out,
+        );
         results.push(row);
     }
     if json_out {

@@ -17,7 +17,76 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 use sovra_client::D2dClient;
 use sovra_proto::handshake;
-use sovra_proto::{CloudKeys, HandshakeOutcome, Payload, os_rng};
+use sovra_proto::{CloudKeys, HandshakeOutcome, Payload, Session, os_rng};
+
+/// One bench sender: a fresh cloud key whitelisted at Bob (`url`: where Bob delivers to it)
+/// with an open conversation from a real handshake.
+pub(super) async fn open_sender(
+    bob: &sovra_client::OwnerClient,
+    d2d: &D2dClient,
+    identity: &sovra_proto::Identity,
+    handle: &str,
+    url: Option<String>,
+) -> Result<(CloudKeys, Session)> {
+    let keys = CloudKeys::generate(&mut os_rng());
+    bob.call::<serde_json::Value>(
+        "PUT",
+        "/api/owner/peers",
+        Some(&json!({
+            "peer_pubkey": keys.public().to_b64(), "peer_handle": handle,
+            "rate_limit_per_day": 100_000_000u32, "url": url,
+        })),
+    )
+    .await?;
+    let (req, pending) = handshake::initiate(
+        &mut os_rng(),
+        &keys,
+        None,
+        identity.pubkey,
+        identity.encryption_key,
+        "bench",
+        jiff::Timestamp::now(),
+    )?;
+    let resp = d2d.handshake(bob.base(), &req).await?;
+    let HandshakeOutcome::Accepted { session, .. } = pending.complete(&resp)? else {
+        bail!("bob refused a bench sender");
+    };
+    Ok((keys, *session))
+}
+
+/// One run's row: count, rate, p50 and p99 of `latencies`; printed unless `json_out`.
+pub(super) fn report(
+    n: usize,
+    mut latencies: Vec<Duration>,
+    elapsed: f64,
+    what: &str,
+    json_out: bool,
+) -> serde_json::Value {
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    let rate = latencies.len() as f64 / elapsed;
+    let row = json!({
+        "conversations": n,
+        what: latencies.len(),
+        "seconds": elapsed,
+        format!("{what}_per_second"): rate,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+    });
+    if !json_out {
+        println!(
+            "{n:>3} conversation(s): {:>7} {what} in {elapsed:.1} s = {rate:>8.0}/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
+            latencies.len(),
+            pct(0.50),
+            pct(0.99)
+        );
+    }
+    row
+}
 
 pub async fn d2d(conversations: &[usize], seconds: u64, size: usize, json_out: bool) -> Result<()> {
     let dir = tempfile::tempdir()?;
@@ -34,26 +103,9 @@ pub async fn d2d(conversations: &[usize], seconds: u64, size: usize, json_out: b
         // n sender clouds, each whitelisted, each with one open conversation.
         let mut sessions = Vec::with_capacity(n);
         for i in 0..n {
-            let keys = CloudKeys::generate(&mut os_rng());
-            bob.call::<serde_json::Value>("PUT", "/api/owner/peers", Some(&json!({
-                "peer_pubkey": keys.public().to_b64(), "peer_handle": format!("@sender{i}.cloud"),
-                "rate_limit_per_day": 100_000_000u32,
-            })))
-            .await?;
-            let (req, pending) = handshake::initiate(
-                &mut os_rng(),
-                &keys,
-                None,
-                identity.pubkey,
-                identity.encryption_key,
-                "bench",
-                jiff::Timestamp::now(),
-            )?;
-            let resp = d2d.handshake(&base, &req).await?;
-            let HandshakeOutcome::Accepted { session, .. } = pending.complete(&resp)? else {
-                bail!("bob refused a bench sender");
-            };
-            sessions.push((keys, session));
+            sessions.push(
+                open_sender(&bob, &d2d, &identity, &format!("@sender{i}.cloud"), None).await?,
+            );
         }
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let started = Instant::now();
@@ -78,30 +130,13 @@ pub async fn d2d(conversations: &[usize], seconds: u64, size: usize, json_out: b
         while let Some(r) = tasks.join_next().await {
             all.extend(r.context("sender task")??);
         }
-        let elapsed = started.elapsed().as_secs_f64();
-        all.sort();
-        let pct = |p: f64| {
-            all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0
-        };
-        let row = json!({
-            "conversations": n,
-            "messages": all.len(),
-            "seconds": elapsed,
-            "messages_per_second": all.len() as f64 / elapsed,
-            "p50_ms": pct(0.50),
-            "p99_ms": pct(0.99),
-        });
-        if !json_out {
-            println!(
-                "{:>3} conversation(s): {:>7} messages in {:.1} s = {:>8.0} msg/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
-                n,
-                all.len(),
-                elapsed,
-                row["messages_per_second"].as_f64().unwrap_or(0.0),
-                row["p50_ms"].as_f64().unwrap_or(0.0),
-                row["p99_ms"].as_f64().unwrap_or(0.0)
-            );
-        }
+        let row = report(
+            n,
+            all,
+            started.elapsed().as_secs_f64(),
+            "messages",
+            json_out,
+        );
         results.push(row);
     }
     if json_out {
