@@ -451,6 +451,28 @@ fn swarms_drafts_and_the_live_inbox_from_the_cli() {
     );
     let shown = json(b.path(), &["swarm", "show", "main"]);
     assert_eq!(shown["brain"]["kind"], "exec");
+    // --edit opens $EDITOR on the current text and saves what it leaves.
+    let editor = work.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nprintf 'Bob is away until Monday.' > \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let edited = sovra(b.path())
+        .env("EDITOR", &editor)
+        .args(["swarm", "memory", "main", "--edit"])
+        .output()
+        .unwrap();
+    assert!(
+        edited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&edited.stderr)
+    );
+    assert_eq!(
+        ok(b.path(), &["swarm", "memory", "main"]),
+        "Bob is away until Monday."
+    );
     ok(b.path(), &["swarm", "create", "support"]);
     assert_eq!(
         run(b.path(), &["swarm", "create", "support"]).status.code(),
