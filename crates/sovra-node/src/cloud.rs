@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use crate::d2d::inbox::Inbox;
 use crate::d2d::queue::Queue;
+use crate::d2d::strangers::Strangers;
 use crate::home::CloudConfig;
 use crate::store::Store;
 
@@ -28,6 +29,12 @@ pub struct Settings {
     /// Whether peers are told the node's URL (identity document, registry record). Off for a
     /// node behind NAT: its clouds are then reached only through their relays.
     pub publish_endpoint: bool,
+    /// Pending requests a cloud holds at once; more first contacts are refused (429).
+    pub max_pending: i64,
+    /// Handshakes from keys not on the whitelist accepted per minute from one source address,
+    /// and per cloud in all (`d2d/strangers.rs`).
+    pub strangers_per_source_per_minute: u32,
+    pub strangers_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -38,6 +45,9 @@ impl Default for Settings {
             backoff_max: Duration::from_secs(300),
             request_timeout: Duration::from_secs(10),
             publish_endpoint: true,
+            max_pending: 1000,
+            strangers_per_source_per_minute: 10,
+            strangers_per_minute: 60,
         }
     }
 }
@@ -59,6 +69,8 @@ pub struct Cloud {
     /// Numbers, seals and queues outbound messages with group commit (`d2d/queue.rs`).
     pub(crate) queue: Queue,
     pub outbox_wake: Notify,
+    /// First-contact limits (`d2d/strangers.rs`).
+    pub(crate) strangers: Strangers,
     /// What happens in this cloud, for live listeners (`agents/events.rs`).
     pub events: tokio::sync::broadcast::Sender<crate::agents::events::Event>,
     pub jobs_wake: Notify,
@@ -101,6 +113,10 @@ impl Cloud {
         let store = Store::open(&dir.join("cloud.db")).await?;
         let inbox = Inbox::start(store.writer(), store.rates());
         let queue = Queue::start(store.writer());
+        let strangers = Strangers::new(
+            settings.strangers_per_source_per_minute,
+            settings.strangers_per_minute,
+        );
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -121,6 +137,7 @@ impl Cloud {
             http: reqwest::Client::new(),
             outbox_wake: Notify::new(),
             events: crate::agents::events::channel(),
+            strangers,
             jobs_wake: Notify::new(),
             early_checks: Default::default(),
             relay_links: Default::default(),

@@ -470,3 +470,106 @@ async fn messages_arriving_out_of_order_are_listed_by_seq() {
         .collect();
     assert_eq!(listed, [1, 2, 3]);
 }
+
+/// Bob's node with the given first-contact limits.
+async fn limited(
+    per_source: u32,
+    total: u32,
+    max_pending: i64,
+) -> (TestNode, Owner, Raw, sovra_proto::Identity) {
+    let node = TestNode::start_with(
+        &["@bob.cloud"],
+        sovra_node::Settings {
+            strangers_per_source_per_minute: per_source,
+            strangers_per_minute: total,
+            max_pending,
+            ..fast_settings()
+        },
+    )
+    .await;
+    let bob = node.owner("bob");
+    let raw = Raw {
+        http: reqwest::Client::new(),
+        base: node.cloud_url("bob"),
+    };
+    let id = sovra_client::D2dClient::default()
+        .identity(&raw.base)
+        .await
+        .unwrap();
+    (node, bob, raw, id)
+}
+
+/// A fresh key knocks once; the status and error code.
+async fn knock(raw: &Raw, id: &sovra_proto::Identity) -> (u16, Value) {
+    let stranger = CloudKeys::generate(&mut os_rng());
+    let (req, _) = initiate(&stranger, id);
+    raw.post("/api/d2d/handshake", &json!(req)).await
+}
+
+#[tokio::test]
+async fn first_contact_is_rate_limited_per_source_and_per_cloud() {
+    let (_node, bob, raw, id) = limited(3, 1000, 1000).await;
+    for _ in 0..3 {
+        assert_eq!(knock(&raw, &id).await.0, 200);
+    }
+    let (s, b) = knock(&raw, &id).await;
+    assert_eq!((s, b["error"].as_str()), (429, Some("rate_limited")), "{b}");
+    // A peer on the whitelist is not a stranger: it still gets in.
+    let carol = CloudKeys::generate(&mut os_rng());
+    whitelist(&bob, &carol, &[], 100, None).await;
+    open(&raw, &carol, &id).await;
+    assert_eq!(bob.ok("GET", "/pending", None).await["total"], 3);
+
+    let (_node, bob, raw, id) = limited(1000, 2, 1000).await;
+    assert_eq!(knock(&raw, &id).await.0, 200);
+    assert_eq!(knock(&raw, &id).await.0, 200);
+    assert_eq!(knock(&raw, &id).await.0, 429, "the cloud-wide bound");
+    assert_eq!(bob.ok("GET", "/pending", None).await["total"], 2);
+}
+
+#[tokio::test]
+async fn pending_requests_are_capped_and_paged() {
+    let (_node, bob, raw, id) = limited(1000, 1000, 5).await;
+    for _ in 0..5 {
+        assert_eq!(knock(&raw, &id).await.0, 200);
+    }
+    let (s, b) = knock(&raw, &id).await;
+    assert_eq!((s, b["error"].as_str()), (429, Some("rate_limited")), "{b}");
+    let first = bob.ok("GET", "/pending?limit=2", None).await;
+    assert_eq!(first["total"], 5);
+    assert_eq!(first["pending"].as_array().unwrap().len(), 2);
+    let mut seen: Vec<String> = first["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut next = first["next"].as_str().map(str::to_owned);
+    while let Some(after) = next {
+        let page = bob
+            .ok("GET", &format!("/pending?limit=2&after={after}"), None)
+            .await;
+        seen.extend(
+            page["pending"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["id"].as_str().unwrap().to_owned()),
+        );
+        next = page["next"].as_str().map(str::to_owned);
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        (seen.len(), unique.len()),
+        (5, 5),
+        "every request once: {seen:?}"
+    );
+    let bad = bob.call("GET", "/pending?limit=0", None).await;
+    assert_eq!(bad.unwrap_err().code(), Some("malformed"));
+    // Denying one makes room for a new stranger.
+    bob.ok("POST", &format!("/pending/{}/deny", seen[0]), None)
+        .await;
+    assert_eq!(knock(&raw, &id).await.0, 200);
+}

@@ -5,6 +5,7 @@
 //! * this file — the D2D surface: `GET /api/d2d/identity`, `POST /api/d2d/handshake`,
 //!   `POST /api/d2d/message` (docs/PROTOCOL.md §5, §7, §8). Thin: parse, call the rules.
 //! * `receive` — the responder side: identity document, inbound handshake, inbound message.
+//! * `strangers` — first-contact limits: per source, per cloud, pending requests at once.
 //! * `inbox` — group commit: one task accepts inbound messages in batches, one fsync each.
 //! * `calls` — running an inbound message's capability calls (at most once) and queueing the reply.
 //! * `send` — the initiator side: open a conversation, seal and queue a message.
@@ -33,6 +34,7 @@ pub mod queue;
 mod receive;
 pub mod relay;
 mod send;
+pub mod strangers;
 
 /// Identifies a request's exact bytes, to tell a retransmission from a replay. Hashes the wire
 /// fields: base64 is strictly canonical, so equal text means equal bytes.
@@ -59,9 +61,30 @@ pub async fn identity(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Identit
 
 pub async fn handshake(
     State(cloud): State<Arc<Cloud>>,
+    source: SourceAddr,
     JsonBody(request): JsonBody<HandshakeRequest>,
 ) -> ApiResult<Json<HandshakeResponse>> {
-    cloud.receive_handshake(&request).await.map(Json)
+    cloud.receive_handshake(&request, source.0).await.map(Json)
+}
+
+/// The address a request came from, when the server knows it (`serve` records it; a router
+/// driven without a socket does not).
+pub struct SourceAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SourceAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(SourceAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
 }
 
 pub async fn message(

@@ -44,9 +44,11 @@ impl Cloud {
 
     // --- responder side ----------------------------------------------------------------------
 
+    /// `source` is the client's address when it came over HTTP (first-contact limits).
     pub async fn receive_handshake(
         &self,
         request: &HandshakeRequest,
+        source: Option<std::net::IpAddr>,
     ) -> ApiResult<HandshakeResponse> {
         let keys = self.keys();
         let received = handshake::receive(request, &keys, jiff::Timestamp::now())?;
@@ -72,6 +74,23 @@ impl Cloud {
         };
         // Everything read before the transaction: the store has one connection.
         let earlier = self.store.pending_all_for(&received.from).await?;
+        if peer.is_none() {
+            // A stranger: bounded per source, per cloud, and in requests waiting at once.
+            self.strangers.admit(source)?;
+            let asks = !earlier
+                .iter()
+                .any(|p| p.state == "denied" || p.state == "pending");
+            if asks && self.store.pending_count().await? >= self.settings.max_pending {
+                return Err(ApiError::new(
+                    429,
+                    "rate_limited",
+                    format!(
+                        "{} requests already wait for this cloud's owner; try again later",
+                        self.settings.max_pending
+                    ),
+                ));
+            }
+        }
         let over_limit = match &peer {
             Some(p) => {
                 self.store.rate_count(&received.from).await?

@@ -108,7 +108,7 @@ impl Cloud {
         let result = match path {
             "/api/d2d/handshake" => match serde_json::from_value::<HandshakeRequest>(body) {
                 Ok(r) => self
-                    .receive_handshake(&r)
+                    .receive_handshake(&r, None)
                     .await
                     .map(|a| serde_json::to_value(a).expect("json")),
                 Err(e) => Err(ApiError::bad_request(format!("not a handshake: {e}"))),

@@ -1,13 +1,13 @@
 //! Requests waiting for the owner: handshakes from strangers and registry key resets.
 //!
-//! * `GET /pending` — requests still waiting
+//! * `GET /pending[?limit=N&after=ID]` — requests still waiting, a page at a time
 //! * `POST /pending/{id}/approve` — whitelist the key (a key reset keeps the old grants)
 //! * `POST /pending/{id}/deny` — refuse this key from now on
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -18,8 +18,36 @@ use sovra_proto::WhitelistEntry;
 
 use super::peers::{PeerBody, put_peer, written_peer_json};
 
-pub async fn list_pending(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "pending": cloud.store.pending().await? })))
+/// Most requests one page of `GET /pending` returns.
+pub const MAX_PAGE: i64 = 500;
+
+#[derive(Deserialize)]
+pub struct PendingQuery {
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    after: Option<String>,
+}
+
+/// `GET /pending[?limit=N&after=ID]`: oldest first, `limit` (1..=500, default 100) at a time;
+/// `next` is the `after` of the following page, or null.
+pub async fn list_pending(
+    State(cloud): State<Arc<Cloud>>,
+    Query(q): Query<PendingQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1..={MAX_PAGE}"
+        )));
+    }
+    let page = cloud.store.pending(limit, q.after.as_deref()).await?;
+    let next = (page.len() as i64 == limit)
+        .then(|| page.last().map(|p| p.id.clone()))
+        .flatten();
+    Ok(Json(
+        json!({ "pending": page, "total": cloud.store.pending_count().await?, "next": next }),
+    ))
 }
 
 #[derive(Deserialize, Default)]

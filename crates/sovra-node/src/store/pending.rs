@@ -32,14 +32,33 @@ fn pending_request(r: &sqlx::sqlite::SqliteRow) -> PendingRequest {
 }
 
 impl Store {
-    pub async fn pending(&self) -> Result<Vec<PendingRequest>, sqlx::Error> {
+    /// Requests waiting, oldest first, `limit` at a time after the request `after` (an id).
+    pub async fn pending(
+        &self,
+        limit: i64,
+        after: Option<&str>,
+    ) -> Result<Vec<PendingRequest>, sqlx::Error> {
+        Ok(sqlx::query(
+            "SELECT * FROM pending WHERE state = 'pending' AND (?1 IS NULL OR (received_at, id) >
+               (SELECT received_at, id FROM pending WHERE id = ?1))
+             ORDER BY received_at, id LIMIT ?2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(pending_request)
+        .collect())
+    }
+
+    /// How many requests wait for the owner.
+    pub async fn pending_count(&self) -> Result<i64, sqlx::Error> {
         Ok(
-            sqlx::query("SELECT * FROM pending WHERE state = 'pending' ORDER BY received_at")
-                .fetch_all(&self.read)
+            sqlx::query("SELECT COUNT(*) AS n FROM pending WHERE state = 'pending'")
+                .fetch_one(&self.read)
                 .await?
-                .iter()
-                .map(pending_request)
-                .collect(),
+                .get("n"),
         )
     }
 

@@ -23,6 +23,11 @@ pub fn fast_settings() -> Settings {
         backoff_max: Duration::from_millis(400),
         request_timeout: Duration::from_secs(5),
         publish_endpoint: true,
+        // Tests knock as strangers from one address far more often than anyone should;
+        // tests/rejections.rs checks the real limits.
+        strangers_per_source_per_minute: 10_000,
+        strangers_per_minute: 10_000,
+        ..Settings::default()
     }
 }
 

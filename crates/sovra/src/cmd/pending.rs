@@ -34,6 +34,12 @@ pub async fn run(ctx: &Ctx, command: PendingCommand) -> Result<()> {
                         p["topic"].as_str().unwrap_or(""),
                     );
                 }
+                let shown = v["pending"].as_array().map_or(0, Vec::len) as u64;
+                if let Some(total) = v["total"].as_u64().filter(|t| *t > shown) {
+                    println!(
+                        "({shown} of {total} shown, oldest first; decide on these to see more)"
+                    );
+                }
             });
         }
         PendingCommand::Approve {
