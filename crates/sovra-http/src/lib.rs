@@ -6,6 +6,9 @@
 //! * [`JsonBody`] — a JSON extractor whose every failure is such an error (never axum's plain
 //!   text), bounded by [`MAX_BODY`].
 //! * [`not_found`], [`method_not_allowed`] — router fallbacks in the same shape.
+//! * [`serve`] — serving with header timeouts and connection limits.
+
+pub mod serve;
 
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;

@@ -3,7 +3,6 @@
 //! work is `workers.rs`.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,11 +160,12 @@ pub async fn serve(
     let mut workers = spawn_workers(&node, stop_rx);
     let clouds: Vec<_> = node.clouds.values().cloned().collect();
     let app = router(&node);
-    axum::serve(
+    sovra_http::serve::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        sovra_http::serve::Limits::default(),
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
     .await?;
     let _ = stop_tx.send(true);
     for cloud in clouds {

@@ -182,11 +182,12 @@ pub async fn serve<S: RegistryStore>(
             }
         }
     });
-    let result = axum::serve(
+    let result = sovra_http::serve::serve(
         listener,
-        router(registry).into_make_service_with_connect_info::<SocketAddr>(),
+        router(registry),
+        sovra_http::serve::Limits::default(),
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
     .await;
     sweep.abort();
     result

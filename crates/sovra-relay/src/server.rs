@@ -9,6 +9,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Value, json};
+use sovra_http::serve::{ConnectionGuard, Limits};
 use sovra_http::{MAX_BODY, method_not_allowed, not_found};
 use sovra_sqlite::SqliteSynchronous;
 use tokio::net::TcpListener;
@@ -25,13 +26,22 @@ pub async fn open(dir: &Path, settings: Settings) -> Result<Arc<Relay>, sqlx::Er
 
 /// Small socket buffers: an idle connection should cost kilobytes, not the 128 KiB tungstenite
 /// reserves by default; frames larger than a buffer still pass, in pieces.
-async fn connect(State(relay): State<Arc<Relay>>, upgrade: WebSocketUpgrade) -> Response {
+/// The connection's place under the listener's limits moves into the WebSocket task, so a
+/// cloud's long-lived connection counts against them until it closes.
+async fn connect(
+    State(relay): State<Arc<Relay>>,
+    guard: Option<axum::Extension<ConnectionGuard>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     upgrade
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_message_size(MAX_BODY + 64 * 1024)
         .max_frame_size(MAX_BODY + 64 * 1024)
-        .on_upgrade(move |socket| relay.connection(socket))
+        .on_upgrade(move |socket| async move {
+            let _held = guard;
+            relay.connection(socket).await
+        })
 }
 
 async fn info(State(relay): State<Arc<Relay>>) -> axum::Json<Value> {
@@ -72,9 +82,8 @@ pub async fn serve(
             }
         })
     };
-    let result = axum::serve(listener, router(relay))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result =
+        sovra_http::serve::serve(listener, router(relay), Limits::default(), shutdown).await;
     sweeper.abort();
     result
 }

@@ -18,6 +18,8 @@ pub mod send;
 pub mod swarm;
 
 /// Logs of the long-running processes go to stderr, `info` unless `RUST_LOG` says otherwise.
+/// Logs to stderr (`info` unless `RUST_LOG` says otherwise), and raises the open-files limit so
+/// the service's own connection cap, not the kernel's default of 1,024, bounds connections.
 pub fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -25,6 +27,10 @@ pub fn init_logging() {
         )
         .with_writer(std::io::stderr)
         .init();
+    match sovra_http::serve::raise_nofile() {
+        Some(n) => tracing::info!("open-files limit: {n}"),
+        None => tracing::info!("open-files limit: unlimited"),
+    }
 }
 
 pub async fn shutdown_signal() {
