@@ -160,17 +160,22 @@ pub async fn serve(
     let mut workers = spawn_workers(&node, stop_rx);
     let clouds: Vec<_> = node.clouds.values().cloned().collect();
     let app = router(&node);
+    // Stopping tells the clouds first: their event streams (owner and agent SSE) end, so the
+    // listener's graceful shutdown is not held open by a follower that never hangs up.
+    let stopping = async move {
+        shutdown.await;
+        for cloud in clouds {
+            cloud.shut_down();
+        }
+    };
     sovra_http::serve::serve(
         listener,
         app,
         sovra_http::serve::Limits::default(),
-        shutdown,
+        stopping,
     )
     .await?;
     let _ = stop_tx.send(true);
-    for cloud in clouds {
-        cloud.shut_down();
-    }
     while workers.join_next().await.is_some() {}
     Ok(())
 }

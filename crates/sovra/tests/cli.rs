@@ -560,8 +560,28 @@ fn swarms_drafts_and_the_live_inbox_from_the_cli() {
         assert!(Instant::now() < deadline, "the draft never arrived");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(node_a.terminate().success());
+    // A node stops even while someone follows its inbox; the follower is told.
+    let mut follower = sovra(b.path())
+        .args(["inbox"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
     assert!(node_b.terminate().success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = follower.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "inbox kept waiting on a stopped node"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1));
+    assert!(node_a.terminate().success());
 }
 
 #[tokio::test]
