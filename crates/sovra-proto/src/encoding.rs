@@ -19,22 +19,29 @@ pub fn hex(bytes: &[u8]) -> String {
     HEXLOWER.encode(bytes)
 }
 
-/// Decodes a base64 field of any length, refusing anything longer than `max` bytes.
+/// Decodes a base64 field of any length, refusing anything longer than `max` decoded bytes.
 pub fn b64_decode(field: &'static str, text: &str, max: usize) -> Result<Vec<u8>, ProtoError> {
-    // A cheap bound before allocating: base64 is 4 chars per 3 bytes.
+    let too_long = |got: usize| ProtoError::WrongSize {
+        field,
+        expected: format!("at most {max} bytes"),
+        got,
+    };
+    // A cheap bound before allocating: base64 is 4 chars per 3 bytes, so longer text cannot
+    // decode to `max` bytes or fewer.
     if text.len() > max.div_ceil(3) * 4 {
-        return Err(ProtoError::WrongSize {
-            field,
-            expected: format!("at most {max}"),
-            got: text.len() / 4 * 3,
-        });
+        return Err(too_long(text.len() / 4 * 3));
     }
-    BASE64
+    let bytes = BASE64
         .decode(text.as_bytes())
         .map_err(|_| ProtoError::BadEncoding {
             field,
             encoding: "base64",
-        })
+        })?;
+    // The limit is on the bytes: the text bound above lets up to two more through.
+    if bytes.len() > max {
+        return Err(too_long(bytes.len()));
+    }
+    Ok(bytes)
 }
 
 /// Decodes a base64 field that must be exactly `N` bytes.

@@ -537,13 +537,6 @@ impl PendingHandshake {
             ),
             &sig,
         )?;
-        if sealed_ack.len() < ENC_LEN + TAG_LEN {
-            return Err(ProtoError::WrongSize {
-                field: "sealed_ack",
-                expected: format!("at least {}", ENC_LEN + TAG_LEN),
-                got: sealed_ack.len(),
-            });
-        }
         let th = transcript_hash(&self.me, &from, &id, &self.sealed_intro, token);
         let (plaintext, ctx) = hpke_open(
             "sealed_ack",

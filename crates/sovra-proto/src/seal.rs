@@ -65,12 +65,9 @@ pub(crate) fn hpke_open(
     info: &[u8],
     aad: &[u8],
 ) -> Result<(Vec<u8>, ReceiverCtx), ProtoError> {
+    // Too short to hold an encapsulated key and a tag: it cannot open (§7.4 step 4).
     if sealed.len() < ENC_LEN + TAG_LEN {
-        return Err(ProtoError::WrongSize {
-            field: what,
-            expected: format!("at least {}", ENC_LEN + TAG_LEN),
-            got: sealed.len(),
-        });
+        return Err(ProtoError::CannotUnseal { what });
     }
     let (enc, ct) = sealed.split_at(ENC_LEN);
     let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc)
@@ -119,11 +116,10 @@ pub(crate) fn payload_open(
     aad: &[u8],
     sealed: &[u8],
 ) -> Result<Vec<u8>, ProtoError> {
+    // Too short to hold a nonce and a tag: it cannot open (§8.3 step 5).
     if sealed.len() < NONCE_LEN + TAG_LEN {
-        return Err(ProtoError::WrongSize {
-            field: "sealed_payload",
-            expected: format!("at least {}", NONCE_LEN + TAG_LEN),
-            got: sealed.len(),
+        return Err(ProtoError::CannotUnseal {
+            what: "sealed_payload",
         });
     }
     let (nonce, ct) = sealed.split_at(NONCE_LEN);

@@ -399,6 +399,26 @@ fn generate() -> BTreeMap<&'static str, Value> {
     let mut forged_refusal = refusal.clone();
     forged_refusal.reason = Some("rate limit".into());
     let late = (now + SignedDuration::from_secs(301)).to_string();
+    // Size boundaries, on the decoded bytes. A handshake's size is checked before its
+    // signature; a short sealed blob is one that cannot open.
+    let with_intro = |bytes: &[u8], sign: bool| {
+        let mut r = request.clone();
+        r.sealed_intro = b64(bytes);
+        if sign {
+            r.sig = b64(&alice.signing.sign(&spec_handshake_bytes(&r)));
+        }
+        r
+    };
+    let intro_16385 = with_intro(&vec![7u8; 16385], false);
+    let intro_16384 = with_intro(&vec![7u8; 16384], false);
+    let intro_47 = with_intro(&[7u8; 47], true);
+    let with_payload = |bytes: &[u8]| {
+        let mut m = sealed_msgs[0].clone();
+        m.sealed_payload = b64(bytes);
+        resign(&m, &alice.signing)
+    };
+    let payload_262185 = with_payload(&vec![7u8; 262_185]);
+    let payload_39 = with_payload(&[7u8; 39]);
     let bad_swarm = alice_session
         .seal_bytes(
             &mut rng,
@@ -431,6 +451,11 @@ fn generate() -> BTreeMap<&'static str, Value> {
                 { "name": "handshake: sealed_intro tampered", "kind": "handshake", "receiver": "bob", "now": NOW, "request": tampered_intro, "error": "bad_signature" },
                 { "name": "handshake: delivered to another cloud", "kind": "handshake", "receiver": "alice", "now": NOW, "request": request, "error": "wrong_recipient" },
                 { "name": "handshake: sent_at more than 300 s away", "kind": "handshake", "receiver": "bob", "now": late, "request": request, "error": "stale_timestamp" },
+                { "name": "handshake: sealed_intro of 16385 decoded bytes (one over)", "kind": "handshake", "receiver": "bob", "now": NOW, "request": intro_16385, "error": "wrong_size" },
+                { "name": "handshake: sealed_intro of 16384 decoded bytes passes the size check, then the signature fails", "kind": "handshake", "receiver": "bob", "now": NOW, "request": intro_16384, "error": "bad_signature" },
+                { "name": "handshake: signed sealed_intro of 47 bytes (shorter than enc + tag)", "kind": "handshake", "receiver": "bob", "now": NOW, "request": intro_47, "error": "cannot_unseal" },
+                { "name": "message: sealed_payload of 262185 decoded bytes (one over)", "kind": "message", "accepted_seqs": [], "request": payload_262185, "error": "wrong_size" },
+                { "name": "message: signed sealed_payload of 39 bytes (shorter than nonce + tag)", "kind": "message", "accepted_seqs": [], "request": payload_39, "error": "cannot_unseal" },
                 { "name": "response: refusal reason altered", "kind": "response", "response": forged_refusal, "error": "bad_signature" },
             ],
         }),
