@@ -36,7 +36,7 @@ use crate::identity::validate_handle;
 use crate::keys::{
     CloudKeys, EncryptionKey, EncryptionSecret, PublicKey, SigningKeypair, signature_from_b64,
 };
-use crate::seal::{ENC_LEN, TAG_LEN, hpke_open, hpke_seal};
+use crate::seal::{hpke_open, hpke_seal};
 use crate::session::{Role, Session};
 use crate::time;
 
