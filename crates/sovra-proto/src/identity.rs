@@ -15,6 +15,7 @@ use crate::encoding::b64;
 use crate::error::ProtoError;
 use crate::keys::{CloudKeys, EncryptionKey, PublicKey, signature_from_b64};
 use crate::time;
+use crate::urls::{ANY_SCHEMES, validate_urls};
 
 /// The protocol name and version every document carries.
 pub const SCHEMA: &str = "rapp-d2d/1.0";
@@ -23,8 +24,7 @@ pub const SCHEMA: &str = "rapp-d2d/1.0";
 pub const MAX_CAPABILITIES: usize = 128;
 pub const MAX_CAPABILITY_NAME: usize = 64;
 pub const MAX_CAPABILITY_DESCRIPTION: usize = 1024;
-pub const MAX_URLS: usize = 8;
-pub const MAX_URL: usize = 2048;
+pub use crate::urls::{MAX_URL, MAX_URLS};
 pub const MAX_HANDLE: usize = 64;
 
 /// A capability as peers see it: a name and a description, never its adapter or source.
@@ -137,28 +137,6 @@ fn validate_capabilities(caps: &[Capability]) -> Result<(), ProtoError> {
     Ok(())
 }
 
-fn validate_urls(field: &'static str, urls: &[String]) -> Result<(), ProtoError> {
-    if urls.len() > MAX_URLS {
-        return Err(ProtoError::WrongSize {
-            field,
-            expected: format!("at most {MAX_URLS}"),
-            got: urls.len(),
-        });
-    }
-    for url in urls {
-        let scheme_ok = ["http://", "https://", "ws://", "wss://"]
-            .iter()
-            .any(|s| url.starts_with(s));
-        if !scheme_ok || url.len() > MAX_URL || url.chars().any(char::is_whitespace) {
-            return Err(ProtoError::malformed(
-                field,
-                format!("{url:?} is not an http(s) or ws(s) URL"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn signing_bytes(
     pubkey: &PublicKey,
     encryption_key: &EncryptionKey,
@@ -195,8 +173,8 @@ impl IdentityDocument {
     ) -> Result<Self, ProtoError> {
         validate_handle(handle)?;
         validate_capabilities(&capabilities)?;
-        validate_urls("endpoints", &endpoints)?;
-        validate_urls("relays", &relays)?;
+        validate_urls("endpoints", &endpoints, ANY_SCHEMES)?;
+        validate_urls("relays", &relays, ANY_SCHEMES)?;
         let pubkey = keys.public();
         let encryption_key = keys.encryption.public();
         let issued_at = time::format(issued_at);
@@ -246,8 +224,8 @@ impl IdentityDocument {
         }
         validate_handle(&self.handle)?;
         validate_capabilities(&self.capabilities)?;
-        validate_urls("endpoints", &self.endpoints)?;
-        validate_urls("relays", &self.relays)?;
+        validate_urls("endpoints", &self.endpoints, ANY_SCHEMES)?;
+        validate_urls("relays", &self.relays, ANY_SCHEMES)?;
         let issued_at = time::parse("issued_at", &self.issued_at)?;
         pubkey.verify(
             "identity document",

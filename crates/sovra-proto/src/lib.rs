@@ -68,6 +68,7 @@ pub mod relay;
 mod seal;
 pub mod session;
 pub mod time;
+pub mod urls;
 pub mod whitelist;
 
 pub use error::{ERROR_CODES, ProtoError};

@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use crate::canonical::Canonical;
 use crate::encoding::b64;
 use crate::error::ProtoError;
-use crate::identity::{MAX_URL, MAX_URLS, validate_handle};
+use crate::identity::validate_handle;
 use crate::keys::{CloudKeys, EncryptionKey, PublicKey, SigningKeypair, signature_from_b64};
 use crate::time;
+use crate::urls::{ENDPOINT_SCHEMES, RELAY_SCHEMES, validate_url, validate_urls};
 
 pub const RECORD_LABEL: &str = "sovra-registry/1/record";
 pub const LINK_LABEL: &str = "sovra-registry/1/link";
@@ -70,40 +71,11 @@ fn record_bytes(
         .finish()
 }
 
-fn validate_url(field: &'static str, url: &str) -> Result<(), ProtoError> {
-    if url.len() > MAX_URL || !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(ProtoError::malformed(
-            field,
-            "an http(s) URL of at most 2048 bytes",
-        ));
-    }
-    Ok(())
-}
-
 fn validate_where(endpoint: Option<&str>, relays: &[String]) -> Result<(), ProtoError> {
     if let Some(e) = endpoint {
-        validate_url("endpoint", e)?;
+        validate_url("endpoint", e, ENDPOINT_SCHEMES)?;
     }
-    if relays.len() > MAX_URLS {
-        return Err(ProtoError::WrongSize {
-            field: "relays",
-            expected: format!("at most {MAX_URLS}"),
-            got: relays.len(),
-        });
-    }
-    for r in relays {
-        // Relays speak WebSocket (docs/PROTOCOL.md §17); http(s) names the same host.
-        let ws = r.starts_with("ws://") || r.starts_with("wss://");
-        if !ws {
-            validate_url("relays", r)?;
-        } else if r.len() > MAX_URL {
-            return Err(ProtoError::malformed(
-                "relays",
-                "a URL of at most 2048 bytes",
-            ));
-        }
-    }
-    Ok(())
+    validate_urls("relays", relays, RELAY_SCHEMES)
 }
 
 impl CloudRecord {

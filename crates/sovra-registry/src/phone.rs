@@ -22,6 +22,17 @@ pub fn normalize(input: &str) -> Result<String, RegistryError> {
             "longer than any phone number".into(),
         ));
     }
+    // Only what a phone number is written with: an extension or an invisible character (a
+    // direction mark, a zero-width space) would be dropped by the parser, so the number
+    // verified would not be the text asked for.
+    if let Some(c) = input
+        .chars()
+        .find(|c| !(c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.')))
+    {
+        return Err(RegistryError::InvalidPhone(format!(
+            "{c:?} is not part of a phone number: digits, spaces and + ( ) - . only, no extension"
+        )));
+    }
     if !input.starts_with('+') {
         return Err(RegistryError::InvalidPhone(
             "give the number in international form, starting with + and the country code".into(),

@@ -27,6 +27,9 @@ use crate::store::{CloudRow, RegistryStore, Retired, Verification, is_conflict};
 
 pub type Result<T> = std::result::Result<T, RegistryError>;
 
+/// Oldest `issued_at` a record presented to the registry may carry.
+pub const RECORD_MAX_AGE: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Handles are `@name.<domain>`.
@@ -233,6 +236,16 @@ impl<S: RegistryStore> Registry<S> {
 
     fn check_record(&self, record: &CloudRecord) -> Result<(VerifiedRecord, Handle)> {
         let verified = record.verify()?;
+        // A record is signed for now: one dated ahead would make every later (honest) record
+        // "older" and freeze its owner out; one long past is a replay of an old state.
+        let now = jiff::Timestamp::now();
+        let skew = sovra_proto::handshake::MAX_CLOCK_SKEW;
+        if verified.issued_at > now + skew || verified.issued_at < now - RECORD_MAX_AGE {
+            return Err(ProtoError::StaleTimestamp {
+                at: record.issued_at.clone(),
+            }
+            .into());
+        }
         let handle = Handle::parse(&record.handle, &self.settings.domain)?;
         if handle.full != record.handle {
             return Err(RegistryError::InvalidHandle(format!(

@@ -245,7 +245,18 @@ async fn sends_are_rate_limited_and_phones_validated() {
         ..Settings::default()
     };
     let r = TestRegistry::start(settings).await;
-    for phone in ["4155552671", "+1 555", "call me", ""] {
+    for phone in [
+        "4155552671",
+        "+1 555",
+        "call me",
+        "",
+        // An extension, or invisible direction marks, would be silently dropped by the parser:
+        // refused, so what was asked for is what is verified.
+        "+1 415 555 2671 ext. 12",
+        "+1 415 555 2671 x12",
+        "\u{200e}+1 415 555 2671",
+        "+1 415\u{202e} 555 2671",
+    ] {
         let (s, b) = r
             .call("POST", "/v1/verifications", Some(json!({"phone": phone})))
             .await;
@@ -520,4 +531,60 @@ async fn rename_devices_and_record_updates() {
     )
     .await;
     assert_eq!((s, b["error"].as_str()), (409, Some("handle_taken")));
+}
+
+#[tokio::test]
+async fn records_hold_real_urls_and_a_current_date() {
+    let r = TestRegistry::start(roomy()).await;
+    let keys = CloudKeys::generate(&mut os_rng());
+    let claim = |record: Value| {
+        let r = &r;
+        async move {
+            let (vid, code) = r.code(ALICE_PHONE).await;
+            r.call(
+                "POST",
+                "/v1/clouds",
+                Some(json!({ "verification_id": vid, "code": code, "record": record })),
+            )
+            .await
+        }
+    };
+    for bad in [
+        "http://\u{0}",
+        "http://a.example/\r\nX: 1",
+        "ftp://a.example",
+        "http://",
+    ] {
+        let mut rec = record(&keys, "@alice.cloud");
+        rec["endpoint"] = json!(bad);
+        let (s, b) = claim(rec).await;
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (400, Some("malformed")),
+            "{bad:?}: {b}"
+        );
+    }
+    for when in [
+        now() + jiff::SignedDuration::from_hours(24 * 365 * 70),
+        now() - jiff::SignedDuration::from_hours(48),
+    ] {
+        let rec = json!(
+            CloudRecord::sign(
+                &keys,
+                "@alice.cloud",
+                Some("http://127.0.0.1:9/clouds/x".into()),
+                vec![],
+                when
+            )
+            .unwrap()
+        );
+        let (s, b) = claim(rec).await;
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (400, Some("stale_timestamp")),
+            "{when}: {b}"
+        );
+    }
+    let (s, b) = claim(record(&keys, "@alice.cloud")).await;
+    assert_eq!(s, 201, "a current record with a real URL is taken: {b}");
 }

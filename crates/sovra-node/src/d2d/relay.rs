@@ -34,13 +34,11 @@ pub(crate) struct Outbound {
 
 /// Checks and normalizes a relay URL: `ws://` or `wss://`, no trailing `/`.
 pub fn normalize_relay_url(url: &str) -> Result<String, ApiError> {
-    let url = url.trim().trim_end_matches('/');
-    if !(url.starts_with("ws://") || url.starts_with("wss://")) || url.len() > 2048 {
-        return Err(ApiError::bad_request(
-            "a relay is a ws:// or wss:// URL of at most 2048 bytes",
-        ));
-    }
-    Ok(url.to_owned())
+    Ok(sovra_proto::urls::canonical_url(
+        "relay",
+        url.trim(),
+        &["ws", "wss"],
+    )?)
 }
 
 fn error_body(e: &ApiError) -> Value {

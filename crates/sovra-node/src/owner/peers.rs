@@ -76,13 +76,11 @@ pub async fn put_peer(
     if grant.peer_pubkey == cloud.public() {
         return Err(ApiError::bad_request("a cloud cannot whitelist itself"));
     }
-    if let Some(url) = &body.url
-        && (!(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048)
-    {
-        return Err(ApiError::bad_request(format!(
-            "{url:?} is not an http(s) URL"
-        )));
-    }
+    let url = body
+        .url
+        .as_deref()
+        .map(|u| sovra_proto::urls::canonical_url("url", u, sovra_proto::urls::ENDPOINT_SCHEMES))
+        .transpose()?;
     let relays = body
         .relays
         .as_deref()
@@ -102,7 +100,7 @@ pub async fn put_peer(
         .store
         .whitelist_upsert(
             &grant,
-            body.url.as_deref(),
+            url.as_deref(),
             relays.as_deref(),
             body.encryption_key.as_deref(),
             body.swarm.as_deref(),
