@@ -48,6 +48,13 @@ pub fn normalize(input: &str) -> Result<String, RegistryError> {
     Ok(number.format().mode(phonenumber::Mode::E164).to_string())
 }
 
+/// The country calling code of an E.164 number (`+44…` → 44).
+pub fn country_code(e164: &str) -> Option<u16> {
+    phonenumber::parse(None, e164)
+        .ok()
+        .map(|n| n.country().code())
+}
+
 /// Parses once so the first real request does not pay for loading the metadata (~70 ms).
 pub fn warm_up() {
     let _ = normalize("+14155552671");

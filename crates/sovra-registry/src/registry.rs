@@ -45,7 +45,18 @@ pub struct Settings {
     pub lock_period: Duration,
     /// A renamed-away handle stays unclaimable, pointing at its successor, this long.
     pub retire_period: Duration,
+    /// SMS pumping: codes sent per hour in all, and per country calling code. Kept in memory
+    /// (a restart forgets them; several instances each keep their own).
+    pub sms_per_hour: u32,
+    pub sms_per_country_per_hour: u32,
+    /// Number prefixes never texted: satellite, international-network and premium ranges,
+    /// where a pumped code costs the most and no person is expected.
+    pub denied_prefixes: Vec<String>,
 }
+
+/// Satellite (+870 Inmarsat, +881 GMSS), international networks (+882, +883) and the
+/// international premium-rate range (+979).
+pub const DEFAULT_DENIED_PREFIXES: &[&str] = &["+870", "+881", "+882", "+883", "+979"];
 
 impl Default for Settings {
     fn default() -> Self {
@@ -58,6 +69,12 @@ impl Default for Settings {
             send_window: Duration::from_secs(3600),
             lock_period: Duration::from_secs(7 * 24 * 3600),
             retire_period: Duration::from_secs(30 * 24 * 3600),
+            sms_per_hour: 1000,
+            sms_per_country_per_hour: 200,
+            denied_prefixes: DEFAULT_DENIED_PREFIXES
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
         }
     }
 }
@@ -68,6 +85,14 @@ pub struct Registry<S: RegistryStore> {
     hasher: PhoneHasher,
     sms: Arc<dyn SmsGateway>,
     pub settings: Settings,
+    /// Codes sent per hour: in all, and by country calling code.
+    sms_budget: governor::DefaultDirectRateLimiter,
+    sms_by_country: governor::DefaultKeyedRateLimiter<u16>,
+}
+
+fn per_hour(n: u32) -> governor::Quota {
+    let n = std::num::NonZeroU32::new(n.max(1)).expect("at least 1");
+    governor::Quota::per_hour(n).allow_burst(n)
 }
 
 fn ms(d: Duration) -> i64 {
@@ -116,6 +141,10 @@ impl<S: RegistryStore> Registry<S> {
             keys,
             hasher,
             sms,
+            sms_budget: governor::RateLimiter::direct(per_hour(settings.sms_per_hour)),
+            sms_by_country: governor::RateLimiter::keyed(per_hour(
+                settings.sms_per_country_per_hour,
+            )),
             settings,
         }
     }
@@ -142,6 +171,16 @@ impl<S: RegistryStore> Registry<S> {
     /// Sends a fresh code to `phone`, within the per-phone and per-client limits.
     pub async fn request_code(&self, phone: &str, client: &str) -> Result<CodeResponse> {
         let e164 = normalize(phone)?;
+        if let Some(prefix) = self
+            .settings
+            .denied_prefixes
+            .iter()
+            .find(|p| e164.starts_with(p.as_str()))
+        {
+            return Err(RegistryError::InvalidPhone(format!(
+                "numbers in {prefix} are not served"
+            )));
+        }
         let phone_hash = self.hasher.hash(&e164);
         let now = now_ms();
         let window = ms(self.settings.send_window);
@@ -154,6 +193,20 @@ impl<S: RegistryStore> Registry<S> {
             return Err(RegistryError::RateLimited {
                 retry_after_secs: self.settings.send_window.as_secs(),
             });
+        }
+        // The pumping budgets, after the per-phone and per-client limits (which cost nothing
+        // of them).
+        let country = crate::phone::country_code(&e164);
+        if self.sms_budget.check().is_err()
+            || country.is_some_and(|c| self.sms_by_country.check_key(&c).is_err())
+        {
+            tracing::warn!(country = ?country, "SMS budget spent; refusing codes for now");
+            return Err(RegistryError::RateLimited {
+                retry_after_secs: 3600 / u64::from(self.settings.sms_per_country_per_hour.max(1)),
+            });
+        }
+        if self.sms_by_country.len() > 10_000 {
+            self.sms_by_country.retain_recent();
         }
         let mut rng = os_rng();
         let code = six_digits(&mut rng);

@@ -588,3 +588,61 @@ async fn records_hold_real_urls_and_a_current_date() {
     let (s, b) = claim(record(&keys, "@alice.cloud")).await;
     assert_eq!(s, 201, "a current record with a real URL is taken: {b}");
 }
+
+#[tokio::test]
+async fn sms_pumping_is_bounded_by_budgets_and_a_denylist() {
+    let settings = Settings {
+        sends_per_phone: 100,
+        sends_per_client: 100,
+        sms_per_hour: 1000,
+        sms_per_country_per_hour: 2,
+        ..Settings::default()
+    };
+    let r = TestRegistry::start(settings).await;
+    // Satellite and international-network ranges are never texted.
+    let (s, b) = r
+        .call(
+            "POST",
+            "/v1/verifications",
+            Some(json!({"phone": "+881 6 1234 5678"})),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("invalid_phone")),
+        "{b}"
+    );
+    assert!(b["message"].as_str().unwrap().contains("not served"), "{b}");
+    // Two codes into one country, then its budget is spent — whatever the number.
+    for phone in ["+1 415 555 2671", "+1 415 555 2672"] {
+        let (s, b) = r
+            .call("POST", "/v1/verifications", Some(json!({"phone": phone})))
+            .await;
+        assert_eq!(s, 202, "{phone}: {b}");
+    }
+    let (s, b) = r
+        .call(
+            "POST",
+            "/v1/verifications",
+            Some(json!({"phone": "+1 415 555 2673"})),
+        )
+        .await;
+    assert_eq!((s, b["error"].as_str()), (429, Some("rate_limited")), "{b}");
+    // Another country still has its own budget.
+    let (s, b) = r
+        .call(
+            "POST",
+            "/v1/verifications",
+            Some(json!({"phone": BOB_PHONE})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    assert!(
+        r.sms.last_to("+14155552673").is_none(),
+        "nothing texted beyond the budget"
+    );
+    assert!(
+        r.sms.last_to("+881612345678").is_none(),
+        "nothing texted to a denied range"
+    );
+}
