@@ -98,7 +98,14 @@ async fn register<S: RegistryStore>(
     Ok(lookup_response(status, lookup))
 }
 
-async fn lookup<S: RegistryStore>(State(r): Shared<S>, Path(handle): Path<String>) -> Response {
+async fn lookup<S: RegistryStore>(
+    State(r): Shared<S>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(handle): Path<String>,
+) -> Response {
+    if let Err(e) = r.admit_lookup(addr.ip()) {
+        return refusal(e);
+    }
     lookup_answer(r.lookup(&handle).await)
 }
 

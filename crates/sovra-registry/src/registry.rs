@@ -52,6 +52,9 @@ pub struct Settings {
     /// Number prefixes never texted: satellite, international-network and premium ranges,
     /// where a pumped code costs the most and no person is expected.
     pub denied_prefixes: Vec<String>,
+    /// Lookups answered per minute to one client address (GCRA, the same burst): a handle is
+    /// cheap to look up, and the handle space is meant to be searched one name at a time.
+    pub lookups_per_client_per_minute: u32,
 }
 
 /// Satellite (+870 Inmarsat, +881 GMSS), international networks (+882, +883) and the
@@ -75,6 +78,7 @@ impl Default for Settings {
                 .iter()
                 .map(|p| (*p).to_owned())
                 .collect(),
+            lookups_per_client_per_minute: 600,
         }
     }
 }
@@ -88,6 +92,7 @@ pub struct Registry<S: RegistryStore> {
     /// Codes sent per hour: in all, and by country calling code.
     sms_budget: governor::DefaultDirectRateLimiter,
     sms_by_country: governor::DefaultKeyedRateLimiter<u16>,
+    lookups_by_client: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
 }
 
 fn per_hour(n: u32) -> governor::Quota {
@@ -145,12 +150,33 @@ impl<S: RegistryStore> Registry<S> {
             sms_by_country: governor::RateLimiter::keyed(per_hour(
                 settings.sms_per_country_per_hour,
             )),
+            lookups_by_client: governor::RateLimiter::keyed({
+                let n = std::num::NonZeroU32::new(settings.lookups_per_client_per_minute.max(1))
+                    .expect("at least 1");
+                governor::Quota::per_minute(n).allow_burst(n)
+            }),
             settings,
         }
     }
 
     pub fn public(&self) -> PublicKey {
         self.keys.public()
+    }
+
+    /// Admits one lookup from `client`, or says how long to wait.
+    pub fn admit_lookup(&self, client: std::net::IpAddr) -> Result<()> {
+        if self.lookups_by_client.len() > 65_536 {
+            self.lookups_by_client.retain_recent();
+        }
+        self.lookups_by_client
+            .check_key(&client)
+            .map_err(|not_until| {
+                use governor::clock::Clock;
+                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+                RegistryError::RateLimited {
+                    retry_after_secs: wait.as_secs().max(1),
+                }
+            })
     }
 
     pub fn info(&self) -> RegistryInfo {

@@ -646,3 +646,22 @@ async fn sms_pumping_is_bounded_by_budgets_and_a_denylist() {
         "nothing texted to a denied range"
     );
 }
+
+#[tokio::test]
+async fn lookups_are_rate_limited_per_client() {
+    let settings = Settings {
+        lookups_per_client_per_minute: 3,
+        ..roomy()
+    };
+    let r = TestRegistry::start(settings).await;
+    for _ in 0..3 {
+        let (s, _) = r.call("GET", "/v1/handles/@nobody.cloud", None).await;
+        assert_eq!(s, 404);
+    }
+    let (s, b) = r.call("GET", "/v1/handles/@nobody.cloud", None).await;
+    assert_eq!((s, b["error"].as_str()), (429, Some("rate_limited")), "{b}");
+    assert!(
+        b["retry_after_seconds"].as_u64().is_some_and(|n| n >= 1),
+        "{b}"
+    );
+}
