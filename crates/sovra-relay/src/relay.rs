@@ -52,6 +52,8 @@ impl Settings {
             quota: Quota {
                 envelopes: 10_000,
                 bytes: 256 * 1024 * 1024,
+                per_sender_envelopes: 2_500,
+                per_sender_bytes: 64 * 1024 * 1024,
             },
             pow_difficulty: 18,
             pow_ttl: Duration::from_secs(120),
@@ -502,6 +504,11 @@ impl Relay {
                 Some(&id),
                 "quota_exceeded",
                 "the recipient's queue at this relay is full; try later",
+            ),
+            Err(StoreError::ShareExceeded) => error(
+                Some(&id),
+                "quota_exceeded",
+                "your share of the recipient's queue at this relay is full; try later",
             ),
             Err(e) => internal(&id, e),
         }

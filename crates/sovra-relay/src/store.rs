@@ -52,17 +52,23 @@ pub struct StoredEnvelope {
     pub created_at: i64,
 }
 
-/// Per-recipient limits on what waits.
+/// Per-recipient limits on what waits, and the share of them one sender may hold: without a
+/// share, one sender could fill a recipient's queue and lock every other sender out.
 #[derive(Debug, Clone, Copy)]
 pub struct Quota {
     pub envelopes: i64,
     pub bytes: i64,
+    /// Envelopes and bytes one sender may have waiting for one recipient.
+    pub per_sender_envelopes: i64,
+    pub per_sender_bytes: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the recipient's queue is full")]
     QuotaExceeded,
+    #[error("this sender's share of the recipient's queue is full")]
+    ShareExceeded,
     #[error("storage: {0}")]
     Db(#[from] sqlx::Error),
     #[error("the writer stopped")]
@@ -158,6 +164,9 @@ async fn insert(
 struct Queues {
     committed: HashMap<String, (i64, i64)>,
     batch: HashMap<String, (i64, i64)>,
+    /// The same per (recipient, sender) pair, in memory only (rebuilt from `envelopes` at open).
+    pairs: HashMap<(String, String), (i64, i64)>,
+    pairs_batch: HashMap<(String, String), (i64, i64)>,
 }
 
 impl Queues {
@@ -172,6 +181,34 @@ impl Queues {
         e.0 += count;
         e.1 += bytes;
     }
+
+    fn pair_used(&self, recipient: &str, sender: &str) -> (i64, i64) {
+        let key = (recipient.to_owned(), sender.to_owned());
+        let c = self.pairs.get(&key).copied().unwrap_or_default();
+        let b = self.pairs_batch.get(&key).copied().unwrap_or_default();
+        (c.0 + b.0, c.1 + b.1)
+    }
+
+    fn pair_change(&mut self, recipient: &str, sender: &str, count: i64, bytes: i64) {
+        let e = self
+            .pairs_batch
+            .entry((recipient.to_owned(), sender.to_owned()))
+            .or_default();
+        e.0 += count;
+        e.1 += bytes;
+    }
+
+    /// Folds a committed batch's pair changes in, forgetting pairs with nothing waiting.
+    fn commit_pairs(&mut self) {
+        for (pair, (count, bytes)) in std::mem::take(&mut self.pairs_batch) {
+            let c = self.pairs.entry(pair.clone()).or_default();
+            c.0 += count;
+            c.1 += bytes;
+            if c.0 <= 0 {
+                self.pairs.remove(&pair);
+            }
+        }
+    }
 }
 
 async fn apply(
@@ -185,8 +222,14 @@ async fn apply(
             if used.0 + 1 > quota.envelopes || used.1 + e.size() > quota.bytes {
                 return Ok(Err(StoreError::QuotaExceeded));
             }
+            let mine = queues.pair_used(&e.recipient, &e.sender);
+            if mine.0 + 1 > quota.per_sender_envelopes || mine.1 + e.size() > quota.per_sender_bytes
+            {
+                return Ok(Err(StoreError::ShareExceeded));
+            }
             insert(tx, e).await?;
             queues.change(&e.recipient, 1, e.size());
+            queues.pair_change(&e.recipient, &e.sender, 1, e.size());
             Ok(Ok(Done::Inserted))
         }
         Op::Ack { id, by, response } => {
@@ -205,6 +248,7 @@ async fn apply(
             };
             queues.change(by, -1, -gone.get::<i64, _>("size"));
             let sender: String = gone.get("sender");
+            queues.pair_change(by, &sender, -1, -gone.get::<i64, _>("size"));
             let mut notify = None;
             if let Some(r) = response
                 && gone.get::<String, _>("kind") == "request"
@@ -215,6 +259,7 @@ async fn apply(
                 };
                 insert(tx, &r).await?;
                 queues.change(&r.recipient, 1, r.size());
+                queues.pair_change(&r.recipient, &r.sender, 1, r.size());
                 // The recipient answered the sender: no more proof of work between them.
                 sqlx::query(
                     "INSERT INTO contacts (sender, recipient, since) VALUES (?, ?, ?)
@@ -244,6 +289,8 @@ async fn apply(
             for row in &gone {
                 let recipient: String = row.get("recipient");
                 queues.change(&recipient, -1, -row.get::<i64, _>("size"));
+                let from: String = row.get("sender");
+                queues.pair_change(&recipient, &from, -1, -row.get::<i64, _>("size"));
                 if row.get::<String, _>("kind") == "request" {
                     let sender: String = row.get("sender");
                     let notice = NewEnvelope {
@@ -260,6 +307,7 @@ async fn apply(
                     };
                     insert(tx, &notice).await?;
                     queues.change(&notice.recipient, 1, notice.size());
+                    queues.pair_change(&notice.recipient, &notice.sender, 1, notice.size());
                     notify.push(sender);
                 }
             }
@@ -292,6 +340,7 @@ async fn write_loop(pool: SqlitePool, mut rx: mpsc::Receiver<(Op, Reply)>, mut q
         let changes = std::mem::take(&mut queues.batch);
         match result {
             Ok(outcomes) => {
+                queues.commit_pairs();
                 for (recipient, (count, bytes)) in changes {
                     let c = queues.committed.entry(recipient).or_default();
                     c.0 += count;
@@ -302,6 +351,7 @@ async fn write_loop(pool: SqlitePool, mut rx: mpsc::Receiver<(Op, Reply)>, mut q
                 }
             }
             Err(e) => {
+                queues.pairs_batch.clear();
                 tracing::error!("relay store commit failed: {e}");
                 for (_, reply) in batch.drain(..) {
                     let _ = reply.send(Err(StoreError::Db(sqlx::Error::Protocol(
@@ -339,6 +389,18 @@ impl Store {
             queues
                 .committed
                 .insert(r.get("recipient"), (r.get("count"), r.get("bytes")));
+        }
+        for r in sqlx::query(
+            "SELECT recipient, sender, COUNT(*) AS n, SUM(size) AS bytes FROM envelopes
+             GROUP BY recipient, sender",
+        )
+        .fetch_all(&write)
+        .await?
+        {
+            queues.pairs.insert(
+                (r.get("recipient"), r.get("sender")),
+                (r.get("n"), r.get("bytes")),
+            );
         }
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(write_loop(write, rx, queues));

@@ -419,3 +419,35 @@ async fn reqwest_get(url: &str) -> Value {
     s.read_to_string(&mut out).await.unwrap();
     serde_json::from_str(out.split("\r\n\r\n").nth(1).unwrap()).unwrap()
 }
+
+#[tokio::test]
+async fn one_sender_cannot_fill_a_recipients_queue() {
+    let relay = start(|s| {
+        s.pow_difficulty = 0;
+        s.quota.envelopes = 10;
+        s.quota.per_sender_envelopes = 2;
+    })
+    .await;
+    let (alice, carol, bob) = (key(), key(), key());
+    let mut a = RelayConnection::connect(&relay.url, &alice).await.unwrap();
+    a.send(&bob.public(), MSG, json!({})).await.unwrap();
+    a.send(&bob.public(), MSG, json!({})).await.unwrap();
+    let full = a.send(&bob.public(), MSG, json!({})).await.unwrap_err();
+    assert_eq!(code(full), "quota_exceeded");
+    // Another sender still has its own share of bob's queue.
+    let mut c = RelayConnection::connect(&relay.url, &carol).await.unwrap();
+    c.send(&bob.public(), MSG, json!({})).await.unwrap();
+    c.send(&bob.public(), MSG, json!({})).await.unwrap();
+    // Bob taking one of alice's frees her share.
+    let mut b = RelayConnection::connect(&relay.url, &bob).await.unwrap();
+    loop {
+        let e = b.next_envelope().await.unwrap();
+        let from_alice = e.from == alice.public().to_b64();
+        b.ack(&e.envelope, None).await.unwrap();
+        if from_alice {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    a.send(&bob.public(), MSG, json!({})).await.unwrap();
+}

@@ -66,6 +66,8 @@ pub async fn run(ctx: &Ctx, command: RelayCommand) -> Result<()> {
             settings.rate_per_second = rate;
             settings.burst = burst;
             settings.quota.envelopes = quota;
+            // One sender may hold a quarter of a recipient's queue.
+            settings.quota.per_sender_envelopes = (quota / 4).max(1);
             let relay = sovra_relay::server::open(&dir, settings).await?;
             println!(
                 "relay on {url}  (listening on {addr}, data in {})",
