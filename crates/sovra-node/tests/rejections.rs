@@ -36,16 +36,7 @@ impl Raw {
 
 /// Bob's node, and a stranger (not hosted anywhere) with her own keys.
 async fn setup() -> (TestNode, Owner, Raw, CloudKeys, sovra_proto::Identity) {
-    let node = TestNode::start(&["@bob.cloud"]).await;
-    let bob = node.owner("bob");
-    let raw = Raw {
-        http: reqwest::Client::new(),
-        base: node.cloud_url("bob"),
-    };
-    let id = sovra_client::D2dClient::default()
-        .identity(&raw.base)
-        .await
-        .unwrap();
+    let (node, bob, raw, id) = limited(10_000, 10_000, 1000).await;
     (node, bob, raw, CloudKeys::generate(&mut os_rng()), id)
 }
 

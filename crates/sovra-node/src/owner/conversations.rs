@@ -49,13 +49,8 @@ pub async fn list_messages(
     State(cloud): State<Arc<Cloud>>,
     Query(q): Query<MessagesQuery>,
 ) -> ApiResult<Json<Value>> {
-    if let Some(id) = &q.conversation
-        && cloud.store.conversation(id).await?.is_none()
-    {
-        return Err(ApiError::not_found(
-            "unknown_conversation",
-            format!("no conversation {id}"),
-        ));
+    if let Some(id) = &q.conversation {
+        known_conversation(&cloud, id).await?;
     }
     Ok(Json(
         json!({ "messages": cloud.store.messages(q.conversation.as_deref()).await? }),
@@ -66,14 +61,20 @@ pub async fn close_conversation(
     State(cloud): State<Arc<Cloud>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    if cloud.store.conversation(&id).await?.is_none() {
-        return Err(ApiError::not_found(
-            "unknown_conversation",
-            format!("no conversation {id}"),
-        ));
-    }
+    known_conversation(&cloud, &id).await?;
     let closed = cloud.store.close_conversation(&id).await?;
     Ok(Json(json!({ "closed": id, "was_open": closed })))
+}
+
+/// 404 `unknown_conversation` unless the cloud has conversation `id`.
+pub(super) async fn known_conversation(cloud: &Cloud, id: &str) -> ApiResult<()> {
+    match cloud.store.conversation(id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found(
+            "unknown_conversation",
+            format!("no conversation {id}"),
+        )),
+    }
 }
 
 pub async fn outbox(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {

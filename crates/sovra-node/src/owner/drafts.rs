@@ -100,11 +100,6 @@ pub async fn context(
     State(cloud): State<Arc<Cloud>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    if cloud.store.conversation(&id).await?.is_none() {
-        return Err(ApiError::not_found(
-            "unknown_conversation",
-            format!("no conversation {id}"),
-        ));
-    }
+    super::conversations::known_conversation(&cloud, &id).await?;
     Ok(Json(json!({ "runs": cloud.store.brain_runs(&id).await? })))
 }
