@@ -615,3 +615,49 @@ async fn the_owner_follows_events_live() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn removing_a_peer_deletes_its_session_content_like_closing() {
+    let (_node, alice, bob) = pair(&[]).await;
+    send(
+        &alice,
+        "@bob.cloud",
+        "for this conversation only",
+        json!({}),
+    )
+    .await;
+    send(
+        &alice,
+        "@bob.cloud",
+        "keep for 90 days",
+        json!({"retention": "90d"}),
+    )
+    .await;
+    bob.wait_for("both at bob", |m| {
+        m["payload"]["text"] == "keep for 90 days"
+    })
+    .await;
+    bob.wait_for("the first at bob", |m| {
+        m["payload"]["text"] == "for this conversation only"
+    })
+    .await;
+    let key = alice.pubkey().await;
+    bob.ok(
+        "DELETE",
+        &format!(
+            "/peers/{}",
+            key.replace('/', "%2F")
+                .replace('+', "%2B")
+                .replace('=', "%3D")
+        ),
+        None,
+    )
+    .await;
+    let texts: Vec<String> = bob
+        .messages()
+        .await
+        .iter()
+        .map(|m| m["payload"]["text"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(texts, ["keep for 90 days"]);
+}

@@ -166,33 +166,40 @@ impl Store {
     /// with the brain contexts that held them; its pending drafts are discarded.
     pub async fn close_conversation(&self, id: &str) -> Result<bool, sqlx::Error> {
         let mut tx = self.begin().await?;
+        let closed = Self::close_in(&mut tx, id).await?;
+        tx.commit().await?;
+        self.routes.clear();
+        Ok(closed)
+    }
+
+    /// Closes a conversation inside `tx`: its state, and everything a close deletes or
+    /// discards. True if it was open.
+    pub(super) async fn close_in(tx: &mut Tx<'_>, id: &str) -> Result<bool, sqlx::Error> {
         let n = sqlx::query("UPDATE conversations SET state = 'closed', closed_at = ? WHERE id = ? AND state = 'open'")
             .bind(now_ms())
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
             .rows_affected();
         sqlx::query("DELETE FROM messages WHERE conversation_id = ? AND retention = 'session'")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         // What brains saw of session content goes with it; drafts answer a closed conversation.
         sqlx::query("DELETE FROM brain_runs WHERE conversation_id = ? AND retention = 'session'")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         sqlx::query("DELETE FROM brain_sessions WHERE conversation_id = ?")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         sqlx::query(
             "UPDATE drafts SET state = 'discarded' WHERE conversation_id = ? AND state = 'pending'",
         )
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
-        self.routes.clear();
         Ok(n > 0)
     }
 }

@@ -151,12 +151,19 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        // Removing a peer ends its conversations.
-        sqlx::query("UPDATE conversations SET state = 'closed', closed_at = ? WHERE peer_pubkey = ? AND state = 'open'")
-            .bind(now_ms())
-            .bind(pubkey.to_b64())
-            .execute(&mut *tx)
-            .await?;
+        // Removing a peer closes its conversations, as closing each would (session content
+        // deleted with them).
+        let open: Vec<String> =
+            sqlx::query("SELECT id FROM conversations WHERE peer_pubkey = ? AND state = 'open'")
+                .bind(pubkey.to_b64())
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.get("id"))
+                .collect();
+        for id in &open {
+            Self::close_in(&mut tx, id).await?;
+        }
         tx.commit().await?;
         self.peers.clear();
         self.routes.clear();
