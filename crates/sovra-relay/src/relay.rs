@@ -453,6 +453,14 @@ impl Relay {
             Ok(k) => k,
             Err(e) => return error(Some(&id), e.code(), e.to_string()),
         };
+        // A cloud talking to itself needs no relay: such envelopes would only be free storage.
+        if recipient == *me {
+            return error(
+                Some(&id),
+                "malformed",
+                "to is the sending cloud itself; a relay carries envelopes between clouds",
+            );
+        }
         if !PATHS.contains(&path.as_str()) {
             return error(
                 Some(&id),
@@ -463,7 +471,7 @@ impl Relay {
         if !body.is_object() {
             return error(Some(&id), "malformed", "body must be a JSON object");
         }
-        if self.settings.pow_difficulty > 0 && recipient != *me {
+        if self.settings.pow_difficulty > 0 {
             let answered = match self.answered(key, &to).await {
                 Ok(a) => a,
                 Err(e) => return internal(&id, e),

@@ -451,3 +451,12 @@ async fn one_sender_cannot_fill_a_recipients_queue() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     a.send(&bob.public(), MSG, json!({})).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_cloud_cannot_store_envelopes_for_itself() {
+    let relay = start(|s| s.pow_difficulty = 0).await;
+    let alice = key();
+    let mut a = RelayConnection::connect(&relay.url, &alice).await.unwrap();
+    let err = a.send(&alice.public(), MSG, json!({})).await.unwrap_err();
+    assert_eq!(code(err), "malformed");
+}
