@@ -64,25 +64,77 @@ async fn call(o: &OwnerClient, method: &str, path: &str, body: Value) -> Value {
         .unwrap()
 }
 
+/// Two homes, one cloud each, each served by a node process.
+struct Pair {
+    ha: tempfile::TempDir,
+    hb: tempfile::TempDir,
+    pb: u16,
+    node_a: Child,
+    node_b: Child,
+    alice: OwnerClient,
+    bob: OwnerClient,
+    alice_id: Value,
+    bob_id: Value,
+}
+
+impl Pair {
+    fn start() -> Pair {
+        let (ha, hb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (alice_id, bob_id) = (
+            init(ha.path(), "@alice.cloud"),
+            init(hb.path(), "@bob.cloud"),
+        );
+        let (pa, pb) = (free_port(), free_port());
+        let node_a = start(ha.path(), pa);
+        let node_b = start(hb.path(), pb);
+        let (alice, bob) = (owner(ha.path(), "alice", pa), owner(hb.path(), "bob", pb));
+        Pair {
+            ha,
+            hb,
+            pb,
+            node_a,
+            node_b,
+            alice,
+            bob,
+            alice_id,
+            bob_id,
+        }
+    }
+}
+
+/// Writes a shell script and makes it executable.
+fn executable(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_traffic_loses_nothing_acknowledged_and_runs_no_call_twice() {
-    let (ha, hb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (alice_id, bob_id) = (
-        init(ha.path(), "@alice.cloud"),
-        init(hb.path(), "@bob.cloud"),
-    );
-    let (pa, pb) = (free_port(), free_port());
-    let mut node_a = start(ha.path(), pa);
-    let mut node_b = start(hb.path(), pb);
-    let (alice, bob) = (owner(ha.path(), "alice", pa), owner(hb.path(), "bob", pb));
+    let Pair {
+        ha: _ha,
+        hb,
+        pb,
+        mut node_a,
+        mut node_b,
+        alice,
+        bob,
+        alice_id,
+        bob_id,
+        ..
+    } = Pair::start();
 
     let work = tempfile::tempdir().unwrap();
     let log = work.path().join("runs.log");
     let script = work.path().join("record.sh");
     // Records each input, takes a moment (so some calls are in flight at the kill), echoes.
-    std::fs::write(&script, format!("#!/bin/sh\ninput=$(cat)\necho \"$input\" >> '{}'\nsleep 0.05\nprintf '{{\"echo\":%s}}' \"$input\"\n", log.display())).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    executable(
+        &script,
+        &format!(
+            "input=$(cat)\necho \"$input\" >> '{}'\nsleep 0.05\nprintf '{{\"echo\":%s}}' \"$input\"",
+            log.display()
+        ),
+    );
     call(
         &bob,
         "PUT",
@@ -160,22 +212,29 @@ async fn sigkill_during_traffic_loses_nothing_acknowledged_and_runs_no_call_twic
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_a_brain_call_never_answers_twice() {
-    let (ha, hb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (alice_id, bob_id) = (
-        init(ha.path(), "@alice.cloud"),
-        init(hb.path(), "@bob.cloud"),
-    );
-    let (pa, pb) = (free_port(), free_port());
-    let mut node_a = start(ha.path(), pa);
-    let mut node_b = start(hb.path(), pb);
-    let (alice, bob) = (owner(ha.path(), "alice", pa), owner(hb.path(), "bob", pb));
+    let Pair {
+        ha: _ha,
+        hb,
+        pb,
+        mut node_a,
+        mut node_b,
+        alice,
+        bob,
+        alice_id,
+        bob_id,
+        ..
+    } = Pair::start();
     let work = tempfile::tempdir().unwrap();
     let log = work.path().join("brain.log");
     let script = work.path().join("brain.sh");
     // A slow brain: records that it ran, thinks for a while, answers.
-    std::fs::write(&script, format!("#!/bin/sh\ncat > /dev/null\necho run >> '{}'\nsleep 1.5\necho '{{\"text\":\"thought about it\"}}'\n", log.display())).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    executable(
+        &script,
+        &format!(
+            "cat > /dev/null\necho run >> '{}'\nsleep 1.5\necho '{{\"text\":\"thought about it\"}}'",
+            log.display()
+        ),
+    );
     call(
         &bob,
         "PATCH",
