@@ -24,7 +24,7 @@ use super::events::Event;
 use super::swarm::{Mode, Swarm, SwarmFile};
 use crate::cloud::Cloud;
 use crate::error::ApiResult;
-use crate::store::{Conversation, Peer, Store};
+use crate::store::{Conversation, NewBrainRun as BrainRun, Peer};
 
 /// What the chat loop decided for one inbound message.
 #[derive(Debug)]
@@ -39,52 +39,6 @@ pub enum Answer {
     Failed(BrainRun),
     /// The message was not acted on; the peer is told why with a stable code.
     Refused { code: &'static str, text: String },
-}
-
-impl Answer {
-    /// The brain run to keep for the owner, written in the same commit as the reply or draft.
-    pub fn run(&self) -> Option<&BrainRun> {
-        match self {
-            Answer::Text(_, r) | Answer::Draft(_, r) | Answer::Failed(r) => Some(r),
-            _ => None,
-        }
-    }
-}
-
-/// What a brain was given and what came of it (`log --context`), with the counts it costs.
-#[derive(Debug)]
-pub struct BrainRun {
-    /// The peer whose rate limit it counts against (base64 key).
-    pub peer: String,
-    pub swarm: String,
-    pub context: serde_json::Value,
-    pub answer: Option<String>,
-    pub error: Option<String>,
-    pub retention: &'static str,
-}
-
-impl BrainRun {
-    /// Writes the run, the swarm's budget count and the peer's rate event inside `tx`.
-    pub async fn record(
-        &self,
-        tx: &mut crate::store::Tx<'_>,
-        conversation_id: &str,
-        seq: u64,
-    ) -> Result<(), sqlx::Error> {
-        Store::count_budget(tx, &self.swarm).await?;
-        Store::add_rate_event(tx, &self.peer).await?;
-        Store::insert_brain_run(
-            tx,
-            conversation_id,
-            seq,
-            &self.swarm,
-            &self.context,
-            self.answer.as_deref(),
-            self.error.as_deref(),
-            self.retention,
-        )
-        .await
-    }
 }
 
 fn refused(code: &'static str, text: &str) -> Answer {

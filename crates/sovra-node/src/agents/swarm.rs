@@ -86,6 +86,12 @@ impl Swarm {
     }
 }
 
+/// [`Swarm::answers`] read off the stored row without parsing its brain: every inbound message
+/// asks this.
+pub fn row_answers(row: &SwarmRow) -> bool {
+    Mode::parse(&row.mode).is_some_and(|m| m != Mode::Off) && row.brain["kind"] != "none"
+}
+
 /// Which file of a swarm's directory.
 #[derive(Debug, Clone, Copy)]
 pub enum SwarmFile {

@@ -158,7 +158,7 @@ impl Cloud {
                 &serde_json::to_string(&reply).expect("json"),
             )
             .await?;
-            run.record(&mut tx, conv_id, seq).await?;
+            Store::record_runs(&mut tx, &[(conv_id, seq, run)]).await?;
             Store::finish_job(&mut tx, conv_id, seq).await?;
             tx.commit().await?;
             self.emit(Event {

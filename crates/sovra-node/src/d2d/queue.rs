@@ -10,7 +10,6 @@
 //! waiter. Delivery outcomes ride in the same commits. A lone message is committed at once;
 //! under load the batch grows by itself.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use sovra_proto::{CloudKeys, Session, os_rng};
@@ -18,8 +17,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::hash_request;
-use crate::agents::answer::BrainRun;
-use crate::store::{DAY_MS, HOUR_MS, OutboxOutcome, now_ms};
+use crate::store::{NewBrainRun, OutboxOutcome, Store, now_ms};
 
 /// Largest batch; keeps each multi-row statement far below SQLite's bound-parameter limit.
 const MAX_BATCH: usize = 128;
@@ -38,7 +36,7 @@ pub struct Outgoing {
     /// The swarm that wrote it, if one did.
     pub swarm: Option<String>,
     /// For an answer: the inbound `seq` whose job it finishes, and the brain run behind it.
-    pub job: Option<(u64, Option<BrainRun>)>,
+    pub job: Option<(u64, Option<NewBrainRun>)>,
 }
 
 type Reply = oneshot::Sender<Result<u64, String>>;
@@ -240,7 +238,7 @@ async fn write(
     });
     q.build().execute(&mut **tx).await?;
 
-    let jobs: Vec<(&str, u64, Option<&BrainRun>)> = sealed
+    let jobs: Vec<(&str, u64, Option<&NewBrainRun>)> = sealed
         .iter()
         .filter_map(|s| {
             s.m.job
@@ -248,54 +246,12 @@ async fn write(
                 .map(|(seq, run)| (s.m.conversation_id.as_str(), *seq, run.as_ref()))
         })
         .collect();
-    if jobs.is_empty() {
-        return Ok(());
-    }
-    let runs: Vec<(&str, u64, &BrainRun)> = jobs
+    let runs: Vec<(&str, u64, &NewBrainRun)> = jobs
         .iter()
         .filter_map(|(c, seq, run)| run.map(|r| (*c, *seq, r)))
         .collect();
-    if !runs.is_empty() {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO brain_runs (conversation_id, seq, swarm, context, answer, error, retention, at) ",
-        );
-        q.push_values(&runs, |mut row, (c, seq, r)| {
-            row.push_bind(*c)
-                .push_bind(*seq as i64)
-                .push_bind(&r.swarm)
-                .push_bind(r.context.to_string())
-                .push_bind(r.answer.as_deref())
-                .push_bind(r.error.as_deref())
-                .push_bind(r.retention)
-                .push_bind(now);
-        });
-        q.push(" ON CONFLICT DO NOTHING");
-        q.build().execute(&mut **tx).await?;
-
-        let mut per_swarm: HashMap<&str, i64> = HashMap::new();
-        let mut per_peer: HashMap<&str, i64> = HashMap::new();
-        for (_, _, r) in &runs {
-            *per_swarm.entry(r.swarm.as_str()).or_default() += 1;
-            *per_peer.entry(r.peer.as_str()).or_default() += 1;
-        }
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO swarm_usage (swarm, day, n) ");
-        q.push_values(per_swarm, |mut row, (swarm, n)| {
-            row.push_bind(swarm).push_bind(now / DAY_MS).push_bind(n);
-        });
-        q.push(" ON CONFLICT (swarm, day) DO UPDATE SET n = n + excluded.n");
-        q.build().execute(&mut **tx).await?;
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO rate_buckets (peer_pubkey, hour, n) ");
-        q.push_values(per_peer, |mut row, (peer, n)| {
-            row.push_bind(peer).push_bind(now / HOUR_MS).push_bind(n);
-        });
-        q.push(" ON CONFLICT DO UPDATE SET n = n + excluded.n");
-        q.build().execute(&mut **tx).await?;
-    }
-    let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM jobs WHERE (conversation_id, seq) IN (");
-    q.push_values(&jobs, |mut row, (c, seq, _)| {
-        row.push_bind(*c).push_bind(*seq as i64);
-    });
-    q.push(")");
-    q.build().execute(&mut **tx).await?;
+    Store::record_runs(tx, &runs).await?;
+    let done: Vec<(&str, u64)> = jobs.iter().map(|(c, seq, _)| (*c, *seq)).collect();
+    Store::finish_jobs(tx, &done).await?;
     Ok(())
 }

@@ -13,7 +13,7 @@ use sovra_proto::{
 use super::inbox::{Accepted, Inbound, Rejected};
 use super::{hash_request, retention_str};
 use crate::agents::events::Event;
-use crate::agents::swarm::Swarm;
+use crate::agents::swarm;
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Store, now_ms};
@@ -74,13 +74,13 @@ impl Cloud {
         };
         // Everything read before the transaction: the store has one connection.
         let earlier = self.store.pending_all_for(&received.from).await?;
+        // For a stranger: denied before (refused without asking again), or asking now (once).
+        let denied = earlier.iter().any(|p| p.state == "denied");
+        let ask = !denied && !earlier.iter().any(|p| p.state == "pending");
         if peer.is_none() {
             // A stranger: bounded per source, per cloud, and in requests waiting at once.
             self.strangers.admit(source)?;
-            let asks = !earlier
-                .iter()
-                .any(|p| p.state == "denied" || p.state == "pending");
-            if asks && self.store.pending_count().await? >= self.settings.max_pending {
+            if ask && self.store.pending_count().await? >= self.settings.max_pending {
                 return Err(ApiError::new(
                     429,
                     "rate_limited",
@@ -114,8 +114,6 @@ impl Cloud {
         let Some(peer) = peer else {
             // The seed's "prompt the human for novel peers": keep it for the owner, once per
             // peer; a peer the owner denied is refused without asking again.
-            let denied = earlier.iter().any(|p| p.state == "denied");
-            let ask = !denied && !earlier.iter().any(|p| p.state == "pending");
             if ask {
                 Store::insert_pending(
                     &mut tx,
@@ -203,7 +201,7 @@ impl Cloud {
                     .store
                     .swarm(&peer.swarm)
                     .await?
-                    .is_some_and(|s| Swarm::from_row(&s).answers()),
+                    .is_some_and(|s| swarm::row_answers(&s)),
             };
         let queue_job = for_brain || !payload.calls.is_empty();
         let route_id = route.id.clone();

@@ -10,10 +10,9 @@ use sovra_proto::{HandshakeOutcome, HandshakeResponse, Payload, PublicKey, os_rn
 
 use super::queue::Outgoing;
 use super::retention_str;
-use crate::agents::answer::BrainRun;
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
-use crate::store::{Conversation, Peer, Store};
+use crate::store::{Conversation, NewBrainRun, Peer, Store};
 
 impl Cloud {
     // --- initiator side ----------------------------------------------------------------------
@@ -173,7 +172,7 @@ impl Cloud {
         &self,
         conv: &Conversation,
         payload: &Payload,
-        answers: Option<(u64, Option<BrainRun>)>,
+        answers: Option<(u64, Option<NewBrainRun>)>,
         swarm: Option<&str>,
     ) -> ApiResult<u64> {
         let peer_key = PublicKey::from_b64("peer", &conv.peer_pubkey)?;

@@ -1,9 +1,11 @@
 //! What the brains did: runs (the context each answer was given), brainstem sessions, drafts
 //! waiting for the owner, and the message history a brain's memory is read from.
 
-use sqlx::Row;
+use std::collections::HashMap;
 
-use super::{Store, StoredMessage, Tx, now_ms};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::{DAY_MS, HOUR_MS, Store, StoredMessage, Tx, now_ms};
 
 /// What a brain saw and said for one inbound message.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -16,6 +18,19 @@ pub struct BrainRun {
     pub error: Option<String>,
     pub retention: String,
     pub at: i64,
+}
+
+/// A brain run to write: what it was given and what came of it, with the counts it costs.
+#[derive(Debug)]
+pub struct NewBrainRun {
+    /// The peer whose rate limit it counts against (base64 key).
+    pub peer: String,
+    pub swarm: String,
+    pub context: serde_json::Value,
+    pub answer: Option<String>,
+    pub error: Option<String>,
+    /// The most protective retention of what `context` holds.
+    pub retention: &'static str,
 }
 
 /// An answer a review-mode swarm drafted.
@@ -97,31 +112,50 @@ impl Store {
         Ok(n)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub async fn insert_brain_run(
+    /// Writes brain runs — each answering inbound `seq` of a conversation — with the swarms'
+    /// budget counts and the peers' rate events, one statement each, inside `tx`.
+    pub async fn record_runs(
         tx: &mut Tx<'_>,
-        conversation_id: &str,
-        seq: u64,
-        swarm: &str,
-        context: &serde_json::Value,
-        answer: Option<&str>,
-        error: Option<&str>,
-        retention: &str,
+        runs: &[(&str, u64, &NewBrainRun)],
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO brain_runs (conversation_id, seq, swarm, context, answer, error, retention, at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(conversation_id)
-        .bind(seq as i64)
-        .bind(swarm)
-        .bind(context.to_string())
-        .bind(answer)
-        .bind(error)
-        .bind(retention)
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?;
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO brain_runs (conversation_id, seq, swarm, context, answer, error, retention, at) ",
+        );
+        q.push_values(runs, |mut row, (c, seq, r)| {
+            row.push_bind(*c)
+                .push_bind(*seq as i64)
+                .push_bind(&r.swarm)
+                .push_bind(r.context.to_string())
+                .push_bind(r.answer.as_deref())
+                .push_bind(r.error.as_deref())
+                .push_bind(r.retention)
+                .push_bind(now);
+        });
+        q.push(" ON CONFLICT DO NOTHING");
+        q.build().execute(&mut **tx).await?;
+
+        let mut per_swarm: HashMap<&str, i64> = HashMap::new();
+        let mut per_peer: HashMap<&str, i64> = HashMap::new();
+        for (_, _, r) in runs {
+            *per_swarm.entry(r.swarm.as_str()).or_default() += 1;
+            *per_peer.entry(r.peer.as_str()).or_default() += 1;
+        }
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO swarm_usage (swarm, day, n) ");
+        q.push_values(per_swarm, |mut row, (swarm, n)| {
+            row.push_bind(swarm).push_bind(now / DAY_MS).push_bind(n);
+        });
+        q.push(" ON CONFLICT (swarm, day) DO UPDATE SET n = n + excluded.n");
+        q.build().execute(&mut **tx).await?;
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO rate_buckets (peer_pubkey, hour, n) ");
+        q.push_values(per_peer, |mut row, (peer, n)| {
+            row.push_bind(peer).push_bind(now / HOUR_MS).push_bind(n);
+        });
+        q.push(" ON CONFLICT DO UPDATE SET n = n + excluded.n");
+        q.build().execute(&mut **tx).await?;
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Jobs: inbound messages to answer (`queued` → `started` → gone). A finished job's row is
 //! deleted, so the table holds only work in progress and claiming it never scans history.
 
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{Store, Tx};
 
@@ -47,11 +47,21 @@ impl Store {
         conversation_id: &str,
         seq: u64,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM jobs WHERE conversation_id = ? AND seq = ?")
-            .bind(conversation_id)
-            .bind(seq as i64)
-            .execute(&mut **tx)
-            .await?;
+        Self::finish_jobs(tx, &[(conversation_id, seq)]).await
+    }
+
+    /// Deletes finished jobs, one statement for all.
+    pub async fn finish_jobs(tx: &mut Tx<'_>, jobs: &[(&str, u64)]) -> Result<(), sqlx::Error> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let mut q =
+            QueryBuilder::<Sqlite>::new("DELETE FROM jobs WHERE (conversation_id, seq) IN (");
+        q.push_values(jobs, |mut row, (c, seq)| {
+            row.push_bind(*c).push_bind(*seq as i64);
+        });
+        q.push(")");
+        q.build().execute(&mut **tx).await?;
         Ok(())
     }
 }

@@ -34,7 +34,7 @@ mod relay;
 mod swarms;
 mod whitelist;
 
-pub use brain::{BrainRun, Draft};
+pub use brain::{BrainRun, Draft, NewBrainRun};
 pub use capabilities::CapabilityRow;
 pub use conversations::{Conversation, Route};
 use memo::Memo;

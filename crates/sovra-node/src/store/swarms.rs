@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{DAY_MS, Store, Tx, now_ms};
+use super::{DAY_MS, Store, now_ms};
 
 /// A swarm's settings as stored. `brain` is the adapter JSON (never a secret); `agents/`
 /// parses it.
@@ -111,21 +111,17 @@ impl Store {
     /// Removes a swarm and its tokens, unless a peer is routed to it or a capability belongs
     /// to it. Ok(false): no such swarm.
     pub async fn remove_swarm(&self, name: &str) -> Result<Result<bool, SwarmInUse>, sqlx::Error> {
-        let peers: i64 = sqlx::query("SELECT COUNT(*) AS n FROM whitelist WHERE swarm = ?")
-            .bind(name)
-            .fetch_one(&self.read)
-            .await?
-            .get("n");
-        if peers > 0 {
-            return Ok(Err(SwarmInUse::Peers(peers)));
-        }
-        let caps: i64 = sqlx::query("SELECT COUNT(*) AS n FROM capabilities WHERE swarm = ?")
-            .bind(name)
-            .fetch_one(&self.read)
-            .await?
-            .get("n");
-        if caps > 0 {
-            return Ok(Err(SwarmInUse::Capabilities(caps)));
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM whitelist WHERE swarm = ?1) AS peers,
+                    (SELECT COUNT(*) FROM capabilities WHERE swarm = ?1) AS caps",
+        )
+        .bind(name)
+        .fetch_one(&self.read)
+        .await?;
+        match (row.get::<i64, _>("peers"), row.get::<i64, _>("caps")) {
+            (0, 0) => {}
+            (0, caps) => return Ok(Err(SwarmInUse::Capabilities(caps))),
+            (peers, _) => return Ok(Err(SwarmInUse::Peers(peers))),
         }
         let mut tx = self.begin().await?;
         let n = sqlx::query("DELETE FROM swarms WHERE name = ?")
@@ -146,7 +142,7 @@ impl Store {
     }
 
     /// Reserves one brain answer of the swarm's budget for today (UTC) in memory; false if the
-    /// budget is spent. The durable count is written with the answer ([`Store::count_budget`]);
+    /// budget is spent. The durable count is written with the answer ([`Store::record_runs`]);
     /// a crash in between forgets at most the answers that were never sent.
     pub async fn take_budget(&self, swarm: &str, per_day: i64) -> Result<bool, sqlx::Error> {
         let day = now_ms() / DAY_MS;
@@ -161,19 +157,6 @@ impl Store {
         }
         entry.1 += 1;
         Ok(true)
-    }
-
-    /// Writes one brain answer to the swarm's durable daily count.
-    pub async fn count_budget(tx: &mut Tx<'_>, swarm: &str) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO swarm_usage (swarm, day, n) VALUES (?, ?, 1)
-             ON CONFLICT (swarm, day) DO UPDATE SET n = n + 1",
-        )
-        .bind(swarm)
-        .bind(now_ms() / DAY_MS)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
     }
 
     /// Brain answers counted today (reserved in memory, or committed).
