@@ -3,16 +3,19 @@
 //! waits for this key, and ack it.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use sovra_proto::relay::{
     AckResponse, ClientFrame, Envelope, PowSolution, ServerFrame, pow_solve, sign_auth,
 };
 use sovra_proto::{PublicKey, SigningKeypair};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::ClientError;
 
@@ -39,15 +42,69 @@ fn refused(error: String, message: String) -> ClientError {
     }
 }
 
+/// Parses a PEM file of CA certificates (a relay's private CA); at least one is required so
+/// a wrong file is refused rather than silently trusting nothing extra.
+pub fn parse_ca_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, ClientError> {
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ClientError::Decode(format!("CA file: {e}")))?;
+    if certs.is_empty() {
+        return Err(ClientError::Decode(
+            "CA file: no PEM certificate in it".into(),
+        ));
+    }
+    Ok(certs)
+}
+
+/// The TLS settings for `wss://` relays: the same verifier and crypto provider reqwest uses
+/// for HTTPS (the system's roots through rustls-platform-verifier, aws-lc-rs), plus a private
+/// CA when the owner gave one.
+fn tls_connector(extra_ca_pem: Option<&str>) -> Result<Connector, ClientError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let extra = match extra_ca_pem {
+        Some(pem) => parse_ca_pem(pem)?,
+        None => Vec::new(),
+    };
+    let tls = |e: rustls::Error| ClientError::Transport(format!("TLS setup: {e}"));
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra, Arc::clone(&provider))
+            .map_err(tls)?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(tls)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(Connector::Rustls(Arc::new(config)))
+}
+
 impl RelayConnection {
-    /// Connects to `relay` (`ws://host:port`) and authenticates as `keys`.
+    /// Connects to `relay` (`ws://` or `wss://`, checked against the system's roots) and
+    /// authenticates as `keys`.
     pub async fn connect(relay: &str, keys: &SigningKeypair) -> Result<Self, ClientError> {
+        Self::connect_with_ca(relay, keys, None).await
+    }
+
+    /// As `connect`, also trusting the CA certificates in `ca_pem` for a `wss://` relay.
+    pub async fn connect_with_ca(
+        relay: &str,
+        keys: &SigningKeypair,
+        ca_pem: Option<&str>,
+    ) -> Result<Self, ClientError> {
         let relay = relay.trim_end_matches('/');
         let url = format!("{relay}/v1/connect");
-        let (ws, _) = tokio::time::timeout(ANSWER_TIMEOUT, tokio_tungstenite::connect_async(&url))
-            .await
-            .map_err(|_| ClientError::Transport(format!("{url}: timed out")))?
-            .map_err(|e| ClientError::Transport(format!("{url}: {e}")))?;
+        let connector = if url.starts_with("wss://") {
+            Some(tls_connector(ca_pem)?)
+        } else {
+            None
+        };
+        let (ws, _) = tokio::time::timeout(
+            ANSWER_TIMEOUT,
+            tokio_tungstenite::connect_async_tls_with_config(&url, None, false, connector),
+        )
+        .await
+        .map_err(|_| ClientError::Transport(format!("{url}: timed out")))?
+        .map_err(|e| ClientError::Transport(format!("{url}: {e}")))?;
         let mut conn = RelayConnection {
             ws,
             me: keys.public(),

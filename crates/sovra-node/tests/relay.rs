@@ -10,10 +10,15 @@ use serde_json::json;
 use sovra_node::{Cloud, home, open_node};
 
 async fn start_relay() -> (String, tempfile::TempDir) {
+    start_relay_at(None).await
+}
+
+/// A relay on a loopback port; `public` is the URL clouds sign (when something fronts it).
+async fn start_relay_at(public: Option<String>) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}", listener.local_addr().unwrap());
-    let mut settings = sovra_relay::Settings::new(url.clone());
+    let mut settings = sovra_relay::Settings::new(public.unwrap_or_else(|| url.clone()));
     settings.pow_difficulty = 8;
     let relay = sovra_relay::server::open(dir.path(), settings)
         .await
@@ -91,7 +96,7 @@ async fn a_cloud_without_a_socket_converses_through_the_relay() {
 
     // Bob keeps a relay and whitelists alice (at her public URL).
     let bob = run_bob(bob_home.path()).await;
-    bob.cloud.store.add_relay(&relay).await.unwrap();
+    bob.cloud.store.add_relay(&relay, None).await.unwrap();
     bob.cloud.start_relays(std::slice::from_ref(&relay));
     let alice_key = sovra_proto::PublicKey::from_human(&alice.pubkey().await).unwrap();
     let grant = sovra_proto::WhitelistEntry {
@@ -167,4 +172,131 @@ async fn a_cloud_without_a_socket_converses_through_the_relay() {
         "{got:?}"
     );
     bob.stop().await;
+}
+
+/// A relay behind a TLS front (as a reverse proxy would be), with a certificate for
+/// `localhost` from the test CA in `tests/fixtures/tls`: (`wss://localhost:PORT`, the plain
+/// `ws://` address behind it).
+async fn start_tls_relay() -> (String, String, tempfile::TempDir) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let certs = CertificateDer::pem_file_iter(fixtures.join("relay.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(fixtures.join("relay.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("wss://localhost:{}", listener.local_addr().unwrap().port());
+    let (plain, dir) = start_relay_at(Some(public.clone())).await;
+    let upstream = plain.strip_prefix("ws://").unwrap().to_owned();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+            tokio::spawn(async move {
+                // A client that refuses our certificate ends here, as it should.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut up = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+            });
+        }
+    });
+    (public, plain, dir)
+}
+
+#[tokio::test]
+async fn a_wss_relay_with_a_private_ca_is_checked_and_carries_messages() {
+    let (relay, plain, _relay_dir) = start_tls_relay().await;
+    let ca = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem"),
+    )
+    .unwrap();
+    let node = TestNode::start(&["@alice.cloud", "@bob.cloud"]).await;
+    let (alice, bob) = (node.owner("alice"), node.owner("bob"));
+
+    // Without the private CA the certificate is not trusted: refused, nothing stored.
+    let err = bob
+        .call("PUT", "/relays", Some(json!({"url": relay})))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("relay_unreachable"), "{text}");
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
+    assert_eq!(bob.ok("GET", "/relays", None).await["relays"], json!([]));
+
+    // A CA for a plain ws:// relay, or a file with no certificate, is refused as such.
+    for (url, pem) in [(plain.as_str(), ca.as_str()), (relay.as_str(), "not a pem")] {
+        let err = bob
+            .call("PUT", "/relays", Some(json!({"url": url, "ca_pem": pem})))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("malformed"), "{err}");
+    }
+    // A relay that is not there is refused too.
+    let err = bob
+        .call("PUT", "/relays", Some(json!({"url": "wss://localhost:9"})))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("relay_unreachable"), "{err}");
+
+    // With it, bob connects, authenticates, and is reachable through the TLS relay.
+    let added = bob
+        .ok("PUT", "/relays", Some(json!({"url": relay, "ca_pem": ca})))
+        .await;
+    assert_eq!(added["added"], true);
+    assert_eq!(
+        bob.ok("GET", "/relays", None).await["relays"],
+        json!([relay])
+    );
+    alice
+        .ok("PUT", "/relays", Some(json!({"url": relay, "ca_pem": ca})))
+        .await;
+    bob.add_peer(&alice, "@alice.cloud", &[]).await;
+    // Alice knows bob by his relay only (no URL), so everything to him crosses wss://.
+    let bob_key = sovra_proto::PublicKey::from_human(&bob.pubkey().await).unwrap();
+    let bob_encryption = encryption_key(&node, "bob").await;
+    alice
+        .ok(
+            "PUT",
+            "/peers",
+            Some(json!({
+                "peer_pubkey": bob_key.to_b64(), "peer_handle": "@bob.cloud",
+                "relays": [relay], "encryption_key": bob_encryption,
+            })),
+        )
+        .await;
+    alice
+        .ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@bob.cloud", "text": "over tls"})),
+        )
+        .await;
+    bob.wait_for("alice's message over wss", |m| {
+        m["payload"]["text"] == "over tls"
+    })
+    .await;
+}
+
+/// A cloud's X25519 key, read from its identity document.
+async fn encryption_key(node: &TestNode, name: &str) -> String {
+    let doc: serde_json::Value = reqwest::get(format!("{}/api/d2d/identity", node.cloud_url(name)))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    doc["encryption_key"].as_str().unwrap().to_owned()
 }

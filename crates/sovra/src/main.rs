@@ -226,8 +226,15 @@ pub(crate) enum RegistryCommand {
 
 #[derive(Subcommand)]
 pub(crate) enum RelayCommand {
-    /// Keep this cloud reachable through a relay (and publish it as a hint).
-    Add { url: String },
+    /// Keep this cloud reachable through a relay (and publish it as a hint). The node first
+    /// connects and authenticates; a relay it cannot use is refused.
+    Add {
+        /// ws://… or wss://… (wss is checked against the system's CA roots).
+        url: String,
+        /// Also trust the CA certificates in this PEM file for this relay (a private CA).
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+    },
     /// The relays this cloud uses.
     List,
     /// Stop publishing a relay.

@@ -193,7 +193,11 @@ async fn run_link(cloud: Arc<Cloud>, url: String, mut rx: mpsc::Receiver<Outboun
             return;
         }
         let keys = cloud.keys();
-        let mut conn = match RelayConnection::connect(&url, &keys.signing).await {
+        // Read at every attempt, so a CA the owner replaces applies on the next reconnect.
+        let ca = cloud.store.relay_ca(&url).await.ok().flatten();
+        let mut conn = match RelayConnection::connect_with_ca(&url, &keys.signing, ca.as_deref())
+            .await
+        {
             Ok(c) => {
                 backoff = Duration::from_millis(200);
                 tracing::info!(cloud = %cloud.name, relay = %url, "connected to relay");

@@ -1,7 +1,8 @@
 //! The relays this cloud is reachable through.
 //!
 //! * `GET /relays` — the list
-//! * `PUT /relays` `{url}` — connect, and publish it as a hint (identity document, registry)
+//! * `PUT /relays` `{url, ca_pem?}` — check that the relay takes this cloud's key, keep a
+//!   connection, and publish it as a hint (identity document, registry)
 //! * `DELETE /relays` `{url}` — stop publishing it
 
 use std::sync::Arc;
@@ -24,14 +25,53 @@ pub struct RelayBody {
     url: String,
 }
 
+/// Largest private CA file accepted (a chain of a few certificates fits many times over).
+const MAX_CA_PEM: usize = 16 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddRelayBody {
+    url: String,
+    /// PEM certificates of a private CA to trust for this `wss://` relay.
+    #[serde(default)]
+    ca_pem: Option<String>,
+}
+
 /// `PUT /relays`: keep a connection to this relay (reachable through it from now on) and
 /// publish it as a hint in the identity document and, when registered, the registry record.
+///
+/// The relay is tried first — TLS, the challenge, authentication with this cloud's key — so
+/// a relay that cannot carry anything is refused here rather than reported as added.
 pub async fn add_relay(
     State(cloud): State<Arc<Cloud>>,
-    JsonBody(body): JsonBody<RelayBody>,
+    JsonBody(body): JsonBody<AddRelayBody>,
 ) -> ApiResult<Json<Value>> {
     let url = crate::d2d::relay::normalize_relay_url(&body.url)?;
-    let added = cloud.store.add_relay(&url).await?;
+    let ca = body.ca_pem.as_deref();
+    if let Some(pem) = ca {
+        if pem.len() > MAX_CA_PEM {
+            return Err(ApiError::new(
+                400,
+                "wrong_size",
+                format!("ca_pem is {} bytes; at most {MAX_CA_PEM}", pem.len()),
+            ));
+        }
+        if url.starts_with("ws://") {
+            return Err(ApiError::bad_request(
+                "ca_pem applies to wss:// relays only",
+            ));
+        }
+        sovra_client::relay::parse_ca_pem(pem).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    let keys = cloud.keys();
+    if let Err(e) = sovra_client::RelayConnection::connect_with_ca(&url, &keys.signing, ca).await {
+        return Err(ApiError::new(
+            502,
+            "relay_unreachable",
+            format!("{url} could not be used: {e}"),
+        ));
+    }
+    let added = cloud.store.add_relay(&url, ca).await?;
     cloud.start_relays(std::slice::from_ref(&url));
     let published = match cloud.heartbeat(true).await {
         Ok(p) => p,

@@ -14,16 +14,35 @@ impl Store {
             .collect())
     }
 
-    /// Adds a relay; false if it was there already.
-    pub async fn add_relay(&self, url: &str) -> Result<bool, sqlx::Error> {
+    /// Adds a relay, or replaces the private CA of one already there; false if it was there.
+    pub async fn add_relay(&self, url: &str, ca_pem: Option<&str>) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let existed = sqlx::query("SELECT 1 FROM relays WHERE url = ?")
+            .bind(url)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        sqlx::query(
+            "INSERT INTO relays (url, added_at, ca_pem) VALUES (?, ?, ?) \
+             ON CONFLICT (url) DO UPDATE SET ca_pem = excluded.ca_pem",
+        )
+        .bind(url)
+        .bind(now_ms())
+        .bind(ca_pem)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(!existed)
+    }
+
+    /// The private CA trusted for the relay at `url`, if the owner gave one.
+    pub async fn relay_ca(&self, url: &str) -> Result<Option<String>, sqlx::Error> {
         Ok(
-            sqlx::query("INSERT INTO relays (url, added_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            sqlx::query_scalar("SELECT ca_pem FROM relays WHERE url = ?")
                 .bind(url)
-                .bind(now_ms())
-                .execute(&self.pool)
+                .fetch_optional(&self.read)
                 .await?
-                .rows_affected()
-                == 1,
+                .flatten(),
         )
     }
 

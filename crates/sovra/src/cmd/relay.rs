@@ -11,10 +11,14 @@ use crate::cli::Ctx;
 
 pub async fn run(ctx: &Ctx, command: RelayCommand) -> Result<()> {
     match command {
-        RelayCommand::Add { url } => {
-            let v = ctx
-                .call("PUT", "/relays", Some(json!({ "url": url })))
-                .await?;
+        RelayCommand::Add { url, ca_file } => {
+            let mut body = json!({ "url": url });
+            if let Some(f) = ca_file {
+                body["ca_pem"] = std::fs::read_to_string(&f)
+                    .with_context(|| format!("cannot read {}", f.display()))?
+                    .into();
+            }
+            let v = ctx.call("PUT", "/relays", Some(body)).await?;
             ctx.print(&v, |v| {
                 println!("Reachable through {} now.", v["relay"].as_str().unwrap_or(""));
                 if v["published"] == true {
