@@ -2,10 +2,11 @@
 //!
 //! Names are lowercase `a-z`, `0-9` and inner `-`, 3–32 characters. Two handles that a human
 //! could mistake for each other must not both exist, so uniqueness is decided on a *skeleton*:
-//! the name case-folded, with hyphens dropped and look-alikes mapped to one character
-//! (`0`→`o`, `1`/`i`→`l`, `rn`→`m`, `vv`→`w`, `5`→`s`). Non-ASCII input is refused outright
-//! rather than mapped: a Cyrillic `а` has no place in a handle. Reserved names are compared by
-//! skeleton too, so `adm1n` is as reserved as `admin`.
+//! the Unicode TR39 skeleton of the name (case-folded, hyphens dropped), which maps `m`→`rn`,
+//! `0`→`o` and `1`→`l`, and then the look-alikes TR39 leaves out because it maps characters,
+//! not sequences, to prototypes: `cl`→`d`, `vv`→`w`, `i`→`l`, `5`→`s`. Non-ASCII input is
+//! refused outright rather than mapped: a Cyrillic `а` has no place in a handle. Reserved
+//! names are compared by skeleton too, so `adm1n` is as reserved as `admin`.
 
 use crate::error::RegistryError;
 
@@ -50,20 +51,26 @@ pub struct Handle {
     pub skeleton: String,
 }
 
-/// The look-alike-insensitive form of a name.
+/// The look-alike-insensitive form of a name. Stored with every handle: a change here must
+/// bump `SKELETON_VERSION` so a registry recomputes the stored ones at start.
 pub fn skeleton(name: &str) -> String {
     let folded: String = name
         .chars()
         .filter(|c| *c != '-')
-        .map(|c| match c.to_ascii_lowercase() {
-            '0' => 'o',
-            '1' | 'i' => 'l',
-            '5' => 's',
-            c => c,
-        })
-        .collect();
-    folded.replace("rn", "m").replace("vv", "w")
+        .collect::<String>()
+        .to_lowercase();
+    let tr39: String = unicode_security::confusable_detection::skeleton(&folded)
+        .collect::<String>()
+        .to_lowercase();
+    tr39.replace('i', "l")
+        .replace('5', "s")
+        .replace("cl", "d")
+        .replace("vv", "w")
 }
+
+/// Which `skeleton` the stored skeletons were computed with (1: five substitutions; 2: TR39
+/// plus sequences).
+pub const SKELETON_VERSION: i64 = 2;
 
 impl Handle {
     /// Accepts `name`, `@name` or `@name.domain` (any case) for this registry's `domain`.
@@ -146,6 +153,11 @@ mod tests {
         assert_eq!(skeleton("modern"), skeleton("modem"));
         assert_eq!(skeleton("al-ice"), skeleton("alice"));
         assert_eq!(skeleton("vvill"), skeleton("will"));
+        assert_eq!(skeleton("claniel"), skeleton("daniel"));
+        assert_eq!(skeleton("b0b"), skeleton("bob"));
+        assert_eq!(skeleton("5am"), skeleton("sarn"));
+        assert_eq!(skeleton("billy"), skeleton("bi11y"));
         assert_ne!(skeleton("alice"), skeleton("alicia"));
+        assert_ne!(skeleton("dan"), skeleton("don"));
     }
 }

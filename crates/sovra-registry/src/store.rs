@@ -142,7 +142,60 @@ impl SqliteStore {
             &sqlx::migrate!("./migrations"),
         )
         .await?;
-        Ok(SqliteStore { write, read })
+        let store = SqliteStore { write, read };
+        store.recompute_skeletons().await?;
+        Ok(store)
+    }
+
+    /// Brings stored skeletons (clouds and retired handles) up to `SKELETON_VERSION`, kept in
+    /// `PRAGMA user_version`. Two handles registered under an older rule that the new one
+    /// finds confusable both stay (the later keeps its old skeleton, with a warning): a
+    /// registry never takes a handle away on its own.
+    async fn recompute_skeletons(&self) -> StoreResult<()> {
+        use crate::handle::{SKELETON_VERSION, skeleton};
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&self.write)
+            .await?;
+        if version >= SKELETON_VERSION {
+            return Ok(());
+        }
+        let name = |handle: &str| {
+            let bare = handle.trim_start_matches('@');
+            bare.split_once('.').map_or(bare, |(n, _)| n).to_owned()
+        };
+        let mut tx = self.write.begin().await?;
+        const TABLES: [(&str, &str); 2] = [
+            (
+                "SELECT CAST(id AS TEXT), handle FROM clouds ORDER BY id",
+                "UPDATE OR IGNORE clouds SET skeleton = ? WHERE id = CAST(? AS INTEGER)",
+            ),
+            (
+                "SELECT skeleton, handle FROM retired_handles ORDER BY rowid",
+                "UPDATE OR IGNORE retired_handles SET skeleton = ? WHERE skeleton = ?",
+            ),
+        ];
+        for (select, update) in TABLES {
+            let rows: Vec<(String, String)> = sqlx::query_as(select).fetch_all(&mut *tx).await?;
+            for (id, handle) in rows {
+                let new = skeleton(&name(&handle));
+                let updated = sqlx::query(update)
+                    .bind(&new)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                if updated.rows_affected() == 0 {
+                    tracing::warn!(
+                        "{handle} is confusable with an older handle under the new skeleton; kept"
+                    );
+                }
+            }
+        }
+        const _: () = assert!(SKELETON_VERSION == 2, "update the PRAGMA below");
+        sqlx::query("PRAGMA user_version = 2")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 

@@ -209,3 +209,52 @@ async fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     conformance(SqliteStore::open(&dir.path().join("r.db")).await.unwrap()).await;
 }
+
+/// Skeletons stored under an older rule are recomputed when the registry opens, so a
+/// confusable newcomer meets the existing holder; two holders the new rule confuses both stay.
+#[tokio::test]
+async fn stored_skeletons_follow_the_current_rule() {
+    use sovra_registry::handle::skeleton;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        for (n, name, old) in [(1, "daniel", "daniel"), (2, "claniel", "claniel")] {
+            let mut row = cloud(n);
+            row.handle = format!("@{name}.cloud");
+            row.skeleton = old.into();
+            store.insert_cloud(&row).await.unwrap();
+        }
+        let mut row = cloud(3);
+        row.handle = "@modem.cloud".into();
+        row.skeleton = "modem".into();
+        store.insert_cloud(&row).await.unwrap();
+        // As a registry of the previous version left it.
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA user_version = 1")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let found = |s: String| {
+        let store = store.clone();
+        async move { store.cloud_by_skeleton(&s).await.unwrap().map(|c| c.handle) }
+    };
+    assert_eq!(
+        found(skeleton("modern")).await.as_deref(),
+        Some("@modem.cloud")
+    );
+    assert_eq!(
+        found(skeleton("c1aniel")).await.as_deref(),
+        Some("@daniel.cloud"),
+        "the first holder owns the shared skeleton"
+    );
+    assert_eq!(
+        found("claniel".into()).await.as_deref(),
+        Some("@claniel.cloud")
+    );
+}
