@@ -8,6 +8,7 @@
 //! * [`not_found`], [`method_not_allowed`] — router fallbacks in the same shape.
 //! * [`serve`] — serving with header timeouts and connection limits.
 
+pub mod errors;
 pub mod serve;
 
 use axum::extract::{FromRequest, Request};

@@ -143,7 +143,11 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
+        // What one connection may buffer of a request head before hyper answers 431 itself
+        // (the layer answers heads past MAX_HEAD; this bounds memory for the rest).
+        .max_buf_size(4 * crate::errors::MAX_HEAD)
         .keep_alive(true);
+    let app = app.layer(axum::middleware::from_fn(crate::errors::json_errors));
     tokio::pin!(shutdown);
     loop {
         while connections.try_join_next().is_some() {}
@@ -193,7 +197,10 @@ pub async fn serve(
                 r
             });
         let conn = builder
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
+            .serve_connection(
+                TokioIo::new(crate::errors::ParseErrorJson::new(stream)),
+                TowerToHyperService::new(app),
+            )
             .with_upgrades();
         let mut stop = stop_rx.clone();
         connections.spawn(async move {

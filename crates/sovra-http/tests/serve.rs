@@ -12,10 +12,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn start(limits: Limits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let app = Router::new().route(
-        "/",
-        get(|ConnectInfo(addr): ConnectInfo<SocketAddr>| async move { addr.ip().to_string() }),
-    );
+    let app = Router::new()
+        .route(
+            "/",
+            get(|ConnectInfo(addr): ConnectInfo<SocketAddr>| async move { addr.ip().to_string() }),
+        )
+        .route(
+            "/n/{n}",
+            get(|axum::extract::Path(n): axum::extract::Path<u32>| async move { n.to_string() }),
+        )
+        .route(
+            "/s/{s}",
+            get(|axum::extract::Path(s): axum::extract::Path<String>| async move { s }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
@@ -111,5 +120,106 @@ async fn connections_over_the_caps_are_closed_at_accept() {
     );
     drop((a, b));
     tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(get_root(addr).await.starts_with("HTTP/1.1 200"));
+}
+
+/// Sends raw bytes; the status and the JSON body of the answer (the server closes after it).
+async fn raw(addr: SocketAddr, request: &[u8]) -> (u16, serde_json::Value) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    // The server may answer and close before it has read everything sent.
+    let _ = s.write_all(request).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = out
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer: {out:?}"));
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    let status = head[9..12].parse().unwrap();
+    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    (status, body)
+}
+
+#[tokio::test]
+async fn every_refusal_has_the_json_body_even_before_a_request_exists() {
+    let (addr, _stop) = start(Limits::default()).await;
+    let big = |n: usize| {
+        format!(
+            "GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-big: {}\r\n\r\n",
+            "a".repeat(n)
+        )
+    };
+    let long = format!(
+        "GET /{} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        "a".repeat(9000)
+    );
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "garbage request line",
+            b"HELLO\r\n\r\n".to_vec(),
+            400,
+            "malformed",
+        ),
+        (
+            "bad header",
+            b"GET / HTTP/1.1\r\nno colon\r\n\r\n".to_vec(),
+            400,
+            "malformed",
+        ),
+        (
+            "head past the layer's limit",
+            big(20_000).into_bytes(),
+            431,
+            "headers_too_large",
+        ),
+        (
+            "head past hyper's buffer",
+            big(200_000).into_bytes(),
+            431,
+            "headers_too_large",
+        ),
+        ("long target", long.into_bytes(), 414, "uri_too_long"),
+        (
+            "not a number",
+            b"GET /n/abc HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(),
+            400,
+            "malformed",
+        ),
+        (
+            "invalid UTF-8 in the path",
+            b"GET /s/%FF%FE HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(),
+            400,
+            "malformed",
+        ),
+        (
+            "no such path",
+            b"GET /nope HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(),
+            404,
+            "not_found",
+        ),
+        (
+            "wrong method",
+            b"DELETE / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(),
+            405,
+            "method_not_allowed",
+        ),
+    ];
+    for (what, request, status, code) in cases {
+        let (got, body) = raw(addr, &request).await;
+        assert_eq!(
+            (got, body["error"].as_str().unwrap()),
+            (status, code),
+            "{what}: {body}"
+        );
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}"
+        );
+    }
+    // And the connection that asked properly is unaffected.
     assert!(get_root(addr).await.starts_with("HTTP/1.1 200"));
 }

@@ -66,6 +66,30 @@ async fn owner_requests_must_be_signed_fresh_and_unique() {
     let (s, b) = get(&url, &headers(&auth)).await;
     assert_eq!((s, b["error"].as_str()), (400, Some("stale_timestamp")));
 
+    // Headers that do not decode are failed authentications (401), not malformed requests.
+    for (name, value) in [
+        ("x-sovra-device", "not base64!"),
+        ("x-sovra-device", "AAAA"),
+        ("x-sovra-signature", "%%%"),
+        ("x-sovra-nonce", "c2hvcnQ="),
+    ] {
+        let mut auth = headers(&OwnerAuth::sign(
+            &mut os_rng(),
+            &device,
+            "GET",
+            path,
+            b"",
+            now,
+        ));
+        auth.iter_mut().find(|(n, _)| *n == name).unwrap().1 = value.into();
+        let (s, b) = get(&url, &auth).await;
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (401, Some("unauthorized")),
+            "{name}: {b}"
+        );
+    }
+
     // Another cloud's device on the same node.
     drop(node);
 }

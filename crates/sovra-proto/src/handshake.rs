@@ -376,12 +376,14 @@ pub fn receive(
         &sender_proof_bytes(&from, &to, id, &ephemeral_key, &intro.topic, &intro.sent_at),
         &proof,
     )?;
-    let sent_at = time::parse("sent_at", &intro.sent_at)?;
-    if now.duration_since(sent_at).abs() > MAX_CLOCK_SKEW {
-        return Err(ProtoError::StaleTimestamp {
-            at: intro.sent_at.clone(),
-        });
-    }
+    let sent_at = match time::parse_near("sent_at", &intro.sent_at)? {
+        Some(t) if now.duration_since(t).abs() <= MAX_CLOCK_SKEW => t,
+        _ => {
+            return Err(ProtoError::StaleTimestamp {
+                at: intro.sent_at.clone(),
+            });
+        }
+    };
     Ok(ReceivedHandshake {
         from,
         to,

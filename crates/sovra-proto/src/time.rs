@@ -19,6 +19,19 @@ pub fn parse(field: &'static str, text: &str) -> Result<Timestamp, ProtoError> {
         .map_err(|_| ProtoError::malformed(field, "not an RFC 3339 timestamp"))
 }
 
+/// As `parse`, for a time that must be near now (a `sent_at`): a well-formed RFC 3339 time
+/// that a timestamp cannot hold (jiff's range ends on 9999-12-30, UTC) is `Ok(None)` — certainly
+/// not near now, so the caller answers `stale_timestamp`, not `malformed`.
+pub fn parse_near(field: &'static str, text: &str) -> Result<Option<Timestamp>, ProtoError> {
+    match parse(field, text) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) => match jiff::fmt::temporal::Pieces::parse(text) {
+            Ok(p) if p.time().is_some() && p.offset().is_some() => Ok(None),
+            _ => Err(e),
+        },
+    }
+}
+
 /// Formats a timestamp as RFC 3339 in UTC, truncated to whole seconds.
 pub fn format(at: Timestamp) -> String {
     Timestamp::from_second(at.as_second())
@@ -37,5 +50,15 @@ mod tests {
         assert!(parse("t", "2027-04-19T02:00:00+02:00").is_ok());
         assert_eq!(parse("t", "2027-04-19").unwrap_err().code(), "malformed");
         assert_eq!(parse("t", "yesterday").unwrap_err().code(), "malformed");
+        assert_eq!(parse_near("t", "9999-12-31T23:59:59Z").unwrap(), None);
+        assert!(parse_near("t", "2027-04-19T00:00:00Z").unwrap().is_some());
+        assert_eq!(
+            parse_near("t", "9999-12-31").unwrap_err().code(),
+            "malformed"
+        );
+        assert_eq!(
+            parse_near("t", "9999-13-31T00:00:00Z").unwrap_err().code(),
+            "malformed"
+        );
     }
 }

@@ -314,6 +314,15 @@ impl<S: RegistryStore> Registry<S> {
     // --- records -------------------------------------------------------------------------
 
     fn check_record(&self, record: &CloudRecord) -> Result<(VerifiedRecord, Handle)> {
+        // The handle first, so a handle in the wrong form is `invalid_handle` (§16.6), not the
+        // generic `malformed` the record's own check would give it.
+        let handle = Handle::parse(&record.handle, &self.settings.domain)?;
+        if handle.full != record.handle {
+            return Err(RegistryError::InvalidHandle(format!(
+                "write the handle as {}",
+                handle.full
+            )));
+        }
         let verified = record.verify()?;
         // A record is signed for now: one dated ahead would make every later (honest) record
         // "older" and freeze its owner out; one long past is a replay of an old state.
@@ -324,13 +333,6 @@ impl<S: RegistryStore> Registry<S> {
                 at: record.issued_at.clone(),
             }
             .into());
-        }
-        let handle = Handle::parse(&record.handle, &self.settings.domain)?;
-        if handle.full != record.handle {
-            return Err(RegistryError::InvalidHandle(format!(
-                "write the handle as {}",
-                handle.full
-            )));
         }
         Ok((verified, handle))
     }
@@ -403,6 +405,16 @@ impl<S: RegistryStore> Registry<S> {
             tracing::info!(handle = %handle.full, "registered");
             return Ok((lookup, true));
         };
+        // The SIM-swap lock comes first: while the cloud is active, a claim under another key
+        // learns nothing else about it (not even that the handle differs).
+        let new_key = cloud.pubkey != record.pubkey.to_b64();
+        let idle = now - cloud.last_active_at;
+        let lock = ms(self.settings.lock_period);
+        if new_key && idle < lock {
+            return Err(RegistryError::RegistrationLocked {
+                retry_after_secs: ((lock - idle) / 1000).max(1) as u64,
+            });
+        }
         if handle.full != cloud.handle {
             return Err(RegistryError::Conflict(format!(
                 "this phone's cloud is {}; changing the handle is a rename",
@@ -411,14 +423,7 @@ impl<S: RegistryStore> Registry<S> {
         }
         let current = parse_lookup(&cloud)?;
         let mut chain = current.chain;
-        if cloud.pubkey != record.pubkey.to_b64() {
-            let idle = now - cloud.last_active_at;
-            let lock = ms(self.settings.lock_period);
-            if idle < lock {
-                return Err(RegistryError::RegistrationLocked {
-                    retry_after_secs: ((lock - idle) / 1000).max(1) as u64,
-                });
-            }
+        if new_key {
             let old = PublicKey::from_b64("pubkey", &cloud.pubkey)?;
             chain.push(ChainLink::reset(
                 &self.keys,

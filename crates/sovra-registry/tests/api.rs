@@ -119,7 +119,7 @@ async fn claims_are_unique_by_phone_handle_lookalike_and_key() {
             "{handle}: {b}"
         );
     }
-    // A record whose handle was edited after signing (and is not even valid syntax).
+    // A record whose handle was edited after signing, into a form that is not canonical.
     let mut edited = record(&bob, "@bob.cloud");
     edited["handle"] = json!("@Bob.cloud");
     let (vid, code) = r.code(BOB_PHONE).await;
@@ -130,7 +130,11 @@ async fn claims_are_unique_by_phone_handle_lookalike_and_key() {
             Some(json!({"verification_id": vid, "code": code, "record": edited})),
         )
         .await;
-    assert_eq!((s, b["error"].as_str()), (400, Some("malformed")), "{b}");
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("invalid_handle")),
+        "{b}"
+    );
     edited["handle"] = json!("@bobby.cloud");
     let (s, b) = r
         .call(
@@ -391,6 +395,14 @@ async fn sim_swap_is_locked_then_recovered_as_a_reset() {
     );
     let wait = b["retry_after_seconds"].as_u64().unwrap();
     assert!((1..=2).contains(&wait), "{wait}");
+    // A second handle for the active phone under a new key is the same SIM swap: 423, not a
+    // 409 that would tell the thief which handle the phone holds.
+    let (s, b) = register(&r, ALICE_PHONE, &thief, "@other.cloud").await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (423, Some("registration_locked")),
+        "{b}"
+    );
     let (_, body) = r.call("GET", "/v1/handles/@alice.cloud", None).await;
     assert_eq!(verify(&r, &body, "@alice.cloud").record.pubkey, k1.public());
 

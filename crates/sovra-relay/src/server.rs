@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -31,8 +32,31 @@ pub async fn open(dir: &Path, settings: Settings) -> Result<Arc<Relay>, sqlx::Er
 async fn connect(
     State(relay): State<Arc<Relay>>,
     guard: Option<axum::Extension<ConnectionGuard>>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    use axum::response::IntoResponse;
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        // Not a WebSocket request at all (a browser, curl): say what this endpoint speaks.
+        Err(
+            WebSocketUpgradeRejection::InvalidConnectionHeader(_)
+            | WebSocketUpgradeRejection::InvalidUpgradeHeader(_),
+        ) => {
+            let mut answer = sovra_http::ApiError::new(
+                426,
+                "upgrade_required",
+                "this endpoint speaks WebSocket (sovra-relay/1) only",
+            )
+            .into_response();
+            answer.headers_mut().insert(
+                axum::http::header::UPGRADE,
+                axum::http::HeaderValue::from_static("websocket"),
+            );
+            return answer;
+        }
+        // The rest (method, version, key) are answered as JSON by the HTTP layer.
+        Err(other) => return other.into_response(),
+    };
     upgrade
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)

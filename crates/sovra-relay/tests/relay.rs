@@ -460,3 +460,38 @@ async fn a_cloud_cannot_store_envelopes_for_itself() {
     let err = a.send(&alice.public(), MSG, json!({})).await.unwrap_err();
     assert_eq!(code(err), "malformed");
 }
+
+/// Upgrades the relay refuses are answered with the JSON error body like every refusal.
+#[tokio::test]
+async fn refused_upgrades_answer_json() {
+    let relay = start(|_| {}).await;
+    let http = relay.url.replacen("ws://", "http://", 1);
+    let client = reqwest::Client::new();
+    let plain = client
+        .get(format!("{http}/v1/connect"))
+        .send()
+        .await
+        .unwrap();
+    let post = client
+        .post(format!("{http}/v1/connect"))
+        .send()
+        .await
+        .unwrap();
+    let no_key = client
+        .get(format!("{http}/v1/connect"))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .send()
+        .await
+        .unwrap();
+    for (answer, status, code) in [
+        (plain, 426, "upgrade_required"),
+        (post, 405, "method_not_allowed"),
+        (no_key, 400, "malformed"),
+    ] {
+        assert_eq!(answer.status().as_u16(), status);
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(body["error"], code, "{body}");
+    }
+}

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use sovra_proto::PublicKey;
 use sovra_proto::device::{
     KeyCertificate, OWNER_REQUEST_WINDOW_MS, OwnerAuth, PURPOSE_OWNER, owner_request_bytes,
     verify_certified,
 };
+use sovra_proto::{ProtoError, PublicKey};
 
 use crate::cloud::Cloud;
 use crate::error::ApiError;
@@ -54,9 +54,17 @@ pub async fn authenticate(
         )
     })?;
     let now = now_ms();
-    auth.check_window(now)?;
-    let device = PublicKey::from_b64("x-sovra-device", &auth.device)?;
-    let sig = sovra_proto::keys::signature_from_b64("x-sovra-signature", &auth.signature)?;
+    // A header that does not decode is a failed authentication like any other (§15.1: 401),
+    // whatever the decoding error; only the clock window has its own code.
+    let badly = |e: ProtoError| unauthorized(e.to_string());
+    match auth.check_window(now) {
+        Err(e @ ProtoError::StaleTimestamp { .. }) => return Err(e.into()),
+        Err(e) => return Err(badly(e)),
+        Ok(()) => {}
+    }
+    let device = PublicKey::from_b64("x-sovra-device", &auth.device).map_err(badly)?;
+    let sig = sovra_proto::keys::signature_from_b64("x-sovra-signature", &auth.signature)
+        .map_err(badly)?;
     let certificate: Option<KeyCertificate> = cloud
         .store
         .device_certificate(&auth.device)
