@@ -411,7 +411,7 @@ impl Cloud {
         let pinned = peer.grant.peer_pubkey;
         let record = &verified.record;
         Ok(match verified.follow(&pinned) {
-            Follow::Same => {
+            Follow::Unchanged => {
                 self.store.peer_confirmed(&pinned, record).await?;
                 PeerCheck::Unchanged { handle }
             }

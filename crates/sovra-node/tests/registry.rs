@@ -226,11 +226,12 @@ async fn register_then_peer_by_handle_alone_and_talk() {
     proof["registry"] = json!(reg.url);
     let (s, code) = status(&carol, "POST", "/registry/register", Some(proof)).await;
     assert_eq!((s, code.as_str()), (401, "wrong_code"));
-    // …a cloud under another handle cannot re-register alice's phone…
+    // …a cloud under another handle (and key) cannot re-register alice's active phone: the
+    // SIM-swap lock answers first, telling nothing about the phone's handle…
     let mut proof = reg.proof(&carol, "+1 415 555 0101").await;
     proof["registry"] = json!(reg.url);
     let (s, code) = status(&carol, "POST", "/registry/register", Some(proof)).await;
-    assert_eq!((s, code.as_str()), (409, "conflict"));
+    assert_eq!((s, code.as_str()), (423, "registration_locked"));
     // …and the SIM-swap lock: a new @alice.cloud (new key, same phone) is refused while the
     // real one is active.
     let thief = TestNode::start(&["@alice.cloud"]).await;

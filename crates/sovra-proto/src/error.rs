@@ -33,6 +33,15 @@ pub enum ProtoError {
         got: usize,
     },
 
+    /// A list holds more items than the protocol allows (calls, capabilities, URLs, links):
+    /// `wrong_size` on the wire like any size, but counted in items, not bytes.
+    #[error("field `{field}` has {got} items, at most {max}")]
+    TooMany {
+        field: &'static str,
+        max: usize,
+        got: usize,
+    },
+
     /// An Ed25519 signature did not verify (RFC 8032, strict verification).
     #[error("signature over {what} does not verify")]
     BadSignature { what: &'static str },
@@ -84,7 +93,7 @@ impl ProtoError {
         match self {
             ProtoError::Malformed { .. } => "malformed",
             ProtoError::BadEncoding { .. } => "bad_encoding",
-            ProtoError::WrongSize { .. } => "wrong_size",
+            ProtoError::WrongSize { .. } | ProtoError::TooMany { .. } => "wrong_size",
             ProtoError::BadSignature { .. } => "bad_signature",
             ProtoError::CannotUnseal { .. } => "cannot_unseal",
             ProtoError::WrongRecipient => "wrong_recipient",
@@ -106,6 +115,7 @@ impl ProtoError {
             ProtoError::Malformed { .. }
             | ProtoError::BadEncoding { .. }
             | ProtoError::WrongSize { .. }
+            | ProtoError::TooMany { .. }
             | ProtoError::CannotUnseal { .. }
             | ProtoError::StaleTimestamp { .. }
             | ProtoError::UnsupportedVersion(_) => 400,

@@ -165,7 +165,8 @@ fn intro_aad(from: &PublicKey, to: &PublicKey, id: &str) -> Vec<u8> {
         .finish()
 }
 
-fn sender_proof_bytes(
+/// The bytes `sender_proof` signs (public so test vectors can publish the intro's plaintext).
+pub fn sender_proof_bytes(
     from: &PublicKey,
     to: &PublicKey,
     id: &str,

@@ -111,9 +111,9 @@ pub fn validate_capability_name(name: &str) -> Result<(), ProtoError> {
 
 fn validate_capabilities(caps: &[Capability]) -> Result<(), ProtoError> {
     if caps.len() > MAX_CAPABILITIES {
-        return Err(ProtoError::WrongSize {
+        return Err(ProtoError::TooMany {
             field: "capabilities",
-            expected: format!("at most {MAX_CAPABILITIES}"),
+            max: MAX_CAPABILITIES,
             got: caps.len(),
         });
     }

@@ -36,10 +36,25 @@ pub struct PublicKey(VerifyingKey);
 
 impl PublicKey {
     /// Parses 32 raw bytes; refuses encodings that are not a point on the curve.
+    /// Only canonical encodings of points of large order are keys: a second spelling of the
+    /// same point would be a second identity for one secret (whitelists match bytes), and no
+    /// signature under a small-order point verifies strictly (§3).
     pub fn from_bytes(field: &'static str, bytes: &[u8; 32]) -> Result<Self, ProtoError> {
-        VerifyingKey::from_bytes(bytes)
-            .map(PublicKey)
-            .map_err(|_| ProtoError::malformed(field, "not a valid Ed25519 public key"))
+        let key = VerifyingKey::from_bytes(bytes)
+            .map_err(|_| ProtoError::malformed(field, "not a valid Ed25519 public key"))?;
+        if key.to_edwards().compress().as_bytes() != bytes {
+            return Err(ProtoError::malformed(
+                field,
+                "not the canonical encoding of an Ed25519 point",
+            ));
+        }
+        if key.is_weak() {
+            return Err(ProtoError::malformed(
+                field,
+                "an Ed25519 point of small order is not a key",
+            ));
+        }
+        Ok(PublicKey(key))
     }
 
     /// Parses the wire form: standard base64 of the raw 32 bytes.
@@ -283,6 +298,26 @@ pub fn signature_from_b64(field: &'static str, text: &str) -> Result<[u8; 64], P
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_order_and_non_canonical_points_are_not_keys() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1; // y = 1: the neutral point, order 1
+        let mut signed_zero = identity;
+        signed_zero[31] |= 0x80; // x = 0 with the sign bit set: a second spelling
+        let mut y_plus_p = [0xffu8; 32];
+        y_plus_p[0] = 0xee; // y = p + 1, i.e. y = 1 again
+        y_plus_p[31] = 0x7f;
+        let mut order_two = [0xffu8; 32];
+        order_two[0] = 0xec; // y = p - 1 = -1: the point of order 2
+        order_two[31] = 0x7f;
+        for bytes in [identity, signed_zero, y_plus_p, order_two] {
+            let err = PublicKey::from_bytes("k", &bytes).unwrap_err();
+            assert_eq!(err.code(), "malformed", "{bytes:02x?}");
+        }
+        let real = SigningKeypair::from_seed(&[7; 32]).public();
+        assert_eq!(PublicKey::from_bytes("k", real.as_bytes()).unwrap(), real);
+    }
 
     #[test]
     fn human_form_round_trips() {

@@ -147,9 +147,9 @@ impl Payload {
 
     fn validate(&self) -> Result<(), ProtoError> {
         if self.calls.len() > MAX_CALLS {
-            return Err(ProtoError::WrongSize {
+            return Err(ProtoError::TooMany {
                 field: "calls",
-                expected: format!("at most {MAX_CALLS}"),
+                max: MAX_CALLS,
                 got: self.calls.len(),
             });
         }

@@ -325,7 +325,7 @@ fn lookup_bytes(record: &CloudRecord, chain: &[ChainLink], signed_at: &str) -> V
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Follow {
     /// The record still carries the pinned key.
-    Same,
+    Unchanged,
     /// Only rotations lead from the pinned key to the current one: safe to follow.
     Rotated { to: PublicKey },
     /// A reset (or no chain at all) separates them: the human must approve the new key.
@@ -345,7 +345,7 @@ impl VerifiedLookup {
     pub fn follow(&self, pinned: &PublicKey) -> Follow {
         let current = self.record.pubkey;
         if *pinned == current {
-            return Follow::Same;
+            return Follow::Unchanged;
         }
         // The chain is contiguous and ends at the current key (checked in verify), so the
         // path from the pinned key is the suffix starting at its last appearance as `old`.
@@ -386,9 +386,9 @@ impl Lookup {
     /// at the record's key.
     pub fn verify(&self, registry: &PublicKey, handle: &str) -> Result<VerifiedLookup, ProtoError> {
         if self.chain.len() > MAX_CHAIN {
-            return Err(ProtoError::WrongSize {
+            return Err(ProtoError::TooMany {
                 field: "chain",
-                expected: format!("at most {MAX_CHAIN}"),
+                max: MAX_CHAIN,
                 got: self.chain.len(),
             });
         }
@@ -592,7 +592,7 @@ mod tests {
         let lookup = Lookup::sign(&registry, record, vec![rot.clone()], now);
         let v = lookup.verify(&registry.public(), "@alice.cloud").unwrap();
         assert_eq!(v.follow(&k1.public()), Follow::Rotated { to: k2.public() });
-        assert_eq!(v.follow(&k2.public()), Follow::Same);
+        assert_eq!(v.follow(&k2.public()), Follow::Unchanged);
         assert_eq!(v.follow(&k3.public()), Follow::Reset { to: k2.public() });
         assert_eq!(
             lookup

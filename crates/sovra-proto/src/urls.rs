@@ -69,9 +69,9 @@ pub fn validate_urls(
     schemes: &[&str],
 ) -> Result<(), ProtoError> {
     if urls.len() > MAX_URLS {
-        return Err(ProtoError::WrongSize {
+        return Err(ProtoError::TooMany {
             field,
-            expected: format!("at most {MAX_URLS}"),
+            max: MAX_URLS,
             got: urls.len(),
         });
     }

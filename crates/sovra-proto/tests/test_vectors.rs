@@ -272,17 +272,37 @@ fn generate() -> BTreeMap<&'static str, Value> {
         pending.conversation_id,
         "not on whitelist",
     );
+    // The exact plaintexts sealed (Ed25519 is deterministic, so the proof is the one sealed).
+    let intro_plaintext = serde_json::to_string(&handshake::Intro {
+        topic: topic.into(),
+        sender_proof: sovra_proto::encoding::b64(&alice.signing.sign(
+            &handshake::sender_proof_bytes(
+                &alice.public(),
+                &bob.public(),
+                &id,
+                &received.ephemeral_key,
+                topic,
+                NOW,
+            ),
+        )),
+        ephemeral_key: received.ephemeral_key.to_b64(),
+        sent_at: NOW.into(),
+        sender_handle: Some("@alice.cloud".into()),
+    })
+    .unwrap();
     files.insert(
         "handshake.json",
         json!({
-            "description": "Alice opens a conversation with Bob; Bob accepts. Verify with keys.json: Bob receives `request` at `now`, Alice completes with `response` using `initiator_ephemeral_secret`; both derive `session_keys`. random_draws lists the random bytes each side consumed, in order: initiate = [conversation_id (16, as UUIDv4 bytes), ephemeral ikm (32, HPKE DeriveKeyPair), intro HPKE encapsulation ikm (32)]; accept = [conversation_token (32), ack HPKE encapsulation ikm (32)].",
+            "description": "Alice opens a conversation with Bob; Bob accepts. Verify with keys.json: Bob receives `request` at `now`, Alice completes with `response` using `initiator_ephemeral_secret`; both derive `session_keys`. intro_plaintext and ack_plaintext_json are the exact bytes sealed (compact JSON, fields in this order, absent optional fields omitted). random_draws lists the random bytes each side consumed, in order: initiate = [conversation_id (16, as UUIDv4 bytes), ephemeral ikm (32, HPKE DeriveKeyPair), intro HPKE encapsulation ikm (32)]; accept = [conversation_token (32), ack HPKE encapsulation ikm (32)].",
             "now": NOW,
             "topic": topic,
             "request": request,
             "handshake_signing_bytes_hex": hex(&spec_handshake_bytes(&request)),
             "initiator_ephemeral_secret": hex(pending.ephemeral.to_bytes().as_ref()),
             "initiator_ephemeral_public": pending.ephemeral.public().to_b64(),
+            "intro_plaintext": intro_plaintext,
             "ack_plaintext": ack,
+            "ack_plaintext_json": serde_json::to_string(&ack).unwrap(),
             "response": response,
             "response_signing_bytes_hex": hex(&spec_response_bytes(&response, &alice.public())),
             "transcript_bytes_hex": hex(&transcript),
@@ -427,6 +447,19 @@ fn generate() -> BTreeMap<&'static str, Value> {
             br#"{"text":"hi","swarm":"Support!"}"#,
         )
         .unwrap();
+    let calls_17 = format!(
+        r#"{{"text":"hi","calls":[{}]}}"#,
+        vec![r#"{"capability":"RecentHN"}"#; 17].join(",")
+    );
+    let too_many_calls = alice_session
+        .seal_bytes(&mut rng, &alice.signing, 5, calls_17.as_bytes())
+        .unwrap();
+    let mut small_order_from = request.clone();
+    small_order_from.from = b64(&{
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        identity
+    });
     let orphan_refusal = bob_session
         .seal_bytes(
             &mut rng,
@@ -438,7 +471,7 @@ fn generate() -> BTreeMap<&'static str, Value> {
     files.insert(
         "negative.json",
         json!({
-            "description": "Inputs that must fail, with the error code a receiver returns. Message cases are received by Bob (or by `receiver` when given) in the handshake.json conversation; `accepted_seqs` are seqs Bob accepted before. Handshake cases are received by `receiver` at `now`. Response cases are read by Alice's pending handshake.",
+            "description": "Inputs that must fail, with the error code a receiver returns. Message cases are received by Bob (or by `receiver` when given) in the handshake.json conversation, each from a fresh start with nothing received; `accepted_seqs` are seqs of the sender's direction to mark accepted in the receiver's replay window first (section 9.2), as if messages with those seqs had arrived: their content is unknown, so no case is a retransmission of them. Handshake cases are received by `receiver` at `now`. Response cases are read by Alice's pending handshake.",
             "cases": [
                 { "name": "message: ciphertext tampered", "kind": "message", "accepted_seqs": [], "request": tampered, "error": "bad_signature" },
                 { "name": "message: ciphertext tampered and re-signed by the sender", "kind": "message", "accepted_seqs": [], "request": resigned, "error": "cannot_unseal" },
@@ -447,6 +480,8 @@ fn generate() -> BTreeMap<&'static str, Value> {
                 { "name": "message: seq below the replay window", "kind": "message", "accepted_seqs": [1, 100], "request": sealed_msgs[2], "error": "stale_seq" },
                 { "name": "message: unknown conversation token", "kind": "message", "accepted_seqs": [], "request": unknown, "error": "unknown_token" },
                 { "name": "message: payload names a swarm that is not a valid name", "kind": "message", "accepted_seqs": [], "request": bad_swarm, "error": "malformed" },
+                { "name": "message: 17 calls (one over)", "kind": "message", "accepted_seqs": [], "request": too_many_calls, "error": "wrong_size" },
+                { "name": "handshake: from is the neutral point (small order)", "kind": "handshake", "receiver": "bob", "now": NOW, "request": small_order_from, "error": "malformed" },
                 { "name": "message (received by Alice): refusal without in_reply_to", "kind": "message", "receiver": "alice", "accepted_seqs": [], "request": orphan_refusal, "error": "malformed" },
                 { "name": "handshake: sealed_intro tampered", "kind": "handshake", "receiver": "bob", "now": NOW, "request": tampered_intro, "error": "bad_signature" },
                 { "name": "handshake: delivered to another cloud", "kind": "handshake", "receiver": "alice", "now": NOW, "request": request, "error": "wrong_recipient" },
@@ -551,7 +586,7 @@ fn registry_vector() -> Value {
         "lookup": lookup,
         "expect": {
             "follow_from_old_key": "rotated",
-            "follow_from_new_key": "same",
+            "follow_from_new_key": "unchanged",
             "follow_from_any_other_key": "reset",
         },
     })
@@ -664,6 +699,20 @@ fn vectors_verify_from_files_alone() {
         panic!("refused")
     };
     assert_eq!(serde_json::to_value(&ack).unwrap(), hs["ack_plaintext"]);
+    assert_eq!(
+        serde_json::to_string(&ack).unwrap(),
+        s(&hs, "ack_plaintext_json")
+    );
+    let intro: handshake::Intro = serde_json::from_str(s(&hs, "intro_plaintext")).unwrap();
+    assert_eq!(
+        (
+            intro.topic.as_str(),
+            intro.sent_at.as_str(),
+            intro.sender_handle.as_deref()
+        ),
+        (received.topic.as_str(), s(&hs, "now"), Some("@alice.cloud"))
+    );
+    assert_eq!(intro.ephemeral_key, received.ephemeral_key.to_b64());
     let stored = alice_session.to_stored();
     assert_eq!(
         hex(&b64_decode("k", &stored.send_key, 32).unwrap()),
@@ -785,7 +834,7 @@ fn registry_vector_verifies_from_the_file_alone() {
     let old = keys_from_json(&v["old_key"]).public();
     let new = keys_from_json(&v["new_key"]).public();
     assert_eq!(verified.follow(&old), Follow::Rotated { to: new });
-    assert_eq!(verified.follow(&new), Follow::Same);
+    assert_eq!(verified.follow(&new), Follow::Unchanged);
     // The signing bytes in the file are exactly what the signatures cover.
     let record_sig: [u8; 64] = b64_decode("sig", &lookup.record.sig, 64)
         .unwrap()
