@@ -125,6 +125,11 @@ pub enum ClientFrame {
 pub struct AckResponse {
     pub status: u16,
     pub body: serde_json::Value,
+    /// The recipient vouches for the sender: its later `send`s to the recipient need no
+    /// proof of work. `false` (the default) withdraws that if it was given before — so an
+    /// answer alone (a refusal to a stranger) never exempts anyone (§17.5).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub contact: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

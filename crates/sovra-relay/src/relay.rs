@@ -88,7 +88,8 @@ pub struct Relay {
     puzzles: Mutex<HashMap<[u8; 32], Puzzle>>,
     buckets: Mutex<HashMap<String, Bucket>>,
     /// (sender, recipient) pairs known to need no proof of work: the `contacts` rows already
-    /// read or written. Only positives, which never turn negative, so it cannot go stale.
+    /// read or written. Only positives; a recipient withdrawing its word removes the pair here
+    /// right after deleting the row.
     answered: Mutex<HashSet<(String, String)>>,
     generations: AtomicU64,
 }
@@ -529,6 +530,7 @@ impl Relay {
         response: Option<AckResponse>,
     ) -> Option<ServerFrame> {
         let now = now_ms();
+        let contact = response.as_ref().is_some_and(|r| r.contact);
         let response = match response {
             Some(r) if !(100..=599).contains(&r.status) || !r.body.is_object() => {
                 return Some(error(
@@ -551,11 +553,16 @@ impl Relay {
             }),
             None => None,
         };
-        match self.store.ack(&envelope, key, response).await {
+        match self.store.ack(&envelope, key, response, contact).await {
             Ok((_, notify)) => {
                 if let Some(sender) = notify {
                     self.wake(&sender);
-                    self.remember_answered((sender, key.to_owned()));
+                    let pair = (sender, key.to_owned());
+                    if contact {
+                        self.remember_answered(pair);
+                    } else {
+                        lock(&self.answered).remove(&pair);
+                    }
                 }
                 None
             }

@@ -82,6 +82,9 @@ enum Op {
         id: String,
         by: String,
         response: Option<NewEnvelope>,
+        /// With a response: `by` vouches for the sender (no proof of work from now on), or
+        /// withdraws that.
+        contact: bool,
     },
     /// Delete what expired before `now`; each expired request becomes a notice to its sender.
     Expire {
@@ -232,7 +235,12 @@ async fn apply(
             queues.pair_change(&e.recipient, &e.sender, 1, e.size());
             Ok(Ok(Done::Inserted))
         }
-        Op::Ack { id, by, response } => {
+        Op::Ack {
+            id,
+            by,
+            response,
+            contact,
+        } => {
             let gone = sqlx::query(
                 "DELETE FROM envelopes WHERE id = ? AND recipient = ? RETURNING sender, kind, size",
             )
@@ -260,16 +268,25 @@ async fn apply(
                 insert(tx, &r).await?;
                 queues.change(&r.recipient, 1, r.size());
                 queues.pair_change(&r.recipient, &r.sender, 1, r.size());
-                // The recipient answered the sender: no more proof of work between them.
-                sqlx::query(
-                    "INSERT INTO contacts (sender, recipient, since) VALUES (?, ?, ?)
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(&sender)
-                .bind(by)
-                .bind(r.created_at)
-                .execute(&mut **tx)
-                .await?;
+                // The recipient vouched for the sender (no more proof of work between them), or
+                // answered without vouching, which withdraws an earlier word.
+                if *contact {
+                    sqlx::query(
+                        "INSERT INTO contacts (sender, recipient, since) VALUES (?, ?, ?)
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&sender)
+                    .bind(by)
+                    .bind(r.created_at)
+                    .execute(&mut **tx)
+                    .await?;
+                } else {
+                    sqlx::query("DELETE FROM contacts WHERE sender = ? AND recipient = ?")
+                        .bind(&sender)
+                        .bind(by)
+                        .execute(&mut **tx)
+                        .await?;
+                }
                 notify = Some(sender);
             }
             Ok(Ok(Done::Acked {
@@ -428,12 +445,14 @@ impl Store {
         id: &str,
         by: &str,
         response: Option<NewEnvelope>,
+        contact: bool,
     ) -> Result<(bool, Option<String>), StoreError> {
         match self
             .submit(Op::Ack {
                 id: id.into(),
                 by: by.into(),
                 response,
+                contact,
             })
             .await?
         {

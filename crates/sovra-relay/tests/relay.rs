@@ -158,6 +158,7 @@ async fn offline_then_online_delivery_acks_and_answers() {
         Some(AckResponse {
             status: 200,
             body: json!({"received": true}),
+            contact: true,
         }),
     )
     .await
@@ -176,6 +177,7 @@ async fn offline_then_online_delivery_acks_and_answers() {
         Some(AckResponse {
             status: 200,
             body: json!({}),
+            contact: true,
         }),
     )
     .await
@@ -247,27 +249,39 @@ async fn first_contact_needs_a_fresh_bound_proof_of_work() {
     // A fresh one works (the client solves it when asked).
     let e = a.send(&bob.public(), MSG, json!({})).await.unwrap();
 
-    // Once bob answers alice, she needs no proof of work for him any more.
+    // An answer alone (bob refusing a stranger's knock) exempts nobody.
     let mut b = RelayConnection::connect(&relay.url, &bob).await.unwrap();
-    let got = b.next_envelope().await.unwrap();
-    assert_eq!(got.envelope, e);
-    b.ack(
-        &e,
+    let answer = |contact| {
         Some(AckResponse {
             status: 200,
             body: json!({}),
-        }),
-    )
-    .await
-    .unwrap();
+            contact,
+        })
+    };
+    assert_eq!(b.next_envelope().await.unwrap().envelope, e);
+    b.ack(&e, answer(false)).await.unwrap();
     a.next_envelope().await.unwrap();
     a.write(&send(None, &bob, "6")).await.unwrap();
+    assert_eq!(err(raw_answer(&mut a).await), "pow_required");
+
+    // Once bob vouches for alice, she needs no proof of work for him any more…
+    let e2 = a.send(&bob.public(), MSG, json!({})).await.unwrap();
+    assert_eq!(b.next_envelope().await.unwrap().envelope, e2);
+    b.ack(&e2, answer(true)).await.unwrap();
+    a.next_envelope().await.unwrap();
+    a.write(&send(None, &bob, "7")).await.unwrap();
     assert!(matches!(
         raw_answer(&mut a).await,
         ServerFrame::Accepted { .. }
     ));
-    // But carol still does.
-    a.write(&send(None, &carol, "7")).await.unwrap();
+    // …but carol still does…
+    a.write(&send(None, &carol, "8")).await.unwrap();
+    assert_eq!(err(raw_answer(&mut a).await), "pow_required");
+    // …and when bob answers without vouching again (alice left his whitelist), she pays again.
+    let e3 = b.next_envelope().await.unwrap().envelope;
+    b.ack(&e3, answer(false)).await.unwrap();
+    a.next_envelope().await.unwrap();
+    a.write(&send(None, &bob, "9")).await.unwrap();
     assert_eq!(err(raw_answer(&mut a).await), "pow_required");
 }
 

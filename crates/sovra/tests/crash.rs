@@ -128,10 +128,12 @@ async fn sigkill_during_traffic_loses_nothing_acknowledged_and_runs_no_call_twic
     let log = work.path().join("runs.log");
     let script = work.path().join("record.sh");
     // Records each input, takes a moment (so some calls are in flight at the kill), echoes.
+    // A script started just before the kill may get no input at all (its node died before
+    // writing it): that is not a call, so it records nothing.
     executable(
         &script,
         &format!(
-            "input=$(cat)\necho \"$input\" >> '{}'\nsleep 0.05\nprintf '{{\"echo\":%s}}' \"$input\"",
+            "input=$(cat)\n[ -n \"$input\" ] || exit 1\necho \"$input\" >> '{}'\nsleep 0.05\nprintf '{{\"echo\":%s}}' \"$input\"",
             log.display()
         ),
     );

@@ -83,6 +83,7 @@ async fn the_relay_keeps_and_logs_no_plaintext() {
         Some(AckResponse {
             status: 200,
             body: serde_json::to_value(&response).unwrap(),
+            contact: true,
         }),
     )
     .await
@@ -122,6 +123,7 @@ async fn the_relay_keeps_and_logs_no_plaintext() {
                 Some(AckResponse {
                     status: 200,
                     body: json!({"received": true}),
+                    contact: true,
                 }),
             )
             .await

@@ -158,7 +158,20 @@ impl Cloud {
                         return None;
                     }
                 };
-                Some(Some(AckResponse { status, body }))
+                // Vouch at the relay only for a peer on the whitelist now: a stranger's knock,
+                // answered or not, must keep paying the relay's proof of work.
+                let contact = match PublicKey::from_b64("from", &e.from) {
+                    Ok(from) => matches!(
+                        self.store.peer(&from).await,
+                        Ok(Some(p)) if !p.grant.is_expired(jiff::Timestamp::now())
+                    ),
+                    Err(_) => false,
+                };
+                Some(Some(AckResponse {
+                    status,
+                    body,
+                    contact,
+                }))
             }
             EnvelopeContent::Response {
                 reply_to,
