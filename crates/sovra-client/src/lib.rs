@@ -90,14 +90,30 @@ async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientE
         return serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()));
     }
     let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    Err(ClientError::Status {
-        status: status.as_u16(),
-        code: body["error"].as_str().unwrap_or("http_error").to_owned(),
+    Err(status_error(status.as_u16(), &body, &bytes))
+}
+
+/// The error for a refusal `{"error", "message", …}` with `status`, however it travelled (an
+/// HTTP answer, or a relay's response envelope). A responder's demand for a proof of work
+/// becomes `ProtoError::PowRequired` with its difficulty, which the caller may meet.
+pub fn status_error(status: u16, body: &serde_json::Value, raw: &[u8]) -> ClientError {
+    let code = body["error"].as_str().unwrap_or("http_error");
+    if status == 428
+        && code == "pow_required"
+        && let Some(difficulty) = body["difficulty"]
+            .as_u64()
+            .and_then(|d| u8::try_from(d).ok())
+    {
+        return ClientError::Proto(ProtoError::PowRequired { difficulty });
+    }
+    ClientError::Status {
+        status,
+        code: code.to_owned(),
         message: body["message"]
             .as_str()
             .map(str::to_owned)
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(200).collect()),
-    })
+            .unwrap_or_else(|| String::from_utf8_lossy(raw).chars().take(200).collect()),
+    }
 }
 
 fn transport(e: reqwest::Error) -> ClientError {

@@ -99,6 +99,7 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         status,
         code: code_for(status),
         message,
+        extra: None,
     }
     .into_response();
     for (h, v) in keep.into_iter().flatten() {

@@ -22,6 +22,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// One more field of the body where the client needs a value to act on (the difficulty
+    /// of a required proof of work).
+    pub extra: Option<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
@@ -30,6 +33,7 @@ impl ApiError {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
             code,
             message: message.into(),
+            extra: None,
         }
     }
 
@@ -52,9 +56,24 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The JSON body: `{"error", "message"}` and the extra field, if any.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({ "error": self.code, "message": self.message });
+        if let Some((k, v)) = &self.extra {
+            body[*k] = v.clone();
+        }
+        body
+    }
+}
+
 impl From<ProtoError> for ApiError {
     fn from(e: ProtoError) -> Self {
-        ApiError::new(e.http_status(), e.code(), e.to_string())
+        let mut api = ApiError::new(e.http_status(), e.code(), e.to_string());
+        if let ProtoError::PowRequired { difficulty } = e {
+            api.extra = Some(("difficulty", difficulty.into()));
+        }
+        api
     }
 }
 
@@ -66,8 +85,7 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.code, "message": self.message });
-        (self.status, axum::Json(body)).into_response()
+        (self.status, axum::Json(self.body())).into_response()
     }
 }
 

@@ -35,6 +35,9 @@ pub struct Settings {
     /// and per cloud in all (`d2d/strangers.rs`).
     pub strangers_per_source_per_minute: u32,
     pub strangers_per_minute: u32,
+    /// Leading zero bits of the proof of work a handshake from a key not on the whitelist
+    /// must carry (PROTOCOL.md §7.8); 0, the default, asks none.
+    pub stranger_pow_difficulty: u8,
 }
 
 impl Default for Settings {
@@ -48,6 +51,7 @@ impl Default for Settings {
             max_pending: 1000,
             strangers_per_source_per_minute: 10,
             strangers_per_minute: 60,
+            stranger_pow_difficulty: 0,
         }
     }
 }

@@ -564,3 +564,74 @@ async fn pending_requests_are_capped_and_paged() {
         .await;
     assert_eq!(knock(&raw, &id).await.0, 200);
 }
+
+/// A cloud that asks strangers for a proof of work (§7.8): a knock without one is 428 with the
+/// difficulty and leaves nothing behind; with one it is an ordinary knock; a whitelisted peer
+/// pays nothing; and a Sovra node knocking as a stranger pays by itself.
+#[tokio::test]
+async fn strangers_pay_a_proof_of_work_when_the_cloud_asks() {
+    let node = TestNode::start_with(
+        &["@bob.cloud", "@alice.cloud"],
+        sovra_node::Settings {
+            stranger_pow_difficulty: 10,
+            ..fast_settings()
+        },
+    )
+    .await;
+    let (bob, alice) = (node.owner("bob"), node.owner("alice"));
+    let raw = Raw {
+        http: reqwest::Client::new(),
+        base: node.cloud_url("bob"),
+    };
+    let id = sovra_client::D2dClient::default()
+        .identity(&raw.base)
+        .await
+        .unwrap();
+    let stranger = CloudKeys::generate(&mut os_rng());
+    let (mut req, _) = initiate(&stranger, &id);
+    let (s, b) = raw.post("/api/d2d/handshake", &json!(req)).await;
+    assert_eq!(
+        (s, b["error"].as_str(), b["difficulty"].as_u64()),
+        (428, Some("pow_required"), Some(10)),
+        "{b}"
+    );
+    // A counter that does not solve it is the same refusal; so is one out of JSON's range.
+    let unsolved = (0u64..).find(|c| {
+        req.pow = Some(*c);
+        !req.pow_valid(10).unwrap()
+    });
+    assert!(unsolved.is_some());
+    assert_eq!(raw.post("/api/d2d/handshake", &json!(req)).await.0, 428);
+    req.pow = Some(1 << 60);
+    let (s, b) = raw.post("/api/d2d/handshake", &json!(req)).await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("malformed")), "{b}");
+    assert_eq!(bob.ok("GET", "/pending", None).await["total"], 0);
+
+    // Solved, the same request is an ordinary knock: refused and kept for the owner.
+    req.solve_pow(10).unwrap();
+    let (s, b) = raw.post("/api/d2d/handshake", &json!(req)).await;
+    assert_eq!((s, b["accepted"].as_bool()), (200, Some(false)), "{b}");
+    assert_eq!(bob.ok("GET", "/pending", None).await["total"], 1);
+
+    // A peer on the whitelist pays nothing.
+    let carol = CloudKeys::generate(&mut os_rng());
+    whitelist(&bob, &carol, &[], 100, None).await;
+    open(&raw, &carol, &id).await;
+
+    // Alice's node, a stranger to bob, meets the demand itself: her handshake is refused
+    // (not on the whitelist), not failed, and bob has her request waiting.
+    let alice_key = alice.pubkey().await;
+    alice.add_peer(&bob, "@bob.cloud", &[]).await;
+    let err = alice
+        .call(
+            "POST",
+            "/send",
+            Some(json!({"to": "@bob.cloud", "text": "hello?"})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("refused"), "{err}");
+    let pending = bob.ok("GET", "/pending", None).await;
+    assert_eq!(pending["total"], 2);
+    assert!(pending.to_string().contains(&alice_key), "{pending}");
+}

@@ -82,6 +82,11 @@ pub enum ProtoError {
     #[error("rate limit of {limit} per day reached")]
     RateLimited { limit: u32 },
 
+    /// The responder requires a first-contact proof of work of strangers (§7.8) and this
+    /// handshake has none, or one below `difficulty`.
+    #[error("a first-contact proof of work of {difficulty} bits is required")]
+    PowRequired { difficulty: u8 },
+
     /// The `schema` names a protocol version this implementation does not speak.
     #[error("unsupported protocol version `{0}`")]
     UnsupportedVersion(String),
@@ -104,6 +109,7 @@ impl ProtoError {
             ProtoError::ExpiredToken => "expired_token",
             ProtoError::ReplayedHandshake(_) => "replayed_handshake",
             ProtoError::RateLimited { .. } => "rate_limited",
+            ProtoError::PowRequired { .. } => "pow_required",
             ProtoError::UnsupportedVersion(_) => "unsupported_version",
         }
     }
@@ -127,6 +133,7 @@ impl ProtoError {
             ProtoError::ExpiredToken => 410,
             ProtoError::WrongRecipient => 421,
             ProtoError::RateLimited { .. } => 429,
+            ProtoError::PowRequired { .. } => 428,
         }
     }
 
@@ -153,5 +160,6 @@ pub const ERROR_CODES: &[&str] = &[
     "expired_token",
     "replayed_handshake",
     "rate_limited",
+    "pow_required",
     "unsupported_version",
 ];

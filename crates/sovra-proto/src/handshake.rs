@@ -64,6 +64,58 @@ pub struct HandshakeRequest {
     pub conversation_id: String,
     pub sealed_intro: String,
     pub sig: String,
+    /// A first-contact proof of work (§7.8), for a responder that requires one of strangers.
+    /// Not signed: it binds to fields that are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pow: Option<u64>,
+}
+
+pub const POW_LABEL: &str = "rapp-d2d/1.0/pow";
+
+/// The largest `pow` counter (JSON integers stay exact, §1).
+pub const MAX_POW_COUNTER: u64 = (1 << 53) - 1;
+
+fn pow_digest(from: &PublicKey, to: &PublicKey, conversation_id: &str, counter: u64) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(
+        Canonical::new(POW_LABEL)
+            .bytes(from.as_bytes())
+            .bytes(to.as_bytes())
+            .str(conversation_id)
+            .u64(counter)
+            .finish(),
+    )
+    .into()
+}
+
+impl HandshakeRequest {
+    /// Whether the request carries a proof of work meeting `difficulty` (§7.8). Cheap: one
+    /// hash, no signature — checked before anything costly.
+    pub fn pow_valid(&self, difficulty: u8) -> Result<bool, ProtoError> {
+        let Some(counter) = self.pow else {
+            return Ok(false);
+        };
+        if counter > MAX_POW_COUNTER {
+            return Err(ProtoError::malformed("pow", "larger than 2^53 - 1"));
+        }
+        let from = PublicKey::from_b64("from", &self.from)?;
+        let to = PublicKey::from_b64("to", &self.to)?;
+        Ok(crate::pow::meets(
+            &pow_digest(&from, &to, &self.conversation_id, counter),
+            difficulty,
+        ))
+    }
+
+    /// Solves the responder's first-contact puzzle for this request and attaches it.
+    pub fn solve_pow(&mut self, difficulty: u8) -> Result<(), ProtoError> {
+        let from = PublicKey::from_b64("from", &self.from)?;
+        let to = PublicKey::from_b64("to", &self.to)?;
+        let id = self.conversation_id.clone();
+        self.pow = Some(crate::pow::solve(difficulty, |c| {
+            pow_digest(&from, &to, &id, c)
+        }));
+        Ok(())
+    }
 }
 
 /// The handshake response as it travels: accepted (with token and ack) or refused (with reason).
@@ -314,6 +366,7 @@ pub fn initiate(
         conversation_id: id,
         sealed_intro: b64(&sealed_intro),
         sig: b64(&sig),
+        pow: None,
     };
     Ok((
         request,

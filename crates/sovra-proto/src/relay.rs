@@ -182,19 +182,6 @@ fn pow_digest(
     .into()
 }
 
-fn leading_zero_bits(digest: &[u8; 32]) -> u32 {
-    let mut n = 0;
-    for byte in digest {
-        if *byte == 0 {
-            n += 8;
-        } else {
-            n += byte.leading_zeros();
-            break;
-        }
-    }
-    n
-}
-
 /// Whether `counter` solves the puzzle: the digest starts with `difficulty` zero bits.
 pub fn pow_valid(
     nonce: &[u8; 32],
@@ -203,7 +190,7 @@ pub fn pow_valid(
     counter: u64,
     difficulty: u8,
 ) -> bool {
-    leading_zero_bits(&pow_digest(nonce, sender, recipient, counter)) >= u32::from(difficulty)
+    crate::pow::meets(&pow_digest(nonce, sender, recipient, counter), difficulty)
 }
 
 /// Finds the smallest solving counter (2^difficulty tries on average).
@@ -213,9 +200,7 @@ pub fn pow_solve(
     recipient: &PublicKey,
     difficulty: u8,
 ) -> u64 {
-    (0u64..)
-        .find(|c| pow_valid(nonce, sender, recipient, *c, difficulty))
-        .expect("a solution exists")
+    crate::pow::solve(difficulty, |c| pow_digest(nonce, sender, recipient, c))
 }
 
 #[cfg(test)]

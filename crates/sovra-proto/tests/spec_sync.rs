@@ -67,6 +67,7 @@ fn every_error_code_is_documented_with_its_status() {
         E::ExpiredToken,
         E::ReplayedHandshake(String::new()),
         E::RateLimited { limit: 1 },
+        E::PowRequired { difficulty: 1 },
         E::UnsupportedVersion(String::new()),
     ];
     assert_eq!(samples.len(), ERROR_CODES.len());

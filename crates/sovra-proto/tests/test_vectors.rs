@@ -272,6 +272,22 @@ fn generate() -> BTreeMap<&'static str, Value> {
         pending.conversation_id,
         "not on whitelist",
     );
+    // The same request with a first-contact proof of work (section 7.8) at difficulty 12.
+    let mut powed = request.clone();
+    powed.solve_pow(12).unwrap();
+    let counter = powed.pow.unwrap();
+    let pow_bytes = Canonical::new("rapp-d2d/1.0/pow")
+        .bytes(alice.public().as_bytes())
+        .bytes(bob.public().as_bytes())
+        .str(&id)
+        .u64(counter)
+        .finish();
+    let first_contact_pow = json!({
+        "difficulty": 12,
+        "pow": counter,
+        "input_hex": hex(&pow_bytes),
+        "sha256_hex": hex(&sha2::Sha256::digest(&pow_bytes)),
+    });
     // The exact plaintexts sealed (Ed25519 is deterministic, so the proof is the one sealed).
     let intro_plaintext = serde_json::to_string(&handshake::Intro {
         topic: topic.into(),
@@ -311,6 +327,7 @@ fn generate() -> BTreeMap<&'static str, Value> {
                 "responder_to_initiator": hex(&b64_decode("k", &stored.recv_key, 32).unwrap()),
             },
             "refusal": refusal,
+            "first_contact_pow": first_contact_pow,
             "random_draws": { "initiate": initiate_draws, "accept": accept_draws },
         }),
     );
@@ -703,6 +720,13 @@ fn vectors_verify_from_files_alone() {
         serde_json::to_string(&ack).unwrap(),
         s(&hs, "ack_plaintext_json")
     );
+    let mut powed = request.clone();
+    powed.pow = hs["first_contact_pow"]["pow"].as_u64();
+    assert!(powed.pow_valid(12).unwrap());
+    let digest: [u8; 32] =
+        sha2::Sha256::digest(unhex(s(&hs, "first_contact_pow.input_hex"))).into();
+    assert_eq!(hex(&digest), s(&hs, "first_contact_pow.sha256_hex"));
+    assert!(sovra_proto::pow::leading_zero_bits(&digest) >= 12);
     let intro: handshake::Intro = serde_json::from_str(s(&hs, "intro_plaintext")).unwrap();
     assert_eq!(
         (

@@ -279,6 +279,10 @@ pub(crate) enum NodeCommand {
         /// NAT).
         #[arg(long)]
         no_endpoint: bool,
+        /// Ask a handshake from a key not on the whitelist for a proof of work of this many
+        /// leading zero bits (0: none; Sovra nodes pay up to 24 automatically).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=24))]
+        stranger_pow: u8,
     },
 }
 
@@ -589,8 +593,9 @@ async fn run(cli: Cli) -> Result<()> {
                     listen,
                     public_url,
                     no_endpoint,
+                    stranger_pow,
                 },
-        } => node::serve(&ctx, &listen, public_url, no_endpoint).await,
+        } => node::serve(&ctx, &listen, public_url, no_endpoint, stranger_pow).await,
         Command::Peer { command } => peer::run(&ctx, command).await,
         Command::Register {
             phone,

@@ -7,7 +7,7 @@ use sovra_proto::handshake::{
 };
 use sovra_proto::{
     Ack, Capability, HandshakeRequest, HandshakeResponse, IdentityDocument, MessageRequest,
-    MessageResponse, Payload, ProtoError, os_rng,
+    MessageResponse, Payload, ProtoError, PublicKey, os_rng,
 };
 
 use super::inbox::{Accepted, Inbound, Rejected};
@@ -50,6 +50,14 @@ impl Cloud {
         request: &HandshakeRequest,
         source: Option<std::net::IpAddr>,
     ) -> ApiResult<HandshakeResponse> {
+        let difficulty = self.settings.stranger_pow_difficulty;
+        if difficulty > 0 {
+            // Before anything costly (signatures, unsealing): a stranger pays first (§7.8).
+            let from = PublicKey::from_b64("from", &request.from)?;
+            if self.store.peer(&from).await?.is_none() && !request.pow_valid(difficulty)? {
+                return Err(ProtoError::PowRequired { difficulty }.into());
+            }
+        }
         let keys = self.keys();
         let received = handshake::receive(request, &keys, jiff::Timestamp::now())?;
         let id = received.conversation_id.hyphenated().to_string();

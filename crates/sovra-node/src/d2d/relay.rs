@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sovra_client::{ClientError, RelayConnection};
 use sovra_proto::relay::{AckResponse, Envelope, EnvelopeContent};
 use sovra_proto::{HandshakeRequest, MessageRequest, PublicKey};
@@ -39,10 +39,6 @@ pub fn normalize_relay_url(url: &str) -> Result<String, ApiError> {
         url.trim(),
         &["ws", "wss"],
     )?)
-}
-
-fn error_body(e: &ApiError) -> Value {
-    json!({"error": e.code, "message": e.message})
 }
 
 impl Cloud {
@@ -93,11 +89,7 @@ impl Cloud {
         if (200..300).contains(&status) {
             return serde_json::from_value(body).map_err(|e| ClientError::Decode(e.to_string()));
         }
-        Err(ClientError::Status {
-            status,
-            code: body["error"].as_str().unwrap_or("http_error").to_owned(),
-            message: body["message"].as_str().unwrap_or_default().to_owned(),
-        })
+        Err(sovra_client::status_error(status, &body, b""))
     }
 
     /// What the D2D endpoint answers for `body` at `path`: the status and body, never an
@@ -125,7 +117,7 @@ impl Cloud {
         };
         match result {
             Ok(v) => (200, v),
-            Err(e) => (e.status.as_u16(), error_body(&e)),
+            Err(e) => (e.status.as_u16(), e.body()),
         }
     }
 

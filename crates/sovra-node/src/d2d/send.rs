@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sovra_client::ClientError;
 use sovra_proto::handshake;
-use sovra_proto::{HandshakeOutcome, HandshakeResponse, Payload, PublicKey, os_rng};
+use sovra_proto::{HandshakeOutcome, HandshakeResponse, Payload, ProtoError, PublicKey, os_rng};
 
 use super::queue::Outgoing;
 use super::retention_str;
@@ -113,7 +113,7 @@ impl Cloud {
             None => return Err(no_endpoint()),
         };
         let keys = self.keys();
-        let (request, pending) = handshake::initiate(
+        let (mut request, pending) = handshake::initiate(
             &mut os_rng(),
             &keys,
             Some(&self.config.handle),
@@ -122,10 +122,26 @@ impl Cloud {
             topic,
             jiff::Timestamp::now(),
         )?;
-        let response: HandshakeResponse = self
+        let response: HandshakeResponse = match self
             .post_to_peer(peer, "/api/d2d/handshake", &request)
             .await
-            .map_err(peer_error)?;
+        {
+            // The peer asks strangers for a proof of work (§7.8): pay it once, within
+            // reason, and knock again with the same request.
+            Err(ClientError::Proto(ProtoError::PowRequired { difficulty }))
+                if difficulty <= MAX_POW_PAID =>
+            {
+                request = tokio::task::spawn_blocking(move || {
+                    request.solve_pow(difficulty).map(|()| request)
+                })
+                .await
+                .map_err(ApiError::internal)??;
+                self.post_to_peer(peer, "/api/d2d/handshake", &request)
+                    .await
+                    .map_err(peer_error)?
+            }
+            other => other.map_err(peer_error)?,
+        };
         match pending.complete(&response)? {
             HandshakeOutcome::Refused { reason } => Err(ApiError::new(
                 409,
@@ -242,6 +258,10 @@ impl Cloud {
     }
 }
 
+/// The hardest first-contact puzzle this node solves for a peer (about 16 million hashes,
+/// seconds of one core); a peer demanding more is refused as unreasonable.
+pub const MAX_POW_PAID: u8 = 24;
+
 fn peer_error(e: ClientError) -> ApiError {
     match e {
         ClientError::Transport(t) => ApiError::new(502, "peer_unreachable", t),
@@ -255,6 +275,13 @@ fn peer_error(e: ClientError) -> ApiError {
             format!("peer answered {status} {code}: {message}"),
         ),
         ClientError::Decode(d) => ApiError::new(502, "peer_error", d),
+        ClientError::Proto(ProtoError::PowRequired { difficulty }) => ApiError::new(
+            502,
+            "peer_error",
+            format!(
+                "the peer asks strangers for a {difficulty}-bit proof of work; this node pays at most {MAX_POW_PAID}"
+            ),
+        ),
         ClientError::Proto(p) => ApiError::new(
             502,
             "peer_error",

@@ -33,6 +33,7 @@ pub async fn serve(
     listen: &str,
     public_url: Option<String>,
     no_endpoint: bool,
+    stranger_pow: u8,
 ) -> Result<()> {
     init_logging();
     let _lock = sovra_node::home::lock_home(&ctx.home)?;
@@ -51,6 +52,7 @@ pub async fn serve(
     }
     let settings = sovra_node::Settings {
         publish_endpoint: !no_endpoint,
+        stranger_pow_difficulty: stranger_pow,
         ..Default::default()
     };
     let node = sovra_node::open_node(&ctx.home, &url, settings).await?;
