@@ -5,6 +5,7 @@
 //! envelopes when woken — so an idle connection costs one parked task and its socket buffers.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -42,6 +43,9 @@ pub struct Settings {
     pub burst: f64,
     /// How often expired envelopes are swept.
     pub sweep_every: Duration,
+    /// Loopback clients are not counted per source address: behind a TLS front on the same
+    /// host every client comes from loopback (tests turn this off to check the limit).
+    pub exempt_loopback: bool,
 }
 
 impl Settings {
@@ -54,12 +58,17 @@ impl Settings {
                 bytes: 256 * 1024 * 1024,
                 per_sender_envelopes: 2_500,
                 per_sender_bytes: 64 * 1024 * 1024,
+                per_key_envelopes: 5_000,
+                per_key_bytes: 128 * 1024 * 1024,
+                per_source_envelopes: 20_000,
+                per_source_bytes: 512 * 1024 * 1024,
             },
             pow_difficulty: 18,
             pow_ttl: Duration::from_secs(120),
             rate_per_second: 100.0,
             burst: 500.0,
             sweep_every: Duration::from_secs(60),
+            exempt_loopback: true,
         }
     }
 }
@@ -272,7 +281,11 @@ impl Relay {
     }
 
     /// Serves one WebSocket connection until it closes.
-    pub async fn connection(self: Arc<Self>, mut socket: WebSocket) {
+    /// Serves one WebSocket. `source` is the client's address, counted against its storage
+    /// share (`None`: not counted — loopback, where a TLS front would make every client look
+    /// like one).
+    pub async fn connection(self: Arc<Self>, mut socket: WebSocket, source: Option<IpAddr>) {
+        let source = source.map(|ip| ip.to_string());
         let mut nonce = [0u8; 32];
         os_rng().fill_bytes(&mut nonce);
         let challenge = ServerFrame::Challenge {
@@ -322,7 +335,7 @@ impl Relay {
         )
         .await
         {
-            self.serve_authenticated(&mut socket, &me, &key, generation, &wake)
+            self.serve_authenticated(&mut socket, &me, &key, source.as_deref(), generation, &wake)
                 .await;
         }
         let mut online = lock(&self.online);
@@ -336,6 +349,7 @@ impl Relay {
         socket: &mut WebSocket,
         me: &PublicKey,
         key: &str,
+        source: Option<&str>,
         generation: u64,
         wake: &Notify,
     ) {
@@ -384,7 +398,7 @@ impl Relay {
                         _ => return,
                     };
                     let answer = match serde_json::from_str::<ClientFrame>(&text) {
-                        Ok(frame) => self.handle(me, key, frame).await,
+                        Ok(frame) => self.handle(me, key, source, frame).await,
                         Err(e) => Some(error(None, "malformed", format!("not a frame: {e}"))),
                     };
                     if let Some(answer) = answer
@@ -399,7 +413,13 @@ impl Relay {
     }
 
     /// Answers one frame from an authenticated cloud.
-    async fn handle(&self, me: &PublicKey, key: &str, frame: ClientFrame) -> Option<ServerFrame> {
+    async fn handle(
+        &self,
+        me: &PublicKey,
+        key: &str,
+        source: Option<&str>,
+        frame: ClientFrame,
+    ) -> Option<ServerFrame> {
         match frame {
             ClientFrame::Auth { .. } => Some(error(None, "malformed", "already authenticated")),
             ClientFrame::PowRequest { id, to } => {
@@ -429,7 +449,10 @@ impl Relay {
                 path,
                 body,
                 pow,
-            } => Some(self.accept_send(me, key, id, to, path, body, pow).await),
+            } => Some(
+                self.accept_send(me, key, source, id, to, path, body, pow)
+                    .await,
+            ),
             ClientFrame::Ack { envelope, response } => {
                 self.accept_ack(key, envelope, response).await
             }
@@ -441,6 +464,7 @@ impl Relay {
         &self,
         me: &PublicKey,
         key: &str,
+        source: Option<&str>,
         id: String,
         to: String,
         path: String,
@@ -503,6 +527,7 @@ impl Relay {
             body: Some(body.to_string()),
             created_at: now,
             expires_at: now + self.settings.ttl.as_millis() as i64,
+            source: source.map(str::to_owned),
         };
         match self.store.insert(e, self.settings.quota).await {
             Ok(()) => {
@@ -513,6 +538,11 @@ impl Relay {
                 Some(&id),
                 "quota_exceeded",
                 "the recipient's queue at this relay is full; try later",
+            ),
+            Err(StoreError::StorageShareExceeded) => error(
+                Some(&id),
+                "quota_exceeded",
+                "this key's or this address's share of the relay's storage is full; try later",
             ),
             Err(StoreError::ShareExceeded) => error(
                 Some(&id),
@@ -550,6 +580,7 @@ impl Relay {
                 body: Some(r.body.to_string()),
                 created_at: now,
                 expires_at: now + self.settings.ttl.as_millis() as i64,
+                source: None,
             }),
             None => None,
         };

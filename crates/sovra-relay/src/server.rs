@@ -32,6 +32,7 @@ pub async fn open(dir: &Path, settings: Settings) -> Result<Arc<Relay>, sqlx::Er
 async fn connect(
     State(relay): State<Arc<Relay>>,
     guard: Option<axum::Extension<ConnectionGuard>>,
+    client: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     use axum::response::IntoResponse;
@@ -64,7 +65,11 @@ async fn connect(
         .max_frame_size(MAX_BODY + 64 * 1024)
         .on_upgrade(move |socket| async move {
             let _held = guard;
-            relay.connection(socket).await
+            let exempt = relay.settings.exempt_loopback;
+            let source = client
+                .map(|c| c.0.0.ip())
+                .filter(|ip| !(exempt && ip.is_loopback()));
+            relay.connection(socket, source).await
         })
 }
 

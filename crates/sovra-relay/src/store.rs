@@ -28,6 +28,8 @@ pub struct NewEnvelope {
     pub body: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// A request's source address, counted against its share (`None`: not counted).
+    pub source: Option<String>,
 }
 
 impl NewEnvelope {
@@ -61,12 +63,21 @@ pub struct Quota {
     /// Envelopes and bytes one sender may have waiting for one recipient.
     pub per_sender_envelopes: i64,
     pub per_sender_bytes: i64,
+    /// Requests and bytes one sender key may have waiting, all recipients together.
+    pub per_key_envelopes: i64,
+    pub per_key_bytes: i64,
+    /// The same for one source address, all its keys together (keys are free; addresses
+    /// are not).
+    pub per_source_envelopes: i64,
+    pub per_source_bytes: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the recipient's queue is full")]
     QuotaExceeded,
+    #[error("this sender key's, or this address's, share of the relay's storage is full")]
+    StorageShareExceeded,
     #[error("this sender's share of the recipient's queue is full")]
     ShareExceeded,
     #[error("storage: {0}")]
@@ -142,8 +153,8 @@ async fn insert(
     e: &NewEnvelope,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO envelopes (id, recipient, sender, kind, path, reply_to, status, body, size, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO envelopes (id, recipient, sender, kind, path, reply_to, status, body, size, created_at, expires_at, source)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&e.id)
     .bind(&e.recipient)
@@ -156,20 +167,65 @@ async fn insert(
     .bind(e.size())
     .bind(e.created_at)
     .bind(e.expires_at)
+    .bind(&e.source)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// Queue sizes per recipient: the committed ones (mirrored in memory from `queues`, so a
-/// quota check reads no row) and the changes of the batch being written.
+/// Waiting envelopes and bytes per key, in memory only (rebuilt from `envelopes` at open):
+/// the committed counts and the changes of the batch being written.
+struct Tally<K> {
+    committed: HashMap<K, (i64, i64)>,
+    batch: HashMap<K, (i64, i64)>,
+}
+
+impl<K> Default for Tally<K> {
+    fn default() -> Self {
+        Tally {
+            committed: HashMap::new(),
+            batch: HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Tally<K> {
+    fn used(&self, key: &K) -> (i64, i64) {
+        let c = self.committed.get(key).copied().unwrap_or_default();
+        let b = self.batch.get(key).copied().unwrap_or_default();
+        (c.0 + b.0, c.1 + b.1)
+    }
+
+    fn change(&mut self, key: K, count: i64, bytes: i64) {
+        let e = self.batch.entry(key).or_default();
+        e.0 += count;
+        e.1 += bytes;
+    }
+
+    /// Folds a committed batch in, forgetting keys with nothing waiting.
+    fn commit(&mut self) {
+        for (key, (count, bytes)) in std::mem::take(&mut self.batch) {
+            let c = self.committed.entry(key.clone()).or_default();
+            c.0 += count;
+            c.1 += bytes;
+            if c.0 <= 0 {
+                self.committed.remove(&key);
+            }
+        }
+    }
+}
+
+/// What the quotas count. Per recipient: committed sizes mirrored from `queues` (so a quota
+/// check reads no row) and the batch's changes, written to `queues` once per recipient per
+/// batch. Per (recipient, sender) pair, per sender key and per source: in memory; the last two
+/// count requests only (responses and notices are bounded by the requests they answer).
 #[derive(Default)]
 struct Queues {
     committed: HashMap<String, (i64, i64)>,
     batch: HashMap<String, (i64, i64)>,
-    /// The same per (recipient, sender) pair, in memory only (rebuilt from `envelopes` at open).
-    pairs: HashMap<(String, String), (i64, i64)>,
-    pairs_batch: HashMap<(String, String), (i64, i64)>,
+    pairs: Tally<(String, String)>,
+    keys: Tally<String>,
+    sources: Tally<String>,
 }
 
 impl Queues {
@@ -179,38 +235,39 @@ impl Queues {
         (c.0 + b.0, c.1 + b.1)
     }
 
-    fn change(&mut self, recipient: &str, count: i64, bytes: i64) {
+    /// Counts an envelope in (`sign` 1) or out (-1) everywhere it counts.
+    fn count(
+        &mut self,
+        recipient: &str,
+        sender: &str,
+        request: bool,
+        source: Option<&str>,
+        size: i64,
+        sign: i64,
+    ) {
         let e = self.batch.entry(recipient.to_owned()).or_default();
-        e.0 += count;
-        e.1 += bytes;
-    }
-
-    fn pair_used(&self, recipient: &str, sender: &str) -> (i64, i64) {
-        let key = (recipient.to_owned(), sender.to_owned());
-        let c = self.pairs.get(&key).copied().unwrap_or_default();
-        let b = self.pairs_batch.get(&key).copied().unwrap_or_default();
-        (c.0 + b.0, c.1 + b.1)
-    }
-
-    fn pair_change(&mut self, recipient: &str, sender: &str, count: i64, bytes: i64) {
-        let e = self
-            .pairs_batch
-            .entry((recipient.to_owned(), sender.to_owned()))
-            .or_default();
-        e.0 += count;
-        e.1 += bytes;
-    }
-
-    /// Folds a committed batch's pair changes in, forgetting pairs with nothing waiting.
-    fn commit_pairs(&mut self) {
-        for (pair, (count, bytes)) in std::mem::take(&mut self.pairs_batch) {
-            let c = self.pairs.entry(pair.clone()).or_default();
-            c.0 += count;
-            c.1 += bytes;
-            if c.0 <= 0 {
-                self.pairs.remove(&pair);
+        e.0 += sign;
+        e.1 += sign * size;
+        self.pairs
+            .change((recipient.to_owned(), sender.to_owned()), sign, sign * size);
+        if request {
+            self.keys.change(sender.to_owned(), sign, sign * size);
+            if let Some(source) = source {
+                self.sources.change(source.to_owned(), sign, sign * size);
             }
         }
+    }
+
+    fn commit_tallies(&mut self) {
+        self.pairs.commit();
+        self.keys.commit();
+        self.sources.commit();
+    }
+
+    fn abandon_tallies(&mut self) {
+        self.pairs.batch.clear();
+        self.keys.batch.clear();
+        self.sources.batch.clear();
     }
 }
 
@@ -225,14 +282,33 @@ async fn apply(
             if used.0 + 1 > quota.envelopes || used.1 + e.size() > quota.bytes {
                 return Ok(Err(StoreError::QuotaExceeded));
             }
-            let mine = queues.pair_used(&e.recipient, &e.sender);
+            let mine = queues.pairs.used(&(e.recipient.clone(), e.sender.clone()));
             if mine.0 + 1 > quota.per_sender_envelopes || mine.1 + e.size() > quota.per_sender_bytes
             {
                 return Ok(Err(StoreError::ShareExceeded));
             }
+            let key = queues.keys.used(&e.sender);
+            let source = e
+                .source
+                .as_ref()
+                .map(|s| queues.sources.used(s))
+                .unwrap_or_default();
+            if key.0 + 1 > quota.per_key_envelopes
+                || key.1 + e.size() > quota.per_key_bytes
+                || source.0 + 1 > quota.per_source_envelopes
+                || source.1 + e.size() > quota.per_source_bytes
+            {
+                return Ok(Err(StoreError::StorageShareExceeded));
+            }
             insert(tx, e).await?;
-            queues.change(&e.recipient, 1, e.size());
-            queues.pair_change(&e.recipient, &e.sender, 1, e.size());
+            queues.count(
+                &e.recipient,
+                &e.sender,
+                e.kind == "request",
+                e.source.as_deref(),
+                e.size(),
+                1,
+            );
             Ok(Ok(Done::Inserted))
         }
         Op::Ack {
@@ -242,7 +318,8 @@ async fn apply(
             contact,
         } => {
             let gone = sqlx::query(
-                "DELETE FROM envelopes WHERE id = ? AND recipient = ? RETURNING sender, kind, size",
+                "DELETE FROM envelopes WHERE id = ? AND recipient = ?
+                 RETURNING sender, kind, size, source",
             )
             .bind(id)
             .bind(by)
@@ -254,9 +331,15 @@ async fn apply(
                     notify: None,
                 }));
             };
-            queues.change(by, -1, -gone.get::<i64, _>("size"));
             let sender: String = gone.get("sender");
-            queues.pair_change(by, &sender, -1, -gone.get::<i64, _>("size"));
+            queues.count(
+                by,
+                &sender,
+                gone.get::<String, _>("kind") == "request",
+                gone.get::<Option<String>, _>("source").as_deref(),
+                gone.get("size"),
+                -1,
+            );
             let mut notify = None;
             if let Some(r) = response
                 && gone.get::<String, _>("kind") == "request"
@@ -266,8 +349,7 @@ async fn apply(
                     ..r.clone()
                 };
                 insert(tx, &r).await?;
-                queues.change(&r.recipient, 1, r.size());
-                queues.pair_change(&r.recipient, &r.sender, 1, r.size());
+                queues.count(&r.recipient, &r.sender, false, None, r.size(), 1);
                 // The recipient vouched for the sender (no more proof of work between them), or
                 // answered without vouching, which withdraws an earlier word.
                 if *contact {
@@ -297,7 +379,7 @@ async fn apply(
         Op::Expire { now, notice_ttl_ms } => {
             let gone = sqlx::query(
                 "DELETE FROM envelopes WHERE expires_at <= ?
-                 RETURNING id, recipient, sender, kind, size",
+                 RETURNING id, recipient, sender, kind, size, source",
             )
             .bind(now)
             .fetch_all(&mut **tx)
@@ -305,10 +387,17 @@ async fn apply(
             let mut notify = Vec::new();
             for row in &gone {
                 let recipient: String = row.get("recipient");
-                queues.change(&recipient, -1, -row.get::<i64, _>("size"));
                 let from: String = row.get("sender");
-                queues.pair_change(&recipient, &from, -1, -row.get::<i64, _>("size"));
-                if row.get::<String, _>("kind") == "request" {
+                let request = row.get::<String, _>("kind") == "request";
+                queues.count(
+                    &recipient,
+                    &from,
+                    request,
+                    row.get::<Option<String>, _>("source").as_deref(),
+                    row.get("size"),
+                    -1,
+                );
+                if request {
                     let sender: String = row.get("sender");
                     let notice = NewEnvelope {
                         id: crate::relay::envelope_id(),
@@ -321,10 +410,17 @@ async fn apply(
                         body: None,
                         created_at: *now,
                         expires_at: now + notice_ttl_ms,
+                        source: None,
                     };
                     insert(tx, &notice).await?;
-                    queues.change(&notice.recipient, 1, notice.size());
-                    queues.pair_change(&notice.recipient, &notice.sender, 1, notice.size());
+                    queues.count(
+                        &notice.recipient,
+                        &notice.sender,
+                        false,
+                        None,
+                        notice.size(),
+                        1,
+                    );
                     notify.push(sender);
                 }
             }
@@ -357,7 +453,7 @@ async fn write_loop(pool: SqlitePool, mut rx: mpsc::Receiver<(Op, Reply)>, mut q
         let changes = std::mem::take(&mut queues.batch);
         match result {
             Ok(outcomes) => {
-                queues.commit_pairs();
+                queues.commit_tallies();
                 for (recipient, (count, bytes)) in changes {
                     let c = queues.committed.entry(recipient).or_default();
                     c.0 += count;
@@ -368,7 +464,7 @@ async fn write_loop(pool: SqlitePool, mut rx: mpsc::Receiver<(Op, Reply)>, mut q
                 }
             }
             Err(e) => {
-                queues.pairs_batch.clear();
+                queues.abandon_tallies();
                 tracing::error!("relay store commit failed: {e}");
                 for (_, reply) in batch.drain(..) {
                     let _ = reply.send(Err(StoreError::Db(sqlx::Error::Protocol(
@@ -414,10 +510,34 @@ impl Store {
         .fetch_all(&write)
         .await?
         {
-            queues.pairs.insert(
+            queues.pairs.committed.insert(
                 (r.get("recipient"), r.get("sender")),
                 (r.get("n"), r.get("bytes")),
             );
+        }
+        for r in sqlx::query(
+            "SELECT sender, COUNT(*) AS n, SUM(size) AS bytes FROM envelopes
+             WHERE kind = 'request' GROUP BY sender",
+        )
+        .fetch_all(&write)
+        .await?
+        {
+            queues
+                .keys
+                .committed
+                .insert(r.get("sender"), (r.get("n"), r.get("bytes")));
+        }
+        for r in sqlx::query(
+            "SELECT source, COUNT(*) AS n, SUM(size) AS bytes FROM envelopes
+             WHERE kind = 'request' AND source IS NOT NULL GROUP BY source",
+        )
+        .fetch_all(&write)
+        .await?
+        {
+            queues
+                .sources
+                .committed
+                .insert(r.get("source"), (r.get("n"), r.get("bytes")));
         }
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(write_loop(write, rx, queues));

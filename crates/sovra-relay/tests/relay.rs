@@ -360,6 +360,76 @@ async fn the_rate_limit_and_the_quota_hold() {
     a.send(&bob.public(), MSG, json!({})).await.unwrap();
 }
 
+/// Keys are free: one key's storage across all recipients is bounded, and so is one source
+/// address's across all its keys — also after a restart, which recounts from the database.
+#[tokio::test]
+async fn storage_is_bounded_per_sender_key_and_per_source_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |per_key: i64, per_source: i64| {
+        let dir = dir.path().to_owned();
+        async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("ws://{}", listener.local_addr().unwrap());
+            let mut settings = Settings::new(url.clone());
+            settings.pow_difficulty = 0;
+            settings.exempt_loopback = false;
+            settings.quota.per_key_envelopes = per_key;
+            settings.quota.per_source_envelopes = per_source;
+            let relay = sovra_relay::server::open(&dir, settings).await.unwrap();
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(sovra_relay::server::serve(listener, relay, async {
+                let _ = stopped.await;
+            }));
+            (url, stop, task)
+        }
+    };
+    let (url, stop, task) = open(3, 5).await;
+    let (alice, carol) = (key(), key());
+    let recipients: Vec<SigningKeypair> = (0..8).map(|_| key()).collect();
+    let mut a = RelayConnection::connect(&url, &alice).await.unwrap();
+    for r in &recipients[..3] {
+        a.send(&r.public(), MSG, json!({})).await.unwrap();
+    }
+    // Every recipient has room, but alice's key has used its share.
+    let full = a
+        .send(&recipients[3].public(), MSG, json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(code(full), "quota_exceeded");
+    // A fresh key from the same address gets the address's remaining two, then no more.
+    let mut c = RelayConnection::connect(&url, &carol).await.unwrap();
+    for r in &recipients[3..5] {
+        c.send(&r.public(), MSG, json!({})).await.unwrap();
+    }
+    let full = c
+        .send(&recipients[5].public(), MSG, json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(code(full), "quota_exceeded");
+    // Delivery frees the share.
+    let mut r0 = RelayConnection::connect(&url, &recipients[0])
+        .await
+        .unwrap();
+    let got = r0.next_envelope().await.unwrap();
+    r0.ack(&got.envelope, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.send(&recipients[5].public(), MSG, json!({}))
+        .await
+        .unwrap();
+    drop((a, c, r0));
+    let _ = stop.send(());
+    let _ = task.await;
+
+    // After a restart the address is still full (5 waiting), and a new key is refused.
+    let (url, _stop, _task) = open(3, 5).await;
+    let mut d = RelayConnection::connect(&url, &key()).await.unwrap();
+    let full = d
+        .send(&recipients[6].public(), MSG, json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(code(full), "quota_exceeded");
+}
+
 #[tokio::test]
 async fn malformed_frames_are_refused_and_the_connection_stays_usable() {
     let relay = start(|s| s.pow_difficulty = 0).await;
