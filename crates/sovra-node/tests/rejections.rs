@@ -10,74 +10,10 @@ use sovra_proto::{
     CloudKeys, HandshakeOutcome, HandshakeResponse, MessageRequest, Payload, Session, os_rng,
 };
 
-struct Raw {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Raw {
-    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.post_bytes(path, serde_json::to_vec(body).unwrap())
-            .await
-    }
-    async fn post_bytes(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-}
-
 /// Bob's node, and a stranger (not hosted anywhere) with her own keys.
 async fn setup() -> (TestNode, Owner, Raw, CloudKeys, sovra_proto::Identity) {
     let (node, bob, raw, id) = limited(10_000, 10_000, 1000).await;
     (node, bob, raw, CloudKeys::generate(&mut os_rng()), id)
-}
-
-fn initiate(
-    me: &CloudKeys,
-    id: &sovra_proto::Identity,
-) -> (sovra_proto::HandshakeRequest, PendingHandshake) {
-    handshake::initiate(
-        &mut os_rng(),
-        me,
-        Some("@carol.cloud"),
-        id.pubkey,
-        id.encryption_key,
-        "hello",
-        jiff::Timestamp::now(),
-    )
-    .unwrap()
-}
-
-async fn whitelist(bob: &Owner, who: &CloudKeys, allow: &[&str], rate: u32, expires: Option<&str>) {
-    bob.ok(
-        "PUT",
-        "/peers",
-        Some(json!({
-            "peer_pubkey": who.public().to_b64(), "peer_handle": "@carol.cloud",
-            "allowed_capabilities": allow, "rate_limit_per_day": rate, "expires_at": expires,
-        })),
-    )
-    .await;
-}
-
-/// Opens a conversation as `me` (whitelisted at bob) and returns my session.
-async fn open(raw: &Raw, me: &CloudKeys, id: &sovra_proto::Identity) -> Session {
-    let (req, pending) = initiate(me, id);
-    let (status, body) = raw.post("/api/d2d/handshake", &json!(req)).await;
-    assert_eq!(status, 200, "{body}");
-    let resp: HandshakeResponse = serde_json::from_value(body).unwrap();
-    match pending.complete(&resp).unwrap() {
-        HandshakeOutcome::Accepted { session, .. } => *session,
-        HandshakeOutcome::Refused { reason } => panic!("refused: {reason}"),
-    }
 }
 
 fn refusal(body: Value, pending: &PendingHandshake) -> String {

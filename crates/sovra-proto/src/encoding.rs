@@ -31,12 +31,7 @@ pub fn b64_decode(field: &'static str, text: &str, max: usize) -> Result<Vec<u8>
     if text.len() > max.div_ceil(3) * 4 {
         return Err(too_long(text.len() / 4 * 3));
     }
-    let bytes = BASE64
-        .decode(text.as_bytes())
-        .map_err(|_| ProtoError::BadEncoding {
-            field,
-            encoding: "base64",
-        })?;
+    let bytes = decode_strict(field, text)?;
     // The limit is on the bytes: the text bound above lets up to two more through.
     if bytes.len() > max {
         return Err(too_long(bytes.len()));
@@ -46,13 +41,22 @@ pub fn b64_decode(field: &'static str, text: &str, max: usize) -> Result<Vec<u8>
 
 /// Decodes a base64 field that must be exactly `N` bytes.
 pub fn b64_array<const N: usize>(field: &'static str, text: &str) -> Result<[u8; N], ProtoError> {
-    let bytes = BASE64
-        .decode(text.as_bytes())
-        .map_err(|_| ProtoError::BadEncoding {
-            field,
-            encoding: "base64",
-        })?;
-    exact(field, &bytes)
+    exact(field, &decode_strict(field, text)?)
+}
+
+/// Base64 with exactly one text per value. `data-encoding` alone also accepts padded blocks
+/// in the middle (`YQ==YQ==`, a concatenation), a second spelling of the same bytes; so the
+/// text must be what encoding the bytes gives back (found by tests/fuzz.rs).
+fn decode_strict(field: &'static str, text: &str) -> Result<Vec<u8>, ProtoError> {
+    let bad = || ProtoError::BadEncoding {
+        field,
+        encoding: "base64",
+    };
+    let bytes = BASE64.decode(text.as_bytes()).map_err(|_| bad())?;
+    if BASE64.encode_len(bytes.len()) != text.len() || BASE64.encode(&bytes) != text {
+        return Err(bad());
+    }
+    Ok(bytes)
 }
 
 /// Decodes a lowercase hex field that must be exactly `N` bytes.
@@ -99,6 +103,14 @@ mod tests {
             b64_decode("x", "YWJjZGVm", 3).unwrap_err().code(),
             "wrong_size"
         );
+        // Padding only at the end: a padded block in the middle is a second spelling.
+        for text in ["YQ==YQ==", "+aA0aac=0AAA"] {
+            assert_eq!(
+                b64_decode("x", text, 10).unwrap_err().code(),
+                "bad_encoding",
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -471,6 +471,8 @@ fn generate() -> BTreeMap<&'static str, Value> {
     let too_many_calls = alice_session
         .seal_bytes(&mut rng, &alice.signing, 5, calls_17.as_bytes())
         .unwrap();
+    let mut mid_padding = sealed_msgs[0].clone();
+    mid_padding.sealed_payload = format!("AQ=={}", mid_padding.sealed_payload);
     let mut small_order_from = request.clone();
     small_order_from.from = b64(&{
         let mut identity = [0u8; 32];
@@ -497,6 +499,7 @@ fn generate() -> BTreeMap<&'static str, Value> {
                 { "name": "message: seq below the replay window", "kind": "message", "accepted_seqs": [1, 100], "request": sealed_msgs[2], "error": "stale_seq" },
                 { "name": "message: unknown conversation token", "kind": "message", "accepted_seqs": [], "request": unknown, "error": "unknown_token" },
                 { "name": "message: payload names a swarm that is not a valid name", "kind": "message", "accepted_seqs": [], "request": bad_swarm, "error": "malformed" },
+                { "name": "message: base64 with a padded block in the middle", "kind": "message", "accepted_seqs": [], "request": mid_padding, "error": "bad_encoding" },
                 { "name": "message: 17 calls (one over)", "kind": "message", "accepted_seqs": [], "request": too_many_calls, "error": "wrong_size" },
                 { "name": "handshake: from is the neutral point (small order)", "kind": "handshake", "receiver": "bob", "now": NOW, "request": small_order_from, "error": "malformed" },
                 { "name": "message (received by Alice): refusal without in_reply_to", "kind": "message", "receiver": "alice", "accepted_seqs": [], "request": orphan_refusal, "error": "malformed" },

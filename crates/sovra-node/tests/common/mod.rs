@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sovra_client::{ClientError, OwnerClient};
 use sovra_node::{Settings, home, open_node, serve};
+use sovra_proto::handshake::{self, PendingHandshake};
+use sovra_proto::{CloudKeys, HandshakeOutcome, HandshakeResponse, Session, os_rng};
 use tokio::net::TcpListener;
 
 pub struct TestNode {
@@ -221,4 +223,75 @@ pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
+}
+
+/// A D2D client that sends whatever it is given: a stranger, or a peer not hosted anywhere.
+pub struct Raw {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Raw {
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_bytes(path, serde_json::to_vec(body).unwrap())
+            .await
+    }
+    pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+pub fn initiate(
+    me: &CloudKeys,
+    id: &sovra_proto::Identity,
+) -> (sovra_proto::HandshakeRequest, PendingHandshake) {
+    handshake::initiate(
+        &mut os_rng(),
+        me,
+        Some("@carol.cloud"),
+        id.pubkey,
+        id.encryption_key,
+        "hello",
+        jiff::Timestamp::now(),
+    )
+    .unwrap()
+}
+
+pub async fn whitelist(
+    bob: &Owner,
+    who: &CloudKeys,
+    allow: &[&str],
+    rate: u32,
+    expires: Option<&str>,
+) {
+    bob.ok(
+        "PUT",
+        "/peers",
+        Some(json!({
+            "peer_pubkey": who.public().to_b64(), "peer_handle": "@carol.cloud",
+            "allowed_capabilities": allow, "rate_limit_per_day": rate, "expires_at": expires,
+        })),
+    )
+    .await;
+}
+
+/// Opens a conversation as `me` (whitelisted at bob) and returns my session.
+pub async fn open(raw: &Raw, me: &CloudKeys, id: &sovra_proto::Identity) -> Session {
+    let (req, pending) = initiate(me, id);
+    let (status, body) = raw.post("/api/d2d/handshake", &json!(req)).await;
+    assert_eq!(status, 200, "{body}");
+    let resp: HandshakeResponse = serde_json::from_value(body).unwrap();
+    match pending.complete(&resp).unwrap() {
+        HandshakeOutcome::Accepted { session, .. } => *session,
+        HandshakeOutcome::Refused { reason } => panic!("refused: {reason}"),
+    }
 }
