@@ -78,6 +78,8 @@ pub struct Cloud {
     /// What happens in this cloud, for live listeners (`agents/events.rs`).
     pub events: tokio::sync::broadcast::Sender<crate::agents::events::Event>,
     pub jobs_wake: Notify,
+    /// A stranger's claimed handle waits to be checked at a registry (`registry.rs`).
+    pub handles_wake: Notify,
     /// When an unknown key claiming a registry-resolved handle last made us check that
     /// handle early (`registry.rs`); bounded by the whitelist's size.
     pub(crate) early_checks:
@@ -143,6 +145,7 @@ impl Cloud {
             events: crate::agents::events::channel(),
             strangers,
             jobs_wake: Notify::new(),
+            handles_wake: Notify::new(),
             early_checks: Default::default(),
             relay_links: Default::default(),
             shutdown: tokio::sync::watch::channel(false).0,

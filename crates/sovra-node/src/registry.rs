@@ -7,6 +7,7 @@
 //! followed silently with the grants kept, a reset (signed only by the registry) becomes a
 //! pending request the owner must approve.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sovra_client::{ClientError, RegistryClient};
@@ -20,7 +21,7 @@ use sovra_proto::{CloudKeys, Grant, PublicKey, os_rng};
 
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
-use crate::store::{Peer, PinnedRegistry, now_ms};
+use crate::store::{HandleStatus, Peer, PinnedRegistry, now_ms};
 
 /// Time limit of one registry request.
 const REGISTRY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -452,6 +453,43 @@ impl Cloud {
             out.push(self.check_peer(&peer).await);
         }
         Ok(out)
+    }
+
+    /// What the registry for `handle`'s domain says of it for `key` (PROTOCOL.md §15.4):
+    /// verified, impostor, or — when none vouches either way — unverified.
+    pub async fn handle_status(&self, handle: &str, key: &str) -> HandleStatus {
+        match self.resolve(handle, None).await {
+            Ok((_, v)) if v.record.pubkey.to_b64() == key => HandleStatus::Verified,
+            Ok(_) => HandleStatus::Impostor,
+            Err(_) => HandleStatus::Unverified,
+        }
+    }
+
+    /// Checks the claimed handles of waiting requests, a few at a time, until the node stops.
+    /// Each request is checked once here (its status is stored); approving re-checks.
+    pub async fn verify_handles(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            match self.store.pending_unchecked(32).await {
+                Ok(batch) => {
+                    for p in &batch {
+                        let handle = p.peer_handle.as_deref().unwrap_or_default();
+                        let status = self.handle_status(handle, &p.peer_pubkey).await;
+                        if let Err(e) = self.store.set_handle_status(&p.id, status).await {
+                            tracing::error!(cloud = %self.name, "storing a handle check: {e}");
+                        }
+                    }
+                    if batch.len() == 32 {
+                        continue;
+                    }
+                }
+                Err(e) => tracing::error!(cloud = %self.name, "reading pending requests: {e}"),
+            }
+            tokio::select! {
+                _ = self.handles_wake.notified() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+                _ = stop.changed() => return,
+            }
+        }
     }
 
     /// A handshake from an unknown key that names a handle we resolved through a registry:

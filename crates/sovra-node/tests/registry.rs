@@ -505,3 +505,144 @@ async fn a_rotation_interrupted_before_the_key_swap_is_finished_on_restart() {
     }
     panic!("the interrupted rotation was not finished");
 }
+
+/// The pending request of the stranger claiming `handle`, once its handle was checked.
+async fn checked_request(owner: &Owner, key: &str) -> Value {
+    for _ in 0..200 {
+        let list = owner.ok("GET", "/pending", None).await;
+        if let Some(p) = list["pending"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["peer_pubkey"] == key)
+            && p["handle_status"] != "unverified"
+        {
+            return p.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    owner.ok("GET", "/pending", None).await
+}
+
+/// A handle shown to the owner says whether it is the key's: verified by the registry's signed
+/// record, unverified, or an impostor — which cannot be approved under that name without force.
+#[tokio::test]
+async fn claimed_handles_are_marked_verified_unverified_or_impostor() {
+    let reg = Reg::start(settings()).await;
+    let a = TestNode::start(&["@alice.cloud"]).await;
+    let b = TestNode::start(&["@bob.cloud"]).await;
+    let (alice, bob) = (a.owner("alice"), b.owner("bob"));
+    reg.register(&alice, "+1 415 555 0101").await;
+    reg.register(&bob, "+1 415 555 0102").await;
+    let raw = common::Raw {
+        http: reqwest::Client::new(),
+        base: b.cloud_url("bob"),
+    };
+    let id = sovra_client::D2dClient::default()
+        .identity(&raw.base)
+        .await
+        .unwrap();
+    // Mallory, registered nowhere, calls herself @alice.cloud.
+    let knock = |handle: &'static str| {
+        let (raw, id) = (&raw, &id);
+        async move {
+            let me = sovra_proto::CloudKeys::generate(&mut sovra_proto::os_rng());
+            let (req, _) = sovra_proto::handshake::initiate(
+                &mut sovra_proto::os_rng(),
+                &me,
+                Some(handle),
+                id.pubkey,
+                id.encryption_key,
+                "hi, it's me",
+                jiff::Timestamp::now(),
+            )
+            .unwrap();
+            assert_eq!(raw.post("/api/d2d/handshake", &json!(req)).await.0, 200);
+            me.public().to_b64()
+        }
+    };
+    let mallory = knock("@alice.cloud").await;
+    let p = checked_request(&bob, &mallory).await;
+    assert_eq!(p["handle_status"], "impostor", "{p}");
+    // A handle no registry knows stays unverified.
+    let nobody = knock("@nobody.cloud").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let list = bob.ok("GET", "/pending", None).await;
+    let p = list["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["peer_pubkey"] == nobody)
+        .unwrap();
+    assert_eq!(p["handle_status"], "unverified", "{p}");
+
+    // The real alice knocks too: verified.
+    alice
+        .ok(
+            "PUT",
+            "/peers",
+            Some(json!({"peer_pubkey": bob.pubkey().await, "peer_handle": "@bob.cloud",
+                        "url": b.cloud_url("bob")})),
+        )
+        .await;
+    let _ = alice
+        .call("POST", "/send", Some(json!({"to": "@bob.cloud", "text": "hi"})))
+        .await;
+    let real = checked_request(&bob, &alice.pubkey().await).await;
+    assert_eq!(real["handle_status"], "verified", "{real}");
+
+    // Approving the impostor under the name it stole is refused without force…
+    let mallory_id = p_id(&bob, &mallory).await;
+    let (s, code) = status(
+        &bob,
+        "POST",
+        &format!("/pending/{mallory_id}/approve"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!((s, code.as_str()), (409, "impostor"));
+    assert!(entry_for(&bob, "@alice.cloud").await.is_null());
+    // …allowed under another name, or with force (the owner's explicit choice); the real
+    // alice approves plainly.
+    bob.ok(
+        "POST",
+        &format!("/pending/{mallory_id}/approve"),
+        Some(json!({"force": true})),
+    )
+    .await;
+    let real_id = p_id(&bob, &alice.pubkey().await).await;
+    bob.ok("POST", &format!("/pending/{real_id}/approve"), Some(json!({})))
+        .await;
+    let peers = bob.ok("GET", "/peers", None).await;
+    let of = |key: &str| {
+        peers["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["entry"]["peer_pubkey"] == key)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(of(&mallory)["entry"]["peer_handle"], "@alice.cloud");
+    assert_eq!(of(&alice.pubkey().await)["entry"]["peer_handle"], "@alice.cloud");
+    let nobody_id = p_id(&bob, &nobody).await;
+    bob.ok(
+        "POST",
+        &format!("/pending/{nobody_id}/approve"),
+        Some(json!({"handle": "@somebody.cloud"})),
+    )
+    .await;
+}
+
+async fn p_id(owner: &Owner, key: &str) -> String {
+    let list = owner.ok("GET", "/pending", None).await;
+    list["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["peer_pubkey"] == key)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}

@@ -449,6 +449,9 @@ pub(crate) enum PendingCommand {
         rate: Option<u32>,
         #[arg(long)]
         handle: Option<String>,
+        /// Approve even though the registry gives the claimed handle to another key.
+        #[arg(long)]
+        force: bool,
     },
     Deny {
         id: String,

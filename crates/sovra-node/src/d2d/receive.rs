@@ -133,6 +133,9 @@ impl Cloud {
                 .await?;
             }
             tx.commit().await?;
+            if ask && received.sender_handle.is_some() {
+                self.handles_wake.notify_one();
+            }
             if ask {
                 self.emit(Event {
                     id: Some(id.clone()),

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
+use crate::store::HandleStatus;
 use sovra_http::JsonBody;
 use sovra_proto::WhitelistEntry;
 
@@ -63,6 +64,9 @@ pub struct ApproveBody {
     url: Option<String>,
     #[serde(default)]
     handle: Option<String>,
+    /// Approve even though a registry says the handle belongs to another key.
+    #[serde(default)]
+    force: bool,
 }
 
 pub async fn approve_pending(
@@ -80,6 +84,19 @@ pub async fn approve_pending(
         .handle
         .or(request.peer_handle)
         .ok_or_else(|| ApiError::bad_request("the request named no handle; give one"))?;
+    // Asked again now: the owner is about to trust this key under this name.
+    let status = cloud.handle_status(&handle, &request.peer_pubkey).await;
+    cloud.store.set_handle_status(&request.id, status).await?;
+    if status == HandleStatus::Impostor && !body.force {
+        return Err(ApiError::new(
+            409,
+            "impostor",
+            format!(
+                "{handle} belongs to another key at its registry; this key only claims it. \
+                 Approve it under another name, or with force"
+            ),
+        ));
+    }
     let entry = WhitelistEntry {
         peer_pubkey: request.peer_pubkey,
         peer_handle: handle,

@@ -40,7 +40,7 @@ pub use conversations::{Conversation, Route};
 use memo::Memo;
 pub use messages::StoredMessage;
 pub use outbox::{OutboxItem, OutboxOutcome};
-pub use pending::PendingRequest;
+pub use pending::{HandleStatus, PendingRequest};
 use rate::RateBook;
 pub use registry::{PinnedRegistry, Registration};
 pub use swarms::{SwarmInUse, SwarmRow};

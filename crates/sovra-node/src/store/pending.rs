@@ -17,6 +17,39 @@ pub struct PendingRequest {
     /// `handshake` (a stranger knocked) or `key_reset` (a peer's registry record moved to a
     /// new key by a reset).
     pub reason: String,
+    /// What a registry says of `peer_handle` for this key (`HandleStatus`).
+    pub handle_status: HandleStatus,
+}
+
+/// Whether a handle shown to the owner belongs to the key beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandleStatus {
+    /// A registry's signed record for the handle has this key.
+    Verified,
+    /// Not checked yet, or no registry vouches either way (unknown handle, no registry for
+    /// its domain, a registry that did not answer).
+    Unverified,
+    /// A registry's signed record for the handle has another key.
+    Impostor,
+}
+
+impl HandleStatus {
+    fn from_column(text: &str) -> HandleStatus {
+        match text {
+            "verified" => HandleStatus::Verified,
+            "impostor" => HandleStatus::Impostor,
+            _ => HandleStatus::Unverified,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandleStatus::Verified => "verified",
+            HandleStatus::Unverified => "unverified",
+            HandleStatus::Impostor => "impostor",
+        }
+    }
 }
 
 fn pending_request(r: &sqlx::sqlite::SqliteRow) -> PendingRequest {
@@ -28,6 +61,7 @@ fn pending_request(r: &sqlx::sqlite::SqliteRow) -> PendingRequest {
         received_at: r.get("received_at"),
         state: r.get("state"),
         reason: r.get("reason"),
+        handle_status: HandleStatus::from_column(r.get("handle_status")),
     }
 }
 
@@ -50,6 +84,33 @@ impl Store {
         .iter()
         .map(pending_request)
         .collect())
+    }
+
+    /// Waiting requests whose claimed handle was not checked yet, oldest first.
+    pub async fn pending_unchecked(&self, limit: i64) -> Result<Vec<PendingRequest>, sqlx::Error> {
+        Ok(sqlx::query(
+            "SELECT * FROM pending WHERE state = 'pending' AND handle_status = 'unchecked'
+               AND peer_handle IS NOT NULL ORDER BY received_at LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(pending_request)
+        .collect())
+    }
+
+    pub async fn set_handle_status(
+        &self,
+        id: &str,
+        status: HandleStatus,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE pending SET handle_status = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// How many requests wait for the owner.

@@ -25,8 +25,15 @@ pub async fn run(ctx: &Ctx, command: PendingCommand) -> Result<()> {
                     } else {
                         "topic"
                     };
+                    // Whether the claimed name is this key's, as the registry says.
+                    let mark = match p["handle_status"].as_str() {
+                        Some("verified") => " [verified]",
+                        Some("impostor") => " [IMPOSTOR: the registry gives this handle to another key]",
+                        _ if p["peer_handle"].is_string() => " [unverified]",
+                        _ => "",
+                    };
                     println!(
-                        "{}  {} ({})  at {}  {what}: {}",
+                        "{}  {}{mark} ({})  at {}  {what}: {}",
                         p["id"].as_str().unwrap_or(""),
                         p["peer_handle"].as_str().unwrap_or("(no handle)"),
                         key.map(|k| k.fingerprint()).unwrap_or_default(),
@@ -48,6 +55,7 @@ pub async fn run(ctx: &Ctx, command: PendingCommand) -> Result<()> {
             url,
             rate,
             handle,
+            force,
         } => {
             let v = ctx
                 .call(
@@ -57,6 +65,7 @@ pub async fn run(ctx: &Ctx, command: PendingCommand) -> Result<()> {
                         // Absent, a key reset keeps the old key's grants.
                         "allowed_capabilities": (!allow.is_empty()).then_some(allow),
                         "url": url, "rate_limit_per_day": rate, "handle": handle,
+                        "force": force,
                     })),
                 )
                 .await?;
