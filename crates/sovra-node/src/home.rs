@@ -5,6 +5,8 @@
 //!   node.json                 where the running node listens: public URL, loopback URL, PID
 //!                             (written by `node serve`, removed when it stops cleanly)
 //!   node.lock                 held (flock) by the serving node; holds its PID
+//!   node.key                  the node's own Ed25519 key, its node-id (0600; `hosting/`)
+//!   node-config.json          what the operator publishes at /api/node: contact, policy
 //!   clouds/<name>/            one directory per hosted cloud (0700): the unit of migration
 //!     cloud.json              handle and creation time
 //!     cloud.key               the cloud's Ed25519 + X25519 secret keys (0600)

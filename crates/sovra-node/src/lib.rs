@@ -10,6 +10,7 @@
 //!   message), the inbox's group commit, calls, send, outbox, relay links.
 //! * `owner/` — the signed owner API the CLI calls: `auth` and one file per endpoint family.
 //! * `agents/` — what answers inside a cloud: today the capability adapters.
+//! * `hosting/` — the node apart from its clouds: its own key (node-id) and `GET /api/node`.
 //! * `registry` — the cloud and its registries: registering and heartbeating its handle,
 //!   rotating its key, resolving peers by handle and following their rotations (resets wait
 //!   for the owner).
@@ -21,6 +22,7 @@ pub mod cloud;
 pub mod d2d;
 pub mod error;
 pub mod home;
+pub mod hosting;
 pub mod owner;
 pub mod registry;
 pub mod server;

@@ -16,6 +16,7 @@ use crate::agents::api as agent_api;
 use crate::cloud::{Cloud, Settings};
 use crate::d2d;
 use crate::home::{self, HomeError};
+use crate::hosting::NodeIdentity;
 use crate::owner::{
     auth, capabilities, conversations, drafts, peers, pending, registry, relays, swarms, whoami,
 };
@@ -28,6 +29,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Node {
     pub clouds: BTreeMap<String, Arc<Cloud>>,
     pub url: String,
+    /// The node's own key and operator settings (`hosting/node_id.rs`).
+    pub identity: Arc<NodeIdentity>,
 }
 
 /// The path prefix of a cloud on its node.
@@ -47,9 +50,14 @@ pub async fn open_node(
         let cloud = Cloud::open(home::cloud_dir(home, &name), base, settings.clone()).await?;
         clouds.insert(name, cloud);
     }
+    let identity = NodeIdentity::load_or_create(home)?;
+    identity
+        .clouds
+        .store(clouds.len() as u64, std::sync::atomic::Ordering::Relaxed);
     Ok(Node {
         clouds,
         url: public_url.trim_end_matches('/').to_owned(),
+        identity: Arc::new(identity),
     })
 }
 
@@ -137,7 +145,10 @@ fn cloud_router(cloud: Arc<Cloud>) -> Router {
 }
 
 pub fn router(node: &Node) -> Router {
-    let mut app = Router::new();
+    let mut app = Router::new().route(
+        "/api/node",
+        get(crate::hosting::node_id::node_document).with_state(node.identity.clone()),
+    );
     for (name, cloud) in &node.clouds {
         app = app.nest(&cloud_path(name), cloud_router(cloud.clone()));
     }

@@ -581,12 +581,18 @@ async fn claimed_handles_are_marked_verified_unverified_or_impostor() {
         .ok(
             "PUT",
             "/peers",
-            Some(json!({"peer_pubkey": bob.pubkey().await, "peer_handle": "@bob.cloud",
-                        "url": b.cloud_url("bob")})),
+            Some(
+                json!({"peer_pubkey": bob.pubkey().await, "peer_handle": "@bob.cloud",
+                        "url": b.cloud_url("bob")}),
+            ),
         )
         .await;
     let _ = alice
-        .call("POST", "/send", Some(json!({"to": "@bob.cloud", "text": "hi"})))
+        .call(
+            "POST",
+            "/send",
+            Some(json!({"to": "@bob.cloud", "text": "hi"})),
+        )
         .await;
     let real = checked_request(&bob, &alice.pubkey().await).await;
     assert_eq!(real["handle_status"], "verified", "{real}");
@@ -611,8 +617,12 @@ async fn claimed_handles_are_marked_verified_unverified_or_impostor() {
     )
     .await;
     let real_id = p_id(&bob, &alice.pubkey().await).await;
-    bob.ok("POST", &format!("/pending/{real_id}/approve"), Some(json!({})))
-        .await;
+    bob.ok(
+        "POST",
+        &format!("/pending/{real_id}/approve"),
+        Some(json!({})),
+    )
+    .await;
     let peers = bob.ok("GET", "/peers", None).await;
     let of = |key: &str| {
         peers["peers"]
@@ -624,7 +634,10 @@ async fn claimed_handles_are_marked_verified_unverified_or_impostor() {
             .unwrap()
     };
     assert_eq!(of(&mallory)["entry"]["peer_handle"], "@alice.cloud");
-    assert_eq!(of(&alice.pubkey().await)["entry"]["peer_handle"], "@alice.cloud");
+    assert_eq!(
+        of(&alice.pubkey().await)["entry"]["peer_handle"],
+        "@alice.cloud"
+    );
     let nobody_id = p_id(&bob, &nobody).await;
     bob.ok(
         "POST",

@@ -63,6 +63,7 @@ pub mod identity;
 pub mod keyfile;
 pub mod keys;
 pub mod message;
+pub mod node;
 pub mod pow;
 pub mod registry;
 pub mod relay;

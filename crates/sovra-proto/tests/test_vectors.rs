@@ -517,7 +517,58 @@ fn generate() -> BTreeMap<&'static str, Value> {
     );
     files.insert("registry.json", registry_vector());
     files.insert("relay.json", relay_vector());
+    files.insert("node.json", node_vector());
     files
+}
+
+/// The bytes a node document's `sig` covers (docs/PROTOCOL.md §19), rebuilt from the spec.
+fn spec_node_bytes(doc: &Value) -> Vec<u8> {
+    Canonical::new("sovra-node/1/node")
+        .bytes(&b64_decode("node_id", s(doc, "node_id"), 32).unwrap())
+        .str(doc["operator_contact"].as_str().unwrap_or(""))
+        .str(s(doc, "hosting_policy"))
+        .u64(doc["clouds_hosted"].as_u64().unwrap())
+        .str(s(doc, "issued_at"))
+        .finish()
+}
+
+/// A node's signed statement (docs/PROTOCOL.md §19).
+fn node_vector() -> Value {
+    use sovra_proto::node::NodeDocument;
+    let node = SigningKeypair::from_seed(&[0xc1; 32]);
+    let doc = NodeDocument::sign(
+        &node,
+        Some("ops@node.example".into()),
+        "invite",
+        3,
+        NOW.parse().unwrap(),
+    )
+    .unwrap();
+    let doc = serde_json::to_value(&doc).unwrap();
+    json!({
+        "description": "A node's statement at GET /api/node, signed by its node key (seed below); signing_bytes_hex is what sig covers.",
+        "node_ed25519_seed": hex(&[0xc1; 32]),
+        "document": doc,
+        "signing_bytes_hex": hex(&spec_node_bytes(&doc)),
+    })
+}
+
+#[test]
+fn node_vector_verifies_from_the_file_alone() {
+    use sovra_proto::node::NodeDocument;
+    bless_if_asked();
+    let v = read("node.json");
+    let doc: NodeDocument = serde_json::from_value(v["document"].clone()).unwrap();
+    let node = doc.verify().unwrap();
+    let seed: [u8; 32] = unhex(s(&v, "node_ed25519_seed")).try_into().unwrap();
+    assert_eq!(SigningKeypair::from_seed(&seed).public(), node);
+    assert_eq!(
+        hex(&spec_node_bytes(&v["document"])),
+        s(&v, "signing_bytes_hex")
+    );
+    let mut edited = doc.clone();
+    edited.hosting_policy = "open".into();
+    assert_eq!(edited.verify().unwrap_err().code(), "bad_signature");
 }
 
 /// A relay auth and a first-contact proof of work (docs/PROTOCOL.md §17).

@@ -268,6 +268,16 @@ pub(crate) enum RelayCommand {
 
 #[derive(Subcommand)]
 pub(crate) enum NodeCommand {
+    /// Create the node's own key (its node-id, distinct from every cloud's) and set what it
+    /// publishes at /api/node. Safe to run again: the key is kept, the settings replaced.
+    Init {
+        /// How to reach the operator (an address or URL), published at /api/node.
+        #[arg(long)]
+        operator_contact: Option<String>,
+        /// Who may get a cloud here: closed, invite or open.
+        #[arg(long, default_value = "closed")]
+        hosting_policy: String,
+    },
     /// Serve until SIGINT or SIGTERM; in-flight requests finish first.
     Serve {
         #[arg(long, default_value = "127.0.0.1:7870")]
@@ -590,6 +600,13 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Relay { command } => relay::run(&ctx, command).await,
         Command::Init { handle } => node::init(&ctx, &handle).await,
+        Command::Node {
+            command:
+                NodeCommand::Init {
+                    operator_contact,
+                    hosting_policy,
+                },
+        } => node::init_node(&ctx, operator_contact, hosting_policy),
         Command::Node {
             command:
                 NodeCommand::Serve {

@@ -28,6 +28,43 @@ pub async fn init(ctx: &Ctx, handle: &str) -> Result<()> {
     Ok(())
 }
 
+/// `sovra node init`: the node key and the operator's settings.
+pub fn init_node(
+    ctx: &Ctx,
+    operator_contact: Option<String>,
+    hosting_policy: String,
+) -> Result<()> {
+    let identity = sovra_node::hosting::NodeIdentity::configure(
+        &ctx.home,
+        &sovra_node::hosting::NodeConfig {
+            operator_contact,
+            hosting_policy,
+        },
+    )?;
+    let id = identity.keys.public();
+    let out = serde_json::json!({
+        "node_id": id.to_b64(),
+        "fingerprint": id.fingerprint(),
+        "operator_contact": identity.config.operator_contact,
+        "hosting_policy": identity.config.hosting_policy,
+    });
+    ctx.print(&out, |_| {
+        println!("node-id  {}", id.to_human());
+        println!("         fingerprint {}", id.fingerprint());
+        println!(
+            "hosting  {}{}",
+            identity.config.hosting_policy,
+            identity
+                .config
+                .operator_contact
+                .as_deref()
+                .map(|c| format!(", operator {c}"))
+                .unwrap_or_default()
+        );
+    });
+    Ok(())
+}
+
 pub async fn serve(
     ctx: &Ctx,
     listen: &str,

@@ -28,7 +28,9 @@ pub async fn run(ctx: &Ctx, command: PendingCommand) -> Result<()> {
                     // Whether the claimed name is this key's, as the registry says.
                     let mark = match p["handle_status"].as_str() {
                         Some("verified") => " [verified]",
-                        Some("impostor") => " [IMPOSTOR: the registry gives this handle to another key]",
+                        Some("impostor") => {
+                            " [IMPOSTOR: the registry gives this handle to another key]"
+                        }
                         _ if p["peer_handle"].is_string() => " [unverified]",
                         _ => "",
                     };
