@@ -32,9 +32,10 @@ use zeroize::Zeroizing;
 use crate::canonical::Canonical;
 use crate::encoding::{b64, b64_decode};
 use crate::error::ProtoError;
+use crate::host::{HostCertificate, signer_for};
 use crate::identity::validate_handle;
 use crate::keys::{
-    CloudKeys, EncryptionKey, EncryptionSecret, PublicKey, SigningKeypair, signature_from_b64,
+    CloudKeys, EncryptionKey, EncryptionSecret, PublicKey, signature_from_b64,
 };
 use crate::seal::{hpke_open, hpke_seal};
 use crate::session::{Role, Session};
@@ -68,6 +69,9 @@ pub struct HandshakeRequest {
     /// Not signed: it binds to fields that are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pow: Option<u64>,
+    /// A hosted initiator: the certificate of the host key that signed (§19.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_certificate: Option<HostCertificate>,
 }
 
 pub const POW_LABEL: &str = "rapp-d2d/1.0/pow";
@@ -131,6 +135,9 @@ pub struct HandshakeResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub sig: String,
+    /// A hosted responder: the certificate of the host key that signed (§19.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_certificate: Option<HostCertificate>,
 }
 
 /// The sealed intro's plaintext (JSON).
@@ -172,12 +179,16 @@ pub struct PendingHandshake {
     pub peer: PublicKey,
     pub sealed_intro: Vec<u8>,
     pub ephemeral: EncryptionSecret,
+    /// When the handshake was sent: a hosted responder's certificate must hold then.
+    pub started_at: Timestamp,
 }
 
 /// A handshake request whose signature, intro and sender proof checked out.
 #[derive(Debug, Clone)]
 pub struct ReceivedHandshake {
     pub from: PublicKey,
+    /// The key that signed for `from`: `from` itself, or its certified host key.
+    pub signer: PublicKey,
     pub to: PublicKey,
     pub conversation_id: Uuid,
     pub topic: String,
@@ -367,6 +378,7 @@ pub fn initiate(
         sealed_intro: b64(&sealed_intro),
         sig: b64(&sig),
         pow: None,
+        host_certificate: me.host_certificate(),
     };
     Ok((
         request,
@@ -376,6 +388,7 @@ pub fn initiate(
             peer,
             sealed_intro,
             ephemeral,
+            started_at: now,
         },
     ))
 }
@@ -398,7 +411,9 @@ pub fn receive(
         return Err(ProtoError::WrongRecipient);
     }
     let id = request.conversation_id.as_str();
-    from.verify(
+    // The initiator's own key, or the host key its certificate names (§19.2).
+    let signer = signer_for(&from, request.host_certificate.as_ref(), now)?;
+    signer.verify(
         "handshake",
         &handshake_bytes(&from, &to, id, &sealed_intro),
         &sig,
@@ -425,7 +440,7 @@ pub fn receive(
     }
     let ephemeral_key = EncryptionKey::from_b64("ephemeral_key", &intro.ephemeral_key)?;
     let proof = signature_from_b64("sender_proof", &intro.sender_proof)?;
-    from.verify(
+    signer.verify(
         "sender_proof",
         &sender_proof_bytes(&from, &to, id, &ephemeral_key, &intro.topic, &intro.sent_at),
         &proof,
@@ -440,6 +455,7 @@ pub fn receive(
     };
     Ok(ReceivedHandshake {
         from,
+        signer,
         to,
         conversation_id,
         topic: intro.topic,
@@ -479,6 +495,7 @@ pub fn accept(
         token.clone(),
         responder,
         received.from,
+        received.signer,
         |label, out| ctx.export(label, out),
     );
     let sig = me.signing.sign(&response_bytes(
@@ -499,6 +516,7 @@ pub fn accept(
             sealed_ack: Some(b64(&sealed_ack)),
             reason: None,
             sig: b64(&sig),
+            host_certificate: me.host_certificate(),
         },
         session,
     ))
@@ -506,14 +524,14 @@ pub fn accept(
 
 /// Responder, step 3b: refuses, with a signed reason.
 pub fn refuse(
-    me: &SigningKeypair,
+    me: &CloudKeys,
     initiator: &PublicKey,
     conversation_id: Uuid,
     reason: &str,
 ) -> HandshakeResponse {
     let id = conversation_id.hyphenated().to_string();
     let responder = me.public();
-    let sig = me.sign(&response_bytes(
+    let sig = me.signing.sign(&response_bytes(
         &responder,
         initiator,
         &id,
@@ -527,6 +545,7 @@ pub fn refuse(
         sealed_ack: None,
         reason: Some(reason.into()),
         sig: b64(&sig),
+        host_certificate: me.host_certificate(),
     }
 }
 
@@ -549,6 +568,8 @@ impl PendingHandshake {
             ));
         }
         let sig = signature_from_b64("sig", &response.sig)?;
+        // The responder's own key, or its host key, certified when we knocked.
+        let signer = signer_for(&from, response.host_certificate.as_ref(), self.started_at)?;
         if !response.accepted {
             let reason = response.reason.as_deref().unwrap_or(REASON_REFUSED);
             if reason.len() > MAX_TOPIC {
@@ -558,7 +579,7 @@ impl PendingHandshake {
                     got: reason.len(),
                 });
             }
-            from.verify(
+            signer.verify(
                 "handshake response",
                 &response_bytes(&from, &self.me, &id, ResponseOutcome::Refused { reason }),
                 &sig,
@@ -580,7 +601,7 @@ impl PendingHandshake {
                 .ok_or_else(|| ProtoError::malformed("sealed_ack", "missing"))?,
             MAX_SEALED_INTRO,
         )?;
-        from.verify(
+        signer.verify(
             "handshake response",
             &response_bytes(
                 &from,
@@ -614,6 +635,7 @@ impl PendingHandshake {
             token.to_owned(),
             self.me,
             from,
+            signer,
             |label, out| ctx.export(label, out),
         ));
         Ok(HandshakeOutcome::Accepted { session, ack })

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::canonical::Canonical;
 use crate::encoding::b64;
 use crate::error::ProtoError;
+use crate::host::HostCertificate;
 use crate::keys::{CloudKeys, EncryptionKey, PublicKey, signature_from_b64};
 use crate::time;
 use crate::urls::{ANY_SCHEMES, validate_urls};
@@ -49,6 +50,10 @@ pub struct IdentityDocument {
     pub relays: Vec<String>,
     pub issued_at: String,
     pub sig: String,
+    /// For a hosted cloud: the cloud key's certificate of the host key that signed (`sig`) and
+    /// of `encryption_key` (§19.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_certificate: Option<HostCertificate>,
 }
 
 /// An identity document whose signature and fields have been checked.
@@ -61,6 +66,9 @@ pub struct Identity {
     pub endpoints: Vec<String>,
     pub relays: Vec<String>,
     pub issued_at: Timestamp,
+    /// The node-id serving a hosted cloud (from its host certificate); `None` for a
+    /// self-hosted cloud.
+    pub hosted_by: Option<PublicKey>,
 }
 
 /// Checks handle syntax: `@` then dot-separated labels of `a-z`, `0-9` and `-`, at least two
@@ -198,6 +206,7 @@ impl IdentityDocument {
             relays,
             issued_at,
             sig: b64(&sig),
+            host_certificate: keys.host_certificate(),
         })
     }
 
@@ -227,7 +236,23 @@ impl IdentityDocument {
         validate_urls("endpoints", &self.endpoints, ANY_SCHEMES)?;
         validate_urls("relays", &self.relays, ANY_SCHEMES)?;
         let issued_at = time::parse("issued_at", &self.issued_at)?;
-        pubkey.verify(
+        // A hosted cloud's document is signed by its host key, which the certificate must
+        // cover at the time it signed, along with the encryption key it publishes.
+        let host = self
+            .host_certificate
+            .as_ref()
+            .map(|c| c.verify(&pubkey, issued_at))
+            .transpose()?;
+        if let Some(h) = &host
+            && h.host_encryption_key != encryption_key
+        {
+            return Err(ProtoError::malformed(
+                "encryption_key",
+                "not the host encryption key the certificate names",
+            ));
+        }
+        let signer = host.as_ref().map_or(pubkey, |h| h.host_key);
+        signer.verify(
             "identity document",
             &signing_bytes(
                 &pubkey,
@@ -248,6 +273,7 @@ impl IdentityDocument {
             endpoints: self.endpoints.clone(),
             relays: self.relays.clone(),
             issued_at,
+            hosted_by: host.map(|h| h.node_id),
         })
     }
 }

@@ -107,10 +107,10 @@ pub fn load_cloud_keys(path: &Path) -> Result<CloudKeys, KeyFileError> {
             detail: e.to_string(),
         }
     })?);
-    Ok(CloudKeys {
+    Ok(CloudKeys::new(
         signing,
-        encryption: EncryptionSecret::from_bytes(*secret),
-    })
+        EncryptionSecret::from_bytes(*secret),
+    ))
 }
 
 /// Writes a device, node or nym signing key to a new file with mode 0600.

@@ -270,23 +270,45 @@ impl fmt::Debug for EncryptionSecret {
     }
 }
 
-/// A cloud's long-term keys.
+/// The keys a cloud signs and opens with. Self-hosted: the cloud's own long-term keys. Hosted
+/// (`delegation` set): the node's host key pair, certified by the cloud key that stays on the
+/// human's device — `public()` is still the cloud key, and everything signed carries the
+/// certificate (docs/PROTOCOL.md §19.2).
 #[derive(Debug)]
 pub struct CloudKeys {
     pub signing: SigningKeypair,
     pub encryption: EncryptionSecret,
+    pub delegation: Option<Box<crate::host::Delegation>>,
 }
 
 impl CloudKeys {
     pub fn generate(rng: &mut impl CryptoRng) -> Self {
+        CloudKeys::new(
+            SigningKeypair::generate(rng),
+            EncryptionSecret::generate(rng),
+        )
+    }
+
+    /// A self-hosted cloud's keys.
+    pub fn new(signing: SigningKeypair, encryption: EncryptionSecret) -> Self {
         CloudKeys {
-            signing: SigningKeypair::generate(rng),
-            encryption: EncryptionSecret::generate(rng),
+            signing,
+            encryption,
+            delegation: None,
         }
     }
 
+    /// The cloud's identity key (the cloud key, also when the node signs with a host key).
     pub fn public(&self) -> PublicKey {
-        self.signing.public()
+        match &self.delegation {
+            Some(d) => d.cloud,
+            None => self.signing.public(),
+        }
+    }
+
+    /// The certificate to send beside a signature, when the signer is a host key.
+    pub fn host_certificate(&self) -> Option<crate::host::HostCertificate> {
+        self.delegation.as_ref().map(|d| d.certificate.clone())
     }
 }
 

@@ -59,6 +59,7 @@ pub mod device;
 pub mod encoding;
 pub mod error;
 pub mod handshake;
+pub mod host;
 pub mod identity;
 pub mod keyfile;
 pub mod keys;

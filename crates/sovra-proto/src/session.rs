@@ -81,6 +81,9 @@ pub struct Session {
     pub token: String,
     pub me: PublicKey,
     pub peer: PublicKey,
+    /// The key the peer's messages are signed with: `peer` itself, or the host key its
+    /// certificate named in the handshake (§19.2).
+    pub peer_signer: PublicKey,
     send_key: Zeroizing<[u8; 32]>,
     recv_key: Zeroizing<[u8; 32]>,
 }
@@ -138,6 +141,7 @@ impl Session {
         token: String,
         me: PublicKey,
         peer: PublicKey,
+        peer_signer: PublicKey,
         export: impl Fn(&[u8], &mut [u8]) -> Result<(), E>,
     ) -> Session {
         let mut i2r = Zeroizing::new([0u8; 32]);
@@ -155,6 +159,7 @@ impl Session {
             token,
             me,
             peer,
+            peer_signer,
             send_key,
             recv_key,
         }
@@ -182,7 +187,8 @@ impl Session {
         self.seal_bytes(rng, signer, seq, &plaintext)
     }
 
-    /// `seal` for an already-encoded payload.
+    /// `seal` for an already-encoded payload. `signer` is the key the peer verifies this side
+    /// with: the cloud key, or the host key a hosted cloud's handshake certified.
     pub fn seal_bytes(
         &self,
         rng: &mut impl rand_core::CryptoRng,
@@ -195,9 +201,6 @@ impl Session {
                 "seq",
                 format!("must be 1..={MAX_SEQ}"),
             ));
-        }
-        if signer.public() != self.me {
-            return Err(ProtoError::malformed("signer", "not this session's key"));
         }
         let sealed = payload_seal(
             rng,
@@ -233,7 +236,7 @@ impl Session {
         if message.token != self.token {
             return Err(ProtoError::UnknownToken);
         }
-        self.peer.verify(
+        self.peer_signer.verify(
             "message",
             &message_bytes(&message.token, message.seq, &message.sealed_payload),
             &message.sig,
@@ -254,18 +257,24 @@ impl Session {
             token: self.token.clone(),
             me: self.me.to_b64(),
             peer: self.peer.to_b64(),
+            peer_signer: (self.peer_signer != self.peer).then(|| self.peer_signer.to_b64()),
             send_key: b64(self.send_key.as_ref()),
             recv_key: b64(self.recv_key.as_ref()),
         }
     }
 
     pub fn from_stored(stored: &StoredSession) -> Result<Session, ProtoError> {
+        let peer = PublicKey::from_b64("peer", &stored.peer)?;
         Ok(Session {
             role: stored.role,
             conversation_id: crate::handshake::parse_conversation_id(&stored.conversation_id)?,
             token: stored.token.clone(),
             me: PublicKey::from_b64("me", &stored.me)?,
-            peer: PublicKey::from_b64("peer", &stored.peer)?,
+            peer,
+            peer_signer: match &stored.peer_signer {
+                Some(k) => PublicKey::from_b64("peer_signer", k)?,
+                None => peer,
+            },
             send_key: Zeroizing::new(b64_array("send_key", &stored.send_key)?),
             recv_key: Zeroizing::new(b64_array("recv_key", &stored.recv_key)?),
         })
@@ -280,6 +289,9 @@ pub struct StoredSession {
     pub token: String,
     pub me: String,
     pub peer: String,
+    /// Absent when the peer signs with its own key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_signer: Option<String>,
     pub send_key: String,
     pub recv_key: String,
 }

@@ -278,7 +278,7 @@ fn handshake_rejections() {
 
     // A signed refusal reads as a refusal; a forged one does not verify.
     let refusal = handshake::refuse(
-        &bob.signing,
+        &bob,
         &alice.public(),
         pending.conversation_id,
         REASON_NOT_ON_WHITELIST,
@@ -294,7 +294,7 @@ fn handshake_rejections() {
         "bad_signature"
     );
     let impostor = handshake::refuse(
-        &carol.signing,
+        &carol,
         &alice.public(),
         pending.conversation_id,
         "refused",
@@ -342,6 +342,120 @@ fn ack_is_bound_to_its_handshake() {
     resp2.conversation_id = pending1.conversation_id.hyphenated().to_string();
     assert_eq!(
         pending1.complete(&resp2).unwrap_err().code(),
+        "bad_signature"
+    );
+}
+
+/// A hosted cloud's keys as its node holds them: a host key pair certified by a cloud key that
+/// never leaves the human's device (`device_cloud`).
+fn hosted(device_cloud: &SigningKeypair, node: &SigningKeypair, period_days: i64) -> CloudKeys {
+    let mut rng = os_rng();
+    let host = CloudKeys::generate(&mut rng);
+    let certificate = sovra_proto::host::HostCertificate::issue(
+        device_cloud,
+        &host.signing.public(),
+        &host.encryption.public(),
+        &node.public(),
+        now(),
+        SignedDuration::from_hours(24 * period_days),
+    )
+    .unwrap();
+    CloudKeys {
+        delegation: Some(Box::new(sovra_proto::host::Delegation {
+            cloud: device_cloud.public(),
+            certificate,
+        })),
+        ..host
+    }
+}
+
+/// Hosted clouds converse with self-hosted ones through their host keys: peers see the cloud
+/// key and the node that hosts it, never need the cloud's secret, and refuse a host key the
+/// certificate does not (or no longer) cover.
+#[test]
+fn a_hosted_cloud_speaks_through_its_certified_host_key() {
+    let mut rng = os_rng();
+    let alice = CloudKeys::generate(&mut rng);
+    let bob_cloud = SigningKeypair::generate(&mut rng);
+    let node = SigningKeypair::generate(&mut rng);
+    let bob = hosted(&bob_cloud, &node, 30);
+    assert_eq!(bob.public(), bob_cloud.public());
+
+    // Bob's document is signed by his host key; alice sees his cloud key and his node.
+    let doc = IdentityDocument::sign(&bob, "@bob.cloud", vec![], vec![], vec![], now()).unwrap();
+    let id = doc.verify().unwrap();
+    assert_eq!(id.pubkey, bob_cloud.public());
+    assert_eq!(id.hosted_by, Some(node.public()));
+    let mut stripped = doc.clone();
+    stripped.host_certificate = None;
+    assert_eq!(stripped.verify().unwrap_err().code(), "bad_signature");
+
+    // Alice → hosted bob, and hosted bob's answer, and messages both ways.
+    let (req, pending) = handshake::initiate(
+        &mut rng,
+        &alice,
+        None,
+        id.pubkey,
+        id.encryption_key,
+        "hi bob",
+        now(),
+    )
+    .unwrap();
+    let received = handshake::receive(&req, &bob, now()).unwrap();
+    let ack = Ack {
+        capabilities: vec![],
+        expires_at: None,
+        accepted_at: sovra_proto::time::format(now()),
+        responder_handle: None,
+    };
+    let (resp, b) = handshake::accept(&mut rng, &bob, &received, &ack).unwrap();
+    assert!(resp.host_certificate.is_some());
+    let HandshakeOutcome::Accepted { session: a, .. } = pending.complete(&resp).unwrap() else {
+        panic!("refused")
+    };
+    let m = b
+        .seal(&mut rng, &bob.signing, 1, &Payload::text("from my host"))
+        .unwrap();
+    assert_eq!(a.open(&m.parse().unwrap()).unwrap().text, "from my host");
+    let stored = Session::from_stored(&a.to_stored()).unwrap();
+    assert_eq!(stored.open(&m.parse().unwrap()).unwrap().text, "from my host");
+    let m = a
+        .seal(&mut rng, &alice.signing, 1, &Payload::text("hi host"))
+        .unwrap();
+    assert_eq!(b.open(&m.parse().unwrap()).unwrap().text, "hi host");
+
+    // Hosted bob initiates toward alice; alice verifies through the certificate.
+    let (req, _) = handshake::initiate(
+        &mut rng,
+        &bob,
+        Some("@bob.cloud"),
+        alice.public(),
+        alice.encryption.public(),
+        "my turn",
+        now(),
+    )
+    .unwrap();
+    let got = handshake::receive(&req, &alice, now()).unwrap();
+    assert_eq!((got.from, got.signer), (bob_cloud.public(), bob.signing.public()));
+
+    // Without the certificate, after it expired, or certified by another cloud: refused.
+    let mut bare = req.clone();
+    bare.host_certificate = None;
+    assert_eq!(
+        handshake::receive(&bare, &alice, now()).unwrap_err().code(),
+        "bad_signature"
+    );
+    let late = now() + SignedDuration::from_hours(24 * 31);
+    assert_eq!(
+        handshake::receive(&req, &alice, late).unwrap_err().code(),
+        "stale_timestamp"
+    );
+    let mallory = SigningKeypair::generate(&mut rng);
+    let forged = hosted(&mallory, &node, 30);
+    let mut stolen = req.clone();
+    stolen.host_certificate = forged.host_certificate();
+    assert_eq!(
+        handshake::receive(&stolen, &alice, now()).unwrap_err().code(),
         "bad_signature"
     );
 }

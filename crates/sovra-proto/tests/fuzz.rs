@@ -37,10 +37,10 @@ fn now() -> Timestamp {
 }
 
 fn keys(seed: u8) -> CloudKeys {
-    CloudKeys {
-        signing: SigningKeypair::from_seed(&[seed; 32]),
-        encryption: EncryptionSecret::from_bytes([seed.wrapping_add(100); 32]),
-    }
+    CloudKeys::new(
+        SigningKeypair::from_seed(&[seed; 32]),
+        EncryptionSecret::from_bytes([seed.wrapping_add(100); 32]),
+    )
 }
 
 /// Valid samples, built once from fixed seeds, and what is needed to process them.
@@ -153,6 +153,7 @@ fn world() -> &'static World {
                 peer: pending.peer,
                 sealed_intro: pending.sealed_intro.clone(),
                 ephemeral: EncryptionSecret::from_bytes(*pending.ephemeral.to_bytes()),
+                started_at: now(),
             },
             bob_session,
             alice,

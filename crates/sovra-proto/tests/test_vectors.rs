@@ -106,10 +106,10 @@ fn key_json(k: &CloudKeys) -> Value {
 }
 
 fn keys_from_json(v: &Value) -> CloudKeys {
-    CloudKeys {
-        signing: SigningKeypair::from_seed(&unhex(s(v, "ed25519_seed")).try_into().unwrap()),
-        encryption: EncryptionSecret::from_bytes(unhex(s(v, "x25519_secret")).try_into().unwrap()),
-    }
+    CloudKeys::new(
+        SigningKeypair::from_seed(&unhex(s(v, "ed25519_seed")).try_into().unwrap()),
+        EncryptionSecret::from_bytes(unhex(s(v, "x25519_secret")).try_into().unwrap()),
+    )
 }
 
 // The spec's byte layouts, rebuilt independently of the crate's private helpers.
@@ -267,7 +267,7 @@ fn generate() -> BTreeMap<&'static str, Value> {
         .str(&token)
         .finish();
     let refusal = handshake::refuse(
-        &bob.signing,
+        &bob,
         &alice.public(),
         pending.conversation_id,
         "not on whitelist",
@@ -761,6 +761,7 @@ fn vectors_verify_from_files_alone() {
                 .try_into()
                 .unwrap(),
         ),
+        started_at: now,
     };
     let HandshakeOutcome::Accepted {
         session: alice_session,

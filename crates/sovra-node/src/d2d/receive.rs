@@ -74,7 +74,7 @@ impl Cloud {
         }
         let refuse = |reason: &str| {
             handshake::refuse(
-                &keys.signing,
+                &keys,
                 &received.from,
                 received.conversation_id,
                 reason,

@@ -300,7 +300,7 @@ pub fn run(home: Option<PathBuf>, json: bool) -> Result<()> {
         "mallory is whitelisted"
     );
     let refusal = handshake::refuse(
-        &bob.signing,
+        &bob,
         &m_received.from,
         m_received.conversation_id,
         REASON_NOT_ON_WHITELIST,
