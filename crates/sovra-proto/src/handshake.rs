@@ -34,9 +34,7 @@ use crate::encoding::{b64, b64_decode};
 use crate::error::ProtoError;
 use crate::host::{HostCertificate, signer_for};
 use crate::identity::validate_handle;
-use crate::keys::{
-    CloudKeys, EncryptionKey, EncryptionSecret, PublicKey, signature_from_b64,
-};
+use crate::keys::{CloudKeys, EncryptionKey, EncryptionSecret, PublicKey, signature_from_b64};
 use crate::seal::{hpke_open, hpke_seal};
 use crate::session::{Role, Session};
 use crate::time;

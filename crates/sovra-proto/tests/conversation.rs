@@ -293,12 +293,7 @@ fn handshake_rejections() {
         pending.complete(&forged).unwrap_err().code(),
         "bad_signature"
     );
-    let impostor = handshake::refuse(
-        &carol,
-        &alice.public(),
-        pending.conversation_id,
-        "refused",
-    );
+    let impostor = handshake::refuse(&carol, &alice.public(), pending.conversation_id, "refused");
     assert_eq!(pending.complete(&impostor).unwrap_err().code(), "malformed");
 }
 
@@ -418,7 +413,10 @@ fn a_hosted_cloud_speaks_through_its_certified_host_key() {
         .unwrap();
     assert_eq!(a.open(&m.parse().unwrap()).unwrap().text, "from my host");
     let stored = Session::from_stored(&a.to_stored()).unwrap();
-    assert_eq!(stored.open(&m.parse().unwrap()).unwrap().text, "from my host");
+    assert_eq!(
+        stored.open(&m.parse().unwrap()).unwrap().text,
+        "from my host"
+    );
     let m = a
         .seal(&mut rng, &alice.signing, 1, &Payload::text("hi host"))
         .unwrap();
@@ -436,7 +434,10 @@ fn a_hosted_cloud_speaks_through_its_certified_host_key() {
     )
     .unwrap();
     let got = handshake::receive(&req, &alice, now()).unwrap();
-    assert_eq!((got.from, got.signer), (bob_cloud.public(), bob.signing.public()));
+    assert_eq!(
+        (got.from, got.signer),
+        (bob_cloud.public(), bob.signing.public())
+    );
 
     // Without the certificate, after it expired, or certified by another cloud: refused.
     let mut bare = req.clone();
@@ -455,7 +456,9 @@ fn a_hosted_cloud_speaks_through_its_certified_host_key() {
     let mut stolen = req.clone();
     stolen.host_certificate = forged.host_certificate();
     assert_eq!(
-        handshake::receive(&stolen, &alice, now()).unwrap_err().code(),
+        handshake::receive(&stolen, &alice, now())
+            .unwrap_err()
+            .code(),
         "bad_signature"
     );
 }

@@ -518,7 +518,97 @@ fn generate() -> BTreeMap<&'static str, Value> {
     files.insert("registry.json", registry_vector());
     files.insert("relay.json", relay_vector());
     files.insert("node.json", node_vector());
+    files.insert("host.json", host_vector());
     files
+}
+
+fn spec_host_bytes(c: &Value) -> Vec<u8> {
+    let raw = |f: &str| b64_decode("k", s(c, f), 32).unwrap();
+    Canonical::new("rapp-d2d/1.0/host-certificate")
+        .bytes(&raw("cloud"))
+        .bytes(&raw("host_key"))
+        .bytes(&raw("host_encryption_key"))
+        .bytes(&raw("node_id"))
+        .str(s(c, "issued_at"))
+        .str(s(c, "expires_at"))
+        .finish()
+}
+
+/// A host certificate and a hosted cloud's identity document (docs/PROTOCOL.md §19.2).
+fn host_vector() -> Value {
+    use sovra_proto::host::{Delegation, HostCertificate};
+    let cloud = SigningKeypair::from_seed(&[0xd1; 32]);
+    let host = CloudKeys::new(
+        SigningKeypair::from_seed(&[0xd2; 32]),
+        EncryptionSecret::from_bytes([0xd3; 32]),
+    );
+    let node = SigningKeypair::from_seed(&[0xc1; 32]);
+    let certificate = HostCertificate::issue(
+        &cloud,
+        &host.signing.public(),
+        &host.encryption.public(),
+        &node.public(),
+        NOW.parse().unwrap(),
+        jiff::SignedDuration::from_hours(24 * 30),
+    )
+    .unwrap();
+    let hosted = CloudKeys {
+        delegation: Some(Box::new(Delegation {
+            cloud: cloud.public(),
+            certificate: certificate.clone(),
+        })),
+        ..host
+    };
+    let doc = IdentityDocument::sign(
+        &hosted,
+        "@dana.cloud",
+        vec![],
+        vec!["https://node.example/clouds/dana".into()],
+        vec![],
+        NOW.parse().unwrap(),
+    )
+    .unwrap();
+    let cert = serde_json::to_value(&certificate).unwrap();
+    json!({
+        "description": "Dana's cloud key (seed cloud_ed25519_seed, on her device) certifies a host key pair (host_ed25519_seed, host_x25519_secret) held by the node node.json describes, for 30 days. The identity document is signed by the host key and carries the certificate; it verifies as Dana's cloud key, hosted by that node.",
+        "cloud_ed25519_seed": hex(&[0xd1; 32]),
+        "host_ed25519_seed": hex(&[0xd2; 32]),
+        "host_x25519_secret": hex(&[0xd3; 32]),
+        "certificate": cert,
+        "certificate_signing_bytes_hex": hex(&spec_host_bytes(&cert)),
+        "identity_document": doc,
+    })
+}
+
+#[test]
+fn host_vector_verifies_from_the_file_alone() {
+    use sovra_proto::host::HostCertificate;
+    bless_if_asked();
+    let v = read("host.json");
+    let seed = |f: &str| -> [u8; 32] { unhex(s(&v, f)).try_into().unwrap() };
+    let cloud = SigningKeypair::from_seed(&seed("cloud_ed25519_seed")).public();
+    let cert: HostCertificate = serde_json::from_value(v["certificate"].clone()).unwrap();
+    let host = cert.verify(&cloud, NOW.parse().unwrap()).unwrap();
+    assert_eq!(
+        host.host_key,
+        SigningKeypair::from_seed(&seed("host_ed25519_seed")).public()
+    );
+    let sig: [u8; 64] = b64_decode("sig", &cert.sig, 64)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    cloud
+        .verify("host", &unhex(s(&v, "certificate_signing_bytes_hex")), &sig)
+        .unwrap();
+    assert_eq!(
+        hex(&spec_host_bytes(&v["certificate"])),
+        s(&v, "certificate_signing_bytes_hex")
+    );
+    let doc: IdentityDocument = serde_json::from_value(v["identity_document"].clone()).unwrap();
+    let id = doc.verify().unwrap();
+    assert_eq!(id.pubkey, cloud);
+    assert_eq!(id.hosted_by, Some(host.node_id));
+    assert_eq!(id.encryption_key, host.host_encryption_key);
 }
 
 /// The bytes a node document's `sig` covers (docs/PROTOCOL.md §19), rebuilt from the spec.

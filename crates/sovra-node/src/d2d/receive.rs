@@ -73,12 +73,7 @@ impl Cloud {
             peer = self.store.peer(&received.from).await?;
         }
         let refuse = |reason: &str| {
-            handshake::refuse(
-                &keys,
-                &received.from,
-                received.conversation_id,
-                reason,
-            )
+            handshake::refuse(&keys, &received.from, received.conversation_id, reason)
         };
         // Everything read before the transaction: the store has one connection.
         let earlier = self.store.pending_all_for(&received.from).await?;
