@@ -141,14 +141,19 @@ impl D2dClient {
 
     /// `GET /api/d2d/identity`, verified.
     pub async fn identity(&self, base: &str) -> Result<Identity, ClientError> {
+        let doc: IdentityDocument = self.get(base, "/api/d2d/identity").await?;
+        Ok(doc.verify()?)
+    }
+
+    /// GETs `path` below `base` (a cloud's or a node's URL); the caller verifies.
+    pub async fn get<T: DeserializeOwned>(&self, base: &str, path: &str) -> Result<T, ClientError> {
         let resp = self
             .http
-            .get(join(base, "/api/d2d/identity"))
+            .get(join(base, path))
             .send()
             .await
             .map_err(transport)?;
-        let doc: IdentityDocument = read(resp).await?;
-        Ok(doc.verify()?)
+        read(resp).await
     }
 
     pub async fn handshake(

@@ -10,6 +10,8 @@ use sovra_client::D2dClient;
 use sovra_proto::{CloudKeys, PublicKey};
 use tokio::sync::Notify;
 
+use crate::error::{ApiError, ApiResult};
+
 use crate::d2d::inbox::Inbox;
 use crate::d2d::queue::Queue;
 use crate::d2d::strangers::Strangers;
@@ -78,6 +80,8 @@ pub struct Cloud {
     /// What happens in this cloud, for live listeners (`agents/events.rs`).
     pub events: tokio::sync::broadcast::Sender<crate::agents::events::Event>,
     pub jobs_wake: Notify,
+    /// A hosted cloud whose owner revoked the host key: nothing is signed for it any more.
+    pub(crate) revoked: std::sync::atomic::AtomicBool,
     /// A stranger's claimed handle waits to be checked at a registry (`registry.rs`).
     pub handles_wake: Notify,
     /// When an unknown key claiming a registry-resolved handle last made us check that
@@ -115,7 +119,7 @@ impl Cloud {
                 );
             }
         }
-        let keys = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key"))?;
+        let keys = crate::home::load_keys(&dir)?;
         let store = Store::open(&dir.join("cloud.db")).await?;
         let inbox = Inbox::start(store.writer(), store.rates());
         let queue = Queue::start(store.writer());
@@ -145,6 +149,7 @@ impl Cloud {
             events: crate::agents::events::channel(),
             strangers,
             jobs_wake: Notify::new(),
+            revoked: Default::default(),
             handles_wake: Notify::new(),
             early_checks: Default::default(),
             relay_links: Default::default(),
@@ -173,6 +178,37 @@ impl Cloud {
     }
 
     /// The cloud's current keys.
+    /// Refuses to speak for a hosted cloud whose human revoked this node's host key.
+    pub fn speaking(&self) -> ApiResult<()> {
+        if self.revoked.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(ApiError::new(
+                410,
+                "host_revoked",
+                "this cloud's owner revoked this node's host key; it no longer speaks for it",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether this node holds only a host key for the cloud (§19.2).
+    pub fn is_hosted(&self) -> bool {
+        self.keys().delegation.is_some()
+    }
+
+    /// Refuses what only the cloud key may do when this node does not hold it.
+    pub fn needs_cloud_key(&self, what: &str) -> ApiResult<()> {
+        if self.is_hosted() {
+            return Err(ApiError::new(
+                409,
+                "hosted",
+                format!(
+                    "this node hosts the cloud with a delegated key; {what} from the device that holds the cloud key"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn keys(&self) -> Arc<CloudKeys> {
         self.keys.read().expect("keys lock").clone()
     }

@@ -9,7 +9,10 @@
 //!   node-config.json          what the operator publishes at /api/node: contact, policy
 //!   clouds/<name>/            one directory per hosted cloud (0700): the unit of migration
 //!     cloud.json              handle and creation time
-//!     cloud.key               the cloud's Ed25519 + X25519 secret keys (0600)
+//!     cloud.key               the cloud's Ed25519 + X25519 secret keys (0600) — or, for a cloud
+//!                             hosted here for a human who keeps the cloud key on a device:
+//!     host.key                the host key pair the node signs and opens with (0600)
+//!     host-certificate.json   the cloud key's certificate of that pair (PROTOCOL.md §19.2)
 //!     device.key              the local CLI's device key (0600), certified by cloud.key
 //!     cloud.db                SQLite (WAL; 0600, and so its -wal and -shm): whitelist,
 //!                             conversations, messages, outbox…
@@ -21,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sovra_proto::device::{KeyCertificate, PURPOSE_OWNER};
+use sovra_proto::host::{Delegation, HostCertificate};
 use sovra_proto::identity::validate_handle;
 use sovra_proto::keyfile::{self, KeyRole};
 use sovra_proto::{CloudKeys, SigningKeypair, os_rng};
@@ -47,6 +51,9 @@ pub enum HomeError {
     },
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// The node asked to host a cloud refused or could not be reached.
+    #[error("the node: {0}")]
+    Node(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
@@ -60,6 +67,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
 pub struct CloudConfig {
     pub handle: String,
     pub created_at: String,
+    /// On a node: this cloud's keys are a delegation (`host.key`, `host-certificate.json`);
+    /// the cloud key is on the human's device.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hosted: bool,
+    /// On the human's device: the cloud's base URL at the node that hosts it. Such a cloud is
+    /// not served from this home; the CLI talks to its node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosted_by: Option<String>,
 }
 
 /// Where the running node listens, so the CLI can find it.
@@ -181,11 +196,114 @@ pub async fn init_cloud(home: &Path, handle: &str) -> Result<(PathBuf, CloudKeys
     let config = CloudConfig {
         handle: handle.to_owned(),
         created_at: sovra_proto::time::format(jiff::Timestamp::now()),
+        hosted: false,
+        hosted_by: None,
     };
     // The config is written last: its presence marks a complete cloud.
     let path = dir.join("cloud.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).map_err(io(&path))?;
     Ok((dir, keys))
+}
+
+/// How long a host certificate from `sovra init --hosted-by` lasts before the device renews it.
+pub const HOST_PERIOD_DAYS: i64 = 30;
+
+/// Creates a cloud in this home (the human's device) to be hosted at `node_url`: the cloud key
+/// and a device key are made and stay here; the node draws a host key pair, which the cloud key
+/// certifies for that node and `HOST_PERIOD_DAYS` (PROTOCOL.md §19.2, §19.3). Returns the
+/// cloud's directory here and its base URL at the node.
+pub async fn init_hosted_cloud(
+    home: &Path,
+    handle: &str,
+    node_url: &str,
+    invite: &str,
+) -> Result<(PathBuf, String), HomeError> {
+    use sovra_proto::host::{ActivateRequest, ActivateResponse, OnboardRequest, OnboardResponse};
+    validate_handle(handle).map_err(|e| HomeError::Invalid(e.to_string()))?;
+    let name = cloud_name(handle)?;
+    let dir = cloud_dir(home, &name);
+    if dir.join("cloud.json").exists() || dir.join("cloud.key").exists() {
+        return Err(HomeError::Exists(dir));
+    }
+    let node_url = node_url.trim_end_matches('/');
+    let client = sovra_client::D2dClient::default();
+    let failed = |e: sovra_client::ClientError| HomeError::Node(e.to_string());
+    // The node says who it is, signed by its own key.
+    let statement: sovra_proto::node::NodeDocument =
+        client.get(node_url, "/api/node").await.map_err(failed)?;
+    let node_id = statement
+        .verify()
+        .map_err(|e| HomeError::Node(format!("its /api/node does not verify: {e}")))?;
+    let mut rng = os_rng();
+    let keys = CloudKeys::generate(&mut rng);
+    let device = SigningKeypair::generate(&mut rng);
+    let offer: OnboardResponse = client
+        .post(
+            node_url,
+            "/api/host/clouds",
+            &OnboardRequest {
+                handle: handle.to_owned(),
+                cloud_key: keys.public().to_b64(),
+                invite: invite.to_owned(),
+            },
+        )
+        .await
+        .map_err(failed)?;
+    if offer.node_id != node_id.to_b64() {
+        return Err(HomeError::Node(
+            "it offered host keys for another node-id than its own".into(),
+        ));
+    }
+    let bad = |e: sovra_proto::ProtoError| HomeError::Node(format!("its offer: {e}"));
+    let host_key = sovra_proto::PublicKey::from_b64("host_key", &offer.host_key).map_err(bad)?;
+    let host_encryption_key =
+        sovra_proto::EncryptionKey::from_b64("host_encryption_key", &offer.host_encryption_key)
+            .map_err(bad)?;
+    let now = jiff::Timestamp::now();
+    let host_certificate = HostCertificate::issue(
+        &keys.signing,
+        &host_key,
+        &host_encryption_key,
+        &node_id,
+        now,
+        jiff::SignedDuration::from_hours(24 * HOST_PERIOD_DAYS),
+    )
+    .map_err(bad)?;
+    let device_certificate =
+        KeyCertificate::issue(&keys.signing, &device.public(), PURPOSE_OWNER, "cli", now);
+    // The keys are on disk before the node hears the certificate: losing them after
+    // activation would orphan the cloud.
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    make_private_dir(&dir)?;
+    keyfile::save_cloud_keys(&dir.join("cloud.key"), &keys)?;
+    keyfile::save_signing_key(&dir.join("device.key"), KeyRole::Device, &device)?;
+    write_atomic(
+        &dir.join("host-certificate.json"),
+        &serde_json::to_vec_pretty(&host_certificate).expect("json"),
+    )?;
+    let done: ActivateResponse = client
+        .post(
+            node_url,
+            &format!("/api/host/clouds/{}/activate", offer.name),
+            &ActivateRequest {
+                host_certificate,
+                device_key: device.public().to_b64(),
+                device_certificate,
+            },
+        )
+        .await
+        .map_err(failed)?;
+    let config = CloudConfig {
+        handle: handle.to_owned(),
+        created_at: sovra_proto::time::format(now),
+        hosted: false,
+        hosted_by: Some(done.base_url.clone()),
+    };
+    write_atomic(
+        &dir.join("cloud.json"),
+        &serde_json::to_vec_pretty(&config).expect("json"),
+    )?;
+    Ok((dir, done.base_url))
 }
 
 /// A cloud directory holds keys, sessions and souls: only the owner may list or enter it.
@@ -202,6 +320,32 @@ pub fn load_config(dir: &Path) -> Result<CloudConfig, HomeError> {
     let text = std::fs::read(&path).map_err(io(&path))?;
     serde_json::from_slice(&text)
         .map_err(|e| HomeError::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// The keys a node signs with for the cloud in `dir`: its own (`cloud.key`), or for a hosted
+/// cloud the host key pair and the certificate binding it to the cloud key (§19.2).
+pub fn load_keys(dir: &Path) -> Result<CloudKeys, HomeError> {
+    if dir.join("cloud.key").exists() {
+        return Ok(keyfile::load_cloud_keys(&dir.join("cloud.key"))?);
+    }
+    let host = keyfile::load_cloud_keys(&dir.join("host.key"))?;
+    let path = dir.join("host-certificate.json");
+    let text = std::fs::read(&path).map_err(io(&path))?;
+    let certificate: HostCertificate = serde_json::from_slice(&text)
+        .map_err(|e| HomeError::Invalid(format!("{}: {e}", path.display())))?;
+    let cloud = sovra_proto::PublicKey::from_b64("cloud", &certificate.cloud)
+        .map_err(|e| HomeError::Invalid(format!("{}: {e}", path.display())))?;
+    Ok(CloudKeys {
+        delegation: Some(Box::new(Delegation { cloud, certificate })),
+        ..host
+    })
+}
+
+/// Writes a file other processes may read while it is replaced: whole or not at all.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HomeError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
 }
 
 pub fn load_device(dir: &Path) -> Result<SigningKeypair, HomeError> {

@@ -202,6 +202,7 @@ impl Cloud {
         registry: &str,
         proof: PhoneProof,
     ) -> ApiResult<(PinnedRegistry, VerifiedLookup)> {
+        self.needs_cloud_key("register the handle")?;
         let registry = self.pin_registry(registry).await?;
         let key = PublicKey::from_b64("registry_key", &registry.registry_key)?;
         let handle = self.config.handle.clone();
@@ -231,6 +232,9 @@ impl Cloud {
         let Some(reg) = self.store.registration().await? else {
             return Ok(false);
         };
+        if self.is_hosted() {
+            return Ok(false);
+        }
         self.finish_interrupted_rotation(&reg.handle, &reg.registry_url)
             .await?;
         let due = now_ms() - reg.last_heartbeat >= HEARTBEAT_EVERY.as_millis() as i64;
@@ -259,6 +263,7 @@ impl Cloud {
     /// only after the registry accepted. Then device certificates are re-issued by the new key
     /// and open conversations close, since their sessions were bound to the old key.
     pub async fn rotate_key(&self, proof: PhoneProof) -> ApiResult<VerifiedLookup> {
+        self.needs_cloud_key("rotate the cloud key")?;
         let reg = self.store.registration().await?.ok_or_else(|| {
             ApiError::new(
                 409,

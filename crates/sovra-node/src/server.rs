@@ -16,9 +16,10 @@ use crate::agents::api as agent_api;
 use crate::cloud::{Cloud, Settings};
 use crate::d2d;
 use crate::home::{self, HomeError};
-use crate::hosting::NodeIdentity;
+use crate::hosting::{Hosting, NodeIdentity};
 use crate::owner::{
-    auth, capabilities, conversations, drafts, peers, pending, registry, relays, swarms, whoami,
+    auth, capabilities, conversations, drafts, host, peers, pending, registry, relays, swarms,
+    whoami,
 };
 use crate::workers::spawn_workers;
 use sovra_http::{MAX_BODY, method_not_allowed, not_found};
@@ -31,6 +32,8 @@ pub struct Node {
     pub url: String,
     /// The node's own key and operator settings (`hosting/node_id.rs`).
     pub identity: Arc<NodeIdentity>,
+    /// Onboarding and the clouds added while serving (`hosting/`).
+    pub hosting: Arc<Hosting>,
 }
 
 /// The path prefix of a cloud on its node.
@@ -46,6 +49,17 @@ pub async fn open_node(
 ) -> Result<Node, HomeError> {
     let mut clouds = BTreeMap::new();
     for name in home::list_clouds(home)? {
+        let dir = home::cloud_dir(home, &name);
+        let config = home::load_config(&dir)?;
+        // A cloud a node elsewhere hosts (this home is the human's device) is not served here.
+        if config.hosted_by.is_some() {
+            continue;
+        }
+        // A hosted cloud whose owner revoked our host key: its data stays, unserved.
+        if config.hosted && !dir.join("host.key").exists() {
+            tracing::warn!(cloud = %name, "not served: its owner revoked this node's host key");
+            continue;
+        }
         let base = format!("{}{}", public_url.trim_end_matches('/'), cloud_path(&name));
         let cloud = Cloud::open(home::cloud_dir(home, &name), base, settings.clone()).await?;
         clouds.insert(name, cloud);
@@ -54,14 +68,25 @@ pub async fn open_node(
     identity
         .clouds
         .store(clouds.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    let identity = Arc::new(identity);
+    let url = public_url.trim_end_matches('/').to_owned();
+    let db = crate::hosting::NodeDb::open(home).await?;
+    let hosting = Arc::new(Hosting::new(
+        home.to_owned(),
+        url.clone(),
+        settings,
+        identity.clone(),
+        db,
+    ));
     Ok(Node {
         clouds,
-        url: public_url.trim_end_matches('/').to_owned(),
-        identity: Arc::new(identity),
+        url,
+        identity,
+        hosting,
     })
 }
 
-fn cloud_router(cloud: Arc<Cloud>) -> Router {
+pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
     let owner_api = Router::new()
         .route("/whoami", get(whoami::whoami))
         .route("/peers", get(peers::list_peers).put(peers::put_peer))
@@ -122,6 +147,7 @@ fn cloud_router(cloud: Arc<Cloud>) -> Router {
         .route("/drafts", get(drafts::list_drafts))
         .route("/drafts/{id}/send", post(drafts::send_draft))
         .route("/drafts/{id}/discard", post(drafts::discard_draft))
+        .route("/host/revoke", post(host::revoke_host))
         .route("/events", get(drafts::events))
         .layer(axum::middleware::from_fn_with_state(
             cloud.clone(),
@@ -135,20 +161,37 @@ fn cloud_router(cloud: Arc<Cloud>) -> Router {
             cloud.clone(),
             agent_api::authenticate,
         ));
+    let d2d_api = Router::new()
+        .route("/identity", get(d2d::identity))
+        .route("/handshake", post(d2d::handshake))
+        .route("/message", post(d2d::message))
+        .layer(axum::middleware::from_fn_with_state(
+            cloud.clone(),
+            d2d::speaking,
+        ));
     Router::new()
-        .route("/api/d2d/identity", get(d2d::identity))
-        .route("/api/d2d/handshake", post(d2d::handshake))
-        .route("/api/d2d/message", post(d2d::message))
+        .nest("/api/d2d", d2d_api)
         .nest("/api/owner", owner_api)
         .nest("/api/agent", agent_api)
         .with_state(cloud)
 }
 
 pub fn router(node: &Node) -> Router {
-    let mut app = Router::new().route(
-        "/api/node",
-        get(crate::hosting::node_id::node_document).with_state(node.identity.clone()),
-    );
+    use crate::hosting::{onboard, served};
+    let hosting = Router::new()
+        .route("/api/host/clouds", post(onboard::create))
+        .route("/api/host/clouds/{name}/activate", post(onboard::activate))
+        .route(
+            "/clouds/{name}/{*rest}",
+            axum::routing::any(served::dispatch),
+        )
+        .with_state(node.hosting.clone());
+    let mut app = Router::new()
+        .route(
+            "/api/node",
+            get(crate::hosting::node_id::node_document).with_state(node.identity.clone()),
+        )
+        .merge(hosting);
     for (name, cloud) in &node.clouds {
         app = app.nest(&cloud_path(name), cloud_router(cloud.clone()));
     }
@@ -167,15 +210,16 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut workers = spawn_workers(&node, stop_rx);
+    let hosting = node.hosting.clone();
+    let mut workers = spawn_workers(&node, hosting.stop.subscribe());
     let clouds: Vec<_> = node.clouds.values().cloned().collect();
     let app = router(&node);
     // Stopping tells the clouds first: their event streams (owner and agent SSE) end, so the
     // listener's graceful shutdown is not held open by a follower that never hangs up.
+    let added = hosting.clone();
     let stopping = async move {
         shutdown.await;
-        for cloud in clouds {
+        for cloud in clouds.into_iter().chain(added.added_clouds()) {
             cloud.shut_down();
         }
     };
@@ -186,7 +230,9 @@ pub async fn serve(
         stopping,
     )
     .await?;
-    let _ = stop_tx.send(true);
+    let _ = hosting.stop.send(true);
     while workers.join_next().await.is_some() {}
+    let mut added = hosting.take_workers();
+    while added.join_next().await.is_some() {}
     Ok(())
 }

@@ -15,6 +15,18 @@ pub fn spawn_workers(
 ) -> tokio::task::JoinSet<()> {
     let mut set = tokio::task::JoinSet::new();
     for cloud in node.clouds.values() {
+        spawn_cloud_workers(cloud, shutdown.clone(), &mut set);
+    }
+    set
+}
+
+/// One cloud's workers, into `set`.
+pub fn spawn_cloud_workers(
+    cloud: &std::sync::Arc<Cloud>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    set: &mut tokio::task::JoinSet<()>,
+) {
+    {
         let c = cloud.clone();
         set.spawn(async move {
             match c.store.relays().await {
@@ -38,7 +50,6 @@ pub fn spawn_workers(
             }
         });
     }
-    set
 }
 
 impl Cloud {

@@ -177,6 +177,42 @@ pub fn signer_for(
     }
 }
 
+/// `POST /api/host/clouds` (§19.3): a human's device asks a node to host its cloud.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnboardRequest {
+    pub handle: String,
+    /// The cloud key (base64), generated and kept on the device.
+    pub cloud_key: String,
+    pub invite: String,
+}
+
+/// The node's answer: the host key pair it drew, for the device to certify.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OnboardResponse {
+    pub name: String,
+    pub base_url: String,
+    pub node_id: String,
+    pub host_key: String,
+    pub host_encryption_key: String,
+}
+
+/// `POST /api/host/clouds/{name}/activate`: the cloud key's certificates of the host key pair
+/// and of the device that will use the owner API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateRequest {
+    pub host_certificate: HostCertificate,
+    pub device_key: String,
+    pub device_certificate: crate::device::KeyCertificate,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActivateResponse {
+    pub handle: String,
+    pub base_url: String,
+}
+
 /// A hosted cloud's keys as its node holds them: the host key pair, and the certificate that
 /// ties them to the cloud key (kept on the human's device).
 #[derive(Debug, Clone)]

@@ -93,3 +93,17 @@ pub async fn message(
 ) -> ApiResult<Json<MessageResponse>> {
     cloud.receive_message(&request).await.map(Json)
 }
+
+/// Middleware on the D2D endpoints: a hosted cloud whose owner revoked this node's host key
+/// answers 410 `host_revoked` — the node no longer speaks or listens for it.
+pub async fn speaking(
+    State(cloud): State<Arc<Cloud>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match cloud.speaking() {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}

@@ -27,6 +27,13 @@ impl Cloud {
         // finds nothing new to start.
         let mut maybe_due = true;
         loop {
+            if self.speaking().is_err() {
+                // Revoked: what waits is not delivered by a node that lost the right to.
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => continue,
+                }
+            }
             let room = MAX_DELIVERING.saturating_sub(running.len());
             if room > 0 && maybe_due {
                 match self.store.due_outbox((room + in_flight.len()) as i64).await {

@@ -56,6 +56,11 @@ impl Cloud {
 
     /// Connects to every relay this cloud is registered with, so envelopes reach it.
     pub fn start_relays(self: &Arc<Self>, relays: &[String]) {
+        if self.is_hosted() && !relays.is_empty() {
+            // A relay authenticates the cloud key itself (§17.2); a host key cannot yet.
+            tracing::warn!(cloud = %self.name, "relays are not used for a hosted cloud yet");
+            return;
+        }
         for url in relays {
             self.relay_link(url);
         }

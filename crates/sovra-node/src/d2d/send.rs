@@ -26,6 +26,7 @@ impl Cloud {
         payload: &Payload,
         swarm: Option<&str>,
     ) -> ApiResult<(String, u64)> {
+        self.speaking()?;
         let peer = self.store.find_peer(who).await?.ok_or_else(|| {
             ApiError::not_found(
                 "unknown_peer",
@@ -191,6 +192,7 @@ impl Cloud {
         answers: Option<(u64, Option<NewBrainRun>)>,
         swarm: Option<&str>,
     ) -> ApiResult<u64> {
+        self.speaking()?;
         let peer_key = PublicKey::from_b64("peer", &conv.peer_pubkey)?;
         // Where it will go first (for the owner's view; delivery asks the whitelist again):
         // the endpoint, else the first relay.

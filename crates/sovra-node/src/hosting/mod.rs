@@ -5,10 +5,19 @@
 //! * `node_id.rs` — the node's own key (`node.key`) and operator settings
 //!   (`node-config.json`), and `GET /api/node`, its signed statement: node-id, operator
 //!   contact, hosting policy, how many clouds it hosts.
+//! * `invites.rs` — the node's own database (`node.db`): operator invites, one per cloud.
+//! * `onboard.rs` — a hosted human's cloud arriving: invite, host key pair, the human's
+//!   certificates (the cloud key never leaves their device).
+//! * `served.rs` — clouds added while the node runs, routed and worked like the rest.
 //!
 //! The node key carries hosting responsibility only: it never signs for a cloud, and a cloud's
 //! peers never need it to verify the cloud.
 
+pub mod invites;
 pub mod node_id;
+pub mod onboard;
+pub mod served;
 
+pub use invites::NodeDb;
 pub use node_id::{NodeConfig, NodeIdentity};
+pub use served::Hosting;

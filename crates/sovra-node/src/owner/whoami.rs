@@ -16,5 +16,7 @@ pub async fn whoami(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
         "daemon_id": cloud.public().daemon_id(),
         "fingerprint": cloud.public().fingerprint(),
         "url": cloud.base_url,
+        // Hosted: the node holds a host key the cloud key certified, for this node-id.
+        "hosted_by": cloud.keys().delegation.as_ref().map(|d| d.certificate.node_id.clone()),
     })))
 }

@@ -1,0 +1,110 @@
+//! Operator invites (`sovra host invite`): one code, one hosted cloud. Kept in the node's own
+//! database, `$SOVRA_HOME/node.db`, which the operator's CLI and the running node both open
+//! (SQLite WAL). Codes are 128 random bits, shown once, stored as SHA-256.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use sovra_sqlite::SqliteSynchronous;
+use sqlx::SqlitePool;
+
+use crate::store::now_ms;
+
+/// The node's database: invites today.
+#[derive(Clone)]
+pub struct NodeDb {
+    write: SqlitePool,
+}
+
+/// Why an invite did not open the door. All look alike to the holder (`invite_invalid`), so
+/// codes cannot be probed for state.
+#[derive(Debug, PartialEq, Eq)]
+pub enum InviteRefusal {
+    Unknown,
+    Used,
+    Expired,
+}
+
+fn hash(code: &str) -> String {
+    sovra_proto::encoding::hex(&Sha256::digest(code.trim().as_bytes()))
+}
+
+impl NodeDb {
+    pub async fn open(home: &Path) -> Result<NodeDb, sqlx::Error> {
+        let pools = sovra_sqlite::open(
+            &home.join("node.db"),
+            SqliteSynchronous::Full,
+            &sqlx::migrate!("./migrations-node"),
+        )
+        .await?;
+        Ok(NodeDb { write: pools.write })
+    }
+
+    /// A new invite valid for `days`; the code is returned once and never stored.
+    pub async fn create_invite(&self, days: u32) -> Result<String, sqlx::Error> {
+        let mut bytes = [0u8; 16];
+        rand_core::Rng::fill_bytes(&mut sovra_proto::os_rng(), &mut bytes);
+        let code = format!("sovra-invite-{}", sovra_proto::encoding::hex(&bytes));
+        let now = now_ms();
+        sqlx::query("INSERT INTO invites (code_hash, created_at, expires_at) VALUES (?, ?, ?)")
+            .bind(hash(&code))
+            .bind(now)
+            .bind(now + i64::from(days) * 86_400_000)
+            .execute(&self.write)
+            .await?;
+        Ok(code)
+    }
+
+    /// Spends `code` for the cloud `name`, at most once.
+    pub async fn redeem(
+        &self,
+        code: &str,
+        name: &str,
+    ) -> Result<Result<(), InviteRefusal>, sqlx::Error> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE invites SET used_by = ?, used_at = ?
+             WHERE code_hash = ? AND used_by IS NULL AND expires_at > ?",
+        )
+        .bind(name)
+        .bind(now)
+        .bind(hash(code))
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(Ok(()));
+        }
+        let row: Option<(Option<String>, i64)> =
+            sqlx::query_as("SELECT used_by, expires_at FROM invites WHERE code_hash = ?")
+                .bind(hash(code))
+                .fetch_optional(&self.write)
+                .await?;
+        Ok(Err(match row {
+            None => InviteRefusal::Unknown,
+            Some((Some(_), _)) => InviteRefusal::Used,
+            Some(_) => InviteRefusal::Expired,
+        }))
+    }
+
+    /// Gives an invite back (the cloud it was spent on was never completed).
+    pub async fn release(&self, name: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE invites SET used_by = NULL, used_at = NULL WHERE used_by = ?")
+            .bind(name)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// (waiting, used) invite counts, for `sovra host status`.
+    pub async fn invite_counts(&self) -> Result<(i64, i64), sqlx::Error> {
+        let now = now_ms();
+        sqlx::query_as(
+            "SELECT COALESCE(SUM(used_by IS NULL AND expires_at > ?), 0),
+                    COALESCE(SUM(used_by IS NOT NULL), 0) FROM invites",
+        )
+        .bind(now)
+        .fetch_one(&self.write)
+        .await
+    }
+}

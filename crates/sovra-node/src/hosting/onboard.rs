@@ -1,0 +1,197 @@
+//! Bringing a hosted human's cloud onto this node (PROTOCOL.md §19.3), in two steps so the node
+//! never sees the cloud key:
+//!
+//! * `POST /api/host/clouds` `{handle, cloud_key, invite}` — spends an operator's invite,
+//!   reserves the name, and draws the host key pair the node will sign and open with; answers
+//!   its public halves and the node-id for the human's device to certify.
+//! * `POST /api/host/clouds/{name}/activate` `{host_certificate, device_key,
+//!   device_certificate}` — the cloud key's certificate of that pair (for this node) and of
+//!   the device that will use the owner API. Checked, stored, and the cloud is served at once.
+//!
+//! Until activation the directory holds `host.key` and `onboarding.json` only; it is not a
+//! cloud (no `cloud.json`) and nothing serves it.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use sovra_http::{ApiError, ApiResult, JsonBody};
+use sovra_proto::device::PURPOSE_OWNER;
+use sovra_proto::host::{ActivateRequest, ActivateResponse, OnboardRequest, OnboardResponse};
+use sovra_proto::{CloudKeys, PublicKey};
+
+use super::Hosting;
+use super::invites::InviteRefusal;
+use crate::home::{self, CloudConfig};
+use crate::store::Store;
+
+/// What the node remembers of an onboarding between its two steps.
+#[derive(Serialize, Deserialize)]
+struct Onboarding {
+    handle: String,
+    cloud_key: String,
+}
+
+pub async fn create(
+    State(hosting): State<Arc<Hosting>>,
+    JsonBody(req): JsonBody<OnboardRequest>,
+) -> ApiResult<Json<OnboardResponse>> {
+    match hosting.identity.config.hosting_policy.as_str() {
+        "invite" => {}
+        _ => {
+            return Err(ApiError::new(
+                403,
+                "hosting_closed",
+                "this node takes no new clouds",
+            ));
+        }
+    }
+    sovra_proto::identity::validate_handle(&req.handle)?;
+    let cloud_key = PublicKey::from_b64("cloud_key", &req.cloud_key)?;
+    let name = home::cloud_name(&req.handle).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let dir = home::cloud_dir(&hosting.home, &name);
+    // One name, one cloud: the reservation is the directory itself.
+    let _guard = hosting.onboarding.lock().await;
+    if dir.exists() {
+        return Err(ApiError::new(
+            409,
+            "name_taken",
+            format!("a cloud named {name} exists on this node"),
+        ));
+    }
+    match hosting.db.redeem(&req.invite, &name).await? {
+        Ok(()) => {}
+        Err(why) => {
+            tracing::info!(?why, "refused an invite");
+            return Err(ApiError::new(
+                403,
+                "invite_invalid",
+                match why {
+                    InviteRefusal::Unknown | InviteRefusal::Used | InviteRefusal::Expired => {
+                        "this invite is unknown, used or expired"
+                    }
+                },
+            ));
+        }
+    }
+    let made = (|| -> Result<CloudKeys, home::HomeError> {
+        std::fs::create_dir_all(&dir).map_err(|source| home::HomeError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        home::make_private_dir(&dir)?;
+        let host = CloudKeys::generate(&mut sovra_proto::os_rng());
+        sovra_proto::keyfile::save_cloud_keys(&dir.join("host.key"), &host)?;
+        home::write_atomic(
+            &dir.join("onboarding.json"),
+            &serde_json::to_vec(&Onboarding {
+                handle: req.handle.clone(),
+                cloud_key: cloud_key.to_b64(),
+            })
+            .expect("json"),
+        )?;
+        Ok(host)
+    })();
+    let host = match made {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            hosting.db.release(&name).await?;
+            return Err(ApiError::internal(e));
+        }
+    };
+    tracing::info!(cloud = %name, "onboarding a hosted cloud");
+    Ok(Json(OnboardResponse {
+        base_url: hosting.base_url(&name),
+        name,
+        node_id: hosting.identity.keys.public().to_b64(),
+        host_key: host.signing.public().to_b64(),
+        host_encryption_key: host.encryption.public().to_b64(),
+    }))
+}
+
+pub async fn activate(
+    State(hosting): State<Arc<Hosting>>,
+    Path(name): Path<String>,
+    JsonBody(req): JsonBody<ActivateRequest>,
+) -> ApiResult<Json<ActivateResponse>> {
+    let unknown = || {
+        ApiError::not_found(
+            "unknown_onboarding",
+            format!("no cloud {name} is waiting to be activated"),
+        )
+    };
+    if home::cloud_name(&format!("@{name}.x")).ok().as_deref() != Some(name.as_str()) {
+        return Err(unknown());
+    }
+    let _guard = hosting.onboarding.lock().await;
+    let dir = home::cloud_dir(&hosting.home, &name);
+    let Ok(text) = std::fs::read(dir.join("onboarding.json")) else {
+        return Err(unknown());
+    };
+    let onboarding: Onboarding = serde_json::from_slice(&text).map_err(ApiError::internal)?;
+    let cloud = PublicKey::from_b64("cloud_key", &onboarding.cloud_key)?;
+    let host =
+        sovra_proto::keyfile::load_cloud_keys(&dir.join("host.key")).map_err(ApiError::internal)?;
+    // The certificate must be the cloud key's, for the pair drawn here, for this node.
+    let verified = req
+        .host_certificate
+        .verify(&cloud, jiff::Timestamp::now())?;
+    if verified.host_key != host.signing.public()
+        || verified.host_encryption_key != host.encryption.public()
+        || verified.node_id != hosting.identity.keys.public()
+    {
+        return Err(ApiError::new(
+            400,
+            "malformed",
+            "the certificate is not for the host keys and node this onboarding gave",
+        ));
+    }
+    // The first device, certified by the cloud key (the node cannot mint one).
+    let device = PublicKey::from_b64("device_key", &req.device_key)?;
+    if req.device_certificate.purpose != PURPOSE_OWNER
+        || req.device_certificate.verify(&cloud)? != device
+    {
+        return Err(ApiError::new(
+            400,
+            "malformed",
+            "the device certificate is not the cloud key's, for this device, for the owner API",
+        ));
+    }
+    home::write_atomic(
+        &dir.join("host-certificate.json"),
+        &serde_json::to_vec_pretty(&req.host_certificate).expect("json"),
+    )
+    .map_err(ApiError::internal)?;
+    let store = Store::open(&dir.join("cloud.db")).await?;
+    if store.device_certificate(&device.to_b64()).await?.is_none() {
+        store
+            .add_device(
+                &device.to_b64(),
+                &serde_json::to_string(&req.device_certificate).expect("json"),
+                &req.device_certificate.label,
+            )
+            .await?;
+    }
+    drop(store);
+    let config = CloudConfig {
+        handle: onboarding.handle.clone(),
+        created_at: sovra_proto::time::format(jiff::Timestamp::now()),
+        hosted: true,
+        hosted_by: None,
+    };
+    // cloud.json last: its presence makes the directory a cloud.
+    home::write_atomic(
+        &dir.join("cloud.json"),
+        &serde_json::to_vec_pretty(&config).expect("json"),
+    )
+    .map_err(ApiError::internal)?;
+    let _ = std::fs::remove_file(dir.join("onboarding.json"));
+    hosting.serve_new(&name).await?;
+    tracing::info!(cloud = %name, "hosted cloud activated");
+    Ok(Json(ActivateResponse {
+        handle: onboarding.handle,
+        base_url: hosting.base_url(&name),
+    }))
+}

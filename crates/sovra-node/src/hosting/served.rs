@@ -1,0 +1,130 @@
+//! Clouds that arrive while the node runs (an activated onboarding) are served at once: the
+//! router sends `/clouds/<name>/…` for a name it was not built with here, and this table holds
+//! each added cloud with its router and its workers. Clouds present at start are routed
+//! directly (`server.rs`); both kinds answer the same.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use sovra_http::ApiResult;
+use tower::ServiceExt;
+
+use super::invites::NodeDb;
+use super::node_id::NodeIdentity;
+use crate::cloud::{Cloud, Settings};
+use crate::server::{cloud_path, cloud_router};
+
+pub struct Hosting {
+    pub home: PathBuf,
+    /// The node's public URL (no trailing `/`).
+    pub url: String,
+    pub settings: Settings,
+    pub identity: Arc<NodeIdentity>,
+    pub db: NodeDb,
+    /// One onboarding step at a time: name reservations and activations do not race.
+    pub(crate) onboarding: tokio::sync::Mutex<()>,
+    added: std::sync::RwLock<HashMap<String, (Arc<Cloud>, Router)>>,
+    workers: std::sync::Mutex<tokio::task::JoinSet<()>>,
+    /// Tells every worker (of clouds present at start and added since) to stop.
+    pub stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Hosting {
+    pub fn new(
+        home: PathBuf,
+        url: String,
+        settings: Settings,
+        identity: Arc<NodeIdentity>,
+        db: NodeDb,
+    ) -> Hosting {
+        Hosting {
+            home,
+            url,
+            settings,
+            identity,
+            db,
+            onboarding: Default::default(),
+            added: Default::default(),
+            workers: Default::default(),
+            stop: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    pub fn base_url(&self, name: &str) -> String {
+        format!("{}{}", self.url, cloud_path(name))
+    }
+
+    /// Opens the cloud `name` from the home and serves it from now on, workers included.
+    pub(crate) async fn serve_new(&self, name: &str) -> ApiResult<()> {
+        let cloud = Cloud::open(
+            crate::home::cloud_dir(&self.home, name),
+            self.base_url(name),
+            self.settings.clone(),
+        )
+        .await
+        .map_err(sovra_http::ApiError::internal)?;
+        {
+            let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+            crate::workers::spawn_cloud_workers(&cloud, self.stop.subscribe(), &mut workers);
+        }
+        let router = cloud_router(cloud.clone());
+        self.added
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), (cloud, router));
+        self.identity
+            .clouds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The clouds added since start.
+    pub fn added_clouds(&self) -> Vec<Arc<Cloud>> {
+        self.added
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|(c, _)| c.clone())
+            .collect()
+    }
+
+    /// The added clouds' workers, for the node to wait for at shutdown.
+    pub fn take_workers(&self) -> tokio::task::JoinSet<()> {
+        std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// `/clouds/{name}/{*rest}` for a cloud added while serving.
+pub async fn dispatch(
+    State(hosting): State<Arc<Hosting>>,
+    Path((name, _)): Path<(String, String)>,
+    mut request: Request,
+) -> Response {
+    let router = hosting
+        .added
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&name)
+        .map(|(_, r)| r.clone());
+    let Some(router) = router else {
+        return sovra_http::not_found().await.into_response();
+    };
+    // As `nest` would: the cloud's router sees paths below its prefix.
+    let prefix = cloud_path(&name);
+    let rest = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .and_then(|p| p.strip_prefix(&prefix))
+        .unwrap_or("/")
+        .to_owned();
+    match rest.parse() {
+        Ok(uri) => *request.uri_mut() = uri,
+        Err(_) => return sovra_http::not_found().await.into_response(),
+    }
+    router.oneshot(request).await.into_response()
+}

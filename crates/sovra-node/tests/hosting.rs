@@ -1,0 +1,335 @@
+//! Hosting humans whose cloud keys stay on their own devices (PROTOCOL.md §19): a node with
+//! three hosted clouds and a self-hosted peer on another node, talking through host-key
+//! certificates; onboarding refusals; one tenant's device refused by another's owner API; and
+//! revocation taking the node's voice away.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Owner, TestNode, fast_settings};
+use serde_json::json;
+use sovra_client::OwnerClient;
+use sovra_node::home;
+use sovra_node::hosting::{NodeConfig, NodeDb, NodeIdentity};
+use sovra_proto::host::{ActivateRequest, HostCertificate, OnboardRequest, OnboardResponse};
+use sovra_proto::{CloudKeys, SigningKeypair, os_rng};
+
+/// A node that hosts by invite, serving no cloud of its own.
+async fn hosting_node() -> TestNode {
+    let mut node = TestNode::start(&[]).await;
+    node.stop().await;
+    NodeIdentity::configure(
+        node.home.path(),
+        &NodeConfig {
+            operator_contact: Some("ops@host.example".into()),
+            hosting_policy: "invite".into(),
+        },
+    )
+    .unwrap();
+    node.serve(fast_settings()).await;
+    node
+}
+
+async fn invite(node: &TestNode) -> String {
+    NodeDb::open(node.home.path())
+        .await
+        .unwrap()
+        .create_invite(7)
+        .await
+        .unwrap()
+}
+
+/// The owner API of a hosted cloud, as its human's device reaches it.
+fn device_owner(device_home: &Path, name: &str, base_url: &str) -> Owner {
+    let device = home::load_device(&home::cloud_dir(device_home, name)).unwrap();
+    Owner(OwnerClient::new(
+        base_url,
+        device,
+        std::time::Duration::from_secs(10),
+    ))
+}
+
+async fn wait_text(owner: &Owner, text: &str) {
+    owner
+        .wait_for(text, |m| {
+            m["direction"] == "in" && m["payload"]["text"] == text
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn hosted_humans_keep_their_keys_and_talk_through_certified_host_keys() {
+    let h = hosting_node().await;
+    let a = TestNode::start(&["@alice.cloud"]).await;
+    let alice = a.owner("alice");
+    let node_id = NodeIdentity::load_or_create(h.home.path())
+        .unwrap()
+        .keys
+        .public();
+
+    // Three humans, each with the cloud key on their own device (a home of their own).
+    let mut humans = Vec::new();
+    for handle in ["@dana.cloud", "@erin.cloud", "@fay.cloud"] {
+        let device_home = tempfile::tempdir().unwrap();
+        let (dir, base) =
+            home::init_hosted_cloud(device_home.path(), handle, &h.url, &invite(&h).await)
+                .await
+                .unwrap();
+        let name = handle[1..].split('.').next().unwrap().to_owned();
+        assert_eq!(base, h.cloud_url(&name));
+        assert!(dir.join("cloud.key").exists());
+        // The node holds a host key pair and the certificate, never the cloud key.
+        assert!(!h.dir(&name).join("cloud.key").exists());
+        assert!(h.dir(&name).join("host.key").exists());
+        let owner = device_owner(device_home.path(), &name, &base);
+        humans.push((device_home, name, owner));
+    }
+    let (dana, erin) = (&humans[0].2, &humans[1].2);
+    let dana_key = sovra_proto::keyfile::load_cloud_keys(
+        &home::cloud_dir(humans[0].0.path(), "dana").join("cloud.key"),
+    )
+    .unwrap()
+    .public();
+
+    // Served at once, without a restart; the node counts them; peers see who hosts whom.
+    let doc: sovra_proto::node::NodeDocument = reqwest::get(format!("{}/api/node", h.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((doc.verify().unwrap(), doc.clouds_hosted), (node_id, 3));
+    let id = sovra_client::D2dClient::default()
+        .identity(&h.cloud_url("dana"))
+        .await
+        .unwrap();
+    assert_eq!((id.pubkey, id.hosted_by), (dana_key, Some(node_id)));
+    let me = dana.ok("GET", "/whoami", None).await;
+    assert_eq!(me["hosted_by"], json!(node_id.to_b64()));
+    assert_eq!(me["pubkey"], json!(dana_key.to_human()));
+
+    // A self-hosted cloud and a hosted one talk both ways; two hosted ones too.
+    alice.add_peer(dana, "@dana.cloud", &[]).await;
+    dana.add_peer(&alice, "@alice.cloud", &[]).await;
+    alice
+        .ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@dana.cloud", "text": "hi dana"})),
+        )
+        .await;
+    wait_text(dana, "hi dana").await;
+    dana.ok(
+        "POST",
+        "/send",
+        Some(json!({"to": "@alice.cloud", "text": "hi alice"})),
+    )
+    .await;
+    wait_text(&alice, "hi alice").await;
+    dana.add_peer(erin, "@erin.cloud", &[]).await;
+    erin.add_peer(dana, "@dana.cloud", &[]).await;
+    erin.ok(
+        "POST",
+        "/send",
+        Some(json!({"to": "@dana.cloud", "text": "neighbour"})),
+    )
+    .await;
+    wait_text(dana, "neighbour").await;
+
+    // Isolation: erin's device is nobody on dana's owner API.
+    let erin_device = home::load_device(&home::cloud_dir(humans[1].0.path(), "erin")).unwrap();
+    let intruder = Owner(OwnerClient::new(
+        h.cloud_url("dana"),
+        erin_device,
+        std::time::Duration::from_secs(10),
+    ));
+    for (method, path) in [("GET", "/messages"), ("GET", "/peers"), ("GET", "/whoami")] {
+        let err = intruder.call(method, path, None).await.unwrap_err();
+        assert_eq!(err.code(), Some("unauthorized"), "{method} {path}");
+    }
+    // The operator's own device key for no cloud at all cannot either (there is none: the
+    // node holds no device of dana's) — and a self-hosted cloud cannot revoke a host key.
+    let err = alice.call("POST", "/host/revoke", None).await.unwrap_err();
+    assert_eq!(err.code(), Some("not_hosted"));
+
+    // Revocation: the node stops speaking and listening for dana at once…
+    dana.ok("POST", "/host/revoke", None).await;
+    assert!(!h.dir("dana").join("host.key").exists());
+    let err = dana
+        .call(
+            "POST",
+            "/send",
+            Some(json!({"to": "@alice.cloud", "text": "still me?"})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("host_revoked"));
+    let err = sovra_client::D2dClient::default()
+        .identity(&h.cloud_url("dana"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("host_revoked"));
+    // …and after a restart does not serve it at all, while the others carry on.
+    let mut h = h;
+    h.stop().await;
+    h.serve(fast_settings()).await;
+    let err = sovra_client::D2dClient::default()
+        .identity(&h.cloud_url("dana"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("not_found"));
+    sovra_client::D2dClient::default()
+        .identity(&h.cloud_url("erin"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn onboarding_refuses_what_the_cloud_key_did_not_sign() {
+    let h = hosting_node().await;
+    let client = sovra_client::D2dClient::default();
+    let cloud = CloudKeys::generate(&mut os_rng());
+    let code = invite(&h).await;
+    let ask = |handle: &str, code: &str| OnboardRequest {
+        handle: handle.into(),
+        cloud_key: cloud.public().to_b64(),
+        invite: code.into(),
+    };
+    // Unknown invite, bad handle.
+    for (req, want) in [
+        (ask("@gus.cloud", "sovra-invite-nope"), "invite_invalid"),
+        (ask("gus", &code), "malformed"),
+    ] {
+        let err = client
+            .post::<_, OnboardResponse>(&h.url, "/api/host/clouds", &req)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(want));
+    }
+    let offer: OnboardResponse = client
+        .post(&h.url, "/api/host/clouds", &ask("@gus.cloud", &code))
+        .await
+        .unwrap();
+    // The invite is spent; the name is taken.
+    let code2 = invite(&h).await;
+    for (req, want) in [
+        (ask("@hal.cloud", &code), "invite_invalid"),
+        (ask("@gus.cloud", &code2), "name_taken"),
+    ] {
+        let err = client
+            .post::<_, OnboardResponse>(&h.url, "/api/host/clouds", &req)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(want));
+    }
+
+    let node_id = sovra_proto::PublicKey::from_b64("n", &offer.node_id).unwrap();
+    let host_key = sovra_proto::PublicKey::from_b64("k", &offer.host_key).unwrap();
+    let host_x = sovra_proto::EncryptionKey::from_b64("x", &offer.host_encryption_key).unwrap();
+    let now = jiff::Timestamp::now();
+    let period = jiff::SignedDuration::from_hours(24 * 30);
+    let device = SigningKeypair::generate(&mut os_rng());
+    let good_device = sovra_proto::device::KeyCertificate::issue(
+        &cloud.signing,
+        &device.public(),
+        "owner",
+        "cli",
+        now,
+    );
+    let activate = |cert: HostCertificate, device_cert| ActivateRequest {
+        host_certificate: cert,
+        device_key: device.public().to_b64(),
+        device_certificate: device_cert,
+    };
+    let path = format!("/api/host/clouds/{}/activate", offer.name);
+    let other = SigningKeypair::generate(&mut os_rng());
+    let cases = [
+        // The host keys certified for another node.
+        (
+            activate(
+                HostCertificate::issue(
+                    &cloud.signing,
+                    &host_key,
+                    &host_x,
+                    &other.public(),
+                    now,
+                    period,
+                )
+                .unwrap(),
+                good_device.clone(),
+            ),
+            "malformed",
+        ),
+        // Someone else's cloud key certifying them.
+        (
+            activate(
+                HostCertificate::issue(&other, &host_key, &host_x, &node_id, now, period).unwrap(),
+                good_device.clone(),
+            ),
+            "bad_signature",
+        ),
+        // A device the operator (or anyone but the cloud key) minted.
+        (
+            activate(
+                HostCertificate::issue(&cloud.signing, &host_key, &host_x, &node_id, now, period)
+                    .unwrap(),
+                sovra_proto::device::KeyCertificate::issue(
+                    &other,
+                    &device.public(),
+                    "owner",
+                    "cli",
+                    now,
+                ),
+            ),
+            "malformed",
+        ),
+    ];
+    for (req, want) in cases {
+        let err = client
+            .post::<_, serde_json::Value>(&h.url, &path, &req)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(want), "{err}");
+        // Nothing was served or stored as a cloud.
+        assert!(!h.dir(&offer.name).join("cloud.json").exists());
+    }
+    let err = client
+        .post::<_, serde_json::Value>(
+            &h.url,
+            "/api/host/clouds/nobody/activate",
+            &activate(
+                HostCertificate::issue(&cloud.signing, &host_key, &host_x, &node_id, now, period)
+                    .unwrap(),
+                good_device.clone(),
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("unknown_onboarding"));
+    // Done right, it is served.
+    client
+        .post::<_, serde_json::Value>(
+            &h.url,
+            &path,
+            &activate(
+                HostCertificate::issue(&cloud.signing, &host_key, &host_x, &node_id, now, period)
+                    .unwrap(),
+                good_device,
+            ),
+        )
+        .await
+        .unwrap();
+    client.identity(&h.cloud_url("gus")).await.unwrap();
+
+    // A closed node takes nobody.
+    let mut h = h;
+    h.stop().await;
+    NodeIdentity::configure(h.home.path(), &NodeConfig::default()).unwrap();
+    h.serve(fast_settings()).await;
+    let err = client
+        .post::<_, OnboardResponse>(&h.url, "/api/host/clouds", &ask("@ivy.cloud", &code2))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("hosting_closed"));
+}
