@@ -14,8 +14,8 @@ use crate::time;
 pub const NODE_SCHEMA: &str = "sovra-node/1";
 const NODE_LABEL: &str = "sovra-node/1/node";
 
-/// Who may get a cloud on the node: nobody new, holders of an operator's invite, or anyone.
-pub const HOSTING_POLICIES: [&str; 3] = ["closed", "invite", "open"];
+/// Who may get a cloud on the node: nobody new, or holders of an operator's invite.
+pub const HOSTING_POLICIES: [&str; 2] = ["closed", "invite"];
 
 /// Longest operator contact (an address, a URL).
 pub const MAX_OPERATOR_CONTACT: usize = 256;
@@ -54,10 +54,7 @@ fn validate(contact: Option<&str>, policy: &str) -> Result<(), ProtoError> {
         ));
     }
     if !HOSTING_POLICIES.contains(&policy) {
-        return Err(ProtoError::malformed(
-            "hosting_policy",
-            "closed, invite or open",
-        ));
+        return Err(ProtoError::malformed("hosting_policy", "closed or invite"));
     }
     Ok(())
 }
@@ -113,6 +110,6 @@ mod tests {
         more.clouds_hosted = 4;
         assert_eq!(more.verify().unwrap_err().code(), "bad_signature");
         assert!(NodeDocument::sign(&node, None, "anyone", 0, now).is_err());
-        assert!(NodeDocument::sign(&node, Some("a\nb".into()), "open", 0, now).is_err());
+        assert!(NodeDocument::sign(&node, Some("a\nb".into()), "invite", 0, now).is_err());
     }
 }

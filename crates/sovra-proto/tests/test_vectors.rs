@@ -657,7 +657,7 @@ fn node_vector_verifies_from_the_file_alone() {
         s(&v, "signing_bytes_hex")
     );
     let mut edited = doc.clone();
-    edited.hosting_policy = "open".into();
+    edited.clouds_hosted += 1;
     assert_eq!(edited.verify().unwrap_err().code(), "bad_signature");
 }
 

@@ -80,6 +80,13 @@ impl Ctx {
 
     pub fn owner(&self) -> Result<OwnerClient> {
         let name = self.cloud_name()?;
+        let dir = home::cloud_dir(&self.home, &name);
+        // A cloud hosted elsewhere: this home is the human's device; talk to its node.
+        if let Some(base) = home::load_config(&dir).ok().and_then(|c| c.hosted_by) {
+            let device = home::load_device(&dir)
+                .with_context(|| format!("loading the device key of cloud {name}"))?;
+            return Ok(OwnerClient::new(base, device, Duration::from_secs(30)));
+        }
         let node = match &self.node {
             Some(n) => n.clone(),
             None => home::read_node_info(&self.home)

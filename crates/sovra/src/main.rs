@@ -15,8 +15,8 @@ mod cmd;
 
 use cli::{Ctx, Exit, exit};
 use cmd::{
-    agent, bench, cap, conversations, drafts, inbox, node, peer, pending, quickstart, registry,
-    relay, selfcheck, send, swarm,
+    agent, bench, cap, conversations, drafts, host, inbox, node, peer, pending, quickstart,
+    registry, relay, selfcheck, send, swarm,
 };
 
 #[derive(Parser)]
@@ -62,6 +62,19 @@ pub(crate) enum Command {
     Init {
         #[arg(long)]
         handle: String,
+        /// Have the node at this URL host the cloud: the cloud key stays in this home (your
+        /// device), the node gets only a host key this cloud key certifies.
+        #[arg(long, requires = "invite")]
+        hosted_by: Option<String>,
+        /// The invite code the node's operator gave you.
+        #[arg(long, requires = "hosted_by")]
+        invite: Option<String>,
+    },
+    /// Operate a node that hosts other people's clouds, or (from a hosted cloud's device)
+    /// withdraw its node's host key.
+    Host {
+        #[command(subcommand)]
+        command: HostCommand,
     },
     /// Run the node that serves every cloud in the home.
     Node {
@@ -225,6 +238,21 @@ pub(crate) enum RegistryCommand {
 }
 
 #[derive(Subcommand)]
+pub(crate) enum HostCommand {
+    /// (Operator) Make an invite code: one hosted cloud for whoever holds it.
+    Invite {
+        /// Days the code stays valid.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+    },
+    /// (Operator) What this node hosts: clouds, their size and last activity, invites. No
+    /// content.
+    Status,
+    /// (A hosted cloud's owner) Withdraw the node's host key: it stops speaking for the cloud.
+    Revoke,
+}
+
+#[derive(Subcommand)]
 pub(crate) enum RelayCommand {
     /// Keep this cloud reachable through a relay (and publish it as a hint). The node first
     /// connects and authenticates; a relay it cannot use is refused.
@@ -274,7 +302,7 @@ pub(crate) enum NodeCommand {
         /// How to reach the operator (an address or URL), published at /api/node.
         #[arg(long)]
         operator_contact: Option<String>,
-        /// Who may get a cloud here: closed, invite or open.
+        /// Who may get a cloud here: closed, or invite (`sovra host invite` makes the codes).
         #[arg(long, default_value = "closed")]
         hosting_policy: String,
     },
@@ -599,7 +627,13 @@ async fn run(cli: Cli) -> Result<()> {
             registry::serve(&dir, &listen, &domain, &sms).await
         }
         Command::Relay { command } => relay::run(&ctx, command).await,
-        Command::Init { handle } => node::init(&ctx, &handle).await,
+        Command::Init {
+            handle,
+            hosted_by: Some(url),
+            invite: Some(invite),
+        } => host::init_hosted(&ctx, &handle, &url, &invite).await,
+        Command::Init { handle, .. } => node::init(&ctx, &handle).await,
+        Command::Host { command } => host::run(&ctx, command).await,
         Command::Node {
             command:
                 NodeCommand::Init {

@@ -637,3 +637,124 @@ async fn one_node_per_home_a_clean_stop_and_no_endpoint() {
     assert_eq!(id["endpoints"], serde_json::json!([]), "{id}");
     assert!(node.terminate().success());
 }
+
+/// An operator hosts a human by invite; the human's cloud key stays in their own home; the
+/// human drives the cloud from there; the operator's status shows metadata and no content;
+/// the human withdraws the node's key.
+#[test]
+fn an_operator_hosts_a_human_whose_key_stays_home() {
+    let op = tempfile::tempdir().unwrap();
+    let human = tempfile::tempdir().unwrap();
+    let peer = tempfile::tempdir().unwrap();
+    ok(
+        op.path(),
+        &[
+            "node",
+            "init",
+            "--hosting-policy",
+            "invite",
+            "--operator-contact",
+            "ops@host.example",
+        ],
+    );
+    let node = NodeProcess::start(op.path());
+    let url = NodeProcess::url(op.path());
+    let invite = json(op.path(), &["host", "invite", "--days", "2"])["invite"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dana = json(
+        human.path(),
+        &[
+            "init",
+            "--handle",
+            "@dana.cloud",
+            "--hosted-by",
+            &url,
+            "--invite",
+            &invite,
+        ],
+    );
+    assert_eq!(dana["url"], serde_json::json!(format!("{url}/clouds/dana")));
+    assert!(human.path().join("clouds/dana/cloud.key").exists());
+    assert!(!op.path().join("clouds/dana/cloud.key").exists());
+    // The same invite does not work twice.
+    let again = run(
+        tempfile::tempdir().unwrap().path(),
+        &[
+            "init",
+            "--handle",
+            "@dan.cloud",
+            "--hosted-by",
+            &url,
+            "--invite",
+            &invite,
+        ],
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("invite"));
+
+    // The human uses the cloud from their own home: no node runs there.
+    assert_eq!(
+        json(human.path(), &["peer", "list"])["peers"],
+        serde_json::json!([])
+    );
+    let bob = json(peer.path(), &["init", "--handle", "@bob.cloud"]);
+    let peer_node = NodeProcess::start(peer.path());
+    let bob_url = format!("{}/clouds/bob", NodeProcess::url(peer.path()));
+    ok(
+        human.path(),
+        &[
+            "peer",
+            "add",
+            "@bob.cloud",
+            "--pubkey",
+            bob["pubkey"].as_str().unwrap(),
+            "--url",
+            &bob_url,
+        ],
+    );
+    ok(
+        peer.path(),
+        &[
+            "peer",
+            "add",
+            "@dana.cloud",
+            "--pubkey",
+            dana["pubkey"].as_str().unwrap(),
+            "--url",
+            dana["url"].as_str().unwrap(),
+        ],
+    );
+    ok(
+        human.path(),
+        &["send", "@bob.cloud", "a secret only bob may read"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok(peer.path(), &["log", "@dana.cloud"]).contains("a secret only bob may read") {
+        assert!(Instant::now() < deadline, "bob never got dana's message");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The operator sees that dana is hosted with a host key, and nothing of what she said.
+    let status = ok(op.path(), &["host", "status"]);
+    assert!(
+        status.contains("dana") && status.contains("host key"),
+        "{status}"
+    );
+    let status_json = json(op.path(), &["host", "status"]);
+    assert_eq!(status_json["clouds"][0]["keys"], "host key");
+    assert_eq!(status_json["invites"]["used"], 1);
+    assert!(!status.contains("secret") && !status_json.to_string().contains("secret"));
+
+    // The human withdraws the node's key; the node no longer speaks for dana.
+    ok(human.path(), &["host", "revoke"]);
+    let refused = run(human.path(), &["send", "@bob.cloud", "still there?"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("revoked"));
+    assert_eq!(
+        json(op.path(), &["host", "status"])["clouds"][0]["keys"],
+        "revoked"
+    );
+    drop((node, peer_node));
+}

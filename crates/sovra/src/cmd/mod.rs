@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cap;
 pub mod conversations;
 pub mod drafts;
+pub mod host;
 pub mod inbox;
 pub mod node;
 pub mod peer;

@@ -93,7 +93,8 @@ pub async fn serve(
         ..Default::default()
     };
     let node = sovra_node::open_node(&ctx.home, &url, settings).await?;
-    if node.clouds.is_empty() {
+    // A node that hosts by invite may start empty: its clouds arrive while it runs.
+    if node.clouds.is_empty() && node.identity.config.hosting_policy == "closed" {
         bail!(
             "no clouds in {}; create one with `sovra init --handle @you.cloud`",
             ctx.home.display()

@@ -1,0 +1,140 @@
+//! `sovra init --hosted-by` (a human's device asking a node to host its cloud), `sovra host
+//! invite|status` (the node's operator) and `sovra host revoke` (a hosted cloud's owner).
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use crate::HostCommand;
+use crate::cli::Ctx;
+
+/// `sovra init --handle @h --hosted-by URL --invite CODE`, run on the human's device.
+pub async fn init_hosted(ctx: &Ctx, handle: &str, node_url: &str, invite: &str) -> Result<()> {
+    let (dir, base) =
+        sovra_node::home::init_hosted_cloud(&ctx.home, handle, node_url, invite).await?;
+    let keys = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key"))?;
+    let v = json!({
+        "handle": handle,
+        "pubkey": keys.public().to_human(),
+        "fingerprint": keys.public().fingerprint(),
+        "dir": dir,
+        "url": base,
+    });
+    ctx.print(&v, |_| {
+        println!("Created {handle}, hosted at {base}");
+        println!(
+            "  key:         {} (kept here, in {})",
+            keys.public().to_human(),
+            dir.display()
+        );
+        println!("  fingerprint: {}", keys.public().fingerprint());
+        println!(
+            "The node holds only a host key this cloud key certified for {} days; \
+             `sovra host revoke` withdraws it.",
+            sovra_node::home::HOST_PERIOD_DAYS
+        );
+    });
+    Ok(())
+}
+
+pub async fn run(ctx: &Ctx, command: HostCommand) -> Result<()> {
+    match command {
+        HostCommand::Invite { days } => {
+            let db = sovra_node::hosting::NodeDb::open(&ctx.home).await?;
+            let code = db.create_invite(days).await?;
+            ctx.print(&json!({ "invite": code, "days": days }), |_| {
+                println!("{code}");
+                println!("(valid {days} days, for one cloud: `sovra init --handle @name.cloud --hosted-by <this node's URL> --invite {code}`)");
+            });
+        }
+        HostCommand::Status => status(ctx).await?,
+        HostCommand::Revoke => {
+            let v = ctx.call("POST", "/host/revoke", None).await?;
+            ctx.print(&v, |_| {
+                println!("The node no longer holds a key that speaks for this cloud.")
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Bytes under `dir` and the newest modification time (unix ms) among its files.
+fn usage(dir: &Path) -> (u64, i64) {
+    let (mut bytes, mut newest) = (0u64, 0i64);
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(e.path());
+                continue;
+            }
+            bytes += meta.len();
+            if let Ok(m) = meta.modified()
+                && let Ok(since) = m.duration_since(std::time::UNIX_EPOCH)
+            {
+                newest = newest.max(since.as_millis() as i64);
+            }
+        }
+    }
+    (bytes, newest)
+}
+
+/// The operator's view: metadata only (which clouds, how they are held, their size on disk and
+/// last activity, invites) — never a message or a peer.
+async fn status(ctx: &Ctx) -> Result<()> {
+    use sovra_node::home;
+    let identity = sovra_node::hosting::NodeIdentity::load_or_create(&ctx.home)?;
+    let db = sovra_node::hosting::NodeDb::open(&ctx.home).await?;
+    let (waiting, used) = db.invite_counts().await?;
+    let mut clouds = Vec::new();
+    for name in home::list_clouds(&ctx.home)? {
+        let dir = home::cloud_dir(&ctx.home, &name);
+        let config = home::load_config(&dir)?;
+        if config.hosted_by.is_some() {
+            continue;
+        }
+        let (bytes, last) = usage(&dir);
+        let held = if !config.hosted {
+            "own key"
+        } else if dir.join("host.key").exists() {
+            "host key"
+        } else {
+            "revoked"
+        };
+        clouds.push(json!({
+            "name": name, "handle": config.handle, "keys": held,
+            "bytes": bytes, "last_activity_at": last,
+        }));
+    }
+    let v = json!({
+        "node_id": identity.keys.public().to_b64(),
+        "hosting_policy": identity.config.hosting_policy,
+        "operator_contact": identity.config.operator_contact,
+        "clouds": clouds,
+        "invites": { "waiting": waiting, "used": used },
+    });
+    ctx.print(&v, |v: &Value| {
+        println!(
+            "node-id {}  ({} hosting)",
+            identity.keys.public().to_human(),
+            identity.config.hosting_policy
+        );
+        for c in v["clouds"].as_array().into_iter().flatten() {
+            println!(
+                "  {:<16} {:<24} {:<9} {:>10} bytes  last active {}",
+                c["name"].as_str().unwrap_or(""),
+                c["handle"].as_str().unwrap_or(""),
+                c["keys"].as_str().unwrap_or(""),
+                c["bytes"],
+                crate::cli::ms_to_time(&c["last_activity_at"]),
+            );
+        }
+        println!("invites: {waiting} waiting, {used} used");
+    });
+    Ok(())
+}
