@@ -40,6 +40,8 @@ pub struct Settings {
     /// Leading zero bits of the proof of work a handshake from a key not on the whitelist
     /// must carry (PROTOCOL.md §7.8); 0, the default, asks none.
     pub stranger_pow_difficulty: u8,
+    /// The serving node's key (§19.1), which device artifacts must name; set by `open_node`.
+    pub node_id: Option<PublicKey>,
 }
 
 impl Default for Settings {
@@ -54,6 +56,7 @@ impl Default for Settings {
             strangers_per_source_per_minute: 10,
             strangers_per_minute: 60,
             stranger_pow_difficulty: 0,
+            node_id: None,
         }
     }
 }

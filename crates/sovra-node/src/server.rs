@@ -18,8 +18,8 @@ use crate::d2d;
 use crate::home::{self, HomeError};
 use crate::hosting::{Hosting, NodeIdentity};
 use crate::owner::{
-    auth, capabilities, conversations, drafts, host, peers, pending, registry, relays, swarms,
-    whoami,
+    auth, capabilities, conversations, devices, drafts, host, peers, pending, registry, relays,
+    swarms, whoami,
 };
 use crate::workers::spawn_workers;
 use sovra_http::{MAX_BODY, method_not_allowed, not_found};
@@ -45,8 +45,10 @@ pub fn cloud_path(name: &str) -> String {
 pub async fn open_node(
     home: &Path,
     public_url: &str,
-    settings: Settings,
+    mut settings: Settings,
 ) -> Result<Node, HomeError> {
+    let identity = NodeIdentity::load_or_create(home)?;
+    settings.node_id = Some(identity.keys.public());
     let mut clouds = BTreeMap::new();
     for name in home::list_clouds(home)? {
         let dir = home::cloud_dir(home, &name);
@@ -64,7 +66,6 @@ pub async fn open_node(
         let cloud = Cloud::open(home::cloud_dir(home, &name), base, settings.clone()).await?;
         clouds.insert(name, cloud);
     }
-    let identity = NodeIdentity::load_or_create(home)?;
     identity
         .clouds
         .store(clouds.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -148,6 +149,10 @@ pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
         .route("/drafts/{id}/send", post(drafts::send_draft))
         .route("/drafts/{id}/discard", post(drafts::discard_draft))
         .route("/host/revoke", post(host::revoke_host))
+        .route("/devices", get(devices::list_devices))
+        .route("/devices/attach", post(devices::attach))
+        .route("/devices/detach", post(devices::detach))
+        .route("/devices/recover", post(devices::recover))
         .route("/events", get(drafts::events))
         .layer(axum::middleware::from_fn_with_state(
             cloud.clone(),

@@ -55,6 +55,7 @@
 //! ```
 
 pub mod canonical;
+pub mod client_instance;
 pub mod device;
 pub mod encoding;
 pub mod error;

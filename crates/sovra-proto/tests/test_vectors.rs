@@ -519,7 +519,35 @@ fn generate() -> BTreeMap<&'static str, Value> {
     files.insert("relay.json", relay_vector());
     files.insert("node.json", node_vector());
     files.insert("host.json", host_vector());
+    files.insert("devices.json", devices_vector());
     files
+}
+
+/// A device's attachment, detachment and recovery (docs/PROTOCOL.md §19.4), with fixed ids.
+fn devices_vector() -> Value {
+    use sovra_proto::client_instance::{Attachment, Detachment, Recovery};
+    let cloud = SigningKeypair::from_seed(&[0xd1; 32]);
+    let node = SigningKeypair::from_seed(&[0xc1; 32]).public();
+    let device = SigningKeypair::from_seed(&[0xe1; 32]).public();
+    let now: jiff::Timestamp = NOW.parse().unwrap();
+    let id = |n: u8| format!("00000000-0000-4000-8000-0000000000{n:02x}");
+    let a = Attachment::sign(&cloud, &node, &device, (id(1), id(2)), now);
+    let d = Detachment::sign(&cloud, &node, &a, "device-loss", None, (id(3), id(4)), now);
+    let r = Recovery::sign(
+        &cloud,
+        &node,
+        &d,
+        "reattach-existing-device",
+        (id(5), id(6)),
+        now,
+    );
+    json!({
+        "description": "Dana's cloud key (host.json's cloud_ed25519_seed) attaches the device with seed device_ed25519_seed on the node of node.json, detaches it, and recovers it. Each proof/participant-signature is Ed25519 by the cloud key over canonical('participant-bind.v1', bind/id, bound-at, participant/id, via/node-id, session/id, participant/key/alg, participant/key/public, digest) where digest is SHA-256 of the artifact's fields (PROTOCOL.md section 19.4).",
+        "device_ed25519_seed": hex(&[0xe1; 32]),
+        "attachment": a,
+        "detachment": d,
+        "recovery": r,
+    })
 }
 
 fn spec_host_bytes(c: &Value) -> Vec<u8> {

@@ -9,6 +9,7 @@
 //! * `onboard.rs` — a hosted human's cloud arriving: invite, host key pair, the human's
 //!   certificates (the cloud key never leaves their device).
 //! * `served.rs` — clouds added while the node runs, routed and worked like the rest.
+//! * `schemas.rs` — the client-instance artifacts' JSON Schemas, checked on input.
 //!
 //! The node key carries hosting responsibility only: it never signs for a cloud, and a cloud's
 //! peers never need it to verify the cloud.
@@ -16,6 +17,7 @@
 pub mod invites;
 pub mod node_id;
 pub mod onboard;
+pub mod schemas;
 pub mod served;
 
 pub use invites::NodeDb;

@@ -9,11 +9,13 @@
 //! One file per endpoint family, each opening with its methods and paths: `auth`, `whoami`,
 //! `peers`, `pending`, `capabilities`, `conversations` (with messages, the outbox and sending),
 //! `registry`, `relays`, `swarms` (and agent tokens), `drafts` (with the live event stream and
-//! brain contexts), `host` (a hosted cloud revoking its node's host key).
+//! brain contexts), `host` (a hosted cloud revoking its node's host key), `devices` (client
+//! instances attached, detached and recovered by artifacts the cloud key signed).
 
 pub mod auth;
 pub mod capabilities;
 pub mod conversations;
+pub mod devices;
 pub mod drafts;
 pub mod host;
 pub mod peers;

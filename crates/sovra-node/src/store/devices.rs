@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::Store;
+use super::{Store, now_ms};
 
 impl Store {
     pub async fn add_device(
@@ -42,5 +42,110 @@ impl Store {
         .await?
         .rows_affected()
             == 1)
+    }
+}
+
+/// A device as the owner sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeviceRow {
+    pub device: String,
+    pub label: String,
+    pub revoked_at: Option<i64>,
+}
+
+impl Store {
+    pub async fn device_list(&self) -> Result<Vec<DeviceRow>, sqlx::Error> {
+        Ok(
+            sqlx::query("SELECT pubkey, label, revoked_at FROM devices ORDER BY rowid")
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|r| DeviceRow {
+                    device: r.get("pubkey"),
+                    label: r.get("label"),
+                    revoked_at: r.get("revoked_at"),
+                })
+                .collect(),
+        )
+    }
+
+    /// Records an artifact and applies it to the device, in one transaction: an attachment
+    /// adds (or re-adds) the device with its certificate, a detachment revokes it, a recovery
+    /// lifts the revocation.
+    pub async fn apply_device_artifact(
+        &self,
+        id: &str,
+        kind: &str,
+        device: &str,
+        body: &str,
+        certificate: Option<(&str, &str)>,
+    ) -> Result<(), sqlx::Error> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO device_artifacts (id, kind, device, body, at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(device)
+        .bind(body)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        match (kind, certificate) {
+            ("attachment", Some((cert, label))) => {
+                sqlx::query(
+                    "INSERT INTO devices (pubkey, certificate, label) VALUES (?, ?, ?)
+                     ON CONFLICT (pubkey) DO UPDATE SET certificate = excluded.certificate,
+                       label = excluded.label, revoked_at = NULL",
+                )
+                .bind(device)
+                .bind(cert)
+                .bind(label)
+                .execute(&mut *tx)
+                .await?;
+            }
+            ("detachment", _) => {
+                sqlx::query("UPDATE devices SET revoked_at = ? WHERE pubkey = ?")
+                    .bind(now)
+                    .bind(device)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            ("recovery", _) => {
+                sqlx::query("UPDATE devices SET revoked_at = NULL WHERE pubkey = ?")
+                    .bind(device)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            _ => {}
+        }
+        tx.commit().await
+    }
+
+    /// A stored artifact's body by id and kind.
+    pub async fn device_artifact(
+        &self,
+        id: &str,
+        kind: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT body FROM device_artifacts WHERE id = ? AND kind = ?")
+            .bind(id)
+            .bind(kind)
+            .fetch_optional(&self.read)
+            .await
+    }
+
+    /// Every artifact of `device`, oldest first.
+    pub async fn device_artifacts(
+        &self,
+        device: &str,
+    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT kind, body FROM device_artifacts WHERE device = ? ORDER BY at, rowid",
+        )
+        .bind(device)
+        .fetch_all(&self.read)
+        .await
     }
 }

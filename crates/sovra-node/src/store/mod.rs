@@ -37,6 +37,7 @@ mod whitelist;
 pub use brain::{BrainRun, Draft, NewBrainRun};
 pub use capabilities::CapabilityRow;
 pub use conversations::{Conversation, Route};
+pub use devices::DeviceRow;
 use memo::Memo;
 pub use messages::StoredMessage;
 pub use outbox::{OutboxItem, OutboxOutcome};
