@@ -15,7 +15,7 @@ mod cmd;
 
 use cli::{Ctx, Exit, exit};
 use cmd::{
-    agent, bench, cap, conversations, drafts, host, inbox, node, peer, pending, quickstart,
+    agent, bench, cap, conversations, device, drafts, host, inbox, node, peer, pending, quickstart,
     registry, relay, selfcheck, send, swarm,
 };
 
@@ -75,6 +75,12 @@ pub(crate) enum Command {
     Host {
         #[command(subcommand)]
         command: HostCommand,
+    },
+    /// This cloud's devices (client instances): attach, detach and recover them with
+    /// artifacts the cloud key signs (run where the cloud key is).
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
     },
     /// Run the node that serves every cloud in the home.
     Node {
@@ -235,6 +241,29 @@ pub(crate) enum RegistryCommand {
         #[arg(long, default_value = "console")]
         sms: String,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DeviceCommand {
+    /// Each device, and whether it is attached.
+    List,
+    /// Make a new device key, attach it, and write the key for the device to take.
+    Attach {
+        #[arg(long)]
+        label: String,
+        /// Where to write the new device's key (0600).
+        #[arg(long)]
+        key_out: Option<PathBuf>,
+    },
+    /// End one device (by key or client-instance id); the cloud is untouched.
+    Detach {
+        device: String,
+        /// user-request, device-loss, session-expired, policy or migration.
+        #[arg(long, default_value = "user-request")]
+        reason: String,
+    },
+    /// Bring a detached device back.
+    Recover { device: String },
 }
 
 #[derive(Subcommand)]
@@ -634,6 +663,7 @@ async fn run(cli: Cli) -> Result<()> {
         } => host::init_hosted(&ctx, &handle, &url, &invite).await,
         Command::Init { handle, .. } => node::init(&ctx, &handle).await,
         Command::Host { command } => host::run(&ctx, command).await,
+        Command::Device { command } => device::run(&ctx, command).await,
         Command::Node {
             command:
                 NodeCommand::Init {

@@ -747,6 +747,39 @@ fn an_operator_hosts_a_human_whose_key_stays_home() {
     assert_eq!(status_json["invites"]["used"], 1);
     assert!(!status.contains("secret") && !status_json.to_string().contains("secret"));
 
+    // A second device, attached, detached and recovered by the cloud key in this home.
+    let attached = json(human.path(), &["device", "attach", "--label", "phone"]);
+    let phone = attached["attached"].as_str().unwrap().to_owned();
+    assert!(human.path().join("clouds/dana/device-phone.key").exists());
+    let state = |home: &Path| -> String {
+        json(home, &["device", "list"])["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["client_instance_id"] == phone.as_str())
+            .unwrap()["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(state(human.path()), "attached");
+    ok(
+        human.path(),
+        &["device", "detach", &phone, "--reason", "device-loss"],
+    );
+    assert_eq!(state(human.path()), "detached");
+    ok(human.path(), &["device", "recover", &phone]);
+    assert_eq!(state(human.path()), "attached");
+    // The operator's home has no cloud key for dana: it cannot attach anything to her.
+    assert!(
+        !run(
+            op.path(),
+            &["--cloud", "dana", "device", "attach", "--label", "x"]
+        )
+        .status
+        .success()
+    );
+
     // The human withdraws the node's key; the node no longer speaks for dana.
     ok(human.path(), &["host", "revoke"]);
     let refused = run(human.path(), &["send", "@bob.cloud", "still there?"]);

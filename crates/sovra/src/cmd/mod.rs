@@ -5,6 +5,7 @@ pub mod agent;
 pub mod bench;
 pub mod cap;
 pub mod conversations;
+pub mod device;
 pub mod drafts;
 pub mod host;
 pub mod inbox;

@@ -1,0 +1,185 @@
+//! `sovra device list|attach|detach|recover`: a cloud's devices (client instances), changed
+//! only by artifacts the cloud key signs here, in the home that holds it (PROTOCOL.md §19.4).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use sovra_proto::client_instance::{Attachment, Detachment, Recovery, client_instance_id};
+use sovra_proto::device::{KeyCertificate, PURPOSE_OWNER};
+use sovra_proto::keyfile::{self, KeyRole};
+use sovra_proto::{PublicKey, SigningKeypair, os_rng};
+
+use crate::DeviceCommand;
+use crate::cli::Ctx;
+
+fn fresh_ids() -> (String, String) {
+    let id = || {
+        sovra_proto::handshake::random_uuid(&mut os_rng())
+            .hyphenated()
+            .to_string()
+    };
+    (id(), id())
+}
+
+/// The cloud key, which must be in this home: devices are the human's to manage.
+fn cloud_key(ctx: &Ctx) -> Result<SigningKeypair> {
+    let dir = sovra_node::home::cloud_dir(&ctx.home, &ctx.cloud_name()?);
+    Ok(keyfile::load_cloud_keys(&dir.join("cloud.key"))
+        .with_context(|| {
+            format!(
+                "the cloud key is not in {} — manage devices from the home that holds it",
+                dir.display()
+            )
+        })?
+        .signing)
+}
+
+/// The serving node's key, from its signed statement.
+async fn node_id(ctx: &Ctx) -> Result<PublicKey> {
+    let owner = ctx.owner()?;
+    let node = owner
+        .base()
+        .rsplit_once("/clouds/")
+        .map_or(owner.base(), |(n, _)| n)
+        .to_owned();
+    let doc: sovra_proto::node::NodeDocument = sovra_client::D2dClient::default()
+        .get(&node, "/api/node")
+        .await
+        .map_err(|e| anyhow::anyhow!("{node}/api/node: {e}"))?;
+    Ok(doc.verify()?)
+}
+
+/// The device named by its key or client-instance id, with its artifacts.
+async fn find(ctx: &Ctx, which: &str) -> Result<Value> {
+    let list = ctx.call("GET", "/devices", None).await?;
+    list["devices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["device"] == which || d["client_instance_id"] == which)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no device {which} in this cloud"))
+}
+
+/// The device's newest artifact carrying `id_field` (an attachment, a detachment).
+fn last_artifact(device: &Value, id_field: &str) -> Option<Value> {
+    device["artifacts"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|a| a.get(id_field).is_some())
+        .cloned()
+}
+
+pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<()> {
+    match command {
+        DeviceCommand::List => {
+            let v = ctx.call("GET", "/devices", None).await?;
+            ctx.print(&v, |v| {
+                for d in v["devices"].as_array().into_iter().flatten() {
+                    println!(
+                        "{}  {:<10} {}",
+                        d["client_instance_id"].as_str().unwrap_or(""),
+                        d["label"].as_str().unwrap_or(""),
+                        d["state"].as_str().unwrap_or(""),
+                    );
+                }
+            });
+        }
+        DeviceCommand::Attach { label, key_out } => {
+            let key_out = match key_out {
+                Some(k) => k,
+                None => default_key_out(ctx, &label)?,
+            };
+            let cloud = cloud_key(ctx)?;
+            let node = node_id(ctx).await?;
+            if key_out.exists() {
+                bail!("{} exists; refusing to overwrite a key", key_out.display());
+            }
+            let device = SigningKeypair::generate(&mut os_rng());
+            let now = jiff::Timestamp::now();
+            let attachment = Attachment::sign(&cloud, &node, &device.public(), fresh_ids(), now);
+            let certificate =
+                KeyCertificate::issue(&cloud, &device.public(), PURPOSE_OWNER, &label, now);
+            keyfile::save_signing_key(&key_out, KeyRole::Device, &device)?;
+            let v = ctx
+                .call(
+                    "POST",
+                    "/devices/attach",
+                    Some(json!({"attachment": attachment, "device_certificate": certificate})),
+                )
+                .await?;
+            ctx.print(&v, |_| {
+                println!(
+                    "Attached {} ({label}); its key is in {} — move it to the device.",
+                    client_instance_id(&device.public()),
+                    key_out.display()
+                )
+            });
+        }
+        DeviceCommand::Detach { device, reason } => {
+            let cloud = cloud_key(ctx)?;
+            let node = node_id(ctx).await?;
+            let entry = find(ctx, &device).await?;
+            let Some(attachment) = last_artifact(&entry, "attachment/id")
+                .and_then(|a| serde_json::from_value::<Attachment>(a).ok())
+            else {
+                bail!(
+                    "{device} was certified when the cloud was made, not attached by an artifact; \
+                     it cannot be detached this way"
+                );
+            };
+            let detachment = Detachment::sign(
+                &cloud,
+                &node,
+                &attachment,
+                &reason,
+                None,
+                fresh_ids(),
+                jiff::Timestamp::now(),
+            );
+            let v = ctx
+                .call(
+                    "POST",
+                    "/devices/detach",
+                    Some(json!({"detachment": detachment})),
+                )
+                .await?;
+            ctx.print(&v, |_| println!("Detached {device} ({reason})."));
+        }
+        DeviceCommand::Recover { device } => {
+            let cloud = cloud_key(ctx)?;
+            let node = node_id(ctx).await?;
+            let entry = find(ctx, &device).await?;
+            let Some(detachment) = last_artifact(&entry, "detachment/id")
+                .and_then(|d| serde_json::from_value::<Detachment>(d).ok())
+            else {
+                bail!("{device} was never detached");
+            };
+            let recovery = Recovery::sign(
+                &cloud,
+                &node,
+                &detachment,
+                "reattach-existing-device",
+                fresh_ids(),
+                jiff::Timestamp::now(),
+            );
+            let v = ctx
+                .call(
+                    "POST",
+                    "/devices/recover",
+                    Some(json!({"recovery": recovery})),
+                )
+                .await?;
+            ctx.print(&v, |_| println!("Recovered {device}."));
+        }
+    }
+    Ok(())
+}
+
+/// Default place for a new device's key: beside the cloud, named for the label.
+pub fn default_key_out(ctx: &Ctx, label: &str) -> Result<PathBuf> {
+    let dir = sovra_node::home::cloud_dir(&ctx.home, &ctx.cloud_name()?);
+    Ok(dir.join(format!("device-{label}.key")))
+}
