@@ -83,6 +83,8 @@ pub struct Cloud {
     /// What happens in this cloud, for live listeners (`agents/events.rs`).
     pub events: tokio::sync::broadcast::Sender<crate::agents::events::Event>,
     pub jobs_wake: Notify,
+    /// The operator's quota for this cloud and its measured usage (`hosting/quota.rs`).
+    pub tenancy: crate::hosting::quota::Tenancy,
     /// A hosted cloud whose owner revoked the host key: nothing is signed for it any more.
     pub(crate) revoked: std::sync::atomic::AtomicBool,
     /// A stranger's claimed handle waits to be checked at a registry (`registry.rs`).
@@ -123,6 +125,7 @@ impl Cloud {
             }
         }
         let keys = crate::home::load_keys(&dir)?;
+        let quota = crate::hosting::quota::Quota::load(&dir)?;
         let store = Store::open(&dir.join("cloud.db")).await?;
         let inbox = Inbox::start(store.writer(), store.rates());
         let queue = Queue::start(store.writer());
@@ -153,6 +156,7 @@ impl Cloud {
             strangers,
             jobs_wake: Notify::new(),
             revoked: Default::default(),
+            tenancy: crate::hosting::quota::Tenancy::new(quota),
             handles_wake: Notify::new(),
             early_checks: Default::default(),
             relay_links: Default::default(),

@@ -60,6 +60,7 @@ impl Cloud {
             tracing::info!(cloud = %self.name, "deleted {n} message(s) past their 90-day retention");
         }
         self.store.sweep_replay_state().await?;
+        self.measure_usage().await?;
         // Registry upkeep: a failure is logged and retried next sweep, never fatal.
         if let Err(e) = self.heartbeat(false).await {
             tracing::warn!(cloud = %self.name, "registry heartbeat: {}", e.message);

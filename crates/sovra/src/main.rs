@@ -277,6 +277,20 @@ pub(crate) enum HostCommand {
     /// (Operator) What this node hosts: clouds, their size and last activity, invites. No
     /// content.
     Status,
+    /// (Operator) Set what one cloud may take of this node; the node applies it within a
+    /// minute. Without limits given, clears the cloud's quota.
+    Quota {
+        /// The cloud's name on this node.
+        name: String,
+        #[arg(long)]
+        storage_mb: Option<u64>,
+        #[arg(long)]
+        messages_per_day: Option<u64>,
+        #[arg(long)]
+        brain_answers_per_day: Option<u64>,
+        #[arg(long)]
+        capabilities: Option<u64>,
+    },
     /// (A hosted cloud's owner) Withdraw the node's host key: it stops speaking for the cloud.
     Revoke,
 }

@@ -780,6 +780,25 @@ fn an_operator_hosts_a_human_whose_key_stays_home() {
         .success()
     );
 
+    // The operator sets dana's quota; status shows it.
+    ok(
+        op.path(),
+        &[
+            "host",
+            "quota",
+            "dana",
+            "--messages-per-day",
+            "1000",
+            "--storage-mb",
+            "64",
+        ],
+    );
+    let q = &json(op.path(), &["host", "status"])["clouds"][0]["quota"];
+    assert_eq!(
+        (q["messages_per_day"].as_u64(), q["storage_bytes"].as_u64()),
+        (Some(1000), Some(64 << 20))
+    );
+
     // The human withdraws the node's key; the node no longer speaks for dana.
     ok(human.path(), &["host", "revoke"]);
     let refused = run(human.path(), &["send", "@bob.cloud", "still there?"]);

@@ -118,6 +118,15 @@ impl Cloud {
                 Some(swarm.name),
             ));
         }
+        if !self.room_for_brain_answer().await? {
+            return Ok((
+                refused(
+                    "budget_exhausted",
+                    "This message was not answered: the cloud's daily quota of answers on its node is spent.",
+                ),
+                Some(swarm.name),
+            ));
+        }
         // Counted in memory before the brain runs, written in the commit that sends the answer.
         if !self
             .store

@@ -190,6 +190,8 @@ impl Cloud {
         if route.state != "open" || route.expires_at.is_some_and(|t| t <= now_ms()) {
             return Err(ProtoError::ExpiredToken.into());
         }
+        // The operator's quota for this cloud on its node (the sender retries later).
+        self.room_for_message().await?;
         let session = &route.session;
         let plaintext = session.open_bytes(&parsed)?;
         let peer = self.store.peer(&session.peer).await?;

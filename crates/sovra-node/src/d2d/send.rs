@@ -193,6 +193,7 @@ impl Cloud {
         swarm: Option<&str>,
     ) -> ApiResult<u64> {
         self.speaking()?;
+        self.room_for_message().await?;
         let peer_key = PublicKey::from_b64("peer", &conv.peer_pubkey)?;
         // Where it will go first (for the owner's view; delivery asks the whitelist again):
         // the endpoint, else the first relay.

@@ -10,6 +10,8 @@
 //!   certificates (the cloud key never leaves their device).
 //! * `served.rs` — clouds added while the node runs, routed and worked like the rest.
 //! * `schemas.rs` — the client-instance artifacts' JSON Schemas, checked on input.
+//! * `quota.rs` — what one tenant may take of the node: storage, messages and brain answers a
+//!   day, capabilities.
 //!
 //! The node key carries hosting responsibility only: it never signs for a cloud, and a cloud's
 //! peers never need it to verify the cloud.
@@ -17,6 +19,7 @@
 pub mod invites;
 pub mod node_id;
 pub mod onboard;
+pub mod quota;
 pub mod schemas;
 pub mod served;
 

@@ -48,6 +48,10 @@ pub async fn expose_capability(
     body.adapter.validate().map_err(ApiError::bad_request)?;
     let swarm = body.swarm.unwrap_or_else(|| MAIN.to_owned());
     cloud.require_swarm(&swarm).await?;
+    let exposed = cloud.store.capabilities().await?;
+    if !exposed.iter().any(|c| c.name == name) {
+        cloud.room_for_capability(exposed.len()).await?;
+    }
     let row = CapabilityRow {
         name,
         description: body.description,

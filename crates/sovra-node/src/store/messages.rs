@@ -86,6 +86,14 @@ impl Store {
 
     /// Deletes `90d` content older than 90 days; returns how many messages went.
     /// Brain contexts holding `90d` content go after 90 days too.
+    /// Messages stored (both directions) since `at`.
+    pub async fn messages_since(&self, at: i64) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE at > ?")
+            .bind(at)
+            .fetch_one(&self.read)
+            .await
+    }
+
     pub async fn sweep_retention(&self) -> Result<u64, sqlx::Error> {
         let cutoff = now_ms() - 90 * DAY_MS;
         sqlx::query("DELETE FROM brain_runs WHERE retention = '90d' AND at < ?")

@@ -159,6 +159,30 @@ impl Store {
         Ok(true)
     }
 
+    /// Brain answers today over every swarm: reserved in memory, or committed.
+    pub async fn brain_answers_today(&self) -> Result<i64, sqlx::Error> {
+        let day = now_ms() / DAY_MS;
+        let mut by_swarm: std::collections::HashMap<String, i64> =
+            sqlx::query_as("SELECT swarm, n FROM swarm_usage WHERE day = ?")
+                .bind(day)
+                .fetch_all(&self.read)
+                .await?
+                .into_iter()
+                .collect();
+        for (swarm, (d, n)) in self
+            .budgets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            if *d == day {
+                let e = by_swarm.entry(swarm.clone()).or_default();
+                *e = (*e).max(*n);
+            }
+        }
+        Ok(by_swarm.values().sum())
+    }
+
     /// Brain answers counted today (reserved in memory, or committed).
     pub async fn budget_used(&self, swarm: &str) -> Result<i64, sqlx::Error> {
         let day = now_ms() / DAY_MS;

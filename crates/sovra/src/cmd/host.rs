@@ -49,6 +49,28 @@ pub async fn run(ctx: &Ctx, command: HostCommand) -> Result<()> {
             });
         }
         HostCommand::Status => status(ctx).await?,
+        HostCommand::Quota {
+            name,
+            storage_mb,
+            messages_per_day,
+            brain_answers_per_day,
+            capabilities,
+        } => {
+            let dir = sovra_node::home::cloud_dir(&ctx.home, &name);
+            if !dir.join("cloud.json").exists() {
+                anyhow::bail!("no cloud {name} on this node");
+            }
+            let quota = sovra_node::hosting::quota::Quota {
+                storage_bytes: storage_mb.map(|m| m * 1024 * 1024),
+                messages_per_day,
+                brain_answers_per_day,
+                capabilities,
+            };
+            quota.save(&dir)?;
+            ctx.print(&json!({ "cloud": name, "quota": quota }), |_| {
+                println!("Quota of {name} set; the node applies it within a minute.")
+            });
+        }
         HostCommand::Revoke => {
             let v = ctx.call("POST", "/host/revoke", None).await?;
             ctx.print(&v, |_| {
@@ -106,9 +128,10 @@ async fn status(ctx: &Ctx) -> Result<()> {
         } else {
             "revoked"
         };
+        let quota = sovra_node::hosting::quota::Quota::load(&dir)?;
         clouds.push(json!({
             "name": name, "handle": config.handle, "keys": held,
-            "bytes": bytes, "last_activity_at": last,
+            "bytes": bytes, "last_activity_at": last, "quota": quota,
         }));
     }
     let v = json!({
