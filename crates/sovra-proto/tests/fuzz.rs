@@ -187,14 +187,7 @@ fn input(sample: fn(&World) -> &[u8]) -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn config() -> Config {
-    Config {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(256),
-        failure_persistence: None,
-        ..Config::default()
-    }
+    mutate::config(256)
 }
 
 /// Each target gets its own test (a panic names it) and the same budget.

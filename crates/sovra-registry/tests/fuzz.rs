@@ -2,20 +2,16 @@
 //! claims. Bodies and signed objects are `sovra-proto` types, fuzzed there. Never a panic; what
 //! is accepted is canonical (normalizing it again changes nothing).
 
+#[path = "../../sovra-proto/tests/support/mutate.rs"]
+mod mutate;
+
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use sovra_registry::handle::{Handle, skeleton};
 use sovra_registry::phone::{country_code, normalize};
 
 fn config() -> Config {
-    Config {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(256),
-        failure_persistence: None,
-        ..Config::default()
-    }
+    mutate::config(256)
 }
 
 proptest! {

@@ -74,14 +74,7 @@ fn target() -> &'static Target {
 }
 
 fn config() -> Config {
-    Config {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(128),
-        failure_persistence: None,
-        ..Config::default()
-    }
+    mutate::config(128)
 }
 
 proptest! {

@@ -5,6 +5,19 @@
 
 use proptest::prelude::*;
 
+/// A target's budget: `PROPTEST_CASES` cases (`scripts/fuzz` sets it), else `default_cases`;
+/// failures are not persisted to files.
+pub fn config(default_cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(default_cases),
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}
+
 /// One edit of a sample.
 #[derive(Debug, Clone)]
 pub enum Edit {
