@@ -27,12 +27,12 @@ pub async fn list_conversations(State(cloud): State<Arc<Cloud>>) -> ApiResult<Js
         .await?
         .into_iter()
         .map(|c| {
-            let handle = peers
+            let peer = peers
                 .iter()
-                .find(|p| p.grant.peer_pubkey.to_b64() == c.peer_pubkey)
-                .map(|p| p.grant.peer_handle.clone());
+                .find(|p| p.grant.peer_pubkey.to_b64() == c.peer_pubkey);
             let mut v = json!(c);
-            v["peer_handle"] = json!(handle);
+            v["peer_handle"] = json!(peer.map(|p| p.grant.peer_handle.clone()));
+            v["handle_status"] = json!(peer.map(|p| p.handle_status()));
             v
         })
         .collect();

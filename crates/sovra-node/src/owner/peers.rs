@@ -43,9 +43,7 @@ fn peer_json(p: &crate::store::Peer) -> Value {
         "entry": p.grant.to_entry(),
         "url": p.peer_url,
         "fingerprint": p.grant.peer_pubkey.fingerprint(),
-        // An entry resolved through a registry follows that registry's record for its handle;
-        // any other handle is the owner's own label for the key.
-        "handle_status": if p.registry_url.is_some() { "verified" } else { "unverified" },
+        "handle_status": p.handle_status(),
         "registry": p.registry_url,
         "checked_at": p.checked_at,
         "relays": p.peer_relays,

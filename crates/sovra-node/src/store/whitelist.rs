@@ -22,6 +22,18 @@ pub struct Peer {
     pub swarm: String,
 }
 
+impl Peer {
+    /// An entry resolved through a registry follows that registry's record for its handle;
+    /// any other handle is the owner's own label for the key.
+    pub fn handle_status(&self) -> super::HandleStatus {
+        if self.registry_url.is_some() {
+            super::HandleStatus::Verified
+        } else {
+            super::HandleStatus::Unverified
+        }
+    }
+}
+
 pub(super) fn peer(row: &sqlx::sqlite::SqliteRow) -> Result<Peer, sqlx::Error> {
     let entry = WhitelistEntry {
         peer_pubkey: row.get("peer_pubkey"),
