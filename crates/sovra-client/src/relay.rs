@@ -11,8 +11,9 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use sovra_proto::relay::{
     AckResponse, ClientFrame, Envelope, PowSolution, ServerFrame, pow_solve, sign_auth,
+    sign_cloud_auth,
 };
-use sovra_proto::{PublicKey, SigningKeypair};
+use sovra_proto::{CloudKeys, PublicKey, SigningKeypair};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
@@ -91,6 +92,28 @@ impl RelayConnection {
         keys: &SigningKeypair,
         ca_pem: Option<&str>,
     ) -> Result<Self, ClientError> {
+        Self::open(relay, keys.public(), ca_pem, |r, n| sign_auth(keys, r, n)).await
+    }
+
+    /// A cloud as its node holds it: a hosted cloud authenticates with its host key and
+    /// certificate and is known to the relay as its cloud key (§17.2, §19.2).
+    pub async fn connect_cloud(
+        relay: &str,
+        keys: &CloudKeys,
+        ca_pem: Option<&str>,
+    ) -> Result<Self, ClientError> {
+        Self::open(relay, keys.public(), ca_pem, |r, n| {
+            sign_cloud_auth(keys, r, n)
+        })
+        .await
+    }
+
+    async fn open(
+        relay: &str,
+        me: PublicKey,
+        ca_pem: Option<&str>,
+        auth: impl FnOnce(&str, &[u8; 32]) -> ClientFrame,
+    ) -> Result<Self, ClientError> {
         let relay = relay.trim_end_matches('/');
         let url = format!("{relay}/v1/connect");
         let connector = if url.starts_with("wss://") {
@@ -107,7 +130,7 @@ impl RelayConnection {
         .map_err(|e| ClientError::Transport(format!("{url}: {e}")))?;
         let mut conn = RelayConnection {
             ws,
-            me: keys.public(),
+            me,
             inbox: VecDeque::new(),
             next_id: 1,
         };
@@ -121,7 +144,7 @@ impl RelayConnection {
                 )));
             }
         };
-        conn.write(&sign_auth(keys, relay, &nonce)).await?;
+        conn.write(&auth(relay, &nonce)).await?;
         match conn.read().await? {
             ServerFrame::Ready { .. } => Ok(conn),
             ServerFrame::Error { error, message, .. } => Err(refused(error, message)),

@@ -333,3 +333,44 @@ async fn onboarding_refuses_what_the_cloud_key_did_not_sign() {
         .unwrap_err();
     assert_eq!(err.code(), Some("hosting_closed"));
 }
+
+/// A hosted cloud keeps relay links too: it authenticates with its host key and certificate and
+/// the relay knows it as its cloud key, so a peer reaching it by relay alone gets through.
+#[tokio::test]
+async fn a_hosted_cloud_is_reachable_through_a_relay() {
+    let (relay, _relay_dir) = common::start_relay().await;
+    let h = hosting_node().await;
+    let a = TestNode::start(&["@alice.cloud"]).await;
+    let alice = a.owner("alice");
+    let device_home = tempfile::tempdir().unwrap();
+    let (_, base) =
+        home::init_hosted_cloud(device_home.path(), "@gil.cloud", &h.url, &invite(&h).await)
+            .await
+            .unwrap();
+    let gil = device_owner(device_home.path(), "gil", &base);
+    gil.ok("PUT", "/relays", Some(json!({"url": relay}))).await;
+    gil.add_peer(&alice, "@alice.cloud", &[]).await;
+    let id = sovra_client::D2dClient::default()
+        .identity(&base)
+        .await
+        .unwrap();
+    // Alice knows gil by key, relay and (host) encryption key only.
+    alice
+        .ok(
+            "PUT",
+            "/peers",
+            Some(json!({
+                "peer_pubkey": id.pubkey.to_b64(), "peer_handle": "@gil.cloud",
+                "relays": [relay], "encryption_key": id.encryption_key.to_b64(),
+            })),
+        )
+        .await;
+    alice
+        .ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@gil.cloud", "text": "by relay"})),
+        )
+        .await;
+    wait_text(&gil, "by relay").await;
+}

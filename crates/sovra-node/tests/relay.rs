@@ -5,31 +5,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::TestNode;
+use common::{TestNode, start_relay, start_relay_at};
 use serde_json::json;
 use sovra_node::{Cloud, home, open_node};
-
-async fn start_relay() -> (String, tempfile::TempDir) {
-    start_relay_at(None).await
-}
-
-/// A relay on a loopback port; `public` is the URL clouds sign (when something fronts it).
-async fn start_relay_at(public: Option<String>) -> (String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}", listener.local_addr().unwrap());
-    let mut settings = sovra_relay::Settings::new(public.unwrap_or_else(|| url.clone()));
-    settings.pow_difficulty = 8;
-    let relay = sovra_relay::server::open(dir.path(), settings)
-        .await
-        .unwrap();
-    tokio::spawn(sovra_relay::server::serve(
-        listener,
-        relay,
-        std::future::pending(),
-    ));
-    (url, dir)
-}
 
 /// Bob's cloud, opened and working (workers, relay link) but serving no HTTP: its advertised
 /// URL points at a closed port.

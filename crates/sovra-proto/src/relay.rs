@@ -97,6 +97,10 @@ pub enum ClientFrame {
     Auth {
         pubkey: String,
         sig: String,
+        /// A hosted cloud: `pubkey` is the cloud key, `sig` is by the host key this
+        /// certificate names (§19.2).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host_certificate: Option<crate::host::HostCertificate>,
     },
     /// Store-and-forward a D2D request to `to`.
     Send {
@@ -115,10 +119,7 @@ pub enum ClientFrame {
         response: Option<AckResponse>,
     },
     /// Ask for a proof-of-work puzzle for first contact with `to`.
-    PowRequest {
-        id: String,
-        to: String,
-    },
+    PowRequest { id: String, to: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,6 +150,17 @@ pub fn sign_auth(keys: &SigningKeypair, relay: &str, nonce: &[u8; 32]) -> Client
     ClientFrame::Auth {
         pubkey: keys.public().to_b64(),
         sig: b64(&keys.sign(&auth_bytes(relay, nonce))),
+        host_certificate: None,
+    }
+}
+
+/// The `auth` frame for a cloud as its node holds it: signed by the host key with the
+/// certificate when hosted, so the relay knows the connection as the cloud key.
+pub fn sign_cloud_auth(keys: &crate::CloudKeys, relay: &str, nonce: &[u8; 32]) -> ClientFrame {
+    ClientFrame::Auth {
+        pubkey: keys.public().to_b64(),
+        sig: b64(&keys.signing.sign(&auth_bytes(relay, nonce))),
+        host_certificate: keys.host_certificate(),
     }
 }
 
@@ -162,6 +174,23 @@ pub fn verify_auth(
     let key = PublicKey::from_b64("pubkey", pubkey)?;
     let sig = signature_from_b64("sig", sig)?;
     key.verify("relay auth", &auth_bytes(relay, nonce), &sig)?;
+    Ok(key)
+}
+
+/// `verify_auth` for a frame that may carry a host certificate, which must hold at `now`;
+/// returns the cloud key the connection speaks for.
+pub fn verify_cloud_auth(
+    relay: &str,
+    nonce: &[u8; 32],
+    pubkey: &str,
+    sig: &str,
+    host_certificate: Option<&crate::host::HostCertificate>,
+    now: jiff::Timestamp,
+) -> Result<PublicKey, ProtoError> {
+    let key = PublicKey::from_b64("pubkey", pubkey)?;
+    let signer = crate::host::signer_for(&key, host_certificate, now)?;
+    let sig = signature_from_b64("sig", sig)?;
+    signer.verify("relay auth", &auth_bytes(relay, nonce), &sig)?;
     Ok(key)
 }
 
@@ -211,7 +240,8 @@ mod tests {
     fn auth_binds_relay_and_nonce() {
         let k = SigningKeypair::from_seed(&[7; 32]);
         let nonce = [1u8; 32];
-        let ClientFrame::Auth { pubkey, sig } = sign_auth(&k, "ws://relay.example", &nonce) else {
+        let ClientFrame::Auth { pubkey, sig, .. } = sign_auth(&k, "ws://relay.example", &nonce)
+        else {
             unreachable!()
         };
         assert!(verify_auth("ws://relay.example", &nonce, &pubkey, &sig).is_ok());

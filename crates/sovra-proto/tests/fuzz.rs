@@ -258,7 +258,7 @@ fuzz!(relay_client_frames, |w| &w.send_frame, |bytes| {
 });
 
 fuzz!(relay_auth, |w| &w.auth_frame, |bytes| {
-    if let Ok(ClientFrame::Auth { pubkey, sig }) = serde_json::from_slice(&bytes)
+    if let Ok(ClientFrame::Auth { pubkey, sig, .. }) = serde_json::from_slice(&bytes)
         && let Ok(key) = verify_auth("ws://relay.example", &[9; 32], &pubkey, &sig)
     {
         prop_assert_eq!(key, world().alice.public());

@@ -695,7 +695,7 @@ fn relay_vector() -> Value {
     let (alice, bob) = (keys_from_seed(0xb1), keys_from_seed(0xb2));
     let relay = "wss://relay.example";
     let nonce = [0x42u8; 32];
-    let ClientFrame::Auth { pubkey, sig } = sign_auth(&alice.signing, relay, &nonce) else {
+    let ClientFrame::Auth { pubkey, sig, .. } = sign_auth(&alice.signing, relay, &nonce) else {
         unreachable!()
     };
     let auth_bytes = Canonical::new("sovra-relay/1/auth")

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{Message, WebSocket};
 use rand_core::Rng;
 use sovra_proto::relay::{
-    AckResponse, ClientFrame, Envelope, EnvelopeContent, PATHS, ServerFrame, pow_valid, verify_auth,
+    AckResponse, ClientFrame, Envelope, EnvelopeContent, PATHS, ServerFrame, pow_valid,
+    verify_cloud_auth,
 };
 use sovra_proto::{PublicKey, os_rng};
 use tokio::sync::Notify;
@@ -297,8 +298,19 @@ impl Relay {
         }
         let me = match tokio::time::timeout(AUTH_TIMEOUT, socket.recv()).await {
             Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str(&text) {
-                Ok(ClientFrame::Auth { pubkey, sig }) => {
-                    match verify_auth(&self.settings.public_url, &nonce, &pubkey, &sig) {
+                Ok(ClientFrame::Auth {
+                    pubkey,
+                    sig,
+                    host_certificate,
+                }) => {
+                    match verify_cloud_auth(
+                        &self.settings.public_url,
+                        &nonce,
+                        &pubkey,
+                        &sig,
+                        host_certificate.as_ref(),
+                        jiff::Timestamp::now(),
+                    ) {
                         Ok(key) => key,
                         Err(e) => {
                             send(&mut socket, &error(None, "unauthenticated", e.to_string())).await;

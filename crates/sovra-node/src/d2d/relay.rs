@@ -56,11 +56,6 @@ impl Cloud {
 
     /// Connects to every relay this cloud is registered with, so envelopes reach it.
     pub fn start_relays(self: &Arc<Self>, relays: &[String]) {
-        if self.is_hosted() && !relays.is_empty() {
-            // A relay authenticates the cloud key itself (§17.2); a host key cannot yet.
-            tracing::warn!(cloud = %self.name, "relays are not used for a hosted cloud yet");
-            return;
-        }
         for url in relays {
             self.relay_link(url);
         }
@@ -205,9 +200,7 @@ async fn run_link(cloud: Arc<Cloud>, url: String, mut rx: mpsc::Receiver<Outboun
         let keys = cloud.keys();
         // Read at every attempt, so a CA the owner replaces applies on the next reconnect.
         let ca = cloud.store.relay_ca(&url).await.ok().flatten();
-        let mut conn = match RelayConnection::connect_with_ca(&url, &keys.signing, ca.as_deref())
-            .await
-        {
+        let mut conn = match RelayConnection::connect_cloud(&url, &keys, ca.as_deref()).await {
             Ok(c) => {
                 backoff = Duration::from_millis(200);
                 tracing::info!(cloud = %cloud.name, relay = %url, "connected to relay");

@@ -64,7 +64,7 @@ pub async fn add_relay(
         sovra_client::relay::parse_ca_pem(pem).map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
     let keys = cloud.keys();
-    if let Err(e) = sovra_client::RelayConnection::connect_with_ca(&url, &keys.signing, ca).await {
+    if let Err(e) = sovra_client::RelayConnection::connect_cloud(&url, &keys, ca).await {
         return Err(ApiError::new(
             502,
             "relay_unreachable",

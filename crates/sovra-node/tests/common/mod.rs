@@ -295,3 +295,26 @@ pub async fn open(raw: &Raw, me: &CloudKeys, id: &sovra_proto::Identity) -> Sess
         HandshakeOutcome::Refused { reason } => panic!("refused: {reason}"),
     }
 }
+
+/// A relay on a loopback port (PoW difficulty 8, fast for tests).
+pub async fn start_relay() -> (String, tempfile::TempDir) {
+    start_relay_at(None).await
+}
+
+/// A relay on a loopback port; `public` is the URL clouds sign (when something fronts it).
+pub async fn start_relay_at(public: Option<String>) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let mut settings = sovra_relay::Settings::new(public.unwrap_or_else(|| url.clone()));
+    settings.pow_difficulty = 8;
+    let relay = sovra_relay::server::open(dir.path(), settings)
+        .await
+        .unwrap();
+    tokio::spawn(sovra_relay::server::serve(
+        listener,
+        relay,
+        std::future::pending(),
+    ));
+    (url, dir)
+}
