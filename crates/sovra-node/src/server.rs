@@ -149,6 +149,7 @@ pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
         .route("/drafts/{id}/send", post(drafts::send_draft))
         .route("/drafts/{id}/discard", post(drafts::discard_draft))
         .route("/host/revoke", post(host::revoke_host))
+        .route("/host/certificate", put(host::renew_certificate))
         .route("/devices", get(devices::list_devices))
         .route("/devices/attach", post(devices::attach))
         .route("/devices/detach", post(devices::detach))

@@ -153,6 +153,67 @@ async fn hosted_humans_keep_their_keys_and_talk_through_certified_host_keys() {
     let err = alice.call("POST", "/host/revoke", None).await.unwrap_err();
     assert_eq!(err.code(), Some("not_hosted"));
 
+    // Renewal: the device certifies the same host keys for another period; a certificate
+    // for other keys is refused; conversation carries on under the renewed certificate.
+    let dana_cloud = sovra_proto::keyfile::load_cloud_keys(
+        &home::cloud_dir(humans[0].0.path(), "dana").join("cloud.key"),
+    )
+    .unwrap()
+    .signing;
+    let id = sovra_client::D2dClient::default()
+        .identity(&h.cloud_url("dana"))
+        .await
+        .unwrap();
+    let held: HostCertificate = serde_json::from_slice(
+        &std::fs::read(h.dir("dana").join("host-certificate.json")).unwrap(),
+    )
+    .unwrap();
+    let host_key = sovra_proto::PublicKey::from_b64("k", &held.host_key).unwrap();
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(10);
+    let renewed = HostCertificate::issue(
+        &dana_cloud,
+        &host_key,
+        &id.encryption_key,
+        &node_id,
+        later,
+        jiff::SignedDuration::from_hours(24 * 60),
+    )
+    .unwrap();
+    let wrong = HostCertificate::issue(
+        &dana_cloud,
+        &SigningKeypair::generate(&mut os_rng()).public(),
+        &id.encryption_key,
+        &node_id,
+        later,
+        jiff::SignedDuration::from_hours(24 * 60),
+    )
+    .unwrap();
+    let err = dana
+        .call(
+            "PUT",
+            "/host/certificate",
+            Some(json!({"host_certificate": wrong})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("malformed"));
+    dana.ok(
+        "PUT",
+        "/host/certificate",
+        Some(json!({"host_certificate": renewed})),
+    )
+    .await;
+    let me = dana.ok("GET", "/whoami", None).await;
+    assert_eq!(me["host_certificate_expires_at"], json!(renewed.expires_at));
+    alice
+        .ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@dana.cloud", "text": "after renewal"})),
+        )
+        .await;
+    wait_text(dana, "after renewal").await;
+
     // Revocation: the node stops speaking and listening for dana at once…
     dana.ok("POST", "/host/revoke", None).await;
     assert!(!h.dir("dana").join("host.key").exists());

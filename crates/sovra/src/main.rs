@@ -293,6 +293,12 @@ pub(crate) enum HostCommand {
     },
     /// (A hosted cloud's owner) Withdraw the node's host key: it stops speaking for the cloud.
     Revoke,
+    /// (A hosted cloud's owner) Certify the node's host key for another period (before the
+    /// current certificate expires; peers refuse an expired one).
+    Renew {
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
 }
 
 #[derive(Subcommand)]

@@ -799,6 +799,19 @@ fn an_operator_hosts_a_human_whose_key_stays_home() {
         (Some(1000), Some(64 << 20))
     );
 
+    // The human renews the node's certificate from home, before it expires.
+    let held = || -> serde_json::Value {
+        serde_json::from_slice(
+            &std::fs::read(human.path().join("clouds/dana/host-certificate.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    let before = held()["expires_at"].as_str().unwrap().to_owned();
+    let renewed = json(human.path(), &["host", "renew", "--days", "60"]);
+    let after = renewed["expires_at"].as_str().unwrap().to_owned();
+    assert!(after > before, "{before} -> {after}");
+    assert_eq!(held()["expires_at"], serde_json::json!(after));
+
     // The human withdraws the node's key; the node no longer speaks for dana.
     ok(human.path(), &["host", "revoke"]);
     let refused = run(human.path(), &["send", "@bob.cloud", "still there?"]);

@@ -3,6 +3,8 @@
 //! * `POST /host/revoke` — the owner (a device the cloud key certified) withdraws this node's
 //!   host key: the node deletes the host key pair and its certificate and stops speaking and
 //!   listening for the cloud at once; the cloud's data stays for export.
+//! * `PUT /host/certificate` `{host_certificate}` — a renewed certificate (a new period) of the
+//!   same host key pair, signed by the cloud key on the device; used from the next signature.
 
 use std::sync::Arc;
 
@@ -12,6 +14,48 @@ use serde_json::{Value, json};
 
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewBody {
+    host_certificate: sovra_proto::host::HostCertificate,
+}
+
+pub async fn renew_certificate(
+    State(cloud): State<Arc<Cloud>>,
+    sovra_http::JsonBody(body): sovra_http::JsonBody<RenewBody>,
+) -> ApiResult<Json<Value>> {
+    cloud.speaking()?;
+    let keys = cloud.keys();
+    let Some(current) = keys.delegation.as_ref() else {
+        return Err(ApiError::new(
+            409,
+            "not_hosted",
+            "this cloud's own key is on this node; there is no host certificate",
+        ));
+    };
+    let new = body
+        .host_certificate
+        .verify(&cloud.public(), jiff::Timestamp::now())?;
+    if new.host_key != keys.signing.public()
+        || new.host_encryption_key != keys.encryption.public()
+        || new.node_id.to_b64() != current.certificate.node_id
+    {
+        return Err(ApiError::bad_request(
+            "a renewal certifies the same host keys for the same node",
+        ));
+    }
+    crate::home::write_atomic(
+        &cloud.dir.join("host-certificate.json"),
+        &serde_json::to_vec_pretty(&body.host_certificate).expect("json"),
+    )
+    .map_err(ApiError::internal)?;
+    let renewed = crate::home::load_keys(&cloud.dir).map_err(ApiError::internal)?;
+    cloud.set_keys(renewed);
+    Ok(Json(
+        json!({ "expires_at": body.host_certificate.expires_at }),
+    ))
+}
 
 pub async fn revoke_host(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
     if !cloud.is_hosted() {

@@ -18,5 +18,7 @@ pub async fn whoami(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
         "url": cloud.base_url,
         // Hosted: the node holds a host key the cloud key certified, for this node-id.
         "hosted_by": cloud.keys().delegation.as_ref().map(|d| d.certificate.node_id.clone()),
+        "host_certificate_expires_at":
+            cloud.keys().delegation.as_ref().map(|d| d.certificate.expires_at.clone()),
     })))
 }

@@ -71,6 +71,41 @@ pub async fn run(ctx: &Ctx, command: HostCommand) -> Result<()> {
                 println!("Quota of {name} set; the node applies it within a minute.")
             });
         }
+        HostCommand::Renew { days } => {
+            let dir = sovra_node::home::cloud_dir(&ctx.home, &ctx.cloud_name()?);
+            let cloud = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key"))?;
+            let current: sovra_proto::host::HostCertificate =
+                serde_json::from_slice(&std::fs::read(dir.join("host-certificate.json"))?)?;
+            let key = |f: &'static str, t: &str| sovra_proto::PublicKey::from_b64(f, t);
+            let renewed = sovra_proto::host::HostCertificate::issue(
+                &cloud.signing,
+                &key("host_key", &current.host_key)?,
+                &sovra_proto::EncryptionKey::from_b64(
+                    "host_encryption_key",
+                    &current.host_encryption_key,
+                )?,
+                &key("node_id", &current.node_id)?,
+                jiff::Timestamp::now(),
+                jiff::SignedDuration::from_hours(24 * days),
+            )?;
+            let v = ctx
+                .call(
+                    "PUT",
+                    "/host/certificate",
+                    Some(json!({ "host_certificate": renewed })),
+                )
+                .await?;
+            sovra_node::home::write_atomic(
+                &dir.join("host-certificate.json"),
+                &serde_json::to_vec_pretty(&renewed)?,
+            )?;
+            ctx.print(&v, |v| {
+                println!(
+                    "The node's host key is certified until {}.",
+                    v["expires_at"].as_str().unwrap_or("")
+                )
+            });
+        }
         HostCommand::Revoke => {
             let v = ctx.call("POST", "/host/revoke", None).await?;
             ctx.print(&v, |_| {
