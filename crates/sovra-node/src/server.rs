@@ -79,6 +79,9 @@ pub async fn open_node(
         identity.clone(),
         db,
     ));
+    for cloud in clouds.values() {
+        hosting.note_served(cloud.public());
+    }
     Ok(Node {
         clouds,
         url,
@@ -187,6 +190,7 @@ pub fn router(node: &Node) -> Router {
     let hosting = Router::new()
         .route("/api/host/clouds", post(onboard::create))
         .route("/api/host/clouds/{name}/activate", post(onboard::activate))
+        .route("/api/host/reports", post(crate::hosting::reports::file))
         .route(
             "/clouds/{name}/{*rest}",
             axum::routing::any(served::dispatch),

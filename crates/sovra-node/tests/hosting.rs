@@ -435,3 +435,63 @@ async fn a_hosted_cloud_is_reachable_through_a_relay() {
         .await;
     wait_text(&gil, "by relay").await;
 }
+
+/// Reports attach to the layer that answers for them: a hosted cloud's pod-user id, or the
+/// node-id; a device is never a public subject; unknown subjects and junk are refused.
+#[tokio::test]
+async fn reports_attach_to_the_responsible_layer() {
+    use sovra_proto::client_instance::{client_instance_id, node_ref, participant_id};
+    let h = hosting_node().await;
+    let device_home = tempfile::tempdir().unwrap();
+    let (dir, _) =
+        home::init_hosted_cloud(device_home.path(), "@kai.cloud", &h.url, &invite(&h).await)
+            .await
+            .unwrap();
+    let kai = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key"))
+        .unwrap()
+        .public();
+    let node = NodeIdentity::load_or_create(h.home.path())
+        .unwrap()
+        .keys
+        .public();
+    let http = reqwest::Client::new();
+    let report = |subject: String| {
+        let http = http.clone();
+        let url = format!("{}/api/host/reports", h.url);
+        async move {
+            let r = http
+                .post(url)
+                .json(&json!({"subject": subject, "reason": "spam", "reporter": "me@example"}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (s, b) = report(participant_id(&kai)).await;
+    assert_eq!(
+        (s, b["subject_kind"].as_str()),
+        (202, Some("pod-user")),
+        "{b}"
+    );
+    let (s, b) = report(node_ref(&node)).await;
+    assert_eq!((s, b["subject_kind"].as_str()), (202, Some("node")), "{b}");
+    let device = SigningKeypair::generate(&mut os_rng()).public();
+    for (subject, status, code) in [
+        (client_instance_id(&device), 400, "malformed"),
+        (participant_id(&device), 404, "unknown_subject"),
+        ("whoever".to_owned(), 400, "malformed"),
+    ] {
+        let (s, b) = report(subject).await;
+        assert_eq!((s, b["error"].as_str()), (status, Some(code)), "{b}");
+    }
+    let kept = NodeDb::open(h.home.path())
+        .await
+        .unwrap()
+        .reports()
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 2);
+    assert!(kept.iter().any(|r| r.subject == participant_id(&kai)));
+}

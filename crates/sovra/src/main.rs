@@ -291,6 +291,8 @@ pub(crate) enum HostCommand {
         #[arg(long)]
         capabilities: Option<u64>,
     },
+    /// (Operator) Reports filed about the clouds hosted here or about this node, newest first.
+    Reports,
     /// (A hosted cloud's owner) Withdraw the node's host key: it stops speaking for the cloud.
     Revoke,
     /// (A hosted cloud's owner) Certify the node's host key for another period (before the

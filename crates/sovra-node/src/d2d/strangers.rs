@@ -21,6 +21,10 @@ use crate::error::ApiError;
 pub struct Strangers {
     per_source: DefaultKeyedRateLimiter<IpAddr>,
     global: DefaultDirectRateLimiter,
+    /// What is counted, for the refusal ("first contacts", "reports").
+    what: &'static str,
+    /// Whom the global bound protects ("this cloud", "this node").
+    whom: &'static str,
 }
 
 /// Source addresses remembered before the per-source state is pruned.
@@ -33,9 +37,26 @@ fn per_minute(n: u32) -> Quota {
 
 impl Strangers {
     pub fn new(per_source_per_minute: u32, per_minute_total: u32) -> Strangers {
+        Self::counting(
+            "first contacts",
+            "this cloud",
+            per_source_per_minute,
+            per_minute_total,
+        )
+    }
+
+    /// The same two bounds for anything else outsiders may send unasked.
+    pub fn counting(
+        what: &'static str,
+        whom: &'static str,
+        per_source_per_minute: u32,
+        per_minute_total: u32,
+    ) -> Strangers {
         Strangers {
             per_source: RateLimiter::keyed(per_minute(per_source_per_minute)),
             global: RateLimiter::direct(per_minute(per_minute_total)),
+            what,
+            whom,
         }
     }
 
@@ -47,7 +68,8 @@ impl Strangers {
                 429,
                 "rate_limited",
                 format!(
-                    "too many first contacts {what}; try again in {} s",
+                    "too many {} {what}; try again in {} s",
+                    self.what,
                     wait.as_secs().max(1)
                 ),
             )
@@ -63,8 +85,11 @@ impl Strangers {
                 ));
             }
         }
-        self.global
-            .check()
-            .map_err(|not_until| refused(not_until.wait_time_from(clock.now()), "to this cloud"))
+        self.global.check().map_err(|not_until| {
+            refused(
+                not_until.wait_time_from(clock.now()),
+                &format!("to {}", self.whom),
+            )
+        })
     }
 }

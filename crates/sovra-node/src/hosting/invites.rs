@@ -108,3 +108,41 @@ impl NodeDb {
         .await
     }
 }
+
+/// A report as the operator reads it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct Report {
+    pub id: String,
+    pub subject_kind: String,
+    pub subject: String,
+    pub reason: String,
+    pub reporter: Option<String>,
+    pub at: i64,
+}
+
+impl NodeDb {
+    /// Files a report unless `max` are already kept (the operator clears them); false then.
+    pub async fn file_report(&self, r: &Report, max: i64) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "INSERT INTO reports (id, subject_kind, subject, reason, reporter, at)
+             SELECT ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM reports) < ?",
+        )
+        .bind(&r.id)
+        .bind(&r.subject_kind)
+        .bind(&r.subject)
+        .bind(&r.reason)
+        .bind(&r.reporter)
+        .bind(r.at)
+        .bind(max)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Every report, newest first.
+    pub async fn reports(&self) -> Result<Vec<Report>, sqlx::Error> {
+        sqlx::query_as("SELECT * FROM reports ORDER BY at DESC")
+            .fetch_all(&self.write)
+            .await
+    }
+}

@@ -12,6 +12,8 @@
 //! * `schemas.rs` — the client-instance artifacts' JSON Schemas, checked on input.
 //! * `quota.rs` — what one tenant may take of the node: storage, messages and brain answers a
 //!   day, capabilities.
+//! * `reports.rs` — reports attached to the responsible layer: a cloud's pod-user id or the
+//!   node-id (never a device).
 //!
 //! The node key carries hosting responsibility only: it never signs for a cloud, and a cloud's
 //! peers never need it to verify the cloud.
@@ -20,6 +22,7 @@ pub mod invites;
 pub mod node_id;
 pub mod onboard;
 pub mod quota;
+pub mod reports;
 pub mod schemas;
 pub mod served;
 

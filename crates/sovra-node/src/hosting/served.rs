@@ -31,6 +31,10 @@ pub struct Hosting {
     workers: std::sync::Mutex<tokio::task::JoinSet<()>>,
     /// Tells every worker (of clouds present at start and added since) to stop.
     pub stop: tokio::sync::watch::Sender<bool>,
+    /// Reports from outsiders: per source address and for the node (`reports.rs`).
+    pub(crate) reports_limit: crate::d2d::strangers::Strangers,
+    /// The cloud keys served (at start and since), for reports.
+    served_keys: std::sync::RwLock<std::collections::HashSet<sovra_proto::PublicKey>>,
 }
 
 impl Hosting {
@@ -51,7 +55,30 @@ impl Hosting {
             added: Default::default(),
             workers: Default::default(),
             stop: tokio::sync::watch::channel(false).0,
+            reports_limit: crate::d2d::strangers::Strangers::counting(
+                "reports",
+                "this node",
+                5,
+                60,
+            ),
+            served_keys: Default::default(),
         }
+    }
+
+    /// Notes a cloud this node serves.
+    pub(crate) fn note_served(&self, key: sovra_proto::PublicKey) {
+        self.served_keys
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key);
+    }
+
+    /// Whether this node serves the cloud with this key.
+    pub fn hosts(&self, key: &sovra_proto::PublicKey) -> bool {
+        self.served_keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key)
     }
 
     pub fn base_url(&self, name: &str) -> String {
@@ -71,6 +98,7 @@ impl Hosting {
             let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
             crate::workers::spawn_cloud_workers(&cloud, self.stop.subscribe(), &mut workers);
         }
+        self.note_served(cloud.public());
         let router = cloud_router(cloud.clone());
         self.added
             .write()

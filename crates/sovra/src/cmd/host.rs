@@ -49,6 +49,28 @@ pub async fn run(ctx: &Ctx, command: HostCommand) -> Result<()> {
             });
         }
         HostCommand::Status => status(ctx).await?,
+        HostCommand::Reports => {
+            let db = sovra_node::hosting::NodeDb::open(&ctx.home).await?;
+            let reports = db.reports().await?;
+            ctx.print(&json!({ "reports": reports }), |_| {
+                if reports.is_empty() {
+                    println!("No reports.");
+                }
+                for r in &reports {
+                    println!(
+                        "{}  {:<8} {}  {}{}",
+                        crate::cli::ms_to_time(&json!(r.at)),
+                        r.subject_kind,
+                        r.subject,
+                        r.reason,
+                        r.reporter
+                            .as_deref()
+                            .map(|c| format!("  (from {c})"))
+                            .unwrap_or_default()
+                    );
+                }
+            });
+        }
         HostCommand::Quota {
             name,
             storage_mb,
