@@ -33,6 +33,7 @@ pub fn code_for(status: StatusCode) -> &'static str {
     match status.as_u16() {
         404 => "not_found",
         405 => "method_not_allowed",
+        408 => "request_timeout",
         413 => "wrong_size",
         414 => "uri_too_long",
         426 => "upgrade_required",

@@ -34,7 +34,7 @@ fn the_http_layer_codes_and_limits_are_the_documented_ones() {
         );
         rows += 1;
     }
-    assert_eq!(rows, 7);
+    assert_eq!(rows, 8);
     let limits = section(&spec, "## 11. Limits", "## 12.");
     assert!(limits.contains(&format!(
         "| request target (path and query) | {MAX_URI} bytes"

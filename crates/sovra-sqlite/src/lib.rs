@@ -73,9 +73,11 @@ fn make_private(path: &Path) -> std::io::Result<()> {
     for suffix in ["", "-wal", "-shm"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
-        let p = Path::new(&p);
-        if p.exists() {
-            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))?;
+        // The WAL and shared-memory files come and go with connections (a closing pool of a
+        // previous open may delete them right now): gone is fine.
+        match std::fs::set_permissions(Path::new(&p), std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
         }
     }
     Ok(())
