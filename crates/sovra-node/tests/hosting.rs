@@ -285,6 +285,33 @@ async fn onboarding_refuses_what_the_cloud_key_did_not_sign() {
         assert_eq!(err.code(), Some(want));
     }
 
+    // An onboarding never activated lapses after a day: its name and invite come back.
+    let code3 = invite(&h).await;
+    client
+        .post::<_, OnboardResponse>(&h.url, "/api/host/clouds", &ask("@old.cloud", &code3))
+        .await
+        .unwrap();
+    let code4 = invite(&h).await;
+    let err = client
+        .post::<_, OnboardResponse>(&h.url, "/api/host/clouds", &ask("@old.cloud", &code4))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("name_taken"));
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "2 days ago"])
+        .arg(h.dir("old").join("onboarding.json"))
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    client
+        .post::<_, OnboardResponse>(&h.url, "/api/host/clouds", &ask("@old.cloud", &code4))
+        .await
+        .unwrap();
+    client
+        .post::<_, OnboardResponse>(&h.url, "/api/host/clouds", &ask("@new.cloud", &code3))
+        .await
+        .unwrap();
+
     let node_id = sovra_proto::PublicKey::from_b64("n", &offer.node_id).unwrap();
     let host_key = sovra_proto::PublicKey::from_b64("k", &offer.host_key).unwrap();
     let host_x = sovra_proto::EncryptionKey::from_b64("x", &offer.host_encryption_key).unwrap();

@@ -26,6 +26,17 @@ use super::invites::InviteRefusal;
 use crate::home::{self, CloudConfig};
 use crate::store::Store;
 
+/// How long the second step may wait for the first.
+pub const ONBOARDING_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// An onboarding whose activation never came, older than `ONBOARDING_TTL`.
+fn lapsed(dir: &std::path::Path) -> bool {
+    !dir.join("cloud.json").exists()
+        && std::fs::metadata(dir.join("onboarding.json"))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > ONBOARDING_TTL))
+}
+
 /// What the node remembers of an onboarding between its two steps.
 #[derive(Serialize, Deserialize)]
 struct Onboarding {
@@ -51,8 +62,14 @@ pub async fn create(
     let cloud_key = PublicKey::from_b64("cloud_key", &req.cloud_key)?;
     let name = home::cloud_name(&req.handle).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let dir = home::cloud_dir(&hosting.home, &name);
-    // One name, one cloud: the reservation is the directory itself.
+    // One name, one cloud: the reservation is the directory itself — until an onboarding left
+    // unactivated for a day lapses, and its name and invite return.
     let _guard = hosting.onboarding.lock().await;
+    if lapsed(&dir) {
+        tracing::info!(cloud = %name, "an unfinished onboarding lapsed");
+        let _ = std::fs::remove_dir_all(&dir);
+        hosting.db.release(&name).await?;
+    }
     if dir.exists() {
         return Err(ApiError::new(
             409,
