@@ -318,10 +318,12 @@ impl Cloud {
         std::fs::rename(&next, self.dir.join("cloud.key")).map_err(ApiError::internal)?;
         let now = jiff::Timestamp::now();
         let mut certificates = Vec::new();
-        for (device, certificate, _) in self.store.devices().await? {
-            let Ok(old_cert) = serde_json::from_str::<KeyCertificate>(&certificate) else {
+        let devices = self.store.device_list().await?;
+        for d in devices.into_iter().filter(|d| d.revoked_at.is_none()) {
+            let Ok(old_cert) = serde_json::from_str::<KeyCertificate>(&d.certificate) else {
                 continue;
             };
+            let device = d.device;
             let device_key = PublicKey::from_b64("device", &device)?;
             let cert = KeyCertificate::issue(
                 &new.signing,

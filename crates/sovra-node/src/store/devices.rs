@@ -50,22 +50,28 @@ impl Store {
 pub struct DeviceRow {
     pub device: String,
     pub label: String,
+    /// The cloud key's certificate of the device (JSON).
+    #[serde(skip)]
+    pub certificate: String,
     pub revoked_at: Option<i64>,
 }
 
 impl Store {
     pub async fn device_list(&self) -> Result<Vec<DeviceRow>, sqlx::Error> {
         Ok(
-            sqlx::query("SELECT pubkey, label, revoked_at FROM devices ORDER BY rowid")
-                .fetch_all(&self.read)
-                .await?
-                .iter()
-                .map(|r| DeviceRow {
-                    device: r.get("pubkey"),
-                    label: r.get("label"),
-                    revoked_at: r.get("revoked_at"),
-                })
-                .collect(),
+            sqlx::query(
+                "SELECT pubkey, label, certificate, revoked_at FROM devices ORDER BY rowid",
+            )
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| DeviceRow {
+                device: r.get("pubkey"),
+                label: r.get("label"),
+                certificate: r.get("certificate"),
+                revoked_at: r.get("revoked_at"),
+            })
+            .collect(),
         )
     }
 

@@ -335,16 +335,4 @@ impl Store {
         self.routes.clear();
         Ok(closed)
     }
-
-    /// Unrevoked devices with their certificates.
-    pub async fn devices(&self) -> Result<Vec<(String, String, String)>, sqlx::Error> {
-        Ok(
-            sqlx::query("SELECT pubkey, certificate, label FROM devices WHERE revoked_at IS NULL")
-                .fetch_all(&self.read)
-                .await?
-                .iter()
-                .map(|r| (r.get("pubkey"), r.get("certificate"), r.get("label")))
-                .collect(),
-        )
-    }
 }
