@@ -19,10 +19,8 @@ use sovra_proto::relay::{
 use sovra_proto::{PublicKey, os_rng};
 use tokio::sync::Notify;
 
-use crate::store::{NewEnvelope, Quota, Store, StoreError, StoredEnvelope};
+use crate::store::{NewEnvelope, PUSH_BATCH, Quota, Store, StoreError, StoredEnvelope};
 
-/// Envelopes pushed per read of the queue.
-const PUSH_BATCH: i64 = 64;
 /// How long a new connection has to authenticate.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most outstanding proof-of-work puzzles (a flood of requests cannot grow memory past it).
@@ -377,7 +375,7 @@ impl Relay {
                 if superseded {
                     return;
                 }
-                match self.store.pending(key, after, PUSH_BATCH).await {
+                match self.store.pending(key, after).await {
                     Ok(batch) => {
                         want_push = batch.len() as i64 == PUSH_BATCH;
                         for e in batch {
