@@ -89,6 +89,15 @@ impl RegistryClient {
     }
 
     /// `POST /v1/whoami`: which cloud the verified phone has.
+    /// `POST /v1/attestations`: the phone vouches for a cloud key to one audience.
+    pub async fn attest(
+        &self,
+        request: &sovra_proto::registry::AttestationRequest,
+    ) -> Result<sovra_proto::registry::PhoneAttestation, ClientError> {
+        self.send(reqwest::Method::POST, "/v1/attestations", request)
+            .await
+    }
+
     pub async fn whoami(
         &self,
         proof: &PhoneProof,

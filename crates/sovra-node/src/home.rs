@@ -212,11 +212,20 @@ pub const HOST_PERIOD_DAYS: i64 = 30;
 /// and a device key are made and stay here; the node draws a host key pair, which the cloud key
 /// certifies for that node and `HOST_PERIOD_DAYS` (PROTOCOL.md §19.2, §19.3). Returns the
 /// cloud's directory here and its base URL at the node.
+/// How a human is admitted to a hosting node (its `hosting_policy`).
+pub enum Admission {
+    /// The operator's invite code.
+    Invite(String),
+    /// A phone code from the node's registry (`phone_registry` in its statement); the
+    /// registry turns it into an attestation for the new cloud key.
+    Phone(sovra_proto::registry::PhoneProof),
+}
+
 pub async fn init_hosted_cloud(
     home: &Path,
     handle: &str,
     node_url: &str,
-    invite: &str,
+    admission: &Admission,
 ) -> Result<(PathBuf, String), HomeError> {
     use sovra_proto::host::{ActivateRequest, ActivateResponse, OnboardRequest, OnboardResponse};
     validate_handle(handle).map_err(|e| HomeError::Invalid(e.to_string()))?;
@@ -237,6 +246,24 @@ pub async fn init_hosted_cloud(
     let mut rng = os_rng();
     let keys = CloudKeys::generate(&mut rng);
     let device = SigningKeypair::generate(&mut rng);
+    let (invite, phone_attestation) = match admission {
+        Admission::Invite(code) => (Some(code.clone()), None),
+        Admission::Phone(proof) => {
+            let registry = statement.phone_registry.as_deref().ok_or_else(|| {
+                HomeError::Node("it does not host by phone (no phone_registry)".into())
+            })?;
+            let attestation =
+                sovra_client::RegistryClient::new(registry, sovra_client::DEFAULT_TIMEOUT)
+                    .attest(&sovra_proto::registry::AttestationRequest {
+                        phone: proof.clone(),
+                        cloud_key: keys.public().to_b64(),
+                        audience: node_url.to_owned(),
+                    })
+                    .await
+                    .map_err(|e| HomeError::Node(format!("its registry: {e}")))?;
+            (None, Some(attestation))
+        }
+    };
     let offer: OnboardResponse = client
         .post(
             node_url,
@@ -244,7 +271,8 @@ pub async fn init_hosted_cloud(
             &OnboardRequest {
                 handle: handle.to_owned(),
                 cloud_key: keys.public().to_b64(),
-                invite: invite.to_owned(),
+                invite,
+                phone_attestation,
             },
         )
         .await

@@ -8,6 +8,7 @@ use common::{Owner, TestNode, fast_settings};
 use serde_json::{Value, json};
 use sovra_client::OwnerClient;
 use sovra_node::home;
+use sovra_node::home::Admission;
 use sovra_node::hosting::{NodeConfig, NodeDb, NodeIdentity};
 use sovra_proto::client_instance::{Attachment, Detachment, Recovery};
 use sovra_proto::device::KeyCertificate;
@@ -39,6 +40,7 @@ async fn devices_come_and_go_only_by_the_cloud_keys_word() {
         &NodeConfig {
             operator_contact: None,
             hosting_policy: "invite".into(),
+            phone_registry: None,
         },
     )
     .unwrap();
@@ -51,9 +53,14 @@ async fn devices_come_and_go_only_by_the_cloud_keys_word() {
         .await
         .unwrap();
     let device_home = tempfile::tempdir().unwrap();
-    let (dir, base) = home::init_hosted_cloud(device_home.path(), "@dana.cloud", &h.url, &code)
-        .await
-        .unwrap();
+    let (dir, base) = home::init_hosted_cloud(
+        device_home.path(),
+        "@dana.cloud",
+        &h.url,
+        &Admission::Invite(code),
+    )
+    .await
+    .unwrap();
     let cloud = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key"))
         .unwrap()
         .signing;

@@ -11,6 +11,7 @@ use common::{Owner, TestNode, fast_settings};
 use serde_json::json;
 use sovra_client::OwnerClient;
 use sovra_node::home;
+use sovra_node::home::Admission;
 use sovra_node::hosting::{NodeConfig, NodeDb, NodeIdentity};
 use sovra_proto::host::{ActivateRequest, HostCertificate, OnboardRequest, OnboardResponse};
 use sovra_proto::{CloudKeys, SigningKeypair, os_rng};
@@ -24,6 +25,7 @@ async fn hosting_node() -> TestNode {
         &NodeConfig {
             operator_contact: Some("ops@host.example".into()),
             hosting_policy: "invite".into(),
+            phone_registry: None,
         },
     )
     .unwrap();
@@ -72,10 +74,14 @@ async fn hosted_humans_keep_their_keys_and_talk_through_certified_host_keys() {
     let mut humans = Vec::new();
     for handle in ["@dana.cloud", "@erin.cloud", "@fay.cloud"] {
         let device_home = tempfile::tempdir().unwrap();
-        let (dir, base) =
-            home::init_hosted_cloud(device_home.path(), handle, &h.url, &invite(&h).await)
-                .await
-                .unwrap();
+        let (dir, base) = home::init_hosted_cloud(
+            device_home.path(),
+            handle,
+            &h.url,
+            &Admission::Invite(invite(&h).await),
+        )
+        .await
+        .unwrap();
         let name = handle[1..].split('.').next().unwrap().to_owned();
         assert_eq!(base, h.cloud_url(&name));
         assert!(dir.join("cloud.key").exists());
@@ -255,7 +261,8 @@ async fn onboarding_refuses_what_the_cloud_key_did_not_sign() {
     let ask = |handle: &str, code: &str| OnboardRequest {
         handle: handle.into(),
         cloud_key: cloud.public().to_b64(),
-        invite: code.into(),
+        invite: Some(code.into()),
+        phone_attestation: None,
     };
     // Unknown invite, bad handle.
     for (req, want) in [
@@ -431,10 +438,14 @@ async fn a_hosted_cloud_is_reachable_through_a_relay() {
     let a = TestNode::start(&["@alice.cloud"]).await;
     let alice = a.owner("alice");
     let device_home = tempfile::tempdir().unwrap();
-    let (_, base) =
-        home::init_hosted_cloud(device_home.path(), "@gil.cloud", &h.url, &invite(&h).await)
-            .await
-            .unwrap();
+    let (_, base) = home::init_hosted_cloud(
+        device_home.path(),
+        "@gil.cloud",
+        &h.url,
+        &Admission::Invite(invite(&h).await),
+    )
+    .await
+    .unwrap();
     let gil = device_owner(device_home.path(), "gil", &base);
     gil.ok("PUT", "/relays", Some(json!({"url": relay}))).await;
     gil.add_peer(&alice, "@alice.cloud", &[]).await;
@@ -470,10 +481,14 @@ async fn reports_attach_to_the_responsible_layer() {
     use sovra_proto::client_instance::{client_instance_id, node_ref, participant_id};
     let h = hosting_node().await;
     let device_home = tempfile::tempdir().unwrap();
-    let (dir, _) =
-        home::init_hosted_cloud(device_home.path(), "@kai.cloud", &h.url, &invite(&h).await)
-            .await
-            .unwrap();
+    let (dir, _) = home::init_hosted_cloud(
+        device_home.path(),
+        "@kai.cloud",
+        &h.url,
+        &Admission::Invite(invite(&h).await),
+    )
+    .await
+    .unwrap();
     let kai = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key"))
         .unwrap()
         .public();
@@ -521,4 +536,128 @@ async fn reports_attach_to_the_responsible_layer() {
         .unwrap();
     assert_eq!(kept.len(), 2);
     assert!(kept.iter().any(|r| r.subject == participant_id(&kai)));
+}
+
+/// A node hosting by phone: its registry's attestation — for this node, for this very cloud
+/// key — admits one cloud per phone; a phone used once, an attestation for another node, or an
+/// invite instead are refused.
+#[tokio::test]
+async fn a_phone_verified_at_the_nodes_registry_admits_one_cloud() {
+    use sovra_proto::registry::{AttestationRequest, PhoneProof};
+    use sovra_registry::sms::ConsoleGateway;
+    // A real registry with a console "SMS" gateway the test reads codes from.
+    let reg_dir = tempfile::tempdir().unwrap();
+    let sms = std::sync::Arc::new(ConsoleGateway::default());
+    let registry = std::sync::Arc::new(
+        sovra_registry::home::open(
+            reg_dir.path(),
+            sovra_registry::Settings {
+                sends_per_phone: 100,
+                sends_per_client: 100,
+                ..sovra_registry::Settings::default()
+            },
+            sms.clone(),
+        )
+        .await
+        .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let reg_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(sovra_registry::api::serve(
+        listener,
+        registry.clone(),
+        std::future::pending(),
+    ));
+    let reg = sovra_client::RegistryClient::new(&reg_url, sovra_client::DEFAULT_TIMEOUT);
+    let proof = |phone: &'static str| {
+        let (reg, sms) = (reg.clone(), sms.clone());
+        async move {
+            let sent = reg.request_code(phone).await.unwrap();
+            let e164: String = phone
+                .chars()
+                .filter(|c| *c == '+' || c.is_ascii_digit())
+                .collect();
+            PhoneProof {
+                verification_id: sent.verification_id,
+                code: sms.last_code_to(&e164).unwrap(),
+            }
+        }
+    };
+
+    let mut h = TestNode::start(&[]).await;
+    h.stop().await;
+    let key = reg.info().await.unwrap().registry_key;
+    NodeIdentity::configure(
+        h.home.path(),
+        &NodeConfig {
+            operator_contact: None,
+            hosting_policy: "phone".into(),
+            phone_registry: Some(sovra_node::hosting::node_id::PhoneRegistry {
+                url: reg_url.clone(),
+                key,
+            }),
+        },
+    )
+    .unwrap();
+    h.serve(fast_settings()).await;
+
+    let first = tempfile::tempdir().unwrap();
+    let admission = Admission::Phone(proof("+1 415 555 0171").await);
+    let (_, base) = home::init_hosted_cloud(first.path(), "@hana.cloud", &h.url, &admission)
+        .await
+        .unwrap();
+    sovra_client::D2dClient::default()
+        .identity(&base)
+        .await
+        .unwrap();
+
+    // The same phone again: refused, whatever the name.
+    let again = Admission::Phone(proof("+1 415 555 0171").await);
+    let err = home::init_hosted_cloud(
+        tempfile::tempdir().unwrap().path(),
+        "@hiro.cloud",
+        &h.url,
+        &again,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("phone_used"), "{err}");
+
+    // An attestation made for another node, and an invite, are not admissions here.
+    let client = sovra_client::D2dClient::default();
+    let cloud = CloudKeys::generate(&mut os_rng());
+    let elsewhere = reg
+        .attest(&AttestationRequest {
+            phone: proof("+1 415 555 0172").await,
+            cloud_key: cloud.public().to_b64(),
+            audience: "http://elsewhere.example".into(),
+        })
+        .await
+        .unwrap();
+    for (req, want) in [
+        (
+            OnboardRequest {
+                handle: "@ivo.cloud".into(),
+                cloud_key: cloud.public().to_b64(),
+                invite: None,
+                phone_attestation: Some(elsewhere),
+            },
+            "malformed",
+        ),
+        (
+            OnboardRequest {
+                handle: "@ivo.cloud".into(),
+                cloud_key: cloud.public().to_b64(),
+                invite: Some(invite(&h).await),
+                phone_attestation: None,
+            },
+            "phone_required",
+        ),
+    ] {
+        let err = client
+            .post::<_, OnboardResponse>(&h.url, "/api/host/clouds", &req)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(want), "{err}");
+    }
 }

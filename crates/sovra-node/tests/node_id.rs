@@ -39,6 +39,7 @@ async fn the_node_has_its_own_key_and_states_its_hosting() {
         &NodeConfig {
             operator_contact: Some("ops@node.example".into()),
             hosting_policy: "invite".into(),
+            phone_registry: None,
         },
     )
     .unwrap();
@@ -49,6 +50,7 @@ async fn the_node_has_its_own_key_and_states_its_hosting() {
             &NodeConfig {
                 operator_contact: None,
                 hosting_policy: "whoever".into(),
+                phone_registry: None,
             },
         )
         .is_err()

@@ -184,7 +184,12 @@ pub struct OnboardRequest {
     pub handle: String,
     /// The cloud key (base64), generated and kept on the device.
     pub cloud_key: String,
-    pub invite: String,
+    /// Policy `invite`: the operator's code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<String>,
+    /// Policy `phone`: the node's registry vouching for `cloud_key`, for this node (§19.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_attestation: Option<crate::registry::PhoneAttestation>,
 }
 
 /// The node's answer: the host key pair it drew, for the device to certify.

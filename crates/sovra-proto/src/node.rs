@@ -14,8 +14,9 @@ use crate::time;
 pub const NODE_SCHEMA: &str = "sovra-node/1";
 const NODE_LABEL: &str = "sovra-node/1/node";
 
-/// Who may get a cloud on the node: nobody new, or holders of an operator's invite.
-pub const HOSTING_POLICIES: [&str; 2] = ["closed", "invite"];
+/// Who may get a cloud on the node: nobody new, holders of an operator's invite, or anyone
+/// whose phone the node's registry verified (one cloud per phone).
+pub const HOSTING_POLICIES: [&str; 3] = ["closed", "invite", "phone"];
 
 /// Longest operator contact (an address, a URL).
 pub const MAX_OPERATOR_CONTACT: usize = 256;
@@ -29,6 +30,9 @@ pub struct NodeDocument {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator_contact: Option<String>,
     pub hosting_policy: String,
+    /// Policy `phone`: the registry whose phone attestations the node accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_registry: Option<String>,
     pub clouds_hosted: u64,
     pub issued_at: String,
     pub sig: String,
@@ -39,12 +43,22 @@ fn node_bytes(doc: &NodeDocument, node: &PublicKey) -> Vec<u8> {
         .bytes(node.as_bytes())
         .str(doc.operator_contact.as_deref().unwrap_or(""))
         .str(&doc.hosting_policy)
+        .str(doc.phone_registry.as_deref().unwrap_or(""))
         .u64(doc.clouds_hosted)
         .str(&doc.issued_at)
         .finish()
 }
 
-fn validate(contact: Option<&str>, policy: &str) -> Result<(), ProtoError> {
+fn validate(contact: Option<&str>, policy: &str, registry: Option<&str>) -> Result<(), ProtoError> {
+    if (policy == "phone") != registry.is_some() {
+        return Err(ProtoError::malformed(
+            "phone_registry",
+            "named exactly when the policy is phone",
+        ));
+    }
+    if let Some(r) = registry {
+        crate::urls::validate_url("phone_registry", r, &["http", "https"])?;
+    }
     if let Some(c) = contact
         && (c.is_empty() || c.len() > MAX_OPERATOR_CONTACT || c.chars().any(char::is_control))
     {
@@ -54,7 +68,10 @@ fn validate(contact: Option<&str>, policy: &str) -> Result<(), ProtoError> {
         ));
     }
     if !HOSTING_POLICIES.contains(&policy) {
-        return Err(ProtoError::malformed("hosting_policy", "closed or invite"));
+        return Err(ProtoError::malformed(
+            "hosting_policy",
+            "closed, invite or phone",
+        ));
     }
     Ok(())
 }
@@ -64,15 +81,21 @@ impl NodeDocument {
         node: &SigningKeypair,
         operator_contact: Option<String>,
         hosting_policy: &str,
+        phone_registry: Option<String>,
         clouds_hosted: u64,
         now: Timestamp,
     ) -> Result<NodeDocument, ProtoError> {
-        validate(operator_contact.as_deref(), hosting_policy)?;
+        validate(
+            operator_contact.as_deref(),
+            hosting_policy,
+            phone_registry.as_deref(),
+        )?;
         let mut doc = NodeDocument {
             schema: NODE_SCHEMA.into(),
             node_id: node.public().to_b64(),
             operator_contact,
             hosting_policy: hosting_policy.into(),
+            phone_registry,
             clouds_hosted,
             issued_at: time::format(now),
             sig: String::new(),
@@ -87,7 +110,11 @@ impl NodeDocument {
             return Err(ProtoError::UnsupportedVersion(self.schema.clone()));
         }
         let node = PublicKey::from_b64("node_id", &self.node_id)?;
-        validate(self.operator_contact.as_deref(), &self.hosting_policy)?;
+        validate(
+            self.operator_contact.as_deref(),
+            &self.hosting_policy,
+            self.phone_registry.as_deref(),
+        )?;
         time::parse("issued_at", &self.issued_at)?;
         let sig = signature_from_b64("sig", &self.sig)?;
         node.verify("node document", &node_bytes(self, &node), &sig)?;
@@ -103,13 +130,20 @@ mod tests {
     fn signs_and_verifies_and_refuses_edits() {
         let node = SigningKeypair::from_seed(&[4; 32]);
         let now: Timestamp = "2026-11-21T12:00:00Z".parse().unwrap();
-        let doc =
-            NodeDocument::sign(&node, Some("ops@node.example".into()), "invite", 3, now).unwrap();
+        let doc = NodeDocument::sign(
+            &node,
+            Some("ops@node.example".into()),
+            "invite",
+            None,
+            3,
+            now,
+        )
+        .unwrap();
         assert_eq!(doc.verify().unwrap(), node.public());
         let mut more = doc.clone();
         more.clouds_hosted = 4;
         assert_eq!(more.verify().unwrap_err().code(), "bad_signature");
-        assert!(NodeDocument::sign(&node, None, "anyone", 0, now).is_err());
-        assert!(NodeDocument::sign(&node, Some("a\nb".into()), "invite", 0, now).is_err());
+        assert!(NodeDocument::sign(&node, None, "anyone", None, 0, now).is_err());
+        assert!(NodeDocument::sign(&node, Some("a\nb".into()), "invite", None, 0, now).is_err());
     }
 }

@@ -645,6 +645,7 @@ fn spec_node_bytes(doc: &Value) -> Vec<u8> {
         .bytes(&b64_decode("node_id", s(doc, "node_id"), 32).unwrap())
         .str(doc["operator_contact"].as_str().unwrap_or(""))
         .str(s(doc, "hosting_policy"))
+        .str(doc["phone_registry"].as_str().unwrap_or(""))
         .u64(doc["clouds_hosted"].as_u64().unwrap())
         .str(s(doc, "issued_at"))
         .finish()
@@ -658,6 +659,7 @@ fn node_vector() -> Value {
         &node,
         Some("ops@node.example".into()),
         "invite",
+        None,
         3,
         NOW.parse().unwrap(),
     )
@@ -765,6 +767,23 @@ fn registry_vector() -> Value {
         .bytes(k2.public().as_bytes())
         .str(&link.at)
         .finish();
+    // A phone attestation for the new key, to a node (§16.3, §19.3); the tag is given.
+    let tag = [0x7au8; 32];
+    let attestation = sovra_proto::registry::PhoneAttestation::sign(
+        &registry,
+        &k2.public(),
+        "https://node.example",
+        &tag,
+        at,
+    );
+    let attestation_bytes = Canonical::new("sovra-registry/1/phone-attestation")
+        .bytes(registry.public().as_bytes())
+        .bytes(k2.public().as_bytes())
+        .str("https://node.example")
+        .bytes(&tag)
+        .str(&attestation.issued_at)
+        .str(&attestation.expires_at)
+        .finish();
     json!({
         "registry_ed25519_seed": hex(registry.seed().as_ref()),
         "registry_pubkey": registry.public().to_b64(),
@@ -772,6 +791,8 @@ fn registry_vector() -> Value {
         "new_key": key_json(&k2),
         "record_signing_bytes_hex": hex(&record_bytes),
         "link_signing_bytes_hex": hex(&link_bytes),
+        "attestation": attestation,
+        "attestation_signing_bytes_hex": hex(&attestation_bytes),
         "lookup": lookup,
         "expect": {
             "follow_from_old_key": "rotated",
@@ -1028,6 +1049,24 @@ fn registry_vector_verifies_from_the_file_alone() {
     let registry = PublicKey::from_b64("registry", s(&v, "registry_pubkey")).unwrap();
     let lookup: Lookup = serde_json::from_value(v["lookup"].clone()).unwrap();
     let verified = lookup.verify(&registry, "@alice.cloud").unwrap();
+    let attestation: sovra_proto::registry::PhoneAttestation =
+        serde_json::from_value(v["attestation"].clone()).unwrap();
+    let issued: Timestamp = attestation.issued_at.parse().unwrap();
+    let (vouched, _) = attestation
+        .verify(&registry, "https://node.example", issued)
+        .unwrap();
+    assert_eq!(vouched, keys_from_json(&v["new_key"]).public());
+    let att_sig: [u8; 64] = b64_decode("sig", &attestation.sig, 64)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    registry
+        .verify(
+            "attestation",
+            &unhex(s(&v, "attestation_signing_bytes_hex")),
+            &att_sig,
+        )
+        .unwrap();
     let old = keys_from_json(&v["old_key"]).public();
     let new = keys_from_json(&v["new_key"]).public();
     assert_eq!(verified.follow(&old), Follow::Rotated { to: new });

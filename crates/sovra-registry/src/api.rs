@@ -151,12 +151,20 @@ async fn whoami<S: RegistryStore>(
     r.whoami(&req).await.map(Json).map_err(refusal)
 }
 
+async fn attest<S: RegistryStore>(
+    State(r): Shared<S>,
+    JsonBody(req): JsonBody<sovra_proto::registry::AttestationRequest>,
+) -> Answer<Json<sovra_proto::registry::PhoneAttestation>> {
+    r.attest(&req).await.map(Json).map_err(refusal)
+}
+
 pub fn router<S: RegistryStore>(registry: Arc<Registry<S>>) -> Router {
     Router::new()
         .route("/v1/registry", get(info::<S>))
         .route("/v1/verifications", post(request_code::<S>))
         .route("/v1/clouds", post(register::<S>))
         .route("/v1/whoami", post(whoami::<S>))
+        .route("/v1/attestations", post(attest::<S>))
         .route("/v1/handles/{handle}", get(lookup::<S>))
         .route("/v1/handles/{handle}/record", put(update_record::<S>))
         .route("/v1/handles/{handle}/rotate", post(rotate::<S>))

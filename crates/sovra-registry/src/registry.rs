@@ -591,6 +591,35 @@ impl<S: RegistryStore> Registry<S> {
         Ok(self.store.devices(cloud.id).await?)
     }
 
+    /// `POST /v1/attestations`: a phone verified just now vouches for a cloud key, for one
+    /// audience (a node that hosts by phone), under a tag that names neither the phone nor
+    /// links audiences: SHA-256 of the phone's HMAC and the audience.
+    pub async fn attest(
+        &self,
+        req: &sovra_proto::registry::AttestationRequest,
+    ) -> Result<sovra_proto::registry::PhoneAttestation> {
+        let cloud = PublicKey::from_b64("cloud_key", &req.cloud_key)?;
+        sovra_proto::urls::validate_url("audience", &req.audience, &["http", "https"])?;
+        let phone_hash = self.spend_code(&req.phone).await?;
+        let tag: [u8; 32] = {
+            use sha2::Digest;
+            sha2::Sha256::digest(
+                sovra_proto::canonical::Canonical::new("sovra-registry/1/phone-tag")
+                    .str(&phone_hash)
+                    .str(&req.audience)
+                    .finish(),
+            )
+            .into()
+        };
+        Ok(sovra_proto::registry::PhoneAttestation::sign(
+            &self.keys,
+            &cloud,
+            &req.audience,
+            &tag,
+            Timestamp::now(),
+        ))
+    }
+
     /// `POST /v1/whoami`: the phone alone recovers its handle and key (low-trust).
     pub async fn whoami(&self, proof: &PhoneProof) -> Result<WhoamiResponse> {
         let phone_hash = self.spend_code(proof).await?;

@@ -64,11 +64,14 @@ pub(crate) enum Command {
         handle: String,
         /// Have the node at this URL host the cloud: the cloud key stays in this home (your
         /// device), the node gets only a host key this cloud key certifies.
-        #[arg(long, requires = "invite")]
+        #[arg(long)]
         hosted_by: Option<String>,
-        /// The invite code the node's operator gave you.
-        #[arg(long, requires = "hosted_by")]
+        /// The invite code the node's operator gave you (a node hosting by invite).
+        #[arg(long, requires = "hosted_by", conflicts_with = "phone")]
         invite: Option<String>,
+        /// Your phone number, for a node hosting by phone: its registry texts a code.
+        #[arg(long, requires = "hosted_by")]
+        phone: Option<String>,
     },
     /// Operate a node that hosts other people's clouds, or (from a hosted cloud's device)
     /// withdraw its node's host key.
@@ -353,9 +356,14 @@ pub(crate) enum NodeCommand {
         /// How to reach the operator (an address or URL), published at /api/node.
         #[arg(long)]
         operator_contact: Option<String>,
-        /// Who may get a cloud here: closed, or invite (`sovra host invite` makes the codes).
+        /// Who may get a cloud here: closed, invite (`sovra host invite` makes the codes), or
+        /// phone (one cloud per phone verified by --phone-registry).
         #[arg(long, default_value = "closed")]
         hosting_policy: String,
+        /// With --hosting-policy phone: the registry whose phone checks admit a cloud (its key
+        /// is pinned now).
+        #[arg(long)]
+        phone_registry: Option<String>,
     },
     /// Serve until SIGINT or SIGTERM; in-flight requests finish first.
     Serve {
@@ -681,8 +689,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Init {
             handle,
             hosted_by: Some(url),
-            invite: Some(invite),
-        } => host::init_hosted(&ctx, &handle, &url, &invite).await,
+            invite,
+            phone,
+        } => host::init_hosted(&ctx, &handle, &url, invite, phone).await,
         Command::Init { handle, .. } => node::init(&ctx, &handle).await,
         Command::Host { command } => host::run(&ctx, command).await,
         Command::Device { command } => device::run(&ctx, command).await,
@@ -691,8 +700,9 @@ async fn run(cli: Cli) -> Result<()> {
                 NodeCommand::Init {
                     operator_contact,
                     hosting_policy,
+                    phone_registry,
                 },
-        } => node::init_node(&ctx, operator_contact, hosting_policy),
+        } => node::init_node(&ctx, operator_contact, hosting_policy, phone_registry).await,
         Command::Node {
             command:
                 NodeCommand::Serve {

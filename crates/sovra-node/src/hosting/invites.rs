@@ -96,6 +96,28 @@ impl NodeDb {
         Ok(())
     }
 
+    /// Records the cloud a phone (by its tag) got; false if that phone already has one here.
+    pub async fn claim_phone_tag(&self, tag: &str, name: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "INSERT INTO phone_tags (tag, name, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(tag)
+        .bind(name)
+        .bind(now_ms())
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives a phone's claim back (its cloud was never completed).
+    pub async fn release_phone(&self, name: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM phone_tags WHERE name = ?")
+            .bind(name)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
     /// (waiting, used) invite counts, for `sovra host status`.
     pub async fn invite_counts(&self) -> Result<(i64, i64), sqlx::Error> {
         let now = now_ms();

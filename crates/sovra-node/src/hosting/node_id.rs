@@ -22,8 +22,20 @@ use crate::home::HomeError;
 pub struct NodeConfig {
     #[serde(default)]
     pub operator_contact: Option<String>,
-    /// `closed`, `invite` or `open` (`sovra_proto::node::HOSTING_POLICIES`).
+    /// `closed`, `invite` or `phone` (`sovra_proto::node::HOSTING_POLICIES`).
     pub hosting_policy: String,
+    /// Policy `phone`: the registry (URL and pinned key) whose attestations admit a cloud.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_registry: Option<PhoneRegistry>,
+}
+
+/// A registry the operator trusts to vouch for phones, pinned by key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneRegistry {
+    pub url: String,
+    /// Its signing key, base64, as `GET /v1/registry` gave it when the operator set it.
+    pub key: String,
 }
 
 impl Default for NodeConfig {
@@ -31,6 +43,7 @@ impl Default for NodeConfig {
         NodeConfig {
             operator_contact: None,
             hosting_policy: "closed".into(),
+            phone_registry: None,
         }
     }
 }
@@ -83,6 +96,7 @@ impl NodeIdentity {
             &SigningKeypair::from_seed(&[0; 32]),
             config.operator_contact.clone(),
             &config.hosting_policy,
+            config.phone_registry.as_ref().map(|r| r.url.clone()),
             0,
             jiff::Timestamp::now(),
         )
@@ -100,6 +114,7 @@ impl NodeIdentity {
             &self.keys,
             self.config.operator_contact.clone(),
             &self.config.hosting_policy,
+            self.config.phone_registry.as_ref().map(|r| r.url.clone()),
             self.clouds.load(std::sync::atomic::Ordering::Relaxed),
             jiff::Timestamp::now(),
         )?)

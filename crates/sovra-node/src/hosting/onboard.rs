@@ -48,18 +48,41 @@ pub async fn create(
     State(hosting): State<Arc<Hosting>>,
     JsonBody(req): JsonBody<OnboardRequest>,
 ) -> ApiResult<Json<OnboardResponse>> {
-    match hosting.identity.config.hosting_policy.as_str() {
-        "invite" => {}
-        _ => {
-            return Err(ApiError::new(
-                403,
-                "hosting_closed",
-                "this node takes no new clouds",
-            ));
-        }
+    let policy = hosting.identity.config.hosting_policy.as_str();
+    if policy != "invite" && policy != "phone" {
+        return Err(ApiError::new(
+            403,
+            "hosting_closed",
+            "this node takes no new clouds",
+        ));
     }
     sovra_proto::identity::validate_handle(&req.handle)?;
     let cloud_key = PublicKey::from_b64("cloud_key", &req.cloud_key)?;
+    // Policy phone: the pinned registry must vouch for this very key, for this node.
+    let phone_tag = match (
+        &hosting.identity.config.phone_registry,
+        &req.phone_attestation,
+    ) {
+        (Some(registry), Some(a)) if policy == "phone" => {
+            let key = PublicKey::from_b64("phone_registry.key", &registry.key)
+                .map_err(ApiError::internal)?;
+            let (vouched, tag) = a.verify(&key, &hosting.url, jiff::Timestamp::now())?;
+            if vouched != cloud_key {
+                return Err(ApiError::bad_request(
+                    "the phone attestation vouches for another cloud key",
+                ));
+            }
+            Some(sovra_proto::encoding::hex(&tag))
+        }
+        _ if policy == "phone" => {
+            return Err(ApiError::new(
+                403,
+                "phone_required",
+                "this node takes a cloud for a phone its registry verified: send phone_attestation",
+            ));
+        }
+        _ => None,
+    };
     let name = home::cloud_name(&req.handle).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let dir = home::cloud_dir(&hosting.home, &name);
     // One name, one cloud: the reservation is the directory itself — until an onboarding left
@@ -69,6 +92,7 @@ pub async fn create(
         tracing::info!(cloud = %name, "an unfinished onboarding lapsed");
         let _ = std::fs::remove_dir_all(&dir);
         hosting.db.release(&name).await?;
+        hosting.db.release_phone(&name).await?;
     }
     if dir.exists() {
         return Err(ApiError::new(
@@ -77,9 +101,17 @@ pub async fn create(
             format!("a cloud named {name} exists on this node"),
         ));
     }
-    match hosting.db.redeem(&req.invite, &name).await? {
-        Ok(()) => {}
-        Err(why) => {
+    if let Some(tag) = &phone_tag {
+        if !hosting.db.claim_phone_tag(tag, &name).await? {
+            return Err(ApiError::new(
+                409,
+                "phone_used",
+                "this phone already has a cloud on this node",
+            ));
+        }
+    } else {
+        let invite = req.invite.as_deref().unwrap_or_default();
+        if let Err(why) = hosting.db.redeem(invite, &name).await? {
             tracing::info!(?why, "refused an invite");
             return Err(ApiError::new(
                 403,
@@ -115,6 +147,7 @@ pub async fn create(
         Err(e) => {
             let _ = std::fs::remove_dir_all(&dir);
             hosting.db.release(&name).await?;
+            hosting.db.release_phone(&name).await?;
             return Err(ApiError::internal(e));
         }
     };

@@ -9,10 +9,40 @@ use serde_json::{Value, json};
 use crate::HostCommand;
 use crate::cli::Ctx;
 
-/// `sovra init --handle @h --hosted-by URL --invite CODE`, run on the human's device.
-pub async fn init_hosted(ctx: &Ctx, handle: &str, node_url: &str, invite: &str) -> Result<()> {
+/// `sovra init --handle @h --hosted-by URL (--invite CODE | --phone NUMBER)`, run on the
+/// human's device.
+pub async fn init_hosted(
+    ctx: &Ctx,
+    handle: &str,
+    node_url: &str,
+    invite: Option<String>,
+    phone: Option<String>,
+) -> Result<()> {
+    use sovra_node::home::Admission;
+    let admission = match (invite, phone) {
+        (Some(code), _) => Admission::Invite(code),
+        (None, Some(phone)) => {
+            let statement: sovra_proto::node::NodeDocument = sovra_client::D2dClient::default()
+                .get(node_url, "/api/node")
+                .await
+                .map_err(|e| anyhow::anyhow!("{node_url}/api/node: {e}"))?;
+            let Some(registry) = statement.phone_registry else {
+                anyhow::bail!("{node_url} does not host by phone; ask its operator for an invite");
+            };
+            let sent = sovra_client::RegistryClient::new(&registry, sovra_client::DEFAULT_TIMEOUT)
+                .request_code(&phone)
+                .await
+                .map_err(|e| anyhow::anyhow!("{registry}: {e}"))?;
+            let code = super::registry::read_code(&phone)?;
+            Admission::Phone(sovra_proto::registry::PhoneProof {
+                verification_id: sent.verification_id,
+                code,
+            })
+        }
+        (None, None) => anyhow::bail!("give --invite CODE or --phone NUMBER"),
+    };
     let (dir, base) =
-        sovra_node::home::init_hosted_cloud(&ctx.home, handle, node_url, invite).await?;
+        sovra_node::home::init_hosted_cloud(&ctx.home, handle, node_url, &admission).await?;
     let keys = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key"))?;
     let v = json!({
         "handle": handle,

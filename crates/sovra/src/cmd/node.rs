@@ -29,16 +29,32 @@ pub async fn init(ctx: &Ctx, handle: &str) -> Result<()> {
 }
 
 /// `sovra node init`: the node key and the operator's settings.
-pub fn init_node(
+pub async fn init_node(
     ctx: &Ctx,
     operator_contact: Option<String>,
     hosting_policy: String,
+    phone_registry: Option<String>,
 ) -> Result<()> {
+    // The registry's key is pinned now, from its own statement.
+    let phone_registry = match phone_registry {
+        None => None,
+        Some(url) => {
+            let info = sovra_client::RegistryClient::new(&url, sovra_client::DEFAULT_TIMEOUT)
+                .info()
+                .await
+                .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+            Some(sovra_node::hosting::node_id::PhoneRegistry {
+                url: url.trim_end_matches('/').to_owned(),
+                key: info.registry_key,
+            })
+        }
+    };
     let identity = sovra_node::hosting::NodeIdentity::configure(
         &ctx.home,
         &sovra_node::hosting::NodeConfig {
             operator_contact,
             hosting_policy,
+            phone_registry,
         },
     )?;
     let id = identity.keys.public();

@@ -44,6 +44,12 @@ async fn phone_proof(ctx: &Ctx, registry: &str, phone: &str) -> Result<Value> {
             Some(json!({"registry": registry, "phone": phone})),
         )
         .await?;
+    let code = read_code(phone)?;
+    Ok(json!({"verification_id": sent["verification_id"], "code": code}))
+}
+
+/// Reads the code texted to `phone` as the human types it.
+pub fn read_code(phone: &str) -> Result<String> {
     eprint!("A code was sent to {phone}. Code: ");
     let mut line = String::new();
     std::io::stdin()
@@ -53,7 +59,7 @@ async fn phone_proof(ctx: &Ctx, registry: &str, phone: &str) -> Result<Value> {
     if code.is_empty() {
         bail!("no code given");
     }
-    Ok(json!({"verification_id": sent["verification_id"], "code": code}))
+    Ok(code.to_owned())
 }
 
 pub async fn register(ctx: &Ctx, phone: &str, handle: Option<&str>, registry: &str) -> Result<()> {
