@@ -42,6 +42,8 @@ pub struct Settings {
     pub stranger_pow_difficulty: u8,
     /// The serving node's key (§19.1), which device artifacts must name; set by `open_node`.
     pub node_id: Option<PublicKey>,
+    /// Active nyms one cloud may keep on this node (§19.7).
+    pub max_nyms: usize,
 }
 
 impl Default for Settings {
@@ -57,6 +59,7 @@ impl Default for Settings {
             strangers_per_minute: 60,
             stranger_pow_difficulty: 0,
             node_id: None,
+            max_nyms: 3,
         }
     }
 }

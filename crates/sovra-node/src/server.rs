@@ -18,8 +18,8 @@ use crate::d2d;
 use crate::home::{self, HomeError};
 use crate::hosting::{Hosting, NodeIdentity};
 use crate::owner::{
-    auth, capabilities, conversations, devices, drafts, host, peers, pending, registry, relays,
-    swarms, whoami,
+    auth, capabilities, conversations, devices, drafts, host, nyms, peers, pending, registry,
+    relays, swarms, whoami,
 };
 use crate::workers::spawn_workers;
 use sovra_http::{MAX_BODY, method_not_allowed, not_found};
@@ -153,6 +153,8 @@ pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
         .route("/drafts/{id}/discard", post(drafts::discard_draft))
         .route("/host/revoke", post(host::revoke_host))
         .route("/host/certificate", put(host::renew_certificate))
+        .route("/nyms", get(nyms::list_nyms).post(nyms::add_nym))
+        .route("/nyms/{nym}/retire", post(nyms::retire_nym))
         .route("/devices", get(devices::list_devices))
         .route("/devices/attach", post(devices::attach))
         .route("/devices/detach", post(devices::detach))

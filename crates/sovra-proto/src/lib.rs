@@ -66,6 +66,7 @@ pub mod keyfile;
 pub mod keys;
 pub mod message;
 pub mod node;
+pub mod nym;
 pub mod pow;
 pub mod registry;
 pub mod relay;

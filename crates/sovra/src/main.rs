@@ -15,8 +15,8 @@ mod cmd;
 
 use cli::{Ctx, Exit, exit};
 use cmd::{
-    agent, bench, cap, conversations, device, drafts, host, inbox, node, peer, pending, quickstart,
-    registry, relay, selfcheck, send, swarm,
+    agent, bench, cap, conversations, device, drafts, host, inbox, node, nym, peer, pending,
+    quickstart, registry, relay, selfcheck, send, swarm,
 };
 
 #[derive(Parser)]
@@ -78,6 +78,12 @@ pub(crate) enum Command {
     Host {
         #[command(subcommand)]
         command: HostCommand,
+    },
+    /// Public faces (nyms) this cloud's key issues, to present to chosen peers instead of the
+    /// handle (run where the cloud key is).
+    Nym {
+        #[command(subcommand)]
+        command: NymCommand,
     },
     /// This cloud's devices (client instances): attach, detach and recover them with
     /// artifacts the cloud key signs (run where the cloud key is).
@@ -244,6 +250,16 @@ pub(crate) enum RegistryCommand {
         #[arg(long, default_value = "console")]
         sms: String,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum NymCommand {
+    /// Issue a nym (handle syntax, e.g. @amber-river.nym) signed by the cloud key.
+    Create { nym: String },
+    /// This cloud's nyms.
+    List,
+    /// Retire a nym; peers it was presented to see the handle again.
+    Retire { nym: String },
 }
 
 #[derive(Subcommand)]
@@ -416,6 +432,9 @@ pub(crate) enum PeerCommand {
         /// The swarm that answers this peer (default: main).
         #[arg(long)]
         swarm: Option<String>,
+        /// Present this nym of ours to the peer instead of our handle (`sovra nym create`).
+        #[arg(long)]
+        present_as: Option<String>,
     },
     List,
     Remove {
@@ -695,6 +714,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Init { handle, .. } => node::init(&ctx, &handle).await,
         Command::Host { command } => host::run(&ctx, command).await,
         Command::Device { command } => device::run(&ctx, command).await,
+        Command::Nym { command } => nym::run(&ctx, command).await,
         Command::Node {
             command:
                 NodeCommand::Init {

@@ -117,7 +117,8 @@ impl Cloud {
         let (mut request, pending) = handshake::initiate(
             &mut os_rng(),
             &keys,
-            Some(&self.config.handle),
+            // A nym this cloud presents to the peer, else its handle.
+            Some(peer.present_as.as_deref().unwrap_or(&self.config.handle)),
             peer.grant.peer_pubkey,
             encryption_key,
             topic,

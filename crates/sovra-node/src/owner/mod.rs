@@ -10,7 +10,7 @@
 //! `peers`, `pending`, `capabilities`, `conversations` (with messages, the outbox and sending),
 //! `registry`, `relays`, `swarms` (and agent tokens), `drafts` (with the live event stream and
 //! brain contexts), `host` (a hosted cloud revoking its node's host key), `devices` (client
-//! instances attached, detached and recovered by artifacts the cloud key signed).
+//! instances attached, detached and recovered by artifacts the cloud key signed), `nyms`.
 
 pub mod auth;
 pub mod capabilities;
@@ -18,6 +18,7 @@ pub mod conversations;
 pub mod devices;
 pub mod drafts;
 pub mod host;
+pub mod nyms;
 pub mod peers;
 pub mod pending;
 pub mod registry;

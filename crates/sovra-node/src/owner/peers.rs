@@ -36,6 +36,10 @@ pub struct PeerBody {
     /// The swarm that answers this peer (default `main`; kept as it was on update).
     #[serde(default)]
     pub(super) swarm: Option<String>,
+    /// A nym of this cloud to present to the peer instead of the handle; `""` clears it; absent
+    /// keeps it as it was (§19.7).
+    #[serde(default)]
+    pub(super) present_as: Option<String>,
 }
 
 fn peer_json(p: &crate::store::Peer) -> Value {
@@ -48,6 +52,7 @@ fn peer_json(p: &crate::store::Peer) -> Value {
         "checked_at": p.checked_at,
         "relays": p.peer_relays,
         "swarm": p.swarm,
+        "present_as": p.present_as,
     })
 }
 
@@ -97,14 +102,23 @@ pub async fn put_peer(
     if let Some(k) = &body.encryption_key {
         sovra_proto::EncryptionKey::from_b64("encryption_key", k)?;
     }
+    let present_as = match body.present_as.as_deref() {
+        None => None,
+        Some("") => Some(None),
+        Some(nym) => {
+            super::nyms::require_active(&cloud, nym).await?;
+            Some(Some(nym))
+        }
+    };
     cloud
         .store
-        .whitelist_upsert(
+        .whitelist_upsert_presenting(
             &grant,
             url.as_deref(),
             relays.as_deref(),
             body.encryption_key.as_deref(),
             body.swarm.as_deref(),
+            present_as,
         )
         .await?;
     cloud

@@ -114,6 +114,7 @@ pub async fn approve_pending(
             relays: None,
             encryption_key: None,
             swarm: None,
+            present_as: None,
         }),
     )
     .await

@@ -45,7 +45,7 @@ pub use pending::{HandleStatus, PendingRequest};
 use rate::RateBook;
 pub use registry::{PinnedRegistry, Registration};
 pub use swarms::{SwarmInUse, SwarmRow};
-pub use whitelist::Peer;
+pub use whitelist::{NymRow, Peer};
 
 pub type Tx<'a> = Transaction<'a, Sqlite>;
 

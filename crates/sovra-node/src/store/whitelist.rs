@@ -20,6 +20,8 @@ pub struct Peer {
     pub peer_relays: Vec<String>,
     /// The swarm that answers this peer.
     pub swarm: String,
+    /// The nym this cloud presents to the peer instead of its handle (§19.7).
+    pub present_as: Option<String>,
 }
 
 impl Peer {
@@ -57,6 +59,7 @@ pub(super) fn peer(row: &sqlx::sqlite::SqliteRow) -> Result<Peer, sqlx::Error> {
         checked_at: row.get("checked_at"),
         peer_relays: serde_json::from_str(row.get::<&str, _>("peer_relays")).unwrap_or_default(),
         swarm: row.get("swarm"),
+        present_as: row.get("present_as"),
     })
 }
 
@@ -71,6 +74,22 @@ impl Store {
         encryption_key: Option<&str>,
         swarm: Option<&str>,
     ) -> Result<(), sqlx::Error> {
+        self.whitelist_upsert_presenting(grant, peer_url, relays, encryption_key, swarm, None)
+            .await
+    }
+
+    /// `whitelist_upsert`, also setting (`Some(Some(nym))`) or clearing (`Some(None)`) the nym
+    /// presented to the peer, in the same transaction.
+    pub async fn whitelist_upsert_presenting(
+        &self,
+        grant: &Grant,
+        peer_url: Option<&str>,
+        relays: Option<&[String]>,
+        encryption_key: Option<&str>,
+        swarm: Option<&str>,
+        present_as: Option<Option<&str>>,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO whitelist (peer_pubkey, peer_handle, allowed_capabilities, rate_limit_per_day, expires_at, peer_url, peer_relays, peer_encryption_key, created_at, swarm)
              VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, '[]'), ?, ?, COALESCE(?, 'main'))
@@ -94,8 +113,16 @@ impl Store {
         .bind(swarm)
         .bind(relays.map(|r| serde_json::to_string(r).expect("json")))
         .bind(swarm)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if let Some(nym) = present_as {
+            sqlx::query("UPDATE whitelist SET present_as = ? WHERE peer_pubkey = ?")
+                .bind(nym)
+                .bind(grant.peer_pubkey.to_b64())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         self.peers.clear();
         Ok(())
     }
@@ -180,5 +207,61 @@ impl Store {
         self.peers.clear();
         self.routes.clear();
         Ok(n > 0)
+    }
+}
+
+/// A nym as the owner sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NymRow {
+    pub nym: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+impl Store {
+    pub async fn add_nym(&self, nym: &str, certificate: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO nyms (nym, certificate, created_at) VALUES (?, ?, ?)
+             ON CONFLICT (nym) DO UPDATE SET certificate = excluded.certificate, retired_at = NULL",
+        )
+        .bind(nym)
+        .bind(certificate)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn nyms(&self) -> Result<Vec<NymRow>, sqlx::Error> {
+        Ok(
+            sqlx::query("SELECT nym, created_at, retired_at FROM nyms ORDER BY created_at")
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|r| NymRow {
+                    nym: r.get("nym"),
+                    created_at: r.get("created_at"),
+                    retired_at: r.get("retired_at"),
+                })
+                .collect(),
+        )
+    }
+
+    /// Retires a nym: peers shown it are shown the handle again. False if not active.
+    pub async fn retire_nym(&self, nym: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let done =
+            sqlx::query("UPDATE nyms SET retired_at = ? WHERE nym = ? AND retired_at IS NULL")
+                .bind(now_ms())
+                .bind(nym)
+                .execute(&mut *tx)
+                .await?;
+        sqlx::query("UPDATE whitelist SET present_as = NULL WHERE present_as = ?")
+            .bind(nym)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.peers.clear();
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -10,6 +10,7 @@ pub mod drafts;
 pub mod host;
 pub mod inbox;
 pub mod node;
+pub mod nym;
 pub mod peer;
 pub mod pending;
 pub mod quickstart;

@@ -16,8 +16,14 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
             rate,
             expires,
             swarm,
+            present_as,
             ..
         } => {
+            if present_as.is_some() {
+                bail!(
+                    "--present-as goes with --pubkey; add the peer, then `sovra peer add … --pubkey … --present-as`"
+                );
+            }
             let v = ctx
                 .call(
                     "POST",
@@ -58,6 +64,7 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
             rate,
             expires,
             swarm,
+            present_as,
             ..
         } => {
             if url.is_none() && relays.is_empty() {
@@ -78,6 +85,7 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
                         "relays": (!relays.is_empty()).then_some(relays),
                         "encryption_key": encryption_key,
                         "swarm": swarm,
+                        "present_as": present_as,
                     })),
                 )
                 .await?;

@@ -1,0 +1,56 @@
+//! `sovra nym create|list|retire`: public faces this cloud's key issues (PROTOCOL.md §19.7), run
+//! where the cloud key is. `sovra peer add … --present-as NYM` shows one to a peer.
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use sovra_proto::nym::NymCertificate;
+
+use crate::NymCommand;
+use crate::cli::{Ctx, encode};
+
+pub async fn run(ctx: &Ctx, command: NymCommand) -> Result<()> {
+    match command {
+        NymCommand::Create { nym } => {
+            let dir = sovra_node::home::cloud_dir(&ctx.home, &ctx.cloud_name()?);
+            let cloud = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key"))
+                .with_context(|| {
+                    format!(
+                        "the cloud key is not in {}; create nyms where it is",
+                        dir.display()
+                    )
+                })?;
+            let certificate = NymCertificate::issue(&cloud.signing, &nym, jiff::Timestamp::now())?;
+            let v = ctx
+                .call("POST", "/nyms", Some(json!({ "certificate": certificate })))
+                .await?;
+            ctx.print(&v, |_| {
+                println!("{nym} is this cloud's, to present with --present-as.")
+            });
+        }
+        NymCommand::List => {
+            let v = ctx.call("GET", "/nyms", None).await?;
+            ctx.print(&v, |v| {
+                for n in v["nyms"].as_array().into_iter().flatten() {
+                    println!(
+                        "{}{}",
+                        n["nym"].as_str().unwrap_or(""),
+                        if n["retired_at"].is_null() {
+                            ""
+                        } else {
+                            "  (retired)"
+                        }
+                    );
+                }
+            });
+        }
+        NymCommand::Retire { nym } => {
+            let v = ctx
+                .call("POST", &format!("/nyms/{}/retire", encode(&nym)), None)
+                .await?;
+            ctx.print(&v, |_| {
+                println!("Retired {nym}; peers shown it see the handle again.")
+            });
+        }
+    }
+    Ok(())
+}
