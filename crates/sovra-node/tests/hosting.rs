@@ -150,10 +150,69 @@ async fn hosted_humans_keep_their_keys_and_talk_through_certified_host_keys() {
         erin_device,
         std::time::Duration::from_secs(10),
     ));
-    for (method, path) in [("GET", "/messages"), ("GET", "/peers"), ("GET", "/whoami")] {
-        let err = intruder.call(method, path, None).await.unwrap_err();
+    // Every owner endpoint, read or write, answers erin's device the same way.
+    let body = Some(json!({}));
+    for (method, path) in [
+        ("GET", "/whoami"),
+        ("GET", "/peers"),
+        ("PUT", "/peers"),
+        ("POST", "/peers/by-handle"),
+        ("POST", "/peers/check"),
+        ("DELETE", "/peers/@alice.cloud"),
+        ("GET", "/relays"),
+        ("PUT", "/relays"),
+        ("GET", "/registry"),
+        ("POST", "/registry/verifications"),
+        ("POST", "/registry/register"),
+        ("POST", "/registry/rotate"),
+        ("POST", "/registry/heartbeat"),
+        ("GET", "/registry/lookup/@alice.cloud"),
+        ("GET", "/pending"),
+        ("POST", "/pending/x/approve"),
+        ("POST", "/pending/x/deny"),
+        ("GET", "/capabilities"),
+        ("PUT", "/capabilities/Echo"),
+        ("DELETE", "/capabilities/Echo"),
+        ("GET", "/conversations"),
+        ("POST", "/conversations/x/close"),
+        ("GET", "/conversations/x/context"),
+        ("GET", "/messages"),
+        ("GET", "/outbox"),
+        ("POST", "/send"),
+        ("GET", "/swarms"),
+        ("POST", "/swarms"),
+        ("GET", "/swarms/main"),
+        ("PATCH", "/swarms/main"),
+        ("DELETE", "/swarms/main"),
+        ("GET", "/swarms/main/soul"),
+        ("PUT", "/swarms/main/soul"),
+        ("GET", "/swarms/main/memory"),
+        ("PUT", "/swarms/main/memory"),
+        ("POST", "/swarms/main/tokens"),
+        ("DELETE", "/swarms/main/tokens"),
+        ("GET", "/drafts"),
+        ("POST", "/drafts/x/send"),
+        ("POST", "/drafts/x/discard"),
+        ("POST", "/host/revoke"),
+        ("PUT", "/host/certificate"),
+        ("GET", "/nyms"),
+        ("POST", "/nyms"),
+        ("POST", "/nyms/@x.nym/retire"),
+        ("GET", "/devices"),
+        ("POST", "/devices/attach"),
+        ("POST", "/devices/detach"),
+        ("POST", "/devices/recover"),
+        ("GET", "/events"),
+    ] {
+        let b = if method == "GET" || method == "DELETE" {
+            None
+        } else {
+            body.clone()
+        };
+        let err = intruder.call(method, path, b).await.unwrap_err();
         assert_eq!(err.code(), Some("unauthorized"), "{method} {path}");
     }
+    dana.ok("GET", "/whoami", None).await;
     // The operator's own device key for no cloud at all cannot either (there is none: the
     // node holds no device of dana's) — and a self-hosted cloud cannot revoke a host key.
     let err = alice.call("POST", "/host/revoke", None).await.unwrap_err();
