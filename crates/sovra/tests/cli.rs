@@ -744,6 +744,13 @@ fn an_operator_hosts_a_human_whose_key_stays_home() {
     );
     let status_json = json(op.path(), &["host", "status"]);
     assert_eq!(status_json["clouds"][0]["keys"], "host key");
+    assert_eq!(status_json["clouds"][0]["devices"], 1);
+    assert!(
+        status_json["clouds"][0]["messages_last_day"]
+            .as_i64()
+            .unwrap()
+            >= 1
+    );
     assert_eq!(status_json["invites"]["used"], 1);
     assert!(!status.contains("secret") && !status_json.to_string().contains("secret"));
 

@@ -177,3 +177,40 @@ impl Cloud {
         }
     }
 }
+
+/// What the operator may see of a cloud without its content (`sovra host status`): devices
+/// attached and messages in the last 24 hours, read from its database read-only while the node
+/// runs.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Metadata {
+    pub devices: i64,
+    pub messages_last_day: i64,
+}
+
+impl Metadata {
+    pub async fn read(dir: &Path) -> Result<Metadata, sqlx::Error> {
+        use std::str::FromStr;
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite://")?
+            .filename(dir.join("cloud.db"))
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        let devices: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE revoked_at IS NULL")
+                .fetch_one(&pool)
+                .await?;
+        let messages_last_day: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE at > ?")
+                .bind(now_ms() - DAY_MS)
+                .fetch_one(&pool)
+                .await?;
+        pool.close().await;
+        Ok(Metadata {
+            devices,
+            messages_last_day,
+        })
+    }
+}

@@ -216,9 +216,13 @@ async fn status(ctx: &Ctx) -> Result<()> {
             "revoked"
         };
         let quota = sovra_node::hosting::quota::Quota::load(&dir)?;
+        let meta = sovra_node::hosting::quota::Metadata::read(&dir)
+            .await
+            .unwrap_or_default();
         clouds.push(json!({
             "name": name, "handle": config.handle, "keys": held,
             "bytes": bytes, "last_activity_at": last, "quota": quota,
+            "devices": meta.devices, "messages_last_day": meta.messages_last_day,
         }));
     }
     let v = json!({
@@ -236,11 +240,13 @@ async fn status(ctx: &Ctx) -> Result<()> {
         );
         for c in v["clouds"].as_array().into_iter().flatten() {
             println!(
-                "  {:<16} {:<24} {:<9} {:>10} bytes  last active {}",
+                "  {:<16} {:<24} {:<9} {:>10} bytes  {} devices  {} messages/24h  last active {}",
                 c["name"].as_str().unwrap_or(""),
                 c["handle"].as_str().unwrap_or(""),
                 c["keys"].as_str().unwrap_or(""),
                 c["bytes"],
+                c["devices"],
+                c["messages_last_day"],
                 crate::cli::ms_to_time(&c["last_activity_at"]),
             );
         }
