@@ -252,12 +252,15 @@ pub async fn init_hosted_cloud(
             let registry = statement.phone_registry.as_deref().ok_or_else(|| {
                 HomeError::Node("it does not host by phone (no phone_registry)".into())
             })?;
+            let audience =
+                sovra_proto::urls::canonical_url("node URL", node_url, &["http", "https"])
+                    .map_err(|e| HomeError::Invalid(e.to_string()))?;
             let attestation =
                 sovra_client::RegistryClient::new(registry, sovra_client::DEFAULT_TIMEOUT)
                     .attest(&sovra_proto::registry::AttestationRequest {
                         phone: proof.clone(),
                         cloud_key: keys.public().to_b64(),
-                        audience: node_url.to_owned(),
+                        audience,
                     })
                     .await
                     .map_err(|e| HomeError::Node(format!("its registry: {e}")))?;

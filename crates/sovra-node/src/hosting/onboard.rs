@@ -66,7 +66,10 @@ pub async fn create(
         (Some(registry), Some(a)) if policy == "phone" => {
             let key = PublicKey::from_b64("phone_registry.key", &registry.key)
                 .map_err(ApiError::internal)?;
-            let (vouched, tag) = a.verify(&key, &hosting.url, jiff::Timestamp::now())?;
+            // Both sides spell the audience canonically (scheme and host case, trailing `/`).
+            let me = sovra_proto::urls::canonical_url("audience", &hosting.url, &["http", "https"])
+                .map_err(ApiError::internal)?;
+            let (vouched, tag) = a.verify(&key, &me, jiff::Timestamp::now())?;
             if vouched != cloud_key {
                 return Err(ApiError::bad_request(
                     "the phone attestation vouches for another cloud key",
