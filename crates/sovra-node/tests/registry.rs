@@ -634,10 +634,13 @@ async fn claimed_handles_are_marked_verified_unverified_or_impostor() {
             .unwrap()
     };
     assert_eq!(of(&mallory)["entry"]["peer_handle"], "@alice.cloud");
-    assert_eq!(
-        of(&alice.pubkey().await)["entry"]["peer_handle"],
-        "@alice.cloud"
-    );
+    assert_eq!(of(&mallory)["handle_status"], "unverified");
+    // The real alice, verified, follows her registry record: endpoint and registry come with it.
+    let real_entry = of(&alice.pubkey().await);
+    assert_eq!(real_entry["entry"]["peer_handle"], "@alice.cloud");
+    assert_eq!(real_entry["handle_status"], "verified", "{real_entry}");
+    assert_eq!(real_entry["url"], json!(a.cloud_url("alice")));
+    assert_eq!(real_entry["registry"], json!(reg.url));
     let nobody_id = p_id(&bob, &nobody).await;
     bob.ok(
         "POST",

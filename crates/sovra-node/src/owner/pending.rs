@@ -106,6 +106,17 @@ pub async fn approve_pending(
             .unwrap_or(sovra_proto::whitelist::DEFAULT_RATE_LIMIT_PER_DAY),
         expires_at: body.expires_at,
     };
+    // A handle the registry vouches for this key: the entry follows the registry's record
+    // (its endpoint and relays, later rotations), as if added by handle.
+    if status == HandleStatus::Verified && body.url.is_none() {
+        let handle = entry.peer_handle.clone();
+        let (grant, _) = cloud.add_peer_by_handle(&handle, None, entry, None).await?;
+        cloud
+            .store
+            .pending_settle(&grant.peer_pubkey.to_b64(), "approved")
+            .await?;
+        return Ok(Json(written_peer_json(&cloud, &grant.peer_pubkey).await?));
+    }
     put_peer(
         State(cloud),
         JsonBody(PeerBody {
