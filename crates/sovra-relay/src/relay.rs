@@ -78,11 +78,6 @@ struct Puzzle {
     expires: Instant,
 }
 
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
 /// The newest connection of a key: older ones see a newer generation and close.
 struct Online {
     generation: u64,
@@ -94,7 +89,8 @@ pub struct Relay {
     pub store: Store,
     online: Mutex<HashMap<String, Online>>,
     puzzles: Mutex<HashMap<[u8; 32], Puzzle>>,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    /// Frames per sender key (GCRA, `governor`, as the node and the registry limit).
+    buckets: governor::DefaultKeyedRateLimiter<String>,
     /// (sender, recipient) pairs known to need no proof of work: the `contacts` rows already
     /// read or written. Only positives; a recipient withdrawing its word removes the pair here
     /// right after deleting the row.
@@ -163,12 +159,21 @@ async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> bool {
 
 impl Relay {
     pub fn new(settings: Settings, store: Store) -> Relay {
+        // The token bucket as a GCRA: one frame per 1/rate seconds, `burst` at once.
+        let per = Duration::from_secs_f64(1.0 / settings.rate_per_second.max(1e-6));
+        let burst =
+            std::num::NonZeroU32::new(settings.burst.clamp(1.0, 1e9) as u32).expect("at least 1");
+        let buckets = governor::RateLimiter::keyed(
+            governor::Quota::with_period(per.max(Duration::from_nanos(1)))
+                .expect("a positive period")
+                .allow_burst(burst),
+        );
         Relay {
             settings,
             store,
             online: Mutex::default(),
             puzzles: Mutex::default(),
-            buckets: Mutex::default(),
+            buckets,
             answered: Mutex::default(),
             generations: AtomicU64::new(1),
         }
@@ -183,24 +188,13 @@ impl Relay {
 
     /// Takes one token from `key`'s bucket; on refusal, how long until one is there.
     fn take_token(&self, key: &str) -> Result<(), Duration> {
-        let (rate, burst) = (self.settings.rate_per_second, self.settings.burst);
-        let now = Instant::now();
-        let mut buckets = lock(&self.buckets);
-        if buckets.len() > 100_000 {
-            buckets.retain(|_, b| now.duration_since(b.at).as_secs_f64() * rate < burst);
+        use governor::clock::{Clock, DefaultClock};
+        if self.buckets.len() > 100_000 {
+            self.buckets.retain_recent();
         }
-        let b = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
-        b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - b.tokens) / rate))
-        }
+        self.buckets
+            .check_key(&key.to_owned())
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     fn new_puzzle(&self, sender: PublicKey, recipient: PublicKey) -> ([u8; 32], Instant) {
