@@ -36,14 +36,7 @@ fn target() -> &'static Target {
         let (node, raw, handshake, message) = rt.block_on(async {
             let node = TestNode::start(&["@bob.cloud"]).await;
             let bob = node.owner("bob");
-            let raw = Raw {
-                http: reqwest::Client::new(),
-                base: node.cloud_url("bob"),
-            };
-            let id = sovra_client::D2dClient::default()
-                .identity(&raw.base)
-                .await
-                .unwrap();
+            let (raw, id) = node.raw("bob").await;
             // A stranger's knock, and a whitelisted peer's message in an open conversation.
             let stranger = CloudKeys::generate(&mut os_rng());
             let (knock, _) = initiate(&stranger, &id);

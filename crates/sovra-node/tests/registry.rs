@@ -534,14 +534,7 @@ async fn claimed_handles_are_marked_verified_unverified_or_impostor() {
     let (alice, bob) = (a.owner("alice"), b.owner("bob"));
     reg.register(&alice, "+1 415 555 0101").await;
     reg.register(&bob, "+1 415 555 0102").await;
-    let raw = common::Raw {
-        http: reqwest::Client::new(),
-        base: b.cloud_url("bob"),
-    };
-    let id = sovra_client::D2dClient::default()
-        .identity(&raw.base)
-        .await
-        .unwrap();
+    let (raw, id) = b.raw("bob").await;
     // Mallory, registered nowhere, calls herself @alice.cloud.
     let knock = |handle: &'static str| {
         let (raw, id) = (&raw, &id);

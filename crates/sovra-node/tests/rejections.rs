@@ -415,14 +415,7 @@ async fn limited(
     )
     .await;
     let bob = node.owner("bob");
-    let raw = Raw {
-        http: reqwest::Client::new(),
-        base: node.cloud_url("bob"),
-    };
-    let id = sovra_client::D2dClient::default()
-        .identity(&raw.base)
-        .await
-        .unwrap();
+    let (raw, id) = node.raw("bob").await;
     (node, bob, raw, id)
 }
 
@@ -515,14 +508,7 @@ async fn strangers_pay_a_proof_of_work_when_the_cloud_asks() {
     )
     .await;
     let (bob, alice) = (node.owner("bob"), node.owner("alice"));
-    let raw = Raw {
-        http: reqwest::Client::new(),
-        base: node.cloud_url("bob"),
-    };
-    let id = sovra_client::D2dClient::default()
-        .identity(&raw.base)
-        .await
-        .unwrap();
+    let (raw, id) = node.raw("bob").await;
     let stranger = CloudKeys::generate(&mut os_rng());
     let (mut req, _) = initiate(&stranger, &id);
     let (s, b) = raw.post("/api/d2d/handshake", &json!(req)).await;

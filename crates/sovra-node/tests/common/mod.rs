@@ -225,6 +225,21 @@ pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     path
 }
 
+impl TestNode {
+    /// A raw D2D client for the cloud `name`, and that cloud's verified identity.
+    pub async fn raw(&self, name: &str) -> (Raw, sovra_proto::Identity) {
+        let raw = Raw {
+            http: reqwest::Client::new(),
+            base: self.cloud_url(name),
+        };
+        let id = sovra_client::D2dClient::default()
+            .identity(&raw.base)
+            .await
+            .unwrap();
+        (raw, id)
+    }
+}
+
 /// A D2D client that sends whatever it is given: a stranger, or a peer not hosted anywhere.
 pub struct Raw {
     pub http: reqwest::Client,
