@@ -54,6 +54,7 @@
 //! # Ok::<(), sovra_proto::ProtoError>(())
 //! ```
 
+pub mod attestation;
 pub mod canonical;
 pub mod client_instance;
 pub mod device;
