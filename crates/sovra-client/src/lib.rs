@@ -42,6 +42,10 @@ pub enum ClientError {
     /// The answer decoded but did not verify.
     #[error(transparent)]
     Proto(#[from] ProtoError),
+    /// 410 `moved`: the cloud is served elsewhere now; the statement (not yet verified) says
+    /// where (docs/PROTOCOL.md §20.6).
+    #[error("410 moved: the cloud moved (move statement {})", .0.seq)]
+    Moved(Box<sovra_proto::migration::MoveStatement>),
 }
 
 impl ClientError {
@@ -52,7 +56,7 @@ impl ClientError {
             ClientError::Status { status, .. } => {
                 *status >= 500 || *status == 408 || *status == 429
             }
-            ClientError::Decode(_) | ClientError::Proto(_) => false,
+            ClientError::Decode(_) | ClientError::Proto(_) | ClientError::Moved(_) => false,
         }
     }
 
@@ -61,6 +65,7 @@ impl ClientError {
         match self {
             ClientError::Status { code, .. } => Some(code),
             ClientError::Proto(e) => Some(e.code()),
+            ClientError::Moved(_) => Some("moved"),
             _ => None,
         }
     }
@@ -105,6 +110,12 @@ pub fn status_error(status: u16, body: &serde_json::Value, raw: &[u8]) -> Client
             .and_then(|d| u8::try_from(d).ok())
     {
         return ClientError::Proto(ProtoError::PowRequired { difficulty });
+    }
+    if status == 410
+        && code == "moved"
+        && let Ok(statement) = serde_json::from_value(body["statement"].clone())
+    {
+        return ClientError::Moved(Box::new(statement));
     }
     ClientError::Status {
         status,

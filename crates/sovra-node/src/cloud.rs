@@ -90,6 +90,8 @@ pub struct Cloud {
     pub tenancy: crate::hosting::quota::Tenancy,
     /// A hosted cloud whose owner revoked the host key: nothing is signed for it any more.
     pub(crate) revoked: std::sync::atomic::AtomicBool,
+    /// Where this copy stands in a move, the write gate, and the seals (`migration/`).
+    pub(crate) migration: crate::migration::Migration,
     /// A stranger's claimed handle waits to be checked at a registry (`registry.rs`).
     pub handles_wake: Notify,
     /// When an unknown key claiming a registry-resolved handle last made us check that
@@ -130,6 +132,7 @@ impl Cloud {
         let keys = crate::home::load_keys(&dir)?;
         let quota = crate::hosting::quota::Quota::load(&dir)?;
         let store = Store::open(&dir.join("cloud.db")).await?;
+        let migration = crate::migration::Migration::load(&store).await?;
         let inbox = Inbox::start(store.writer(), store.rates());
         let queue = Queue::start(store.writer());
         let strangers = Strangers::new(
@@ -159,6 +162,7 @@ impl Cloud {
             strangers,
             jobs_wake: Notify::new(),
             revoked: Default::default(),
+            migration,
             tenancy: crate::hosting::quota::Tenancy::new(quota),
             handles_wake: Notify::new(),
             early_checks: Default::default(),
@@ -188,7 +192,8 @@ impl Cloud {
     }
 
     /// The cloud's current keys.
-    /// Refuses to speak for a hosted cloud whose human revoked this node's host key.
+    /// Refuses to speak or listen for a hosted cloud whose human revoked this node's host key,
+    /// or for a cloud being moved (503 `moving`) or moved away (410 `moved`).
     pub fn speaking(&self) -> ApiResult<()> {
         if self.revoked.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(ApiError::new(
@@ -197,7 +202,7 @@ impl Cloud {
                 "this cloud's owner revoked this node's host key; it no longer speaks for it",
             ));
         }
-        Ok(())
+        self.migration.serving()
     }
 
     /// Whether this node holds only a host key for the cloud (§19.2).

@@ -176,23 +176,8 @@ pub async fn init_cloud(home: &Path, handle: &str) -> Result<(PathBuf, CloudKeys
     let mut rng = os_rng();
     let keys = CloudKeys::generate(&mut rng);
     keyfile::save_cloud_keys(&dir.join("cloud.key"), &keys)?;
-    let device = SigningKeypair::generate(&mut rng);
-    keyfile::save_signing_key(&dir.join("device.key"), KeyRole::Device, &device)?;
-    let cert = KeyCertificate::issue(
-        &keys.signing,
-        &device.public(),
-        PURPOSE_OWNER,
-        "cli",
-        jiff::Timestamp::now(),
-    );
     let store = Store::open(&dir.join("cloud.db")).await?;
-    store
-        .add_device(
-            &device.public().to_b64(),
-            &serde_json::to_string(&cert).expect("json"),
-            "cli",
-        )
-        .await?;
+    add_cli_device(&dir, &store, &keys).await?;
     let config = CloudConfig {
         handle: handle.to_owned(),
         created_at: sovra_proto::time::format(jiff::Timestamp::now()),
@@ -203,6 +188,28 @@ pub async fn init_cloud(home: &Path, handle: &str) -> Result<(PathBuf, CloudKeys
     let path = dir.join("cloud.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).map_err(io(&path))?;
     Ok((dir, keys))
+}
+
+/// Makes this home's CLI a device of the cloud: a new device key (`device.key`) the cloud key
+/// certifies for the owner API, recorded in the cloud's devices.
+pub async fn add_cli_device(dir: &Path, store: &Store, keys: &CloudKeys) -> Result<(), HomeError> {
+    let device = SigningKeypair::generate(&mut os_rng());
+    keyfile::save_signing_key(&dir.join("device.key"), KeyRole::Device, &device)?;
+    let cert = KeyCertificate::issue(
+        &keys.signing,
+        &device.public(),
+        PURPOSE_OWNER,
+        "cli",
+        jiff::Timestamp::now(),
+    );
+    store
+        .add_device(
+            &device.public().to_b64(),
+            &serde_json::to_string(&cert).expect("json"),
+            "cli",
+        )
+        .await?;
+    Ok(())
 }
 
 /// How long a host certificate from `sovra init --hosted-by` lasts before the device renews it.

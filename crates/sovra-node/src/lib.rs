@@ -23,6 +23,7 @@ pub mod d2d;
 pub mod error;
 pub mod home;
 pub mod hosting;
+pub mod migration;
 pub mod owner;
 pub mod registry;
 pub mod server;

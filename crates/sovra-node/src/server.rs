@@ -18,7 +18,7 @@ use crate::d2d;
 use crate::home::{self, HomeError};
 use crate::hosting::{Hosting, NodeIdentity};
 use crate::owner::{
-    auth, capabilities, conversations, devices, drafts, host, nyms, peers, pending, registry,
+    auth, capabilities, conversations, devices, drafts, host, migration, nyms, peers, pending, registry,
     relays, swarms, whoami,
 };
 use crate::workers::spawn_workers;
@@ -79,8 +79,13 @@ pub async fn open_node(
         identity.clone(),
         db,
     ));
-    for cloud in clouds.values() {
+    for (name, cloud) in &clouds {
         hosting.note_served(cloud.public());
+        hosting
+            .at_start
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.clone());
     }
     Ok(Node {
         clouds,
@@ -160,6 +165,16 @@ pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
         .route("/devices/detach", post(devices::detach))
         .route("/devices/recover", post(devices::recover))
         .route("/events", get(drafts::events))
+        .route("/migration", get(migration::status))
+        .route("/migration/export", post(migration::export))
+        .route("/migration/cancel", post(migration::cancel))
+        .route("/migration/announce", post(migration::announce))
+        .route("/seal", post(migration::seal))
+        .route("/unseal", post(migration::unseal))
+        .layer(axum::middleware::from_fn_with_state(
+            cloud.clone(),
+            migration::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             cloud.clone(),
             auth::authenticate,
@@ -168,6 +183,10 @@ pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
         .route("/send", post(agent_api::send))
         .route("/ask", post(agent_api::ask))
         .route("/events", get(agent_api::events))
+        .layer(axum::middleware::from_fn_with_state(
+            cloud.clone(),
+            migration::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             cloud.clone(),
             agent_api::authenticate,
@@ -180,6 +199,7 @@ pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
             cloud.clone(),
             d2d::speaking,
         ));
+    let d2d_api = d2d_api.route("/moved", post(d2d::moved));
     Router::new()
         .nest("/api/d2d", d2d_api)
         .nest("/api/owner", owner_api)

@@ -29,6 +29,10 @@ pub fn spawn_cloud_workers(
     {
         let c = cloud.clone();
         set.spawn(async move {
+            if c.speaking().is_err() {
+                // Moved away (or revoked): its relay links belong to the node serving it now.
+                return;
+            }
             match c.store.relays().await {
                 Ok(relays) => c.start_relays(&relays),
                 Err(e) => tracing::error!(cloud = %c.name, "reading relays: {e}"),
@@ -54,7 +58,14 @@ pub fn spawn_cloud_workers(
 
 impl Cloud {
     /// Data-policy and replay-state housekeeping.
-    pub async fn sweep(&self) -> ApiResult<()> {
+    pub async fn sweep(self: &std::sync::Arc<Self>) -> ApiResult<()> {
+        if self.speaking().is_err() {
+            // Frozen, moved or revoked: nothing here is this copy's to tidy or publish.
+            return Ok(());
+        }
+        // A move of ours not yet heard by the old node or some peers (§20.5).
+        self.tell_old_node().await;
+        self.tell_peers_of_move().await?;
         let n = self.store.sweep_retention().await?;
         if n > 0 {
             tracing::info!(cloud = %self.name, "deleted {n} message(s) past their 90-day retention");

@@ -16,6 +16,7 @@
 //! * `session` — per-direction keys, message sealing and opening, the replay window.
 //! * `message` — `POST /api/d2d/message` and its payload.
 //! * `seal` — the HPKE and XChaCha20-Poly1305 constructions.
+//! * `migration` — migration bundles (archive, encryption) and move statements.
 //! * `registry` — registry records, key chains and signed lookups.
 //! * `error` — one error enum with stable codes.
 //!
@@ -66,6 +67,7 @@ pub mod identity;
 pub mod keyfile;
 pub mod keys;
 pub mod message;
+pub mod migration;
 pub mod node;
 pub mod nym;
 pub mod pow;

@@ -85,6 +85,52 @@ pub(crate) fn hpke_open(
     Ok((pt, ctx))
 }
 
+/// Sets up HPKE to `recipient` with `info` and exports a 32-byte key under the same label
+/// (no message is sealed with the context itself); returns the encapsulated key and the key.
+/// A migration bundle locked to a recipient uses it.
+pub(crate) fn hpke_export_to(
+    rng: &mut impl CryptoRng,
+    recipient: EncryptionKey,
+    info: &[u8],
+) -> Result<([u8; ENC_LEN], zeroize::Zeroizing<[u8; 32]>), ProtoError> {
+    let pk = recipient.to_hpke()?;
+    let (enc, ctx) = hpke::setup_sender_with_rng::<ChaCha20Poly1305, HkdfSha256, Kem>(
+        &OpModeS::Base,
+        &pk,
+        info,
+        rng,
+    )
+    .map_err(|_| ProtoError::malformed("encryption_key", "degenerate X25519 key"))?;
+    let mut key = zeroize::Zeroizing::new([0u8; 32]);
+    ctx.export(info, key.as_mut())
+        .expect("32 bytes are within the exporter's limit");
+    let mut e = [0u8; ENC_LEN];
+    e.copy_from_slice(&enc.to_bytes());
+    Ok((e, key))
+}
+
+/// The receiving side of [`hpke_export_to`].
+pub(crate) fn hpke_export_from(
+    secret: &EncryptionSecret,
+    enc: &[u8; ENC_LEN],
+    info: &[u8],
+) -> Result<zeroize::Zeroizing<[u8; 32]>, ProtoError> {
+    let what = "bundle key";
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc)
+        .map_err(|_| ProtoError::CannotUnseal { what })?;
+    let ctx = hpke::setup_receiver::<ChaCha20Poly1305, HkdfSha256, Kem>(
+        &OpModeR::Base,
+        &secret.to_hpke(),
+        &enc,
+        info,
+    )
+    .map_err(|_| ProtoError::CannotUnseal { what })?;
+    let mut key = zeroize::Zeroizing::new([0u8; 32]);
+    ctx.export(info, key.as_mut())
+        .expect("32 bytes are within the exporter's limit");
+    Ok(key)
+}
+
 /// Seals a message payload: `nonce (24) || ciphertext || tag (16)`.
 pub(crate) fn payload_seal(
     rng: &mut impl CryptoRng,

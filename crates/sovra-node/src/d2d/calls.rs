@@ -39,7 +39,12 @@ impl Cloud {
             // A batch is claimed in one commit and answered concurrently; the next batch
             // is claimed when it is done (claims are writes: batching them is what keeps the
             // writer free for answers).
-            match self.store.claim_jobs(MAX_ANSWERING as i64).await {
+            // A cloud frozen for a move starts no call: queued ones move with it (§20.3).
+            let claim = match self.migration.state() {
+                crate::migration::State::Serving => self.store.claim_jobs(MAX_ANSWERING as i64).await,
+                _ => Ok(Vec::new()),
+            };
+            match claim {
                 Ok(jobs) => {
                     let mut running = tokio::task::JoinSet::new();
                     for (conv, seq) in jobs {

@@ -95,15 +95,27 @@ pub async fn message(
 }
 
 /// Middleware on the D2D endpoints: a hosted cloud whose owner revoked this node's host key
-/// answers 410 `host_revoked` — the node no longer speaks or listens for it.
+/// answers 410 `host_revoked` — the node no longer speaks or listens for it; a cloud frozen
+/// for a move answers 503 `moving`, a moved one 410 `moved`. The request holds the cloud's
+/// write gate while it runs, so a freeze waits for it (`migration/`).
 pub async fn speaking(
     State(cloud): State<Arc<Cloud>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    let _gate = cloud.migration.enter().await;
     match cloud.speaking() {
         Ok(()) => next.run(request).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// `POST /api/d2d/moved`: a move statement (docs/PROTOCOL.md §20.5). Outside the gate and the
+/// moving check: it is what ends a move.
+pub async fn moved(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(statement): JsonBody<sovra_proto::migration::MoveStatement>,
+) -> ApiResult<Json<crate::migration::moves::MovedResponse>> {
+    cloud.receive_move(&statement).await.map(Json)
 }

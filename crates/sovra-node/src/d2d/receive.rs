@@ -58,6 +58,8 @@ impl Cloud {
                 return Err(ProtoError::PowRequired { difficulty }.into());
             }
         }
+        // A sealed cloud opens no new conversation (§21).
+        self.writable()?;
         let keys = self.keys();
         let received = handshake::receive(request, &keys, jiff::Timestamp::now())?;
         let id = received.conversation_id.hyphenated().to_string();
@@ -93,6 +95,9 @@ impl Cloud {
                     ),
                 ));
             }
+        }
+        if let Some(p) = &peer {
+            self.swarm_writable(&p.swarm)?;
         }
         let over_limit = match &peer {
             Some(p) => {

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sovra_client::{ClientError, RelayConnection};
 use sovra_proto::relay::{AckResponse, Envelope, EnvelopeContent};
+use sovra_proto::migration::MoveStatement;
 use sovra_proto::{HandshakeRequest, MessageRequest, PublicKey};
 use tokio::sync::{mpsc, oneshot};
 
@@ -94,7 +95,25 @@ impl Cloud {
 
     /// What the D2D endpoint answers for `body` at `path`: the status and body, never an
     /// error — a refusal is an answer too.
-    async fn answer_relayed(&self, path: &str, body: Value) -> (u16, Value) {
+    async fn answer_relayed(self: &Arc<Self>, path: &str, body: Value) -> (u16, Value) {
+        if path == "/api/d2d/moved" {
+            let result = match serde_json::from_value::<MoveStatement>(body) {
+                Ok(s) => self
+                    .receive_move(&s)
+                    .await
+                    .map(|a| serde_json::to_value(a).expect("json")),
+                Err(e) => Err(ApiError::bad_request(format!("not a move statement: {e}"))),
+            };
+            return match result {
+                Ok(v) => (200, v),
+                Err(e) => (e.status.as_u16(), e.body()),
+            };
+        }
+        // As over HTTP (`d2d::speaking`): inside the write gate, refused while moving or moved.
+        let _gate = self.migration.enter().await;
+        if let Err(e) = self.speaking() {
+            return (e.status.as_u16(), e.body());
+        }
         let result = match path {
             "/api/d2d/handshake" => match serde_json::from_value::<HandshakeRequest>(body) {
                 Ok(r) => self
@@ -124,7 +143,7 @@ impl Cloud {
     /// One envelope for this cloud: returns what to ack it with, or None to leave it unacked
     /// (a storage failure: the relay will deliver it again).
     async fn take_envelope(
-        &self,
+        self: &Arc<Self>,
         e: &Envelope,
         waiting: &mut HashMap<String, oneshot::Sender<Answer>>,
     ) -> Option<Option<AckResponse>> {

@@ -237,6 +237,34 @@ impl Cloud {
         path: &'static str,
         body: &B,
     ) -> Result<T, ClientError> {
+        match self.post_to_peer_once(peer, path, body).await {
+            // The peer moved (§20.6): follow its signed statement, then try where it went.
+            Err(ClientError::Moved(statement)) => {
+                if let Err(e) = self.follow_move(peer, &statement).await {
+                    return Err(ClientError::Status {
+                        status: 410,
+                        code: "moved".into(),
+                        message: format!("the peer's move statement was refused: {}", e.message),
+                    });
+                }
+                let moved = self
+                    .store
+                    .peer(&peer.grant.peer_pubkey)
+                    .await
+                    .map_err(|e| ClientError::Transport(format!("reading the whitelist: {e}")))?
+                    .ok_or_else(|| ClientError::Transport("the peer left the whitelist".into()))?;
+                self.post_to_peer_once(&moved, path, body).await
+            }
+            other => other,
+        }
+    }
+
+    async fn post_to_peer_once<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        self: &Arc<Self>,
+        peer: &Peer,
+        path: &'static str,
+        body: &B,
+    ) -> Result<T, ClientError> {
         let mut last = None;
         if let Some(url) = &peer.peer_url {
             match self.d2d.post(url, path, body).await {
@@ -279,6 +307,11 @@ fn peer_error(e: ClientError) -> ApiError {
             format!("peer answered {status} {code}: {message}"),
         ),
         ClientError::Decode(d) => ApiError::new(502, "peer_error", d),
+        ClientError::Moved(m) => ApiError::new(
+            502,
+            "peer_error",
+            format!("the peer moved again (statement {}) while being reached", m.seq),
+        ),
         ClientError::Proto(ProtoError::PowRequired { difficulty }) => ApiError::new(
             502,
             "peer_error",

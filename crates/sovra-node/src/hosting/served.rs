@@ -35,6 +35,8 @@ pub struct Hosting {
     pub(crate) reports_limit: crate::d2d::strangers::Strangers,
     /// The cloud keys served (at start and since), for reports.
     served_keys: std::sync::RwLock<std::collections::HashSet<sovra_proto::PublicKey>>,
+    /// The names of the clouds served from the start (routed directly, `server.rs`).
+    pub(crate) at_start: std::sync::RwLock<std::collections::HashSet<String>>,
 }
 
 impl Hosting {
@@ -62,6 +64,7 @@ impl Hosting {
                 60,
             ),
             served_keys: Default::default(),
+            at_start: Default::default(),
         }
     }
 
@@ -108,6 +111,41 @@ impl Hosting {
             .clouds
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Serves every cloud of the home that is not served yet (one `sovra import` or `sovra
+    /// init` wrote while the node ran; the binary calls this on SIGHUP). Returns their names.
+    pub async fn serve_new_clouds(&self) -> Result<Vec<String>, crate::home::HomeError> {
+        let _one = self.onboarding.lock().await;
+        let mut added = Vec::new();
+        for name in crate::home::list_clouds(&self.home)? {
+            let served = self
+                .at_start
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&name)
+                || self
+                    .added
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains_key(&name);
+            if served {
+                continue;
+            }
+            let dir = crate::home::cloud_dir(&self.home, &name);
+            let config = crate::home::load_config(&dir)?;
+            if config.hosted_by.is_some() || (config.hosted && !dir.join("host.key").exists()) {
+                continue;
+            }
+            match self.serve_new(&name).await {
+                Ok(()) => {
+                    tracing::info!(cloud = %name, "serving {} (added while running)", config.handle);
+                    added.push(name);
+                }
+                Err(e) => tracing::error!(cloud = %name, "not served: {}", e.message),
+            }
+        }
+        Ok(added)
     }
 
     /// The clouds added since start.

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use sovra_sqlite::SqliteSynchronous;
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
+mod archive;
 mod brain;
 mod capabilities;
 mod conversations;
@@ -26,6 +27,7 @@ mod handshakes;
 mod jobs;
 mod memo;
 mod messages;
+mod migration;
 mod outbox;
 mod pending;
 pub(crate) mod rate;
@@ -34,12 +36,14 @@ mod relay;
 mod swarms;
 mod whitelist;
 
+pub use archive::ArchiveError;
 pub use brain::{BrainRun, Draft, NewBrainRun};
 pub use capabilities::CapabilityRow;
 pub use conversations::{Conversation, Route};
 pub use devices::DeviceRow;
 use memo::Memo;
 pub use messages::StoredMessage;
+pub use migration::OldNode;
 pub use outbox::{OutboxItem, OutboxOutcome};
 pub use pending::{HandleStatus, PendingRequest};
 use rate::RateBook;
@@ -100,6 +104,13 @@ impl Store {
         })
     }
 
+    /// Closes both pools, checkpointing the WAL: for a database written by a process that
+    /// then hands it to the node (an import).
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.read.close().await;
+    }
+
     pub async fn begin(&self) -> Result<Tx<'static>, sqlx::Error> {
         self.pool.begin().await
     }
@@ -113,5 +124,14 @@ impl Store {
     /// The in-memory book of rolling-day counts, shared with the inbox, which advances it.
     pub(crate) fn rates(&self) -> Arc<RateBook> {
         self.rates.clone()
+    }
+
+    /// Drops every read-through memo, after a change that bypassed the family files (an
+    /// import writes whole tables).
+    pub(crate) fn forget_cached(&self) {
+        self.peers.clear();
+        self.routes.clear();
+        self.swarms.clear();
+        self.budgets.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }

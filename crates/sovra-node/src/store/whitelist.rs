@@ -22,6 +22,8 @@ pub struct Peer {
     pub swarm: String,
     /// The nym this cloud presents to the peer instead of its handle (§19.7).
     pub present_as: Option<String>,
+    /// The `seq` of the peer's last move statement followed here (§20.4); 0: none.
+    pub moved_seq: u64,
 }
 
 impl Peer {
@@ -60,6 +62,7 @@ pub(super) fn peer(row: &sqlx::sqlite::SqliteRow) -> Result<Peer, sqlx::Error> {
         peer_relays: serde_json::from_str(row.get::<&str, _>("peer_relays")).unwrap_or_default(),
         swarm: row.get("swarm"),
         present_as: row.get("present_as"),
+        moved_seq: row.get::<i64, _>("moved_seq") as u64,
     })
 }
 

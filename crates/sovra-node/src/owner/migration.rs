@@ -1,0 +1,177 @@
+//! Moving and sealing the cloud (PROTOCOL.md §20, §21).
+//!
+//! * `GET /migration` — this copy's state (`serving`, `moving`, `moved` with the statement),
+//!   the last move statement's `seq`, and the seals in force
+//! * `POST /migration/export` `{freeze}` → the archive (without keys; §20.2). `freeze: true`
+//!   first stops the cloud taking anything in, for a move
+//! * `POST /migration/cancel` — unfreeze a cloud whose move was abandoned
+//! * `POST /migration/announce` `{statement, old_endpoint?}` — on the new node: install the move
+//!   statement the cloud key signed; tells the registry, the old node and the peers
+//! * `POST /seal` `{swarm?, unseal}` — seal a swarm or the whole cloud (`unseal`: `owner` | `never`)
+//! * `POST /unseal` `{swarm?}` — lift a seal whose policy allows it
+//!
+//! Also here: the guard every owner and agent request passes (write gate, moving/moved, seals).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sovra_http::JsonBody;
+use sovra_proto::migration::{Archive, MoveStatement};
+
+use crate::cloud::Cloud;
+use crate::error::{ApiError, ApiResult};
+use crate::migration::State as MoveState;
+use crate::migration::moves::{AnnounceRequest, AnnounceResponse};
+use crate::migration::seal::Unseal;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MigrationStatus {
+    /// `serving`, `moving` or `moved`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<MoveStatement>,
+    /// The `seq` of the last move statement of this cloud (0: never moved).
+    pub move_seq: u64,
+    pub seals: Vec<SealInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SealInfo {
+    /// The swarm, or `*` for the whole cloud.
+    pub swarm: String,
+    pub unseal: Unseal,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    #[serde(default)]
+    pub freeze: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealRequest {
+    #[serde(default)]
+    pub swarm: Option<String>,
+    pub unseal: Unseal,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnsealRequest {
+    #[serde(default)]
+    pub swarm: Option<String>,
+}
+
+pub async fn status(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<MigrationStatus>> {
+    let (state, statement) = match cloud.migration.state() {
+        MoveState::Serving => ("serving", None),
+        MoveState::Moving => ("moving", None),
+        MoveState::Moved(s) => ("moved", Some(*s)),
+    };
+    Ok(Json(MigrationStatus {
+        state: state.into(),
+        statement,
+        move_seq: cloud.store.last_move().await?.map_or(0, |(s, _)| s),
+        seals: cloud
+            .seals()
+            .into_iter()
+            .map(|(swarm, unseal)| SealInfo { swarm, unseal })
+            .collect(),
+    }))
+}
+
+pub async fn export(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(body): JsonBody<ExportRequest>,
+) -> ApiResult<Json<Archive>> {
+    cloud.export_archive(body.freeze).await.map(Json)
+}
+
+pub async fn cancel(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<MigrationStatus>> {
+    match cloud.migration.state() {
+        MoveState::Moving => {
+            cloud
+                .migration
+                .change(&cloud.store, MoveState::Serving)
+                .await?;
+            cloud.outbox_wake.notify_one();
+            cloud.jobs_wake.notify_one();
+            status(State(cloud)).await
+        }
+        MoveState::Serving => Err(ApiError::new(
+            409,
+            "not_moving",
+            "this cloud is not frozen for a move",
+        )),
+        MoveState::Moved(_) => Err(ApiError::new(
+            409,
+            "moved",
+            "this cloud has moved; the move can only be undone by moving it back",
+        )),
+    }
+}
+
+pub async fn announce(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(body): JsonBody<AnnounceRequest>,
+) -> ApiResult<Json<AnnounceResponse>> {
+    cloud.speaking()?;
+    cloud.announce_move(&body).await.map(Json)
+}
+
+pub async fn seal(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(body): JsonBody<SealRequest>,
+) -> ApiResult<Json<MigrationStatus>> {
+    cloud.seal(body.swarm.as_deref(), body.unseal).await?;
+    status(State(cloud)).await
+}
+
+pub async fn unseal(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(body): JsonBody<UnsealRequest>,
+) -> ApiResult<Json<MigrationStatus>> {
+    cloud.unseal(body.swarm.as_deref()).await?;
+    status(State(cloud)).await
+}
+
+/// Paths below `/api/owner` that manage the move and the seals themselves: not gated, never
+/// refused for moving or sealing (they are how a cloud gets out of either).
+fn manages_itself(path: &str) -> bool {
+    path.starts_with("/migration") || path == "/seal" || path == "/unseal"
+}
+
+/// Middleware on the owner and agent APIs (inside authentication). Reads pass; a write holds
+/// the cloud's gate while it runs (a freeze waits for it), and is refused while the cloud is
+/// moving (503) or moved (410), and when it or the swarm it names is sealed (423).
+pub async fn guard(State(cloud): State<Arc<Cloud>>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    if method == axum::http::Method::GET
+        || method == axum::http::Method::HEAD
+        || manages_itself(&path)
+    {
+        return next.run(request).await;
+    }
+    let _gate = cloud.migration.enter().await;
+    let allowed = cloud.speaking().and_then(|()| match swarm_named(&path) {
+        Some(swarm) => cloud.swarm_writable(swarm),
+        None => cloud.writable(),
+    });
+    match allowed {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The swarm an owner path writes to: `/swarms/{name}…`.
+fn swarm_named(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/swarms/")?;
+    rest.split('/').next().filter(|s| !s.is_empty())
+}
