@@ -99,7 +99,9 @@ pub(crate) fn registry_error(e: ClientError) -> ApiError {
         }
         ClientError::Transport(t) => ApiError::new(502, "registry_unreachable", t),
         ClientError::Decode(d) => ApiError::new(502, "registry_untrusted", d),
-        ClientError::Moved(_) => ApiError::new(502, "registry_untrusted", "a registry does not move"),
+        ClientError::Moved(_) => {
+            ApiError::new(502, "registry_untrusted", "a registry does not move")
+        }
         ClientError::Proto(p) => untrusted(p),
     }
 }

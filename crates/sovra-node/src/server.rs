@@ -18,8 +18,8 @@ use crate::d2d;
 use crate::home::{self, HomeError};
 use crate::hosting::{Hosting, NodeIdentity};
 use crate::owner::{
-    auth, capabilities, conversations, devices, drafts, host, migration, nyms, peers, pending, registry,
-    relays, swarms, whoami,
+    auth, capabilities, conversations, devices, drafts, host, migration, nyms, peers, pending,
+    registry, relays, swarms, whoami,
 };
 use crate::workers::spawn_workers;
 use sovra_http::{MAX_BODY, method_not_allowed, not_found};

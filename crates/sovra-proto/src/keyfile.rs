@@ -38,6 +38,8 @@ pub enum KeyRole {
     Registry,
     /// A registry's HMAC key for phone numbers: 32 random bytes, not a signing key.
     PhonePepper,
+    /// An X25519 secret that opens migration bundles sealed to its public key (§20.1).
+    Bundle,
 }
 
 #[derive(Debug, Error)]

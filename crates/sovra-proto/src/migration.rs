@@ -112,7 +112,10 @@ fn check_move_fields(
 ) -> Result<(), ProtoError> {
     validate_handle(handle)?;
     if seq == 0 {
-        return Err(ProtoError::malformed("seq", "a move statement's seq starts at 1"));
+        return Err(ProtoError::malformed(
+            "seq",
+            "a move statement's seq starts at 1",
+        ));
     }
     if let Some(e) = endpoint {
         validate_url("endpoint", e, ENDPOINT_SCHEMES)?;
@@ -568,11 +571,10 @@ pub fn open_bundle(
         }
     };
     let aad = header_bytes(&cloud, &archive_sha256, &header.created_at, &header.lock);
-    let plain = seal::payload_open(&key, &aad, ciphertext).map_err(|_| {
-        ProtoError::CannotUnseal {
+    let plain =
+        seal::payload_open(&key, &aad, ciphertext).map_err(|_| ProtoError::CannotUnseal {
             what: "bundle (wrong passphrase or key)",
-        }
-    })?;
+        })?;
     let got: [u8; 32] = Sha256::digest(&plain).into();
     if got != archive_sha256 {
         return Err(ProtoError::malformed(

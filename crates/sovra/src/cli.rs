@@ -41,6 +41,7 @@ pub fn default_home() -> PathBuf {
     home.join(".local/share/sovra")
 }
 
+#[derive(Clone)]
 pub struct Ctx {
     pub home: PathBuf,
     pub cloud: Option<String>,
@@ -79,13 +80,18 @@ impl Ctx {
     }
 
     pub fn owner(&self) -> Result<OwnerClient> {
+        self.owner_with_timeout(Duration::from_secs(30))
+    }
+
+    /// The owner client with a time limit of its own (an export reads the whole cloud).
+    pub fn owner_with_timeout(&self, timeout: Duration) -> Result<OwnerClient> {
         let name = self.cloud_name()?;
         let dir = home::cloud_dir(&self.home, &name);
         // A cloud hosted elsewhere: this home is the human's device; talk to its node.
         if let Some(base) = home::load_config(&dir).ok().and_then(|c| c.hosted_by) {
             let device = home::load_device(&dir)
                 .with_context(|| format!("loading the device key of cloud {name}"))?;
-            return Ok(OwnerClient::new(base, device, Duration::from_secs(30)));
+            return Ok(OwnerClient::new(base, device, timeout));
         }
         let node = match &self.node {
             Some(n) => n.clone(),
@@ -101,7 +107,7 @@ impl Ctx {
         Ok(OwnerClient::new(
             format!("{}/clouds/{name}", node.trim_end_matches('/')),
             device,
-            Duration::from_secs(30),
+            timeout,
         ))
     }
 
@@ -172,4 +178,20 @@ pub fn encode(segment: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Tells the node running on `home` (if one is recorded) to serve clouds written into the home
+/// since it started (SIGHUP). Returns the node's record when one was told.
+pub fn reload_node(home: &std::path::Path) -> Result<Option<home::NodeInfo>> {
+    let Some(node) = home::read_node_info(home) else {
+        return Ok(None);
+    };
+    let pid = rustix::process::Pid::from_raw(node.pid as i32)
+        .with_context(|| format!("the node's pid {} in node.json", node.pid))?;
+    match rustix::process::kill_process(pid, rustix::process::Signal::HUP) {
+        Ok(()) => Ok(Some(node)),
+        // node.json outlived its node (killed without cleaning up).
+        Err(rustix::io::Errno::SRCH) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("signalling the node (pid {})", node.pid)),
+    }
 }

@@ -15,8 +15,8 @@ mod cmd;
 
 use cli::{Ctx, Exit, exit};
 use cmd::{
-    agent, bench, cap, conversations, device, drafts, host, inbox, node, nym, peer, pending,
-    quickstart, registry, relay, selfcheck, send, swarm,
+    agent, bench, cap, conversations, device, drafts, host, inbox, migration, node, nym, peer,
+    pending, quickstart, registry, relay, selfcheck, send, swarm,
 };
 
 #[derive(Parser)]
@@ -90,6 +90,59 @@ pub(crate) enum Command {
     Device {
         #[command(subcommand)]
         command: DeviceCommand,
+    },
+    /// Write this cloud's migration bundle: everything it holds (as its data policies allow),
+    /// encrypted and signed by the cloud key. Run where the cloud key is.
+    ///
+    /// Example: sovra export --out alice.bundle --move
+    Export {
+        /// The bundle file to write (refused if it exists).
+        #[arg(long)]
+        out: PathBuf,
+        /// Read the passphrase from this file's first line instead of asking on the terminal.
+        #[arg(long, conflicts_with = "to")]
+        passphrase_file: Option<PathBuf>,
+        /// Seal the bundle to this X25519 public key (base64, from `sovra migration keygen`)
+        /// instead of a passphrase.
+        #[arg(long)]
+        to: Option<String>,
+        /// Freeze the cloud here for a move: peers are told to retry until the new node
+        /// announces it, then are sent there.
+        #[arg(long = "move")]
+        freeze: bool,
+    },
+    /// Recreate a cloud from a migration bundle on the node running on this home, serve it at
+    /// once, and announce the move (registry, old node, peers).
+    ///
+    /// Example: sovra import alice.bundle --passphrase-file pass.txt
+    Import {
+        file: PathBuf,
+        #[arg(long, conflicts_with = "key_file")]
+        passphrase_file: Option<PathBuf>,
+        /// The X25519 key file (`sovra migration keygen`) a bundle was sealed to.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// The cloud's directory name here (default: from its handle).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Seal a swarm or the whole cloud: read-only, answering peers from frozen memory.
+    Seal {
+        #[arg(long)]
+        swarm: Option<String>,
+        /// Make the seal final: nobody can lift it.
+        #[arg(long = "final")]
+        last: bool,
+    },
+    /// Lift a seal that was not made final.
+    Unseal {
+        #[arg(long)]
+        swarm: Option<String>,
+    },
+    /// Where this cloud stands in a move; cancel a frozen move; make a key to receive bundles.
+    Migration {
+        #[command(subcommand)]
+        command: MigrationCommand,
     },
     /// Run the node that serves every cloud in the home.
     Node {
@@ -249,6 +302,19 @@ pub(crate) enum RegistryCommand {
         /// webhook (SOVRA_SMS_WEBHOOK_URL).
         #[arg(long, default_value = "console")]
         sms: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum MigrationCommand {
+    /// serving, moving or moved (with the move statement), and the seals in force.
+    Status,
+    /// Unfreeze a cloud exported with --move whose move was abandoned.
+    Cancel,
+    /// Make an X25519 key file to receive bundles (`sovra export --to` its public key).
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -715,6 +781,43 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Host { command } => host::run(&ctx, command).await,
         Command::Device { command } => device::run(&ctx, command).await,
         Command::Nym { command } => nym::run(&ctx, command).await,
+        Command::Export {
+            out,
+            passphrase_file,
+            to,
+            freeze,
+        } => {
+            migration::export(
+                &ctx,
+                migration::ExportArgs {
+                    out,
+                    passphrase_file,
+                    to,
+                    freeze,
+                },
+            )
+            .await
+        }
+        Command::Import {
+            file,
+            passphrase_file,
+            key_file,
+            name,
+        } => {
+            migration::import(
+                &ctx,
+                migration::ImportArgs {
+                    file,
+                    passphrase_file,
+                    key_file,
+                    name,
+                },
+            )
+            .await
+        }
+        Command::Seal { swarm, last } => migration::seal(&ctx, swarm, last).await,
+        Command::Unseal { swarm } => migration::unseal(&ctx, swarm).await,
+        Command::Migration { command } => migration::run(&ctx, command).await,
         Command::Node {
             command:
                 NodeCommand::Init {

@@ -41,7 +41,9 @@ impl Cloud {
             // writer free for answers).
             // A cloud frozen for a move starts no call: queued ones move with it (§20.3).
             let claim = match self.migration.state() {
-                crate::migration::State::Serving => self.store.claim_jobs(MAX_ANSWERING as i64).await,
+                crate::migration::State::Serving => {
+                    self.store.claim_jobs(MAX_ANSWERING as i64).await
+                }
                 _ => Ok(Vec::new()),
             };
             match claim {

@@ -15,8 +15,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sovra_client::{ClientError, RelayConnection};
-use sovra_proto::relay::{AckResponse, Envelope, EnvelopeContent};
 use sovra_proto::migration::MoveStatement;
+use sovra_proto::relay::{AckResponse, Envelope, EnvelopeContent};
 use sovra_proto::{HandshakeRequest, MessageRequest, PublicKey};
 use tokio::sync::{mpsc, oneshot};
 

@@ -193,7 +193,13 @@ impl Cloud {
         answers: Option<(u64, Option<NewBrainRun>)>,
         swarm: Option<&str>,
     ) -> ApiResult<u64> {
-        self.speaking()?;
+        // The reply of a call that was running when the cloud froze for a move is queued: it
+        // travels in the exported outbox (§20.3), and the freeze waits for it.
+        let replying_while_moving =
+            answers.is_some() && self.migration.state() == crate::migration::State::Moving;
+        if !replying_while_moving {
+            self.speaking()?;
+        }
         self.room_for_message().await?;
         let peer_key = PublicKey::from_b64("peer", &conv.peer_pubkey)?;
         // Where it will go first (for the owner's view; delivery asks the whitelist again):
@@ -310,7 +316,10 @@ fn peer_error(e: ClientError) -> ApiError {
         ClientError::Moved(m) => ApiError::new(
             502,
             "peer_error",
-            format!("the peer moved again (statement {}) while being reached", m.seq),
+            format!(
+                "the peer moved again (statement {}) while being reached",
+                m.seq
+            ),
         ),
         ClientError::Proto(ProtoError::PowRequired { difficulty }) => ApiError::new(
             502,

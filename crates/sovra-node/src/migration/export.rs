@@ -87,18 +87,15 @@ impl Cloud {
             };
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if !EXPORTED.contains(&name.as_str()) || !entry.file_type().is_ok_and(|t| t.is_file())
+                if !EXPORTED.contains(&name.as_str())
+                    || !entry.file_type().is_ok_and(|t| t.is_file())
                 {
                     continue;
                 }
-                let text = std::fs::read_to_string(entry.path()).map_err(|e| {
-                    ApiError::internal(format!("{}: {e}", entry.path().display()))
-                })?;
+                let text = std::fs::read_to_string(entry.path())
+                    .map_err(|e| ApiError::internal(format!("{}: {e}", entry.path().display())))?;
                 files.insert(
-                    format!(
-                        "swarms/{}/{name}",
-                        swarm.file_name().to_string_lossy()
-                    ),
+                    format!("swarms/{}/{name}", swarm.file_name().to_string_lossy()),
                     text,
                 );
             }

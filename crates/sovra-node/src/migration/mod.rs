@@ -105,10 +105,7 @@ impl Migration {
                             .unwrap_or("through its relays")
                     ),
                 );
-                e.extra = Some((
-                    "statement",
-                    serde_json::to_value(&statement).expect("json"),
-                ));
+                e.extra = Some(("statement", serde_json::to_value(&statement).expect("json")));
                 Err(e)
             }
         }

@@ -60,7 +60,10 @@ fn stale(seq: u64, last: u64) -> ApiError {
 impl Cloud {
     /// `POST /api/d2d/moved`: a move statement for this cloud (the old node standing down) or
     /// for a whitelisted peer (following it).
-    pub async fn receive_move(self: &Arc<Self>, statement: &MoveStatement) -> ApiResult<MovedResponse> {
+    pub async fn receive_move(
+        self: &Arc<Self>,
+        statement: &MoveStatement,
+    ) -> ApiResult<MovedResponse> {
         let cloud = PublicKey::from_b64("cloud", &statement.cloud)?;
         let now = jiff::Timestamp::now();
         let status = if cloud == self.public() {
@@ -141,7 +144,10 @@ impl Cloud {
 
     /// Installs a move statement the cloud key signed for this node: records it, republishes
     /// the registry record, and tells the old node and the peers.
-    pub async fn announce_move(self: &Arc<Self>, request: &AnnounceRequest) -> ApiResult<AnnounceResponse> {
+    pub async fn announce_move(
+        self: &Arc<Self>,
+        request: &AnnounceRequest,
+    ) -> ApiResult<AnnounceResponse> {
         let verified = request
             .statement
             .verify(&self.public(), jiff::Timestamp::now())?;
@@ -162,7 +168,11 @@ impl Cloud {
             ));
         }
         if let Some(old) = &request.old_endpoint {
-            sovra_proto::urls::validate_url("old_endpoint", old, sovra_proto::urls::ENDPOINT_SCHEMES)?;
+            sovra_proto::urls::validate_url(
+                "old_endpoint",
+                old,
+                sovra_proto::urls::ENDPOINT_SCHEMES,
+            )?;
         }
         let json = serde_json::to_string(&request.statement).expect("json");
         self.store

@@ -14,12 +14,22 @@ use sqlx::{AssertSqlSafe, Column, Row, TypeInfo, ValueRef};
 use super::Store;
 
 /// Tables that describe this node's copy, not the cloud: never exported, never imported.
-const NODE_LOCAL: &[&str] = &["_sqlx_migrations", "sqlite_sequence", "owner_nonces", "migration"];
+const NODE_LOCAL: &[&str] = &[
+    "_sqlx_migrations",
+    "sqlite_sequence",
+    "owner_nonces",
+    "migration",
+];
 
-/// Rows a table exports, when not all.
+/// Rows a table exports, when not all. An inbound `session` message whose calls have not run
+/// yet travels with its job: answering it is part of the session, and the new node must.
 fn filter(table: &str) -> &'static str {
     match table {
-        "messages" | "brain_runs" => " WHERE retention != 'session'",
+        "messages" => {
+            " WHERE retention != 'session' OR (direction = 'in' AND EXISTS (SELECT 1 FROM jobs
+               WHERE jobs.conversation_id = messages.conversation_id AND jobs.seq = messages.seq))"
+        }
+        "brain_runs" => " WHERE retention != 'session'",
         _ => "",
     }
 }
@@ -49,10 +59,16 @@ impl Store {
         let mut tx = self.read.begin().await?;
         let names = table_names(&mut tx).await?;
         let mut tables = BTreeMap::new();
-        for name in names.into_iter().filter(|n| !NODE_LOCAL.contains(&n.as_str())) {
-            let info = sqlx::query(AssertSqlSafe(format!("PRAGMA table_info({})", quote(&name))))
-                .fetch_all(&mut *tx)
-                .await?;
+        for name in names
+            .into_iter()
+            .filter(|n| !NODE_LOCAL.contains(&n.as_str()))
+        {
+            let info = sqlx::query(AssertSqlSafe(format!(
+                "PRAGMA table_info({})",
+                quote(&name)
+            )))
+            .fetch_all(&mut *tx)
+            .await?;
             let columns: Vec<String> = info.iter().map(|r| r.get::<String, _>("name")).collect();
             let mut pk: Vec<(i64, String)> = info
                 .iter()
@@ -66,12 +82,18 @@ impl Store {
             };
             let select = format!(
                 "SELECT {} FROM {}{} ORDER BY {}",
-                columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", "),
+                columns
+                    .iter()
+                    .map(|c| quote(c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 quote(&name),
                 filter(&name),
                 order.join(", ")
             );
-            let rows = sqlx::query(AssertSqlSafe(select)).fetch_all(&mut *tx).await?;
+            let rows = sqlx::query(AssertSqlSafe(select))
+                .fetch_all(&mut *tx)
+                .await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
                 let mut values = Vec::with_capacity(columns.len());
@@ -126,7 +148,12 @@ impl Store {
             let insert = format!(
                 "INSERT INTO {} ({}) VALUES ({})",
                 quote(name),
-                table.columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", "),
+                table
+                    .columns
+                    .iter()
+                    .map(|c| quote(c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 vec!["?"; table.columns.len()].join(", ")
             );
             for row in &table.rows {

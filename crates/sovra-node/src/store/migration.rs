@@ -97,11 +97,13 @@ impl Store {
     }
 
     pub async fn peer_told(&self, peer: &str, seq: u64) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE whitelist SET told_move_seq = MAX(told_move_seq, ?) WHERE peer_pubkey = ?")
-            .bind(seq as i64)
-            .bind(peer)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE whitelist SET told_move_seq = MAX(told_move_seq, ?) WHERE peer_pubkey = ?",
+        )
+        .bind(seq as i64)
+        .bind(peer)
+        .execute(&self.pool)
+        .await?;
         self.peers.clear();
         Ok(())
     }
@@ -131,23 +133,23 @@ impl Store {
         Ok(n > 0)
     }
 
-    pub async fn seals(&self) -> Result<Vec<(String, super::super::migration::seal::Unseal)>, sqlx::Error> {
-        Ok(sqlx::query("SELECT swarm, unseal FROM seals ORDER BY swarm")
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .filter_map(|r| {
-                let policy = r.get::<String, _>("unseal").parse().ok()?;
-                Some((r.get("swarm"), policy))
-            })
-            .collect())
+    pub async fn seals(
+        &self,
+    ) -> Result<Vec<(String, super::super::migration::seal::Unseal)>, sqlx::Error> {
+        Ok(
+            sqlx::query("SELECT swarm, unseal FROM seals ORDER BY swarm")
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .filter_map(|r| {
+                    let policy = r.get::<String, _>("unseal").parse().ok()?;
+                    Some((r.get("swarm"), policy))
+                })
+                .collect(),
+        )
     }
 
-    pub async fn set_seal(
-        &self,
-        swarm: &str,
-        unseal: Option<&str>,
-    ) -> Result<(), sqlx::Error> {
+    pub async fn set_seal(&self, swarm: &str, unseal: Option<&str>) -> Result<(), sqlx::Error> {
         match unseal {
             Some(policy) => {
                 sqlx::query(

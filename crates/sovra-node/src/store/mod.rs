@@ -132,6 +132,9 @@ impl Store {
         self.peers.clear();
         self.routes.clear();
         self.swarms.clear();
-        self.budgets.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.budgets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }

@@ -16,6 +16,8 @@ pub struct TestNode {
     pub url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// The running node's hosting side (clouds added while it runs).
+    pub hosting: Option<std::sync::Arc<sovra_node::hosting::Hosting>>,
 }
 
 pub fn fast_settings() -> Settings {
@@ -49,6 +51,7 @@ impl TestNode {
             url: String::new(),
             stop: None,
             task: None,
+            hosting: None,
         };
         node.serve(settings).await;
         node
@@ -72,6 +75,7 @@ impl TestNode {
         let node = open_node(self.home.path(), &self.url, settings)
             .await
             .unwrap();
+        self.hosting = Some(node.hosting.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.stop = Some(tx);
         self.task = Some(tokio::spawn(async move {

@@ -9,6 +9,7 @@ pub mod device;
 pub mod drafts;
 pub mod host;
 pub mod inbox;
+pub mod migration;
 pub mod node;
 pub mod nym;
 pub mod peer;

@@ -1,6 +1,6 @@
 //! `sovra init` (a new cloud in the home) and `sovra node serve` (every cloud in the home).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::{init_logging, shutdown_signal};
@@ -25,6 +25,13 @@ pub async fn init(ctx: &Ctx, handle: &str) -> Result<()> {
         println!("  fingerprint: {}", v["fingerprint"].as_str().unwrap_or(""));
         println!("Next: `sovra node serve`, then `sovra peer add …`.");
     });
+    // A node already running on this home serves the new cloud at once.
+    if let Some(node) = crate::cli::reload_node(&ctx.home)? {
+        tracing::debug!("told the node (pid {}) to serve the new cloud", node.pid);
+        if !ctx.json {
+            println!("The node running on this home serves it now.");
+        }
+    }
     Ok(())
 }
 
@@ -109,13 +116,29 @@ pub async fn serve(
         ..Default::default()
     };
     let node = sovra_node::open_node(&ctx.home, &url, settings).await?;
-    // A node that hosts by invite may start empty: its clouds arrive while it runs.
+    // A node may start empty: clouds arrive while it runs (onboarding, `sovra import`,
+    // `sovra init` followed by SIGHUP).
     if node.clouds.is_empty() && node.identity.config.hosting_policy == "closed" {
-        bail!(
-            "no clouds in {}; create one with `sovra init --handle @you.cloud`",
+        eprintln!(
+            "no clouds in {} yet; `sovra init --handle @you.cloud` or `sovra import FILE` adds one while the node runs",
             ctx.home.display()
         );
     }
+    // SIGHUP: serve the clouds written into the home since start.
+    let hosting = node.hosting.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match hosting.serve_new_clouds().await {
+                Ok(added) if added.is_empty() => tracing::info!("SIGHUP: no new cloud"),
+                Ok(added) => tracing::info!("SIGHUP: now serving {}", added.join(", ")),
+                Err(e) => tracing::error!("SIGHUP: {e}"),
+            }
+        }
+    });
     sovra_node::home::write_node_info(
         &ctx.home,
         &sovra_node::home::NodeInfo {

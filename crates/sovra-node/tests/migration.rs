@@ -1,0 +1,598 @@
+//! Moving a cloud between real nodes (PROTOCOL.md §20) and sealing it (§21): bundles round
+//! trip, a move under load loses and repeats nothing, peers follow pushed and met statements,
+//! forged and replayed statements are refused, sealed clouds refuse writes and still answer.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Owner, TestNode, echo_script};
+use serde_json::{Value, json};
+use sovra_client::ClientError;
+use sovra_proto::migration::{
+    Archive, ArchivedKeys, Argon2Params, LockWith, MoveStatement, Unlock, open_bundle, seal_bundle,
+};
+use sovra_proto::{SigningKeypair, os_rng};
+
+/// Cheap Argon2id for tests; `sovra export` uses `DEFAULT_ARGON2`.
+const TEST_ARGON2: Argon2Params = Argon2Params {
+    m_kib: 64,
+    t: 1,
+    p: 1,
+};
+
+async fn archive(o: &Owner, freeze: bool) -> Archive {
+    serde_json::from_value(
+        o.ok(
+            "POST",
+            "/migration/export",
+            Some(json!({ "freeze": freeze })),
+        )
+        .await,
+    )
+    .unwrap()
+}
+
+/// What `sovra export` then `sovra import` do with an archive from the node: keys added,
+/// sealed with a passphrase, opened again.
+fn through_a_bundle(node: &TestNode, name: &str, mut archive: Archive) -> Archive {
+    let keys = sovra_proto::keyfile::load_cloud_keys(&node.dir(name).join("cloud.key")).unwrap();
+    archive.keys = Some(ArchivedKeys::of(&keys));
+    let bytes = archive.to_bytes();
+    let bundle = seal_bundle(
+        &mut os_rng(),
+        &keys.signing,
+        &bytes,
+        LockWith::Passphrase("correct horse", TEST_ARGON2),
+        jiff::Timestamp::now(),
+    )
+    .unwrap();
+    assert!(open_bundle(&bundle, Unlock::Passphrase("wrong horse")).is_err());
+    let (header, opened) = open_bundle(&bundle, Unlock::Passphrase("correct horse")).unwrap();
+    assert_eq!(
+        header.archive_sha256,
+        sovra_proto::encoding::hex(&archive.sha256())
+    );
+    assert_eq!(opened, archive);
+    opened
+}
+
+/// Imports `archive` into `to` (running), serves it, and announces the move from there.
+async fn import_and_announce(to: &TestNode, archive: &Archive) -> Value {
+    let dir = sovra_node::migration::import::import_cloud(to.home.path(), None, archive)
+        .await
+        .unwrap();
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let added = to
+        .hosting
+        .as_ref()
+        .unwrap()
+        .serve_new_clouds()
+        .await
+        .unwrap();
+    assert_eq!(added, vec![name.clone()]);
+    let keys = archive.keys.as_ref().unwrap().keys().unwrap();
+    let statement = MoveStatement::issue(
+        &keys.signing,
+        &archive.cloud.handle,
+        archive.move_seq + 1,
+        Some(&to.cloud_url(&name)),
+        &[],
+        &archive.sha256(),
+        jiff::Timestamp::now(),
+    )
+    .unwrap();
+    to.owner(&name)
+        .ok(
+            "POST",
+            "/migration/announce",
+            Some(json!({ "statement": statement, "old_endpoint": archive.exported_from })),
+        )
+        .await
+}
+
+async fn pair() -> (TestNode, TestNode, Owner, Owner) {
+    let a = TestNode::start(&["@alice.cloud"]).await;
+    let p = TestNode::start(&["@pete.cloud"]).await;
+    let (alice, pete) = (a.owner("alice"), p.owner("pete"));
+    alice.add_peer(&pete, "@pete.cloud", &["echo"]).await;
+    pete.add_peer(&alice, "@alice.cloud", &[]).await;
+    (a, p, alice, pete)
+}
+
+fn count(archive: &Archive, table: &str) -> usize {
+    archive.tables.get(table).map_or(0, |t| t.rows.len())
+}
+
+#[tokio::test]
+async fn a_bundle_round_trips_deterministically_without_session_content() {
+    let (a, _p, alice, pete) = pair().await;
+    alice
+        .ok(
+            "PUT",
+            "/swarms/main/soul",
+            Some(json!({"text": "Be brief."})),
+        )
+        .await;
+    alice
+        .ok(
+            "PUT",
+            "/swarms/main/memory",
+            Some(json!({"text": "Pete likes tea."})),
+        )
+        .await;
+    for (text, retention) in [("kept", "permanent"), ("secret", "session")] {
+        pete.ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@alice.cloud", "text": text, "retention": retention})),
+        )
+        .await;
+    }
+    alice
+        .wait_for("secret", |m| m["payload"]["text"] == "secret")
+        .await;
+    let first = archive(&alice, false).await;
+    let second = archive(&alice, false).await;
+    assert_eq!(
+        first.to_bytes(),
+        second.to_bytes(),
+        "same content, same bytes"
+    );
+    let texts: Vec<String> = first.tables["messages"]
+        .rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("kept")));
+    assert!(!texts.iter().any(|t| t.contains("secret")), "{texts:?}");
+    assert!(!first.tables.contains_key("owner_nonces"));
+    assert!(!first.tables.contains_key("migration"));
+    assert_eq!(first.files["swarms/main/soul.md"], "Be brief.");
+    assert_eq!(first.files["swarms/main/notes.md"], "Pete likes tea.");
+
+    // Imported elsewhere, the cloud holds the same content, and the new node's export of it
+    // is the same archive but for where it was exported from.
+    let b = TestNode::start(&[]).await;
+    let opened = through_a_bundle(&a, "alice", first.clone());
+    sovra_node::migration::import::import_cloud(b.home.path(), None, &opened)
+        .await
+        .unwrap();
+    // A second import of the same cloud into the same home is refused.
+    assert!(
+        sovra_node::migration::import::import_cloud(b.home.path(), None, &opened)
+            .await
+            .is_err()
+    );
+    b.hosting
+        .as_ref()
+        .unwrap()
+        .serve_new_clouds()
+        .await
+        .unwrap();
+    let moved = b.owner("alice");
+    let again = archive(&moved, false).await;
+    assert_eq!(again.tables["messages"], first.tables["messages"]);
+    assert_eq!(again.tables["whitelist"], first.tables["whitelist"]);
+    assert_eq!(again.tables["conversations"], first.tables["conversations"]);
+    assert_eq!(again.files, first.files);
+    assert_eq!(
+        count(&again, "devices"),
+        count(&first, "devices") + 1,
+        "this home's CLI is a new device"
+    );
+    assert_eq!(moved.pubkey().await, alice.pubkey().await);
+}
+
+#[tokio::test]
+async fn a_tampered_or_foreign_bundle_does_not_open() {
+    let (a, _p, alice, _pete) = pair().await;
+    let mut arch = archive(&alice, false).await;
+    let keys = sovra_proto::keyfile::load_cloud_keys(&a.dir("alice").join("cloud.key")).unwrap();
+    arch.keys = Some(ArchivedKeys::of(&keys));
+    let bundle = seal_bundle(
+        &mut os_rng(),
+        &keys.signing,
+        &arch.to_bytes(),
+        LockWith::Passphrase("pw-pw-pw-pw", TEST_ARGON2),
+        jiff::Timestamp::now(),
+    )
+    .unwrap();
+    // A flipped ciphertext byte: the signature no longer covers it.
+    let mut flipped = bundle.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    let e = open_bundle(&flipped, Unlock::Passphrase("pw-pw-pw-pw")).unwrap_err();
+    assert_eq!(e.code(), "bad_signature", "{e}");
+    // Re-signed by another key: the archive is not that key's cloud.
+    let mallory = SigningKeypair::generate(&mut os_rng());
+    let forged = seal_bundle(
+        &mut os_rng(),
+        &mallory,
+        &arch.to_bytes(),
+        LockWith::Passphrase("pw-pw-pw-pw", TEST_ARGON2),
+        jiff::Timestamp::now(),
+    )
+    .unwrap();
+    let e = open_bundle(&forged, Unlock::Passphrase("pw-pw-pw-pw")).unwrap_err();
+    assert_eq!(e.code(), "malformed", "{e}");
+    // Sealed to an X25519 key: only its secret opens it.
+    let to = sovra_proto::EncryptionSecret::generate(&mut os_rng());
+    let other = sovra_proto::EncryptionSecret::generate(&mut os_rng());
+    let sealed = seal_bundle(
+        &mut os_rng(),
+        &keys.signing,
+        &arch.to_bytes(),
+        LockWith::Recipient(to.public()),
+        jiff::Timestamp::now(),
+    )
+    .unwrap();
+    assert_eq!(
+        open_bundle(&sealed, Unlock::Secret(&other))
+            .unwrap_err()
+            .code(),
+        "wrong_recipient"
+    );
+    assert_eq!(open_bundle(&sealed, Unlock::Secret(&to)).unwrap().1, arch);
+}
+
+async fn outbox(o: &Owner) -> Vec<Value> {
+    o.ok("GET", "/outbox", None).await["outbox"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn lines(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+#[tokio::test]
+async fn a_move_under_load_loses_nothing_and_runs_no_call_twice() {
+    let (a, p, alice, pete) = pair().await;
+    let tools = tempfile::tempdir().unwrap();
+    let log = tools.path().join("calls.log");
+    alice
+        .expose_exec("echo", "Echo", &echo_script(tools.path(), &log))
+        .await;
+    let b = TestNode::start(&[]).await;
+
+    // Pete keeps sending messages with calls throughout the move.
+    const N: usize = 60;
+    let sender = {
+        let pete = p.owner("pete");
+        tokio::spawn(async move {
+            for i in 0..N {
+                pete.ok(
+                    "POST",
+                    "/send",
+                    Some(json!({
+                        "to": "@alice.cloud",
+                        "text": format!("m{i}"),
+                        "calls": [{"capability": "echo", "args": {"i": i}}],
+                        // Odd ones are session content: not exported once answered.
+                        "retention": if i % 2 == 0 { "permanent" } else { "session" },
+                    })),
+                )
+                .await;
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+        })
+    };
+    alice
+        .wait_for("m10", |m| m["payload"]["text"] == "m10")
+        .await;
+    let frozen = archive(&alice, true).await;
+    // Frozen: the old node takes nothing in and says so.
+    let e = alice
+        .call("PUT", "/swarms/main/soul", Some(json!({"text": "x"})))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("moving"), "{e}");
+    let opened = through_a_bundle(&a, "alice", frozen);
+    let announced = import_and_announce(&b, &opened).await;
+    assert_eq!(announced["seq"], 1, "{announced}");
+    assert_eq!(announced["old_node_told"], true, "{announced}");
+    assert_eq!(announced["peers_told"], 1, "{announced}");
+    sender.await.unwrap();
+
+    // Every message Pete sent is acknowledged, by one node or the other.
+    for _ in 0..400 {
+        if outbox(&pete)
+            .await
+            .iter()
+            .all(|i| i["state"] == "delivered")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let items = outbox(&pete).await;
+    assert!(
+        items.iter().all(|i| i["state"] == "delivered"),
+        "{items:#?}"
+    );
+    assert_eq!(items.len(), N);
+    // …and each is on the new node exactly once.
+    let moved = b.owner("alice");
+    let inbound: Vec<String> = moved
+        .messages()
+        .await
+        .iter()
+        .filter(|m| m["direction"] == "in")
+        .map(|m| m["payload"]["text"].as_str().unwrap().to_owned())
+        .collect();
+    for i in 0..N {
+        let n = inbound.iter().filter(|t| **t == format!("m{i}")).count();
+        match i % 2 {
+            0 => assert_eq!(n, 1, "m{i} on the new node {n} times: {inbound:?}"),
+            _ => assert!(n <= 1, "m{i} on the new node {n} times: {inbound:?}"),
+        }
+    }
+    // Every call ran exactly once, on one node or the other; Pete has every answer.
+    for _ in 0..400 {
+        let replies = pete
+            .messages()
+            .await
+            .iter()
+            .filter(|m| m["direction"] == "in" && !m["payload"]["results"].is_null())
+            .count();
+        if replies >= N {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(lines(&log), N, "calls run");
+    let replies = pete
+        .messages()
+        .await
+        .iter()
+        .filter(|m| m["direction"] == "in" && !m["payload"]["results"].is_null())
+        .count();
+    assert_eq!(replies, N);
+
+    // The old node answers 410 with the statement; its owner sees it moved.
+    let answer = reqwest::Client::new()
+        .post(format!("{}/api/d2d/message", a.cloud_url("alice")))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (410, Some("moved")),
+        "{body}"
+    );
+    assert_eq!(body["statement"]["seq"], 1);
+    let st = alice.ok("GET", "/migration", None).await;
+    assert_eq!(st["state"], "moved");
+    // Pete's entry points at the new node, grants and conversation unchanged.
+    let peers = pete.ok("GET", "/peers", None).await;
+    assert_eq!(
+        peers["peers"][0]["url"].as_str(),
+        Some(b.cloud_url("alice").as_str()),
+        "{peers}"
+    );
+}
+
+#[tokio::test]
+async fn a_peer_offline_during_the_move_follows_the_moved_answer_later() {
+    let (a, mut p, alice, pete) = pair().await;
+    pete.ok(
+        "POST",
+        "/send",
+        Some(json!({"to": "@alice.cloud", "text": "before"})),
+    )
+    .await;
+    alice
+        .wait_for("before", |m| m["payload"]["text"] == "before")
+        .await;
+    p.stop().await;
+    let b = TestNode::start(&[]).await;
+    let frozen = archive(&alice, true).await;
+    let announced = import_and_announce(&b, &through_a_bundle(&a, "alice", frozen)).await;
+    assert_eq!(announced["peers_waiting"], 1, "{announced}");
+    // Pete comes back knowing only the old address; the old node shows him the way.
+    p.serve(common::fast_settings()).await;
+    let pete = p.owner("pete");
+    pete.ok(
+        "POST",
+        "/send",
+        Some(json!({"to": "@alice.cloud", "text": "after"})),
+    )
+    .await;
+    b.owner("alice")
+        .wait_for("after", |m| m["payload"]["text"] == "after")
+        .await;
+}
+
+#[tokio::test]
+async fn forged_and_replayed_move_statements_are_refused() {
+    let (a, _p, alice, pete) = pair().await;
+    pete.ok(
+        "POST",
+        "/send",
+        Some(json!({"to": "@alice.cloud", "text": "hi"})),
+    )
+    .await;
+    alice.wait_for("hi", |m| m["payload"]["text"] == "hi").await;
+    let keys = sovra_proto::keyfile::load_cloud_keys(&a.dir("alice").join("cloud.key")).unwrap();
+    let (raw_pete, _) = _p.raw("pete").await;
+    let statement = |signer: &SigningKeypair, seq: u64, url: &str| {
+        let mut s = MoveStatement::issue(
+            signer,
+            "@alice.cloud",
+            seq,
+            Some(url),
+            &[],
+            &[7; 32],
+            jiff::Timestamp::now(),
+        )
+        .unwrap();
+        s.cloud = keys.public().to_b64();
+        serde_json::to_value(s).unwrap()
+    };
+    // Signed by another key in alice's name.
+    let mallory = SigningKeypair::generate(&mut os_rng());
+    let (status, body) = raw_pete
+        .post(
+            "/api/d2d/moved",
+            &statement(&mallory, 5, "http://evil.example"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("bad_signature")),
+        "{body}"
+    );
+    // A real one is followed; the same again is `unchanged`; an older one is refused.
+    let (status, body) = raw_pete
+        .post(
+            "/api/d2d/moved",
+            &statement(&keys.signing, 2, "http://127.0.0.1:9/clouds/alice"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("followed")),
+        "{body}"
+    );
+    let (status, body) = raw_pete
+        .post(
+            "/api/d2d/moved",
+            &statement(&keys.signing, 1, "http://127.0.0.1:8/clouds/alice"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("stale_move")),
+        "{body}"
+    );
+    // A stranger's statement is not followed.
+    let (status, body) = raw_pete
+        .post(
+            "/api/d2d/moved",
+            &serde_json::to_value(
+                MoveStatement::issue(
+                    &mallory,
+                    "@mallory.cloud",
+                    1,
+                    Some("http://x.example"),
+                    &[],
+                    &[0; 32],
+                    jiff::Timestamp::now(),
+                )
+                .unwrap(),
+            )
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("not_whitelisted")),
+        "{body}"
+    );
+    // Malformed bodies are 400s.
+    let (status, _) = raw_pete.post("/api/d2d/moved", &json!({"cloud": 1})).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn a_sealed_cloud_refuses_writes_and_new_conversations_but_still_answers() {
+    let (_a, p, alice, pete) = pair().await;
+    pete.ok(
+        "POST",
+        "/send",
+        Some(json!({"to": "@alice.cloud", "text": "open"})),
+    )
+    .await;
+    alice
+        .wait_for("open", |m| m["payload"]["text"] == "open")
+        .await;
+    alice
+        .ok(
+            "POST",
+            "/seal",
+            Some(json!({"swarm": "main", "unseal": "owner"})),
+        )
+        .await;
+    let e = alice
+        .call(
+            "PUT",
+            "/swarms/main/memory",
+            Some(json!({"text": "changed"})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("sealed"), "{e}");
+    // The whole cloud: every write is refused, reads are not.
+    alice
+        .ok("POST", "/seal", Some(json!({"unseal": "owner"})))
+        .await;
+    for (method, path, body) in [
+        (
+            "PUT",
+            "/capabilities/x",
+            json!({"description": "x", "adapter": {"kind": "exec", "command": ["/bin/true"]}}),
+        ),
+        ("POST", "/swarms", json!({"name": "other"})),
+        ("POST", "/send", json!({"to": "@pete.cloud", "text": "x"})),
+    ] {
+        match alice.call(method, path, Some(body)).await {
+            Err(ClientError::Status {
+                status: 423, code, ..
+            }) => assert_eq!(code, "sealed"),
+            other => panic!("{method} {path}: {other:?}"),
+        }
+    }
+    alice.ok("GET", "/peers", None).await;
+    // Pete's open conversation still gets through; a new one does not.
+    pete.ok(
+        "POST",
+        "/send",
+        Some(json!({"to": "@alice.cloud", "text": "still here"})),
+    )
+    .await;
+    alice
+        .wait_for("still here", |m| m["payload"]["text"] == "still here")
+        .await;
+    let (raw, identity) = _a.raw("alice").await;
+    let me = sovra_proto::keyfile::load_cloud_keys(&p.dir("pete").join("cloud.key")).unwrap();
+    let (request, _) = common::initiate(&me, &identity);
+    let (status, body) = raw
+        .post(
+            "/api/d2d/handshake",
+            &serde_json::to_value(request).unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (423, Some("sealed")),
+        "{body}"
+    );
+    // Lifted by the owner; a final seal cannot be.
+    alice.ok("POST", "/unseal", Some(json!({}))).await;
+    alice
+        .call("PUT", "/swarms/main/memory", Some(json!({"text": "x"})))
+        .await
+        .unwrap_err();
+    alice
+        .ok("POST", "/unseal", Some(json!({"swarm": "main"})))
+        .await;
+    alice
+        .ok("POST", "/seal", Some(json!({"unseal": "never"})))
+        .await;
+    let e = alice
+        .call("POST", "/unseal", Some(json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("seal_final"), "{e}");
+}
