@@ -830,3 +830,151 @@ fn an_operator_hosts_a_human_whose_key_stays_home() {
     );
     drop((node, peer_node));
 }
+
+#[test]
+fn a_cloud_moves_to_another_node_with_the_cli() {
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let alice = json(a.path(), &["init", "--handle", "@alice.cloud"]);
+    let bob = json(b.path(), &["init", "--handle", "@bob.cloud"]);
+    let _node_a = NodeProcess::start(a.path());
+    let _node_b = NodeProcess::start(b.path());
+    // The new node runs with no cloud yet.
+    let _node_c = NodeProcess::start(c.path());
+    let url_a = format!("{}/clouds/alice", NodeProcess::url(a.path()));
+    let url_b = format!("{}/clouds/bob", NodeProcess::url(b.path()));
+    let url_c = format!("{}/clouds/alice", NodeProcess::url(c.path()));
+    ok(
+        a.path(),
+        &[
+            "peer",
+            "add",
+            "@bob.cloud",
+            "--pubkey",
+            bob["pubkey"].as_str().unwrap(),
+            "--url",
+            &url_b,
+        ],
+    );
+    ok(
+        b.path(),
+        &[
+            "peer",
+            "add",
+            "@alice.cloud",
+            "--pubkey",
+            alice["pubkey"].as_str().unwrap(),
+            "--url",
+            &url_a,
+        ],
+    );
+    ok(
+        b.path(),
+        &[
+            "send",
+            "@alice.cloud",
+            "before the move",
+            "--retention",
+            "permanent",
+        ],
+    );
+
+    // Export needs a passphrase: none on a terminal here, so a script must give one.
+    let out = a.path().join("alice.bundle");
+    let refused = run(a.path(), &["export", "--out", out.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--passphrase-file"));
+    let pass = a.path().join("pass.txt");
+    std::fs::write(&pass, "correct horse battery\n").unwrap();
+    let exported = json(
+        a.path(),
+        &[
+            "export",
+            "--out",
+            out.to_str().unwrap(),
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+            "--move",
+        ],
+    );
+    assert_eq!(exported["frozen"], true);
+    let sha = exported["archive_sha256"].as_str().unwrap().to_owned();
+    assert_eq!(sha.len(), 64);
+    // The old node is frozen: writes wait for the move.
+    assert_eq!(json(a.path(), &["migration", "status"])["state"], "moving");
+
+    // A wrong passphrase opens nothing and writes nothing.
+    let wrong = c.path().join("wrong.txt");
+    std::fs::write(&wrong, "not it at all\n").unwrap();
+    let bad = run(
+        c.path(),
+        &[
+            "import",
+            out.to_str().unwrap(),
+            "--passphrase-file",
+            wrong.to_str().unwrap(),
+        ],
+    );
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(!c.path().join("clouds").join("alice").exists());
+
+    let imported = json(
+        c.path(),
+        &[
+            "import",
+            out.to_str().unwrap(),
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(imported["archive_sha256"], sha.as_str());
+    assert_eq!(imported["announce"]["peers_told"], 1, "{imported}");
+    assert_eq!(imported["announce"]["old_node_told"], true, "{imported}");
+    assert_eq!(json(a.path(), &["migration", "status"])["state"], "moved");
+    assert_eq!(json(c.path(), &["migration", "status"])["move_seq"], 1);
+
+    // Bob's next message goes to the new node without him doing anything.
+    ok(
+        b.path(),
+        &[
+            "send",
+            "@alice.cloud",
+            "after the move",
+            "--retention",
+            "permanent",
+        ],
+    );
+    let log = ok(c.path(), &["log", "@bob.cloud"]);
+    assert!(
+        log.contains("before the move") && log.contains("after the move"),
+        "{log}"
+    );
+    let peers = json(b.path(), &["peer", "list"]);
+    assert_eq!(peers["peers"][0]["url"], url_c.as_str(), "{peers}");
+
+    // Sealing from the CLI; a cloud made on a running node is served at once.
+    ok(c.path(), &["seal"]);
+    assert_eq!(
+        run(c.path(), &["peer", "remove", "@bob.cloud"])
+            .status
+            .code(),
+        Some(1)
+    );
+    ok(c.path(), &["unseal"]);
+    json(c.path(), &["init", "--handle", "@carol.cloud"]);
+    let mut served = false;
+    for _ in 0..100 {
+        if run(c.path(), &["--cloud", "carol", "peer", "list"])
+            .status
+            .success()
+        {
+            served = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(served, "carol is served without a restart");
+}
