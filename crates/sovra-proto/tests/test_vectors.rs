@@ -28,6 +28,9 @@ use sovra_proto::{
     PublicKey, ReplayWindow, Retention, Session, SigningKeypair, safety_code,
 };
 
+#[path = "vectors/migration.rs"]
+mod migration_vectors;
+
 const NOW: &str = "2026-11-21T12:00:00Z";
 
 fn dir() -> PathBuf {
@@ -520,6 +523,7 @@ fn generate() -> BTreeMap<&'static str, Value> {
     files.insert("node.json", node_vector());
     files.insert("host.json", host_vector());
     files.insert("devices.json", devices_vector());
+    files.insert("migration.json", migration_vectors::migration_vector());
     files
 }
 
