@@ -269,6 +269,16 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 10_000)]
         idle: usize,
     },
+    /// Time and size of moving a cloud: export over the owner API, seal, open, import.
+    Export {
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 100)]
+        conversations: usize,
+        /// Bytes of text per message.
+        #[arg(long, default_value_t = 256)]
+        size: usize,
+    },
     /// Handle lookups per second and latency against a registry holding many handles.
     Registry {
         /// Handles registered before measuring.
@@ -749,6 +759,14 @@ async fn run(cli: Cli) -> Result<()> {
                     idle,
                 },
         } => bench::relay(clouds, seconds, size, idle, ctx.json).await,
+        Command::Bench {
+            command:
+                BenchCommand::Export {
+                    messages,
+                    conversations,
+                    size,
+                },
+        } => bench::export(messages, conversations, size, ctx.json).await,
         Command::Bench {
             command:
                 BenchCommand::Registry {

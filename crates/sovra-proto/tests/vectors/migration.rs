@@ -31,7 +31,12 @@ fn archive() -> Archive {
     tables.insert(
         "capabilities".to_owned(),
         ArchivedTable {
-            columns: vec!["name".into(), "description".into(), "adapter".into(), "swarm".into()],
+            columns: vec![
+                "name".into(),
+                "description".into(),
+                "adapter".into(),
+                "swarm".into(),
+            ],
             rows: vec![vec![
                 json!("WordCount"),
                 json!("Counts words"),
@@ -59,7 +64,12 @@ fn archive() -> Archive {
 
 /// §20.4: the bytes a move statement's `sig` covers.
 fn spec_move_bytes(m: &Value) -> Vec<u8> {
-    let relays: Vec<&str> = m["relays"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    let relays: Vec<&str> = m["relays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
     Canonical::new("sovra-migration/1/move")
         .bytes(&b64_decode("cloud", s(m, "cloud"), 32).unwrap())
         .str(s(m, "handle"))
@@ -100,7 +110,10 @@ fn spec_sig_bytes(h: &Value) -> Vec<u8> {
 
 fn split(bundle: &[u8]) -> (Value, &[u8]) {
     let nl = bundle.iter().position(|&b| b == b'\n').unwrap();
-    (serde_json::from_slice(&bundle[..nl]).unwrap(), &bundle[nl + 1..])
+    (
+        serde_json::from_slice(&bundle[..nl]).unwrap(),
+        &bundle[nl + 1..],
+    )
 }
 
 fn argon2id(pass: &str, salt: &[u8], p: &Value) -> [u8; 32] {
@@ -190,12 +203,22 @@ fn migration_vector_verifies_from_the_file_alone() {
     let archive = s(&v, "archive_json").as_bytes();
     assert_eq!(hex(&sha2::Sha256::digest(archive)), s(&v, "archive_sha256"));
     let parsed = Archive::parse(archive).unwrap();
-    assert_eq!(parsed.to_bytes(), archive, "the archive re-serializes to its bytes");
+    assert_eq!(
+        parsed.to_bytes(),
+        archive,
+        "the archive re-serializes to its bytes"
+    );
 
     // The move statement.
     let st = &v["move_statement"];
-    assert_eq!(hex(&spec_move_bytes(st)), s(&v, "move_statement_signing_bytes_hex"));
-    let sig: [u8; 64] = b64_decode("sig", s(st, "sig"), 64).unwrap().try_into().unwrap();
+    assert_eq!(
+        hex(&spec_move_bytes(st)),
+        s(&v, "move_statement_signing_bytes_hex")
+    );
+    let sig: [u8; 64] = b64_decode("sig", s(st, "sig"), 64)
+        .unwrap()
+        .try_into()
+        .unwrap();
     cloud.verify("move", &spec_move_bytes(st), &sig).unwrap();
     let statement: MoveStatement = serde_json::from_value(st.clone()).unwrap();
     assert_eq!(statement.bundle_sha256, s(&v, "archive_sha256"));
@@ -206,7 +229,10 @@ fn migration_vector_verifies_from_the_file_alone() {
     let (h, ct) = split(&bundle);
     assert_eq!(h["ciphertext_len"].as_u64().unwrap() as usize, ct.len());
     assert_eq!(hex(&sha2::Sha256::digest(ct)), s(&h, "ciphertext_sha256"));
-    let sig: [u8; 64] = b64_decode("sig", s(&h, "sig"), 64).unwrap().try_into().unwrap();
+    let sig: [u8; 64] = b64_decode("sig", s(&h, "sig"), 64)
+        .unwrap()
+        .try_into()
+        .unwrap();
     cloud.verify("bundle", &spec_sig_bytes(&h), &sig).unwrap();
     let salt = b64_decode("salt", s(&h, "lock.salt"), 16).unwrap();
     let key = argon2id(s(&v, "passphrase"), &salt, &h["lock"]);
@@ -221,9 +247,13 @@ fn migration_vector_verifies_from_the_file_alone() {
     // The bundle sealed to an X25519 key.
     let bundle = unhex(s(&v, "recipient_bundle_hex"));
     let (h, _) = split(&bundle);
-    let sig: [u8; 64] = b64_decode("sig", s(&h, "sig"), 64).unwrap().try_into().unwrap();
+    let sig: [u8; 64] = b64_decode("sig", s(&h, "sig"), 64)
+        .unwrap()
+        .try_into()
+        .unwrap();
     cloud.verify("bundle", &spec_sig_bytes(&h), &sig).unwrap();
-    let secret = EncryptionSecret::from_bytes(unhex(s(&v, "recipient_x25519_secret")).try_into().unwrap());
+    let secret =
+        EncryptionSecret::from_bytes(unhex(s(&v, "recipient_x25519_secret")).try_into().unwrap());
     assert_eq!(s(&h, "lock.to"), secret.public().to_b64());
     let (_, opened) = open_bundle(&bundle, Unlock::Secret(&secret)).unwrap();
     assert_eq!(opened.to_bytes(), archive);

@@ -1,4 +1,5 @@
-//! Benchmarks: `d2d` (this file), `registry`, `relay`, and `agents` (`agents.rs`).
+//! Benchmarks: `d2d` (this file), `registry`, `relay`, `agents` (`agents.rs`) and `export`
+//! (`export.rs`).
 //!
 //! `sovra bench d2d`: messages per second and latency from clouds to a cloud on loopback.
 //!
@@ -11,7 +12,9 @@
 use std::time::{Duration, Instant};
 
 mod agents;
+mod export;
 pub use agents::agents;
+pub use export::export;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
