@@ -62,6 +62,8 @@ struct World {
     send_frame: Vec<u8>,
     envelope_frame: Vec<u8>,
     certificate: Vec<u8>,
+    move_statement: Vec<u8>,
+    bundle: Vec<u8>,
 }
 
 fn world() -> &'static World {
@@ -124,7 +126,47 @@ fn world() -> &'static World {
         let certificate =
             KeyCertificate::issue(&alice.signing, &bob.public(), PURPOSE_OWNER, "cli", now());
         let json = |v: &dyn erased::Json| v.to_vec();
+        let move_statement = sovra_proto::migration::MoveStatement::issue(
+            &alice.signing,
+            "@alice.cloud",
+            2,
+            Some("https://new.example/clouds/alice"),
+            &[],
+            &[5; 32],
+            now(),
+        )
+        .unwrap();
+        let mut archive = sovra_proto::migration::Archive {
+            format: sovra_proto::migration::ARCHIVE_FORMAT.into(),
+            cloud: sovra_proto::migration::ArchivedCloud {
+                handle: "@alice.cloud".into(),
+                created_at: NOW.into(),
+                public_key: alice.public().to_b64(),
+                encryption_key: alice.encryption.public().to_b64(),
+            },
+            keys: None,
+            schema: 10,
+            exported_from: None,
+            move_seq: 1,
+            files: Default::default(),
+            tables: Default::default(),
+        };
+        archive.keys = Some(sovra_proto::migration::ArchivedKeys::of(&alice));
+        // Small Argon2id parameters: the target runs thousands of times.
+        let bundle = sovra_proto::migration::seal_bundle(
+            &mut rng,
+            &alice.signing,
+            &archive.to_bytes(),
+            sovra_proto::migration::LockWith::Passphrase(
+                "pw",
+                sovra_proto::migration::Argon2Params { m_kib: 8, t: 1, p: 1 },
+            ),
+            now(),
+        )
+        .unwrap();
         World {
+            move_statement: json(&move_statement),
+            bundle,
             request: json(&request),
             response: json(&response),
             message: json(&message),
@@ -352,3 +394,32 @@ proptest! {
         let _ = serde_json::from_str::<Value>(&text);
     }
 }
+
+fuzz!(move_statement, |w| &w.move_statement, |bytes| {
+    if let Ok(st) = serde_json::from_slice::<sovra_proto::migration::MoveStatement>(&bytes)
+        && let Ok(v) = st.verify(&world().alice.public(), now())
+    {
+        prop_assert_eq!(v.seq, 2);
+        prop_assert_eq!(
+            v.endpoint.as_deref(),
+            Some("https://new.example/clouds/alice")
+        );
+    }
+});
+
+fuzz!(migration_bundle, |w| &w.bundle, |bytes| {
+    use sovra_proto::migration::{Lock, Unlock, open_bundle, read_header};
+    // Only bundles whose header asks for cheap Argon2id are opened: a real reader bounds the
+    // cost (MAX_ARGON2), and the fuzz budget cannot pay 1 GiB per case.
+    if let Ok((header, _)) = read_header(&bytes) {
+        prop_assert_eq!(header.cloud, world().alice.public().to_b64());
+        if let Lock::Passphrase { params, .. } = header.lock
+            && params.m_kib <= 64
+            && params.t <= 2
+            && params.p <= 2
+            && let Ok((_, archive)) = open_bundle(&bytes, Unlock::Passphrase("pw"))
+        {
+            prop_assert_eq!(archive.cloud.handle, "@alice.cloud");
+        }
+    }
+});

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use sovra_proto::migration::ArchivedTable;
-use sqlx::{AssertSqlSafe, Column, Row, TypeInfo, ValueRef};
+use sqlx::{AssertSqlSafe, Column, QueryBuilder, Row, Sqlite, TypeInfo, ValueRef};
 
 use super::Store;
 
@@ -145,8 +145,27 @@ impl Store {
             sqlx::query(AssertSqlSafe(format!("DELETE FROM {}", quote(name))))
                 .execute(&mut *tx)
                 .await?;
-            let insert = format!(
-                "INSERT INTO {} ({}) VALUES ({})",
+            if let Some(row) = table.rows.iter().find(|r| r.len() != table.columns.len()) {
+                return Err(ArchiveError::Schema(format!(
+                    "a row of {name} has {} values for {} columns",
+                    row.len(),
+                    table.columns.len()
+                )));
+            }
+            if let Some(v) = table
+                .rows
+                .iter()
+                .flatten()
+                .find(|v| v.is_array() || v.is_object())
+            {
+                return Err(ArchiveError::Schema(format!(
+                    "a value of {name} is not a scalar: {v}"
+                )));
+            }
+            // Multi-row inserts, within SQLite's limit of bound values per statement.
+            let per_statement = (30_000 / table.columns.len().max(1)).max(1);
+            let head = format!(
+                "INSERT INTO {} ({}) ",
                 quote(name),
                 table
                     .columns
@@ -154,35 +173,24 @@ impl Store {
                     .map(|c| quote(c))
                     .collect::<Vec<_>>()
                     .join(", "),
-                vec!["?"; table.columns.len()].join(", ")
             );
-            for row in &table.rows {
-                if row.len() != table.columns.len() {
-                    return Err(ArchiveError::Schema(format!(
-                        "a row of {name} has {} values for {} columns",
-                        row.len(),
-                        table.columns.len()
-                    )));
-                }
-                let mut q = sqlx::query(AssertSqlSafe(insert.as_str()));
-                for v in row {
-                    q = match v {
-                        Value::Null => q.bind(None::<i64>),
-                        Value::Bool(b) => q.bind(*b as i64),
-                        Value::Number(x) => match x.as_i64() {
-                            Some(i) => q.bind(i),
-                            None => q.bind(x.as_f64()),
-                        },
-                        Value::String(s) => q.bind(s.as_str()),
-                        Value::Array(_) | Value::Object(_) => {
-                            return Err(ArchiveError::Schema(format!(
-                                "a value of {name} is not a scalar"
-                            )));
-                        }
-                    };
-                }
-                q.execute(&mut *tx).await?;
-                n += 1;
+            for chunk in table.rows.chunks(per_statement) {
+                let mut q = QueryBuilder::<Sqlite>::new(head.clone());
+                q.push_values(chunk, |mut b, row| {
+                    for v in row {
+                        match v {
+                            Value::Bool(x) => b.push_bind(*x as i64),
+                            Value::Number(x) => match x.as_i64() {
+                                Some(i) => b.push_bind(i),
+                                None => b.push_bind(x.as_f64()),
+                            },
+                            Value::String(x) => b.push_bind(x.clone()),
+                            _ => b.push_bind(None::<i64>),
+                        };
+                    }
+                });
+                q.build().execute(&mut *tx).await?;
+                n += chunk.len() as u64;
             }
         }
         tx.commit().await?;
