@@ -407,19 +407,38 @@ fuzz!(move_statement, |w| &w.move_statement, |bytes| {
     }
 });
 
-fuzz!(migration_bundle, |w| &w.bundle, |bytes| {
-    use sovra_proto::migration::{Lock, Unlock, open_bundle, read_header};
-    // Only bundles whose header asks for cheap Argon2id are opened: a real reader bounds the
-    // cost (MAX_ARGON2), and the fuzz budget cannot pay 1 GiB per case.
-    if let Ok((header, _)) = read_header(&bytes) {
-        prop_assert_eq!(header.cloud, world().alice.public().to_b64());
-        if let Lock::Passphrase { params, .. } = header.lock
-            && params.m_kib <= 64
-            && params.t <= 2
-            && params.p <= 2
-            && let Ok((_, archive)) = open_bundle(&bytes, Unlock::Passphrase("pw"))
-        {
-            prop_assert_eq!(archive.cloud.handle, "@alice.cloud");
+/// A bundle is a JSON header line and binary ciphertext: JSON-aware edits go to the header.
+fn bundle_input() -> impl Strategy<Value = Vec<u8>> {
+    let bundle = &world().bundle;
+    let nl = bundle.iter().position(|&b| b == b'\n').unwrap();
+    let (header, rest) = (bundle[..nl].to_vec(), bundle[nl..].to_vec());
+    prop_oneof![
+        1 => prop::collection::vec(any::<u8>(), 0..512),
+        3 => prop::collection::vec(edit(), 1..8).prop_map(|edits| apply(&world().bundle, &edits)),
+        4 => json_edited(header).prop_map(move |mut h| {
+            h.extend_from_slice(&rest);
+            h
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+    #[test]
+    fn migration_bundle(bytes in bundle_input()) {
+        use sovra_proto::migration::{Lock, Unlock, open_bundle, read_header};
+        // Only bundles whose header asks for cheap Argon2id are opened: a real reader bounds
+        // the cost (MAX_ARGON2), and the fuzz budget cannot pay 1 GiB per case.
+        if let Ok((header, _)) = read_header(&bytes) {
+            prop_assert_eq!(header.cloud, world().alice.public().to_b64());
+            if let Lock::Passphrase { params, .. } = header.lock
+                && params.m_kib <= 64
+                && params.t <= 2
+                && params.p <= 2
+                && let Ok((_, archive)) = open_bundle(&bytes, Unlock::Passphrase("pw"))
+            {
+                prop_assert_eq!(archive.cloud.handle, "@alice.cloud");
+            }
         }
     }
-});
+}

@@ -68,15 +68,15 @@ impl Cloud {
         let now = jiff::Timestamp::now();
         let status = if cloud == self.public() {
             let verified = statement.verify(&cloud, now)?;
-            if let State::Moved(current) = self.migration.state() {
-                if current.seq >= verified.seq {
-                    return match current.seq == verified.seq && *current == *statement {
-                        true => Ok(MovedResponse {
-                            status: "unchanged".into(),
-                        }),
-                        false => Err(stale(verified.seq, current.seq)),
-                    };
-                }
+            if let State::Moved(current) = self.migration.state()
+                && current.seq >= verified.seq
+            {
+                return match current.seq == verified.seq && *current == *statement {
+                    true => Ok(MovedResponse {
+                        status: "unchanged".into(),
+                    }),
+                    false => Err(stale(verified.seq, current.seq)),
+                };
             }
             if let Some((last, _)) = self.store.last_move().await?
                 && last >= verified.seq
