@@ -88,7 +88,6 @@ impl RegistryClient {
         self.send(reqwest::Method::POST, &path, request).await
     }
 
-    /// `POST /v1/whoami`: which cloud the verified phone has.
     /// `POST /v1/attestations`: the phone vouches for a cloud key to one audience.
     pub async fn attest(
         &self,
@@ -98,6 +97,16 @@ impl RegistryClient {
             .await
     }
 
+    /// `POST /v1/elevations`: the phone on record for a handle answers a code again.
+    pub async fn elevate(
+        &self,
+        request: &sovra_proto::registry::ElevationRequest,
+    ) -> Result<sovra_proto::registry::Elevation, ClientError> {
+        self.send(reqwest::Method::POST, "/v1/elevations", request)
+            .await
+    }
+
+    /// `POST /v1/whoami`: which cloud the verified phone has.
     pub async fn whoami(
         &self,
         proof: &PhoneProof,

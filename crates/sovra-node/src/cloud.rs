@@ -90,6 +90,8 @@ pub struct Cloud {
     pub tenancy: crate::hosting::quota::Tenancy,
     /// A hosted cloud whose owner revoked the host key: nothing is signed for it any more.
     pub(crate) revoked: std::sync::atomic::AtomicBool,
+    /// Devices in an elevated window, until when (unix ms) (`owner/elevation.rs`).
+    pub(crate) elevations: std::sync::Mutex<std::collections::HashMap<PublicKey, i64>>,
     /// Where this copy stands in a move, the write gate, and the seals (`migration/`).
     pub(crate) migration: crate::migration::Migration,
     /// A stranger's claimed handle waits to be checked at a registry (`registry.rs`).
@@ -163,6 +165,7 @@ impl Cloud {
             jobs_wake: Notify::new(),
             revoked: Default::default(),
             migration,
+            elevations: Default::default(),
             tenancy: crate::hosting::quota::Tenancy::new(quota),
             handles_wake: Notify::new(),
             early_checks: Default::default(),

@@ -115,7 +115,7 @@ fn untrusted(e: impl std::fmt::Display) -> ApiError {
 }
 
 impl Cloud {
-    fn registry_client(url: &str) -> RegistryClient {
+    pub(crate) fn registry_client(url: &str) -> RegistryClient {
         RegistryClient::new(url, REGISTRY_TIMEOUT)
     }
 

@@ -18,8 +18,8 @@ use crate::d2d;
 use crate::home::{self, HomeError};
 use crate::hosting::{Hosting, NodeIdentity};
 use crate::owner::{
-    auth, capabilities, conversations, devices, drafts, host, migration, nyms, peers, pending,
-    registry, relays, swarms, whoami,
+    auth, capabilities, conversations, devices, drafts, elevation, host, migration, nyms, peers,
+    pending, registry, relays, swarms, whoami,
 };
 use crate::workers::spawn_workers;
 use sovra_http::{MAX_BODY, method_not_allowed, not_found};
@@ -171,9 +171,20 @@ pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
         .route("/migration/announce", post(migration::announce))
         .route("/seal", post(migration::seal))
         .route("/unseal", post(migration::unseal))
+        .route(
+            "/elevation",
+            get(elevation::status)
+                .post(elevation::by_phone)
+                .delete(elevation::drop_elevation),
+        )
+        .route("/elevation/approve", post(elevation::approve))
         .layer(axum::middleware::from_fn_with_state(
             cloud.clone(),
             migration::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            cloud.clone(),
+            elevation::require,
         ))
         .layer(axum::middleware::from_fn_with_state(
             cloud.clone(),

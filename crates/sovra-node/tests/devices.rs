@@ -83,6 +83,34 @@ async fn devices_come_and_go_only_by_the_cloud_keys_word() {
     phone_owner.ok("GET", "/whoami", None).await;
     let list = dana.ok("GET", "/devices", None).await;
     assert_eq!(list["devices"].as_array().unwrap().len(), 2, "{list}");
+    // With a second device attached, device changes are high-trust: the other device approves.
+    let dana_key = home::load_device(&dir).unwrap().public().to_b64();
+    let stooge0 = SigningKeypair::generate(&mut os_rng());
+    let err = dana
+        .call(
+            "POST",
+            "/devices/attach",
+            Some(attach(
+                &json!(Attachment::sign(
+                    &cloud,
+                    &node.public(),
+                    &stooge0.public(),
+                    ids(),
+                    now
+                )),
+                &KeyCertificate::issue(&cloud, &stooge0.public(), "owner", "x", now),
+            )),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("elevation_required"), "{err}");
+    phone_owner
+        .ok(
+            "POST",
+            "/elevation/approve",
+            Some(json!({ "device": dana_key })),
+        )
+        .await;
 
     // The operator cannot mint one (its key is not the participant's)…
     let stooge = SigningKeypair::generate(&mut os_rng());

@@ -655,3 +655,85 @@ async fn p_id(owner: &Owner, key: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// PROTOCOL §15.6: with a phone on record, a high-trust operation needs the device *and* a
+/// fresh phone code; neither alone is enough.
+#[tokio::test]
+async fn high_trust_operations_need_the_device_and_the_phone() {
+    let reg = Reg::start(settings()).await;
+    let a = TestNode::start(&["@alice.cloud"]).await;
+    let alice = a.owner("alice");
+    let phone = "+1 415 555 0111";
+    reg.register(&alice, phone).await;
+    // Registering proved both factors: the window is open. Closing it, like `sudo -k`:
+    alice.ok("PUT", "/peers", Some(json!({"peer_pubkey": sovra_proto::CloudKeys::generate(&mut sovra_proto::os_rng()).public().to_b64(), "peer_handle": "@x.cloud", "allowed_capabilities": [], "rate_limit_per_day": 10}))).await;
+    alice.ok("DELETE", "/elevation", None).await;
+    let st = alice.ok("GET", "/elevation", None).await;
+    assert_eq!(st["two_factor"], true);
+    assert_eq!(st["factors"], json!(["phone"]));
+    assert!(st["elevated_until"].is_null());
+
+    // The device alone (a thief with the laptop): high-trust refused, low-trust fine.
+    let new_peer = || {
+        json!({"peer_pubkey": sovra_proto::CloudKeys::generate(&mut sovra_proto::os_rng()).public().to_b64(),
+               "peer_handle": "@mallory.cloud", "allowed_capabilities": ["Echo"], "rate_limit_per_day": 10})
+    };
+    for (method, path, body) in [
+        ("PUT", "/peers", Some(new_peer())),
+        ("DELETE", "/peers/@x.cloud", None),
+        ("POST", "/migration/export", Some(json!({}))),
+        ("POST", "/seal", Some(json!({"unseal": "owner"}))),
+        (
+            "PUT",
+            "/capabilities/Echo",
+            Some(json!({"description": "e", "adapter": {"kind": "exec", "command": ["/bin/cat"]}})),
+        ),
+    ] {
+        let (s, code) = status(&alice, method, path, body).await;
+        assert_eq!(
+            (s, code.as_str()),
+            (403, "elevation_required"),
+            "{method} {path}"
+        );
+    }
+    alice.ok("GET", "/peers", None).await;
+    // …and a code for another phone does not open the window.
+    let other = reg.proof(&alice, "+1 415 555 0199").await;
+    let (s, code) = status(&alice, "POST", "/elevation", Some(other)).await;
+    assert_eq!((s, code.as_str()), (403, "phone_mismatch"));
+    let mut wrong = reg.proof(&alice, phone).await;
+    wrong["code"] = json!("000000");
+    let (s, _) = status(&alice, "POST", "/elevation", Some(wrong)).await;
+    assert_eq!(s, 401);
+
+    // The phone alone (a SIM swap): the registry gives an elevation for the cloud to anyone
+    // holding the code, but the node takes it only inside a request signed by a device.
+    let proof = reg.proof(&alice, phone).await;
+    let stranger = sovra_proto::SigningKeypair::generate(&mut sovra_proto::os_rng());
+    let thief = Owner(sovra_client::OwnerClient::new(
+        a.cloud_url("alice"),
+        stranger,
+        Duration::from_secs(5),
+    ));
+    let (s, code) = status(&thief, "POST", "/elevation", Some(proof.clone())).await;
+    assert_eq!((s, code.as_str()), (401, "unauthorized"));
+    let (s, _) = status(&thief, "PUT", "/peers", Some(new_peer())).await;
+    assert_eq!(s, 401);
+
+    // Both factors: the owner's device with a fresh code.
+    let fresh = reg.proof(&alice, phone).await;
+    let opened = alice.ok("POST", "/elevation", Some(fresh.clone())).await;
+    let until = opened["elevated_until"].as_i64().unwrap();
+    let now = jiff::Timestamp::now().as_millisecond();
+    assert!(
+        until > now && until <= now + 15 * 60 * 1000 + 1000,
+        "{opened}"
+    );
+    alice.ok("PUT", "/peers", Some(new_peer())).await;
+    alice.ok("DELETE", "/peers/@x.cloud", None).await;
+    // A spent code does not open it twice.
+    alice.ok("DELETE", "/elevation", None).await;
+    let (s, _) = status(&alice, "POST", "/elevation", Some(fresh)).await;
+    assert!((400..500).contains(&s), "{s}");
+    let _ = proof;
+}

@@ -121,3 +121,99 @@ impl PhoneAttestation {
         Ok((cloud, tag))
     }
 }
+
+/// `POST /v1/elevations`: the phone registered for `handle` proves itself again, so the node
+/// serving the cloud (`audience`) lets a device do high-trust operations for a while (§15.6).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElevationRequest {
+    #[serde(flatten)]
+    pub phone: PhoneProof,
+    pub handle: String,
+    pub cloud_key: String,
+    pub audience: String,
+}
+
+pub const ELEVATION_LABEL: &str = "sovra-registry/1/elevation";
+/// The longest elevated window one proof opens.
+pub const ELEVATION_TTL: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
+
+/// The registry's word that the phone on record for `cloud_key` answered a code just now.
+/// Its own label: an onboarding attestation (a phone vouching for a new key) is never one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Elevation {
+    pub registry: String,
+    pub cloud_key: String,
+    pub audience: String,
+    pub issued_at: String,
+    pub expires_at: String,
+    pub sig: String,
+}
+
+fn elevation_bytes(e: &Elevation, registry: &PublicKey, cloud: &PublicKey) -> Vec<u8> {
+    Canonical::new(ELEVATION_LABEL)
+        .bytes(registry.as_bytes())
+        .bytes(cloud.as_bytes())
+        .str(&e.audience)
+        .str(&e.issued_at)
+        .str(&e.expires_at)
+        .finish()
+}
+
+impl Elevation {
+    pub fn sign(
+        registry: &SigningKeypair,
+        cloud_key: &PublicKey,
+        audience: &str,
+        now: Timestamp,
+    ) -> Elevation {
+        let mut e = Elevation {
+            registry: registry.public().to_b64(),
+            cloud_key: cloud_key.to_b64(),
+            audience: audience.into(),
+            issued_at: time::format(now),
+            expires_at: time::format(now + ELEVATION_TTL),
+            sig: String::new(),
+        };
+        e.sig = b64(&registry.sign(&elevation_bytes(&e, &registry.public(), cloud_key)));
+        e
+    }
+
+    /// Checks it is `registry`'s, for `cloud` at `audience`, and fresh at `now`; returns when it
+    /// expires.
+    pub fn verify(
+        &self,
+        registry: &PublicKey,
+        cloud: &PublicKey,
+        audience: &str,
+        now: Timestamp,
+    ) -> Result<Timestamp, ProtoError> {
+        if PublicKey::from_b64("registry", &self.registry)? != *registry {
+            return Err(ProtoError::BadSignature {
+                what: "elevation (another registry)",
+            });
+        }
+        if PublicKey::from_b64("cloud_key", &self.cloud_key)? != *cloud {
+            return Err(ProtoError::BadSignature {
+                what: "elevation (another cloud)",
+            });
+        }
+        if self.audience != audience {
+            return Err(ProtoError::malformed("audience", "made for another node"));
+        }
+        let issued = time::parse("issued_at", &self.issued_at)?;
+        let expires = time::parse("expires_at", &self.expires_at)?;
+        let sig = signature_from_b64("sig", &self.sig)?;
+        registry.verify("elevation", &elevation_bytes(self, registry, cloud), &sig)?;
+        if expires.duration_since(issued) > ELEVATION_TTL
+            || issued > now + crate::handshake::MAX_CLOCK_SKEW
+            || now >= expires
+        {
+            return Err(ProtoError::StaleTimestamp {
+                at: self.expires_at.clone(),
+            });
+        }
+        Ok(expires)
+    }
+}

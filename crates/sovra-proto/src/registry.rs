@@ -26,7 +26,8 @@ pub const LOOKUP_LABEL: &str = "sovra-registry/1/lookup";
 pub const OPERATION_LABEL: &str = "sovra-registry/1/operation";
 
 pub use crate::attestation::{
-    ATTESTATION_LABEL, ATTESTATION_TTL, AttestationRequest, PhoneAttestation,
+    ATTESTATION_LABEL, ATTESTATION_TTL, AttestationRequest, ELEVATION_LABEL, ELEVATION_TTL,
+    Elevation, ElevationRequest, PhoneAttestation,
 };
 
 /// Longest chain a lookup may carry; a cloud rotating daily for a decade stays below it.

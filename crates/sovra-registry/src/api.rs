@@ -158,6 +158,13 @@ async fn attest<S: RegistryStore>(
     r.attest(&req).await.map(Json).map_err(refusal)
 }
 
+pub async fn elevate<S: RegistryStore>(
+    State(r): Shared<S>,
+    JsonBody(req): JsonBody<sovra_proto::registry::ElevationRequest>,
+) -> Answer<Json<sovra_proto::registry::Elevation>> {
+    r.elevate(&req).await.map(Json).map_err(refusal)
+}
+
 pub fn router<S: RegistryStore>(registry: Arc<Registry<S>>) -> Router {
     Router::new()
         .route("/v1/registry", get(info::<S>))
@@ -165,6 +172,7 @@ pub fn router<S: RegistryStore>(registry: Arc<Registry<S>>) -> Router {
         .route("/v1/clouds", post(register::<S>))
         .route("/v1/whoami", post(whoami::<S>))
         .route("/v1/attestations", post(attest::<S>))
+        .route("/v1/elevations", post(elevate::<S>))
         .route("/v1/handles/{handle}", get(lookup::<S>))
         .route("/v1/handles/{handle}/record", put(update_record::<S>))
         .route("/v1/handles/{handle}/rotate", post(rotate::<S>))

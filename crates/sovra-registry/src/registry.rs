@@ -620,6 +620,32 @@ impl<S: RegistryStore> Registry<S> {
         ))
     }
 
+    /// `POST /v1/elevations`: the phone on record for a handle answers a code again, for the
+    /// cloud key the handle has now and one audience (the node serving it): the second factor
+    /// of a high-trust operation there (§16.3).
+    pub async fn elevate(
+        &self,
+        req: &sovra_proto::registry::ElevationRequest,
+    ) -> Result<sovra_proto::registry::Elevation> {
+        sovra_proto::urls::validate_url("audience", &req.audience, &["http", "https"])?;
+        let claimed = PublicKey::from_b64("cloud_key", &req.cloud_key)?;
+        let cloud = self.cloud(&req.handle).await?;
+        if PublicKey::from_b64("pubkey", &cloud.pubkey)? != claimed {
+            return Err(ProtoError::Malformed {
+                what: "cloud_key",
+                detail: "not the key this handle has now".into(),
+            }
+            .into());
+        }
+        self.spend_owner_code(&req.phone, &cloud).await?;
+        Ok(sovra_proto::registry::Elevation::sign(
+            &self.keys,
+            &claimed,
+            &req.audience,
+            Timestamp::now(),
+        ))
+    }
+
     /// `POST /v1/whoami`: the phone alone recovers its handle and key (low-trust).
     pub async fn whoami(&self, proof: &PhoneProof) -> Result<WhoamiResponse> {
         let phone_hash = self.spend_code(proof).await?;

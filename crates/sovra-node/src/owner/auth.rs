@@ -107,7 +107,13 @@ pub async fn authenticate(
             "this request nonce was already used",
         ));
     }
+    let mut parts = parts;
+    parts.extensions.insert(AuthedDevice(device));
     Ok(next
         .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await)
 }
+
+/// The device that signed an owner request, for handlers and middleware after this one.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthedDevice(pub PublicKey);

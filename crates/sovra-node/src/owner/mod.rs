@@ -17,6 +17,7 @@ pub mod capabilities;
 pub mod conversations;
 pub mod devices;
 pub mod drafts;
+pub mod elevation;
 pub mod host;
 pub mod migration;
 pub mod nyms;

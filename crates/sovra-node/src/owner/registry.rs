@@ -66,12 +66,15 @@ pub struct RegisterBody {
     proof: PhoneProof,
 }
 
-/// `POST /registry/register`: claims this cloud's handle with the verified phone.
+/// `POST /registry/register`: claims this cloud's handle with the verified phone. The device
+/// that did has just shown both factors: its elevated window opens (§15.6).
 pub async fn registry_register(
     State(cloud): State<Arc<Cloud>>,
+    axum::Extension(super::auth::AuthedDevice(device)): axum::Extension<super::auth::AuthedDevice>,
     JsonBody(body): JsonBody<RegisterBody>,
 ) -> ApiResult<Json<Value>> {
     let (pinned, verified) = cloud.register(&body.registry, body.proof).await?;
+    cloud.elevate(device, crate::store::now_ms() + super::elevation::WINDOW_MS);
     Ok(Json(json!({
         "handle": verified.record.handle,
         "pubkey": verified.record.pubkey.to_b64(),

@@ -31,6 +31,17 @@ impl Store {
         )
     }
 
+    /// Unrevoked devices attached by a cloud-key-signed attachment (client instances, not the
+    /// CLI device a home makes for itself): each can be another device's second factor.
+    pub async fn attached_devices(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM devices WHERE revoked_at IS NULL AND pubkey IN
+               (SELECT device FROM device_artifacts WHERE kind = 'attachment')",
+        )
+        .fetch_one(&self.read)
+        .await
+    }
+
     /// Records an owner-request nonce; false if it was already used.
     pub async fn use_nonce(&self, nonce: &str, expires_at: i64) -> Result<bool, sqlx::Error> {
         Ok(sqlx::query(
