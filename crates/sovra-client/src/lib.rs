@@ -225,6 +225,11 @@ impl OwnerClient {
         &self.base
     }
 
+    /// The device key that signs this client's requests.
+    pub fn device_key(&self) -> sovra_proto::PublicKey {
+        self.device.public()
+    }
+
     /// Sends `method path` with an optional JSON body; `path` starts with `/api/owner/`.
     pub async fn call<T: DeserializeOwned>(
         &self,

@@ -83,27 +83,25 @@ async fn devices_come_and_go_only_by_the_cloud_keys_word() {
     phone_owner.ok("GET", "/whoami", None).await;
     let list = dana.ok("GET", "/devices", None).await;
     assert_eq!(list["devices"].as_array().unwrap().len(), 2, "{list}");
-    // With a second device attached, device changes are high-trust: the other device approves.
+    // With a second device attached, each is the other's second factor for high-trust
+    // operations (PROTOCOL §15.6); device changes carry the cloud key's signature instead.
     let dana_key = home::load_device(&dir).unwrap().public().to_b64();
-    let stooge0 = SigningKeypair::generate(&mut os_rng());
+    let peer = json!({"peer_pubkey": SigningKeypair::generate(&mut os_rng()).public().to_b64(),
+                      "peer_handle": "@eve.cloud", "allowed_capabilities": [], "rate_limit_per_day": 5});
     let err = dana
-        .call(
-            "POST",
-            "/devices/attach",
-            Some(attach(
-                &json!(Attachment::sign(
-                    &cloud,
-                    &node.public(),
-                    &stooge0.public(),
-                    ids(),
-                    now
-                )),
-                &KeyCertificate::issue(&cloud, &stooge0.public(), "owner", "x", now),
-            )),
-        )
+        .call("PUT", "/peers", Some(peer.clone()))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("elevation_required"), "{err}");
+    let err = dana
+        .call(
+            "POST",
+            "/elevation/approve",
+            Some(json!({ "device": dana_key })),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("self_approval"), "{err}");
     phone_owner
         .ok(
             "POST",
@@ -111,6 +109,7 @@ async fn devices_come_and_go_only_by_the_cloud_keys_word() {
             Some(json!({ "device": dana_key })),
         )
         .await;
+    dana.ok("PUT", "/peers", Some(peer)).await;
 
     // The operator cannot mint one (its key is not the participant's)…
     let stooge = SigningKeypair::generate(&mut os_rng());

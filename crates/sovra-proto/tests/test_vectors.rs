@@ -788,7 +788,23 @@ fn registry_vector() -> Value {
         .str(&attestation.issued_at)
         .str(&attestation.expires_at)
         .finish();
+    // An elevation for the new key at its node (§15.6, §16.3).
+    let elevation = sovra_proto::registry::Elevation::sign(
+        &registry,
+        &k2.public(),
+        "https://node.example/clouds/alice",
+        at,
+    );
+    let elevation_bytes = Canonical::new("sovra-registry/1/elevation")
+        .bytes(registry.public().as_bytes())
+        .bytes(k2.public().as_bytes())
+        .str("https://node.example/clouds/alice")
+        .str(&elevation.issued_at)
+        .str(&elevation.expires_at)
+        .finish();
     json!({
+        "elevation": elevation,
+        "elevation_signing_bytes_hex": hex(&elevation_bytes),
         "registry_ed25519_seed": hex(registry.seed().as_ref()),
         "registry_pubkey": registry.public().to_b64(),
         "old_key": key_json(&k1),
@@ -1071,6 +1087,34 @@ fn registry_vector_verifies_from_the_file_alone() {
             &att_sig,
         )
         .unwrap();
+    let elevation: sovra_proto::registry::Elevation =
+        serde_json::from_value(v["elevation"].clone()).unwrap();
+    let new_key = keys_from_json(&v["new_key"]).public();
+    elevation
+        .verify(
+            &registry,
+            &new_key,
+            "https://node.example/clouds/alice",
+            elevation.issued_at.parse().unwrap(),
+        )
+        .unwrap();
+    let el_sig: [u8; 64] = b64_decode("sig", &elevation.sig, 64)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    registry
+        .verify(
+            "elevation",
+            &unhex(s(&v, "elevation_signing_bytes_hex")),
+            &el_sig,
+        )
+        .unwrap();
+    // An attestation is never an elevation: another label.
+    assert!(
+        registry
+            .verify("x", &unhex(s(&v, "attestation_signing_bytes_hex")), &el_sig)
+            .is_err()
+    );
     let old = keys_from_json(&v["old_key"]).public();
     let new = keys_from_json(&v["new_key"]).public();
     assert_eq!(verified.follow(&old), Follow::Rotated { to: new });

@@ -111,12 +111,38 @@ impl Ctx {
         ))
     }
 
+    /// Calls the owner API. A high-trust operation refused for want of a second factor
+    /// (`elevation_required`) is, on a terminal, confirmed with a phone code there and tried
+    /// again; in a script it fails with what to run first.
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
         let owner = self.owner()?;
-        owner
-            .call(method, &format!("/api/owner{path}"), body.as_ref())
-            .await
-            .map_err(|e| client_error(e, owner.base()))
+        let path = format!("/api/owner{path}");
+        match owner.call(method, &path, body.as_ref()).await {
+            Err(ClientError::Status { code, message, .. }) if code == "elevation_required" => {
+                use std::io::IsTerminal;
+                if !std::io::stdin().is_terminal() {
+                    return Err(Exit(
+                        exit::REFUSED,
+                        format!(
+                            "{message}. In a script, run `sovra elevate --phone NUMBER` first, or approve this device ({}) from another: `sovra elevate --approve {}`",
+                            owner.device_key().to_human(),
+                            owner.device_key().to_human()
+                        ),
+                    )
+                    .into());
+                }
+                eprintln!("{message}.");
+                eprint!("The phone number on record for this cloud: ");
+                let mut phone = String::new();
+                std::io::stdin().read_line(&mut phone)?;
+                Box::pin(crate::cmd::registry::elevate_by_phone(self, phone.trim())).await?;
+                owner
+                    .call(method, &path, body.as_ref())
+                    .await
+                    .map_err(|e| client_error(e, owner.base()))
+            }
+            other => other.map_err(|e| client_error(e, owner.base())),
+        }
     }
 
     /// Prints `value` as JSON with `--json`, else through `human`.

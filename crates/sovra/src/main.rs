@@ -139,6 +139,22 @@ pub(crate) enum Command {
         #[arg(long)]
         swarm: Option<String>,
     },
+    /// Open this device's elevated window for high-trust operations (whitelist and grant
+    /// changes, sealing, export, devices) with a phone code, or approve another device; without
+    /// options, show the window.
+    ///
+    /// Example: sovra elevate --phone "+1 415 555 2671"
+    Elevate {
+        /// The phone number on record: the registry texts a code, typed here.
+        #[arg(long, conflicts_with_all = ["approve", "drop"])]
+        phone: Option<String>,
+        /// Be the second factor of another device of this cloud (its key, ed25519:…).
+        #[arg(long, conflicts_with = "drop")]
+        approve: Option<String>,
+        /// Close this device's window now.
+        #[arg(long)]
+        drop: bool,
+    },
     /// Where this cloud stands in a move; cancel a frozen move; make a key to receive bundles.
     Migration {
         #[command(subcommand)]
@@ -836,6 +852,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Seal { swarm, last } => migration::seal(&ctx, swarm, last).await,
         Command::Unseal { swarm } => migration::unseal(&ctx, swarm).await,
         Command::Migration { command } => migration::run(&ctx, command).await,
+        Command::Elevate {
+            phone,
+            approve,
+            drop,
+        } => registry::elevate(&ctx, phone, approve, drop).await,
         Command::Node {
             command:
                 NodeCommand::Init {

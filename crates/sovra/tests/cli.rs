@@ -935,6 +935,8 @@ fn a_cloud_moves_to_another_node_with_the_cli() {
     assert_eq!(imported["announce"]["old_node_told"], true, "{imported}");
     assert_eq!(json(a.path(), &["migration", "status"])["state"], "moved");
     assert_eq!(json(c.path(), &["migration", "status"])["move_seq"], 1);
+    // No phone on record and no second device here: nothing to elevate with yet.
+    assert_eq!(json(c.path(), &["elevate"])["two_factor"], false);
 
     // Bob's next message goes to the new node without him doing anything.
     ok(

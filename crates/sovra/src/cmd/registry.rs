@@ -35,6 +35,68 @@ pub async fn serve(dir: &std::path::Path, listen: &str, domain: &str, sms: &str)
     Ok(())
 }
 
+/// `sovra elevate`: open this device's elevated window (PROTOCOL.md §15.6) with a phone code,
+/// approve another device, drop the window, or show where it stands.
+pub async fn elevate(
+    ctx: &Ctx,
+    phone: Option<String>,
+    approve: Option<String>,
+    drop: bool,
+) -> Result<()> {
+    let v = match (phone, approve, drop) {
+        (_, _, true) => ctx.call("DELETE", "/elevation", None).await?,
+        (_, Some(device), _) => {
+            let key = sovra_proto::PublicKey::from_human(&device)
+                .or_else(|_| sovra_proto::PublicKey::from_b64("device", &device))
+                .context("--approve takes a device key (ed25519:… or base64)")?;
+            ctx.call(
+                "POST",
+                "/elevation/approve",
+                Some(json!({ "device": key.to_b64() })),
+            )
+            .await?
+        }
+        (Some(phone), None, false) => elevate_by_phone(ctx, &phone).await?,
+        (None, None, false) => ctx.call("GET", "/elevation", None).await?,
+    };
+    ctx.print(&v, |v| {
+        if let Some(until) = v["elevated_until"].as_i64() {
+            println!(
+                "Elevated until {} (high-trust operations allowed).",
+                crate::cli::ms_to_time(&json!(until))
+            );
+        } else if v["elevated"] == false {
+            println!("This device's elevated window is closed.");
+        } else {
+            println!(
+                "Two-factor: {}; not elevated.",
+                match v["factors"].as_array().filter(|f| !f.is_empty()) {
+                    Some(f) => f
+                        .iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    None => "no second factor (register a phone or attach a device)".into(),
+                }
+            );
+        }
+    });
+    Ok(())
+}
+
+/// Has the node ask this cloud's registry to text a code to `phone` (the number on record),
+/// reads the code, and opens the window with it.
+pub async fn elevate_by_phone(ctx: &Ctx, phone: &str) -> Result<Value> {
+    let status = ctx.call("GET", "/registry", None).await?;
+    let Some(registry) = status["registration"]["registry_url"].as_str() else {
+        bail!(
+            "this cloud has no phone on record; approve this device from another one (`sovra elevate --approve <key>` there)"
+        );
+    };
+    let proof = phone_proof(ctx, registry, phone).await?;
+    ctx.call("POST", "/elevation", Some(proof)).await
+}
+
 /// Has the node ask `registry` to text a code to `phone`, then reads the code the human types.
 async fn phone_proof(ctx: &Ctx, registry: &str, phone: &str) -> Result<Value> {
     let sent = ctx
