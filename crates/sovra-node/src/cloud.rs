@@ -90,6 +90,9 @@ pub struct Cloud {
     pub tenancy: crate::hosting::quota::Tenancy,
     /// A hosted cloud whose owner revoked the host key: nothing is signed for it any more.
     pub(crate) revoked: std::sync::atomic::AtomicBool,
+    /// The owner's last authenticated request (unix ms), for the inheritance switch
+    /// (`migration/heirs.rs`); 0 until one arrives (a restart is not activity).
+    pub(crate) owner_active_at: std::sync::atomic::AtomicI64,
     /// Devices in an elevated window, until when (unix ms) (`owner/elevation.rs`).
     pub(crate) elevations: std::sync::Mutex<std::collections::HashMap<PublicKey, i64>>,
     /// Where this copy stands in a move, the write gate, and the seals (`migration/`).
@@ -166,6 +169,7 @@ impl Cloud {
             revoked: Default::default(),
             migration,
             elevations: Default::default(),
+            owner_active_at: Default::default(),
             tenancy: crate::hosting::quota::Tenancy::new(quota),
             handles_wake: Notify::new(),
             early_checks: Default::default(),

@@ -18,8 +18,8 @@ use crate::d2d;
 use crate::home::{self, HomeError};
 use crate::hosting::{Hosting, NodeIdentity};
 use crate::owner::{
-    auth, capabilities, conversations, devices, drafts, elevation, host, migration, nyms, peers,
-    pending, registry, relays, swarms, whoami,
+    auth, capabilities, conversations, devices, drafts, elevation, heirs, host, migration, nyms,
+    peers, pending, registry, relays, swarms, whoami,
 };
 use crate::workers::spawn_workers;
 use sovra_http::{MAX_BODY, method_not_allowed, not_found};
@@ -178,6 +178,11 @@ pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
                 .delete(elevation::drop_elevation),
         )
         .route("/elevation/approve", post(elevation::approve))
+        .route(
+            "/heirs",
+            get(heirs::status).put(heirs::put).delete(heirs::remove),
+        )
+        .route("/inherited", get(heirs::inherited))
         .layer(axum::middleware::from_fn_with_state(
             cloud.clone(),
             migration::guard,
@@ -206,6 +211,8 @@ pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
         .route("/identity", get(d2d::identity))
         .route("/handshake", post(d2d::handshake))
         .route("/message", post(d2d::message))
+        .route("/inheritance", post(d2d::inheritance))
+        .route("/inheritance/claim", post(d2d::claim_inheritance))
         .layer(axum::middleware::from_fn_with_state(
             cloud.clone(),
             d2d::speaking,

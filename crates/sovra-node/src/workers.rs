@@ -66,6 +66,7 @@ impl Cloud {
         // A move of ours not yet heard by the old node or some peers (§20.5).
         self.tell_old_node().await;
         self.tell_peers_of_move().await?;
+        self.check_inheritance(crate::store::now_ms()).await?;
         let n = self.store.sweep_retention().await?;
         if n > 0 {
             tracing::info!(cloud = %self.name, "deleted {n} message(s) past their 90-day retention");

@@ -596,3 +596,160 @@ async fn a_sealed_cloud_refuses_writes_and_new_conversations_but_still_answers()
         .unwrap_err();
     assert_eq!(e.code(), Some("seal_final"), "{e}");
 }
+
+/// PROTOCOL §22: the switch warns, then fires on a clock the test controls; heirs are told,
+/// a `read` heir may talk to the sealed cloud, a `control` heir may take it.
+#[tokio::test]
+async fn inheritance_warns_then_seals_and_hands_the_cloud_to_its_heirs() {
+    use sovra_proto::inheritance::{Heir, HeirGrant, InheritanceClaim, InheritancePolicy};
+    let a = TestNode::start(&["@alice.cloud", "@dave.cloud"]).await;
+    let b = TestNode::start(&["@bob.cloud", "@carol.cloud"]).await;
+    let (alice, dave, bob, carol) = (
+        a.owner("alice"),
+        a.owner("dave"),
+        b.owner("bob"),
+        b.owner("carol"),
+    );
+    let carol_keys =
+        sovra_proto::keyfile::load_cloud_keys(&b.dir("carol").join("cloud.key")).unwrap();
+    alice.add_peer(&bob, "@bob.cloud", &[]).await;
+    alice
+        .ok(
+            "PUT",
+            "/peers",
+            Some(json!({
+                "peer_pubkey": carol.pubkey().await, "peer_handle": "@carol.cloud",
+                "allowed_capabilities": [], "rate_limit_per_day": 100, "url": carol.0.base(),
+                "encryption_key": carol_keys.encryption.public().to_b64(),
+            })),
+        )
+        .await;
+    alice.add_peer(&dave, "@dave.cloud", &[]).await;
+    for (o, name) in [(&bob, "bob"), (&carol, "carol"), (&dave, "dave")] {
+        let _ = name;
+        o.add_peer(&alice, "@alice.cloud", &[]).await;
+    }
+    let alice_keys =
+        sovra_proto::keyfile::load_cloud_keys(&a.dir("alice").join("cloud.key")).unwrap();
+    let heir = |o: String, h: &str, grant| Heir {
+        pubkey: o,
+        handle: h.into(),
+        grant,
+    };
+    let policy = InheritancePolicy::issue(
+        &alice_keys.signing,
+        vec![
+            heir(bob.pubkey().await, "@bob.cloud", HeirGrant::Read),
+            heir(carol.pubkey().await, "@carol.cloud", HeirGrant::Control),
+        ],
+        30,
+        "The garden is yours.",
+        jiff::Timestamp::now(),
+    )
+    .unwrap();
+    // A policy signed by another key is refused; an heir off the whitelist too.
+    let forged =
+        InheritancePolicy::issue(&carol_keys.signing, vec![], 30, "", jiff::Timestamp::now())
+            .unwrap();
+    let e = alice
+        .call("PUT", "/heirs", Some(json!({ "policy": forged })))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("bad_signature"), "{e}");
+    let status = alice
+        .ok("PUT", "/heirs", Some(json!({ "policy": policy })))
+        .await;
+    let fires_at = status["fires_at"].as_i64().unwrap();
+    let now = jiff::Timestamp::now().as_millisecond();
+    assert!(
+        (fires_at - now - 30 * 86_400_000).abs() < 60_000,
+        "{status}"
+    );
+
+    let cloud = a.clouds["alice"].clone();
+    let mut events = cloud.events.subscribe();
+    // 25 days on: a warning to the owner's devices, nothing sealed.
+    cloud
+        .check_inheritance(now + 25 * 86_400_000)
+        .await
+        .unwrap();
+    let warning = events.recv().await.unwrap();
+    assert_eq!(warning.kind, "inheritance_warning");
+    assert_eq!(
+        alice.ok("GET", "/migration", None).await["seals"],
+        json!([])
+    );
+    // 31 days on: sealed, heirs told.
+    cloud
+        .check_inheritance(now + 31 * 86_400_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        alice.ok("GET", "/migration", None).await["seals"][0]["swarm"],
+        "*"
+    );
+    let inherited = bob.ok("GET", "/inherited", None).await;
+    assert_eq!(inherited["inherited"][0]["grant"], "read", "{inherited}");
+    assert_eq!(inherited["inherited"][0]["handle"], "@alice.cloud");
+    assert_eq!(
+        carol.ok("GET", "/inherited", None).await["inherited"][0]["grant"],
+        "control"
+    );
+
+    // Bob (read) opens a conversation with the sealed cloud; Dave (not an heir) cannot.
+    bob.ok(
+        "POST",
+        "/send",
+        Some(json!({"to": "@alice.cloud", "text": "I miss you"})),
+    )
+    .await;
+    alice
+        .wait_for("bob's message", |m| m["payload"]["text"] == "I miss you")
+        .await;
+    let e = dave
+        .call(
+            "POST",
+            "/send",
+            Some(json!({"to": "@alice.cloud", "text": "hi"})),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("sealed"), "{e}");
+
+    // Carol (control) takes the cloud: a bundle only her key opens, with alice's keys inside.
+    let claim = |who: &sovra_proto::SigningKeypair| {
+        serde_json::to_value(InheritanceClaim::sign(
+            who,
+            &alice_keys.public(),
+            jiff::Timestamp::now(),
+        ))
+        .unwrap()
+    };
+    let http = reqwest::Client::new();
+    let post = |body: Value| {
+        let http = http.clone();
+        let url = format!("{}/api/d2d/inheritance/claim", a.cloud_url("alice"));
+        async move {
+            let r = http.post(url).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let bob_keys = sovra_proto::keyfile::load_cloud_keys(&b.dir("bob").join("cloud.key")).unwrap();
+    let (status, body) = post(claim(&bob_keys.signing)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("not_heir")),
+        "{body}"
+    );
+    let (status, body) = post(claim(&carol_keys.signing)).await;
+    assert_eq!(status, 200, "{body}");
+    let bundle =
+        sovra_proto::encoding::b64_decode("bundle", body["bundle"].as_str().unwrap(), 64 << 20)
+            .unwrap();
+    let (_, archive) = open_bundle(&bundle, Unlock::Secret(&carol_keys.encryption)).unwrap();
+    assert_eq!(
+        archive.keys.unwrap().keys().unwrap().public(),
+        alice_keys.public()
+    );
+    assert!(open_bundle(&bundle, Unlock::Secret(&bob_keys.encryption)).is_err());
+}

@@ -16,6 +16,7 @@
 //! * `session` — per-direction keys, message sealing and opening, the replay window.
 //! * `message` — `POST /api/d2d/message` and its payload.
 //! * `seal` — the HPKE and XChaCha20-Poly1305 constructions.
+//! * `inheritance` — heirs, the notice when the switch fires, an heir's claim.
 //! * `migration` — migration bundles (archive, encryption) and move statements.
 //! * `registry` — registry records, key chains and signed lookups.
 //! * `error` — one error enum with stable codes.
@@ -64,6 +65,7 @@ pub mod error;
 pub mod handshake;
 pub mod host;
 pub mod identity;
+pub mod inheritance;
 pub mod keyfile;
 pub mod keys;
 pub mod message;

@@ -524,6 +524,7 @@ fn generate() -> BTreeMap<&'static str, Value> {
     files.insert("host.json", host_vector());
     files.insert("devices.json", devices_vector());
     files.insert("migration.json", migration_vectors::migration_vector());
+    files.insert("inheritance.json", migration_vectors::inheritance_vector());
     files
 }
 

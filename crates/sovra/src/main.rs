@@ -15,8 +15,8 @@ mod cmd;
 
 use cli::{Ctx, Exit, exit};
 use cmd::{
-    agent, bench, cap, conversations, device, drafts, host, inbox, migration, node, nym, peer,
-    pending, quickstart, registry, relay, selfcheck, send, swarm,
+    agent, bench, cap, conversations, device, drafts, heirs, host, inbox, migration, node, nym,
+    peer, pending, quickstart, registry, relay, selfcheck, send, swarm,
 };
 
 #[derive(Parser)]
@@ -154,6 +154,11 @@ pub(crate) enum Command {
         /// Close this device's window now.
         #[arg(long)]
         drop: bool,
+    },
+    /// Heirs: who inherits this cloud if you stop using it, and clouds you inherit.
+    Heirs {
+        #[command(subcommand)]
+        command: HeirsCommand,
     },
     /// Where this cloud stands in a move; cancel a frozen move; make a key to receive bundles.
     Migration {
@@ -329,6 +334,34 @@ pub(crate) enum RegistryCommand {
         #[arg(long, default_value = "console")]
         sms: String,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum HeirsCommand {
+    /// The heirs, the inactivity period, when the switch fires, the endowment.
+    List,
+    /// Name a whitelisted peer heir (signed by the cloud key here).
+    ///
+    /// Example: sovra heirs add @bob.cloud --after 180d --grant control
+    Add {
+        handle: String,
+        /// Owner inactivity before the switch fires (days: 180d).
+        #[arg(long, value_parser = crate::cmd::heirs::parse_days)]
+        after: Option<u64>,
+        /// `read`: talk to the sealed cloud; `control`: also take it.
+        #[arg(long, default_value = "read", value_parser = ["read", "control"])]
+        grant: String,
+    },
+    /// No longer name this peer heir.
+    Remove { handle: String },
+    /// Free-form words for the heirs, signed with the policy.
+    Endowment { text: String },
+    /// Remove every heir: the switch is off.
+    Clear,
+    /// Clouds whose switch named this cloud heir.
+    Inherited,
+    /// Take a cloud you inherited with control: it moves to this home's node.
+    Claim { handle: String },
 }
 
 #[derive(Subcommand)]
@@ -852,6 +885,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Seal { swarm, last } => migration::seal(&ctx, swarm, last).await,
         Command::Unseal { swarm } => migration::unseal(&ctx, swarm).await,
         Command::Migration { command } => migration::run(&ctx, command).await,
+        Command::Heirs { command } => heirs::run(&ctx, command).await,
         Command::Elevate {
             phone,
             approve,

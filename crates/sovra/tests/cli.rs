@@ -882,6 +882,36 @@ fn a_cloud_moves_to_another_node_with_the_cli() {
         ],
     );
 
+    // Heirs are signed here by the cloud key, and travel with the cloud.
+    ok(
+        a.path(),
+        &[
+            "heirs",
+            "add",
+            "@bob.cloud",
+            "--after",
+            "30d",
+            "--grant",
+            "control",
+        ],
+    );
+    ok(a.path(), &["heirs", "endowment", "The garden is yours."]);
+    assert_eq!(
+        run(a.path(), &["heirs", "add", "@nobody.cloud"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        run(
+            a.path(),
+            &["heirs", "add", "@bob.cloud", "--after", "forever"]
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+
     // Export needs a passphrase: none on a terminal here, so a script must give one.
     let out = a.path().join("alice.bundle");
     let refused = run(a.path(), &["export", "--out", out.to_str().unwrap()]);
@@ -935,6 +965,13 @@ fn a_cloud_moves_to_another_node_with_the_cli() {
     assert_eq!(imported["announce"]["old_node_told"], true, "{imported}");
     assert_eq!(json(a.path(), &["migration", "status"])["state"], "moved");
     assert_eq!(json(c.path(), &["migration", "status"])["move_seq"], 1);
+    let heirs = json(c.path(), &["heirs", "list"]);
+    assert_eq!(
+        heirs["policy"]["heirs"][0]["handle"], "@bob.cloud",
+        "{heirs}"
+    );
+    assert_eq!(heirs["policy"]["endowment"], "The garden is yours.");
+    assert_eq!(heirs["policy"]["inactive_days"], 30);
     // No phone on record and no second device here: nothing to elevate with yet.
     assert_eq!(json(c.path(), &["elevate"])["two_factor"], false);
 

@@ -111,6 +111,24 @@ pub async fn speaking(
     }
 }
 
+/// `POST /api/d2d/inheritance`: a cloud that named this one heir tells it its switch fired
+/// (docs/PROTOCOL.md §22).
+pub async fn inheritance(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(notice): JsonBody<sovra_proto::inheritance::InheritanceNotice>,
+) -> ApiResult<Json<serde_json::Value>> {
+    cloud.receive_inheritance(&notice).await?;
+    Ok(Json(serde_json::json!({ "status": "accepted" })))
+}
+
+/// `POST /api/d2d/inheritance/claim`: a `control` heir takes the cloud (§22).
+pub async fn claim_inheritance(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(claim): JsonBody<sovra_proto::inheritance::InheritanceClaim>,
+) -> ApiResult<Json<crate::migration::heirs::ClaimResponse>> {
+    cloud.claim_inheritance(&claim).await.map(Json)
+}
+
 /// `POST /api/d2d/moved`: a move statement (docs/PROTOCOL.md §20.5). Outside the gate and the
 /// moving check: it is what ends a move.
 pub async fn moved(

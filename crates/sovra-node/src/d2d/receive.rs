@@ -58,8 +58,6 @@ impl Cloud {
                 return Err(ProtoError::PowRequired { difficulty }.into());
             }
         }
-        // A sealed cloud opens no new conversation (§21).
-        self.writable()?;
         let keys = self.keys();
         let received = handshake::receive(request, &keys, jiff::Timestamp::now())?;
         let id = received.conversation_id.hyphenated().to_string();
@@ -96,8 +94,11 @@ impl Cloud {
                 ));
             }
         }
-        if let Some(p) = &peer {
-            self.swarm_writable(&p.swarm)?;
+        // A sealed cloud (or swarm) opens no new conversation (§21) — but with its heirs (§22).
+        match &peer {
+            Some(p) if p.heir.is_some() => {}
+            Some(p) => self.swarm_writable(&p.swarm)?,
+            None => self.writable()?,
         }
         let over_limit = match &peer {
             Some(p) => {

@@ -122,6 +122,15 @@ impl Cloud {
                     .map(|a| serde_json::to_value(a).expect("json")),
                 Err(e) => Err(ApiError::bad_request(format!("not a handshake: {e}"))),
             },
+            "/api/d2d/inheritance" => {
+                match serde_json::from_value::<sovra_proto::inheritance::InheritanceNotice>(body) {
+                    Ok(n) => self
+                        .receive_inheritance(&n)
+                        .await
+                        .map(|()| serde_json::json!({ "status": "accepted" })),
+                    Err(e) => Err(ApiError::bad_request(format!("not a notice: {e}"))),
+                }
+            }
             "/api/d2d/message" => match serde_json::from_value::<MessageRequest>(body) {
                 Ok(r) => self
                     .receive_message(&r)

@@ -10,6 +10,7 @@
 //! * `moves` — move statements: the new node announcing one, the old node standing down,
 //!   peers following one (pushed, or met as a 410 `moved` answer).
 //! * `seal` — sealed swarms and clouds: read-only, answered from frozen memory.
+//! * `heirs` — inheritance: the dead-man's switch, notices to heirs, an heir's claim.
 
 use sovra_proto::migration::MoveStatement;
 
@@ -17,6 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::Store;
 
 pub mod export;
+pub mod heirs;
 pub mod import;
 pub mod moves;
 pub mod seal;

@@ -107,6 +107,7 @@ pub async fn authenticate(
             "this request nonce was already used",
         ));
     }
+    cloud.note_owner_activity();
     let mut parts = parts;
     parts.extensions.insert(AuthedDevice(device));
     Ok(next

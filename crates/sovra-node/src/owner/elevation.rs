@@ -49,6 +49,7 @@ pub fn high_trust(method: &Method, path: &str) -> Option<&'static str> {
         }
         ("POST", "/seal" | "/unseal") => Some("sealing"),
         ("POST", "/migration/export") => Some("exporting the cloud"),
+        ("PUT" | "DELETE", "/heirs") => Some("changing the heirs"),
         _ => None,
     }
 }

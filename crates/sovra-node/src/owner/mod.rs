@@ -18,6 +18,7 @@ pub mod conversations;
 pub mod devices;
 pub mod drafts;
 pub mod elevation;
+pub mod heirs;
 pub mod host;
 pub mod migration;
 pub mod nyms;

@@ -24,6 +24,8 @@ pub struct Peer {
     pub present_as: Option<String>,
     /// The `seq` of the peer's last move statement followed here (§20.4); 0: none.
     pub moved_seq: u64,
+    /// `read` or `control` once this cloud's inheritance switch fired and named the peer (§22).
+    pub heir: Option<String>,
 }
 
 impl Peer {
@@ -63,6 +65,7 @@ pub(super) fn peer(row: &sqlx::sqlite::SqliteRow) -> Result<Peer, sqlx::Error> {
         swarm: row.get("swarm"),
         present_as: row.get("present_as"),
         moved_seq: row.get::<i64, _>("moved_seq") as u64,
+        heir: row.get("heir"),
     })
 }
 

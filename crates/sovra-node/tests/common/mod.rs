@@ -18,6 +18,8 @@ pub struct TestNode {
     task: Option<tokio::task::JoinHandle<()>>,
     /// The running node's hosting side (clouds added while it runs).
     pub hosting: Option<std::sync::Arc<sovra_node::hosting::Hosting>>,
+    /// The clouds served from the start, for tests that drive a cloud's clock themselves.
+    pub clouds: std::collections::BTreeMap<String, std::sync::Arc<sovra_node::cloud::Cloud>>,
 }
 
 pub fn fast_settings() -> Settings {
@@ -52,6 +54,7 @@ impl TestNode {
             stop: None,
             task: None,
             hosting: None,
+            clouds: Default::default(),
         };
         node.serve(settings).await;
         node
@@ -76,6 +79,7 @@ impl TestNode {
             .await
             .unwrap();
         self.hosting = Some(node.hosting.clone());
+        self.clouds = node.clouds.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.stop = Some(tx);
         self.task = Some(tokio::spawn(async move {

@@ -138,6 +138,140 @@ fn open_with(key: &[u8], aad: &[u8], ciphertext: &[u8]) -> Vec<u8> {
         .unwrap()
 }
 
+/// §22: the bytes an inheritance policy's `sig` covers.
+fn spec_policy_bytes(p: &Value) -> Vec<u8> {
+    let heirs = p["heirs"].as_array().unwrap();
+    let mut c = Canonical::new("sovra-inheritance/1/policy")
+        .bytes(&b64_decode("cloud", s(p, "cloud"), 32).unwrap())
+        .u64(heirs.len() as u64);
+    for h in heirs {
+        c = c
+            .bytes(&b64_decode("pubkey", s(h, "pubkey"), 32).unwrap())
+            .str(s(h, "handle"))
+            .str(s(h, "grant"));
+    }
+    c.u64(p["inactive_days"].as_u64().unwrap())
+        .str(s(p, "endowment"))
+        .str(s(p, "issued_at"))
+        .finish()
+}
+
+fn spec_notice_bytes(n: &Value) -> Vec<u8> {
+    Canonical::new("sovra-inheritance/1/notice")
+        .bytes(&b64_decode("sig", s(n, "policy.sig"), 64).unwrap())
+        .bytes(&b64_decode("heir", s(n, "heir"), 32).unwrap())
+        .str(s(n, "fired_at"))
+        .finish()
+}
+
+fn spec_claim_bytes(c: &Value) -> Vec<u8> {
+    Canonical::new("sovra-inheritance/1/claim")
+        .bytes(&b64_decode("cloud", s(c, "cloud"), 32).unwrap())
+        .bytes(&b64_decode("heir", s(c, "heir"), 32).unwrap())
+        .str(s(c, "at"))
+        .finish()
+}
+
+/// inheritance.json: Erin names two heirs; her switch fires; Finn (control) claims.
+pub fn inheritance_vector() -> Value {
+    use sovra_proto::inheritance::{
+        Heir, HeirGrant, InheritanceClaim, InheritanceNotice, InheritancePolicy,
+    };
+    let keys = cloud();
+    let now: Timestamp = NOW.parse().unwrap();
+    let finn = SigningKeypair::from_seed(&[0xf1; 32]);
+    let gwen = SigningKeypair::from_seed(&[0xf2; 32]);
+    let policy = InheritancePolicy::issue(
+        &keys.signing,
+        vec![
+            Heir {
+                pubkey: finn.public().to_b64(),
+                handle: "@finn.cloud".into(),
+                grant: HeirGrant::Control,
+            },
+            Heir {
+                pubkey: gwen.public().to_b64(),
+                handle: "@gwen.cloud".into(),
+                grant: HeirGrant::Read,
+            },
+        ],
+        180,
+        "The garden is yours.",
+        now,
+    )
+    .unwrap();
+    let fired: Timestamp = "2027-06-01T00:00:00Z".parse().unwrap();
+    let notice =
+        InheritanceNotice::sign(&keys.signing, None, &policy, &finn.public(), fired).unwrap();
+    let claim = InheritanceClaim::sign(&finn, &keys.public(), fired);
+    let (p, n, c) = (
+        serde_json::to_value(&policy).unwrap(),
+        serde_json::to_value(&notice).unwrap(),
+        serde_json::to_value(&claim).unwrap(),
+    );
+    json!({
+        "description": "Erin's cloud key (cloud_ed25519_seed of migration.json) names Finn (control) and Gwen (read) heirs after 180 days; when the switch fires, her node tells Finn with a notice her cloud key signs, and Finn claims the cloud with his key (finn_ed25519_seed).",
+        "cloud_ed25519_seed": hex(&[0xe1; 32]),
+        "finn_ed25519_seed": hex(&[0xf1; 32]),
+        "policy": p,
+        "policy_signing_bytes_hex": hex(&spec_policy_bytes(&p)),
+        "notice": n,
+        "notice_signing_bytes_hex": hex(&spec_notice_bytes(&n)),
+        "claim": c,
+        "claim_signing_bytes_hex": hex(&spec_claim_bytes(&c)),
+    })
+}
+
+#[test]
+fn inheritance_vector_verifies_from_the_file_alone() {
+    use sovra_proto::inheritance::{HeirGrant, InheritanceClaim, InheritanceNotice};
+    bless_if_asked();
+    let v = read("inheritance.json");
+    let seed: [u8; 32] = unhex(s(&v, "cloud_ed25519_seed")).try_into().unwrap();
+    let cloud = SigningKeypair::from_seed(&seed).public();
+    let finn: [u8; 32] = unhex(s(&v, "finn_ed25519_seed")).try_into().unwrap();
+    let finn = SigningKeypair::from_seed(&finn).public();
+    for (obj, bytes, key, f) in [
+        (
+            "policy",
+            "policy_signing_bytes_hex",
+            cloud,
+            spec_policy_bytes as fn(&Value) -> Vec<u8>,
+        ),
+        (
+            "notice",
+            "notice_signing_bytes_hex",
+            cloud,
+            spec_notice_bytes,
+        ),
+        ("claim", "claim_signing_bytes_hex", finn, spec_claim_bytes),
+    ] {
+        assert_eq!(hex(&f(&v[obj])), s(&v, bytes), "{obj}");
+        let sig: [u8; 64] = b64_decode("sig", s(&v[obj], "sig"), 64)
+            .unwrap()
+            .try_into()
+            .unwrap();
+        key.verify(obj, &unhex(s(&v, bytes)), &sig).unwrap();
+    }
+    let notice: InheritanceNotice = serde_json::from_value(v["notice"].clone()).unwrap();
+    let fired: Timestamp = notice.fired_at.parse().unwrap();
+    assert_eq!(
+        notice.verify(&finn, fired).unwrap(),
+        (cloud, HeirGrant::Control)
+    );
+    let claim: InheritanceClaim = serde_json::from_value(v["claim"].clone()).unwrap();
+    assert_eq!(
+        claim.verify(&cloud, claim.at.parse().unwrap()).unwrap(),
+        finn
+    );
+    // Gwen is named, but the notice is Finn's.
+    let gwen = SigningKeypair::from_seed(&[0xf2; 32]).public();
+    assert_eq!(
+        notice.verify(&gwen, fired).unwrap_err().code(),
+        "wrong_recipient"
+    );
+}
+
 pub fn migration_vector() -> Value {
     let keys = cloud();
     let now: Timestamp = NOW.parse().unwrap();

@@ -121,17 +121,7 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> Result<()> {
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let (header, _) = read_header(&bytes).context("not a Sovra migration bundle")?;
     // The node must run: it serves the cloud at once and announces the move.
-    let node = sovra_node::home::read_node_info(&ctx.home)
-        .filter(|n| {
-            rustix::process::Pid::from_raw(n.pid as i32)
-                .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
-        })
-        .with_context(|| {
-            format!(
-                "no running node in {}; start `sovra node serve` there first (it may run with no cloud)",
-                ctx.home.display()
-            )
-        })?;
+    let node = running_node(ctx)?;
     let archive = match &header.lock {
         sovra_proto::migration::Lock::X25519 { .. } => {
             let path = args
@@ -149,14 +139,38 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> Result<()> {
             open_bundle(&bytes, Unlock::Passphrase(&pass))?.1
         }
     };
+    import_opened(ctx, &node, &archive, args.name.as_deref()).await
+}
+
+/// The node running on this home, if its process is alive.
+pub fn running_node(ctx: &Ctx) -> Result<sovra_node::home::NodeInfo> {
+    sovra_node::home::read_node_info(&ctx.home)
+        .filter(|n| {
+            rustix::process::Pid::from_raw(n.pid as i32)
+                .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+        })
+        .with_context(|| {
+            format!(
+                "no running node in {}; start `sovra node serve` there first (it may run with no cloud)",
+                ctx.home.display()
+            )
+        })
+}
+
+/// Writes an opened archive into this home as a cloud, has the running `node` serve it, and
+/// announces the move with a statement its key signs (`sovra import`, `sovra heirs claim`).
+pub async fn import_opened(
+    ctx: &Ctx,
+    node: &sovra_node::home::NodeInfo,
+    archive: &Archive,
+    name: Option<&str>,
+) -> Result<()> {
     let keys = archive
         .keys
         .as_ref()
         .context("the bundle holds no keys")?
         .keys()?;
-    let dir =
-        sovra_node::migration::import::import_cloud(&ctx.home, args.name.as_deref(), &archive)
-            .await?;
+    let dir = sovra_node::migration::import::import_cloud(&ctx.home, name, archive).await?;
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -194,7 +208,7 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> Result<()> {
         &json!({
             "cloud": name,
             "handle": archive.cloud.handle,
-            "archive_sha256": header.archive_sha256,
+            "archive_sha256": hex(&archive.sha256()),
             "announce": answer,
         }),
         |_| {
@@ -202,7 +216,7 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> Result<()> {
                 "Imported {} as {name}, served at {base}.",
                 archive.cloud.handle
             );
-            println!("archive sha256: {}", header.archive_sha256);
+            println!("archive sha256: {}", hex(&archive.sha256()));
             println!(
                 "Move statement {}: {} peer(s) told, {} to be told as they come online; old node {}; registry {}.",
                 answer.seq,

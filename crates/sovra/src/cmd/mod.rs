@@ -7,6 +7,7 @@ pub mod cap;
 pub mod conversations;
 pub mod device;
 pub mod drafts;
+pub mod heirs;
 pub mod host;
 pub mod inbox;
 pub mod migration;

@@ -1,0 +1,54 @@
+//! Inheritance (PROTOCOL.md §22).
+//!
+//! * `GET /heirs` → `{policy?, active_at?, fires_at?, fired_at?}`
+//! * `PUT /heirs` `{policy}` — the cloud key's policy (high-trust); heirs must be whitelisted
+//! * `DELETE /heirs` → `{removed}` — no heirs, no switch (high-trust)
+//! * `GET /inherited` → `{inherited: [{cloud, handle, grant, received_at}]}` — clouds whose
+//!   switch named this one heir
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use sovra_http::JsonBody;
+use sovra_proto::inheritance::InheritancePolicy;
+
+use crate::cloud::Cloud;
+use crate::error::ApiResult;
+use crate::migration::heirs::HeirsStatus;
+use crate::store::InheritedRow;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutHeirs {
+    pub policy: InheritancePolicy,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Inherited {
+    pub inherited: Vec<InheritedRow>,
+}
+
+pub async fn status(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<HeirsStatus>> {
+    cloud.heirs_status().await.map(Json)
+}
+
+pub async fn put(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(body): JsonBody<PutHeirs>,
+) -> ApiResult<Json<HeirsStatus>> {
+    cloud.set_heirs(&body.policy).await?;
+    cloud.heirs_status().await.map(Json)
+}
+
+pub async fn remove(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<serde_json::Value>> {
+    cloud.store.set_inheritance(None).await?;
+    Ok(Json(serde_json::json!({ "removed": true })))
+}
+
+pub async fn inherited(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Inherited>> {
+    Ok(Json(Inherited {
+        inherited: cloud.store.inherited().await?,
+    }))
+}
