@@ -440,42 +440,43 @@ async fn forged_and_replayed_move_statements_are_refused() {
         s.cloud = keys.public().to_b64();
         serde_json::to_value(s).unwrap()
     };
-    // Signed by another key in alice's name.
+    // Signed by another key in alice's name; a real one is followed; the same again is
+    // `unchanged`; an older one is refused.
     let mallory = SigningKeypair::generate(&mut os_rng());
-    let (status, body) = raw_pete
-        .post(
-            "/api/d2d/moved",
-            &statement(&mallory, 5, "http://evil.example"),
-        )
-        .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("bad_signature")),
-        "{body}"
-    );
-    // A real one is followed; the same again is `unchanged`; an older one is refused.
-    let (status, body) = raw_pete
-        .post(
-            "/api/d2d/moved",
-            &statement(&keys.signing, 2, "http://127.0.0.1:9/clouds/alice"),
-        )
-        .await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (200, Some("followed")),
-        "{body}"
-    );
-    let (status, body) = raw_pete
-        .post(
-            "/api/d2d/moved",
-            &statement(&keys.signing, 1, "http://127.0.0.1:8/clouds/alice"),
-        )
-        .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (409, Some("stale_move")),
-        "{body}"
-    );
+    for (signer, seq, url, want_status, want) in [
+        (&mallory, 5, "http://evil.example", 401, "bad_signature"),
+        (
+            &keys.signing,
+            2,
+            "http://127.0.0.1:9/clouds/alice",
+            200,
+            "followed",
+        ),
+        (
+            &keys.signing,
+            2,
+            "http://127.0.0.1:9/clouds/alice",
+            200,
+            "unchanged",
+        ),
+        (
+            &keys.signing,
+            1,
+            "http://127.0.0.1:8/clouds/alice",
+            409,
+            "stale_move",
+        ),
+    ] {
+        let (status, body) = raw_pete
+            .post("/api/d2d/moved", &statement(signer, seq, url))
+            .await;
+        let got = body["status"].as_str().or(body["error"].as_str());
+        assert_eq!(
+            (status, got),
+            (want_status, Some(want)),
+            "seq {seq}: {body}"
+        );
+    }
     // A stranger's statement is not followed.
     let (status, body) = raw_pete
         .post(
@@ -517,6 +518,31 @@ async fn a_sealed_cloud_refuses_writes_and_new_conversations_but_still_answers()
     alice
         .wait_for("open", |m| m["payload"]["text"] == "open")
         .await;
+    // A brain that answers from the swarm's memory, which the seal freezes.
+    let tools = tempfile::tempdir().unwrap();
+    let brain = common::script(
+        tools.path(),
+        "brain.sh",
+        r#"input=$(cat); case "$input" in *tea*) echo '{"text":"you like tea"}';; *) echo '{"text":"I forget"}';; esac"#,
+    );
+    alice
+        .ok(
+            "PUT",
+            "/swarms/main/memory",
+            Some(json!({"text": "Pete likes tea."})),
+        )
+        .await;
+    alice
+        .ok(
+            "PATCH",
+            "/swarms/main",
+            Some(json!({"brain": {"kind": "exec", "command": [brain]}})),
+        )
+        .await;
+    let token = alice.ok("POST", "/swarms/main/tokens", None).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     alice
         .ok(
             "POST",
@@ -524,6 +550,15 @@ async fn a_sealed_cloud_refuses_writes_and_new_conversations_but_still_answers()
             Some(json!({"swarm": "main", "unseal": "owner"})),
         )
         .await;
+    // The swarm's agent cannot write either.
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/agent/send", alice.0.base()))
+        .bearer_auth(&token)
+        .json(&json!({"peer": "@pete.cloud", "text": "from the agent"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 423);
     let e = alice
         .call(
             "PUT",
@@ -564,6 +599,10 @@ async fn a_sealed_cloud_refuses_writes_and_new_conversations_but_still_answers()
     alice
         .wait_for("still here", |m| m["payload"]["text"] == "still here")
         .await;
+    pete.wait_for("an answer from frozen memory", |m| {
+        m["direction"] == "in" && m["payload"]["text"] == "you like tea"
+    })
+    .await;
     let (raw, identity) = _a.raw("alice").await;
     let me = sovra_proto::keyfile::load_cloud_keys(&p.dir("pete").join("cloud.key")).unwrap();
     let (request, _) = common::initiate(&me, &identity);

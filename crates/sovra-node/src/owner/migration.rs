@@ -159,11 +159,18 @@ pub async fn guard(State(cloud): State<Arc<Cloud>>, request: Request, next: Next
     {
         return next.run(request).await;
     }
+    // An agent's writes are its swarm's; an owner's name the swarm in the path, if any.
+    let agent = request
+        .extensions()
+        .get::<crate::agents::api::AgentSwarm>()
+        .map(|s| s.0.clone());
     let _gate = cloud.migration.enter().await;
-    let allowed = cloud.speaking().and_then(|()| match swarm_named(&path) {
-        Some(swarm) => cloud.swarm_writable(swarm),
-        None => cloud.writable(),
-    });
+    let allowed = cloud
+        .speaking()
+        .and_then(|()| match agent.as_deref().or(swarm_named(&path)) {
+            Some(swarm) => cloud.swarm_writable(swarm),
+            None => cloud.writable(),
+        });
     match allowed {
         Ok(()) => next.run(request).await,
         Err(e) => e.into_response(),
