@@ -10,7 +10,8 @@ use common::{Owner, TestNode, echo_script};
 use serde_json::{Value, json};
 use sovra_client::ClientError;
 use sovra_proto::migration::{
-    Archive, ArchivedKeys, Argon2Params, LockWith, MoveStatement, Unlock, open_bundle, seal_bundle,
+    Archive, ArchivedKeys, Argon2Params, Destination, LockWith, MoveStatement, Unlock, open_bundle,
+    seal_bundle,
 };
 use sovra_proto::{SigningKeypair, os_rng};
 
@@ -76,8 +77,12 @@ async fn import_and_announce(to: &TestNode, archive: &Archive) -> Value {
         &keys.signing,
         &archive.cloud.handle,
         archive.move_seq + 1,
-        Some(&to.cloud_url(&name)),
-        &[],
+        &Destination {
+            endpoint: Some(&to.cloud_url(&name)),
+            relays: &[],
+            encryption_key: &keys.encryption.public(),
+            host_certificate: None,
+        },
         &archive.sha256(),
         jiff::Timestamp::now(),
     )
@@ -431,8 +436,12 @@ async fn forged_and_replayed_move_statements_are_refused() {
             signer,
             "@alice.cloud",
             seq,
-            Some(url),
-            &[],
+            &Destination {
+                endpoint: Some(url),
+                relays: &[],
+                encryption_key: &keys.encryption.public(),
+                host_certificate: None,
+            },
             &[7; 32],
             jiff::Timestamp::now(),
         )
@@ -486,8 +495,12 @@ async fn forged_and_replayed_move_statements_are_refused() {
                     &mallory,
                     "@mallory.cloud",
                     1,
-                    Some("http://x.example"),
-                    &[],
+                    &Destination {
+                        endpoint: Some("http://x.example"),
+                        relays: &[],
+                        encryption_key: &keys.encryption.public(),
+                        host_certificate: None,
+                    },
                     &[0; 32],
                     jiff::Timestamp::now(),
                 )
@@ -791,4 +804,106 @@ async fn inheritance_warns_then_seals_and_hands_the_cloud_to_its_heirs() {
         alice_keys.public()
     );
     assert!(open_bundle(&bundle, Unlock::Secret(&bob_keys.encryption)).is_err());
+}
+
+/// A hosted cloud (its key on the human's device, the node holding a host key) moves to a node
+/// the human runs: the device adds the keys the node never had, and the statement tells peers
+/// the key that signs for the cloud now, so an open conversation carries on both ways.
+#[tokio::test]
+async fn a_hosted_cloud_moves_home_and_its_open_conversation_carries_on() {
+    use sovra_node::home::{self, Admission};
+    use sovra_node::hosting::{NodeConfig, NodeDb, NodeIdentity};
+    let mut h = TestNode::start(&[]).await;
+    h.stop().await;
+    NodeIdentity::configure(
+        h.home.path(),
+        &NodeConfig {
+            operator_contact: None,
+            hosting_policy: "invite".into(),
+            phone_registry: None,
+        },
+    )
+    .unwrap();
+    h.serve(common::fast_settings()).await;
+    let code = NodeDb::open(h.home.path())
+        .await
+        .unwrap()
+        .create_invite(1)
+        .await
+        .unwrap();
+    let device_home = tempfile::tempdir().unwrap();
+    let (dir, base) = home::init_hosted_cloud(
+        device_home.path(),
+        "@dana.cloud",
+        &h.url,
+        &Admission::Invite(code),
+    )
+    .await
+    .unwrap();
+    let dana = Owner(sovra_client::OwnerClient::new(
+        base.clone(),
+        home::load_device(&dir).unwrap(),
+        Duration::from_secs(10),
+    ));
+    let p = TestNode::start(&["@pete.cloud"]).await;
+    let pete = p.owner("pete");
+    dana.add_peer(&pete, "@pete.cloud", &[]).await;
+    pete.add_peer(&dana, "@dana.cloud", &[]).await;
+    pete.ok(
+        "POST",
+        "/send",
+        Some(json!({"to": "@dana.cloud", "text": "hello hosted", "retention": "permanent"})),
+    )
+    .await;
+    dana.wait_for("hello hosted", |m| m["payload"]["text"] == "hello hosted")
+        .await;
+    let conversation =
+        pete.ok("GET", "/conversations", None).await["conversations"][0]["id"].clone();
+
+    // The device exports (the node gives the archive without keys; the device holds them).
+    let mut arch = archive(&dana, true).await;
+    assert!(arch.keys.is_none());
+    let keys = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key")).unwrap();
+    arch.keys = Some(ArchivedKeys::of(&keys));
+    arch.cloud.encryption_key = keys.encryption.public().to_b64();
+    let home_node = TestNode::start(&[]).await;
+    let announced = import_and_announce(&home_node, &arch).await;
+    assert_eq!(announced["peers_told"], 1, "{announced}");
+
+    // Same conversation, both directions, now signed by the cloud key itself.
+    pete.ok(
+        "POST",
+        "/send",
+        Some(json!({"to": "@dana.cloud", "text": "are you home?", "retention": "permanent"})),
+    )
+    .await;
+    let moved = home_node.owner("dana");
+    moved
+        .wait_for("are you home?", |m| m["payload"]["text"] == "are you home?")
+        .await;
+    moved
+        .ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@pete.cloud", "text": "home at last", "retention": "permanent"})),
+        )
+        .await;
+    pete.wait_for("home at last", |m| m["payload"]["text"] == "home at last")
+        .await;
+    let convs = pete.ok("GET", "/conversations", None).await;
+    let open: Vec<_> = convs["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["state"] == "open")
+        .collect();
+    assert_eq!(open.len(), 1, "{convs}");
+    assert_eq!(open[0]["id"], conversation, "the conversation carried on");
+    // The old node stands down: 410 with the statement.
+    let r = reqwest::Client::new()
+        .get(format!("{base}/api/d2d/identity"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
 }

@@ -24,6 +24,7 @@ use crate::canonical::Canonical;
 use crate::encoding::{b64, b64_array, hex, hex_array};
 use crate::error::ProtoError;
 use crate::handshake::MAX_CLOCK_SKEW;
+use crate::host::HostCertificate;
 use crate::identity::validate_handle;
 use crate::keys::{EncryptionKey, EncryptionSecret, PublicKey, SigningKeypair, signature_from_b64};
 use crate::seal;
@@ -65,6 +66,12 @@ pub struct MoveStatement {
     pub endpoint: Option<String>,
     #[serde(default)]
     pub relays: Vec<String>,
+    /// The X25519 key intros go to from now on (the cloud's own, or its new host's).
+    pub encryption_key: String,
+    /// For a cloud hosted at its new node: the cloud key's certificate of the host key that
+    /// signs for it there (§19.2); absent when the cloud key signs itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_certificate: Option<HostCertificate>,
     /// SHA-256 (hex) of the archive the cloud was moved with.
     pub bundle_sha256: String,
     pub moved_at: String,
@@ -79,8 +86,19 @@ pub struct VerifiedMove {
     pub seq: u64,
     pub endpoint: Option<String>,
     pub relays: Vec<String>,
+    pub encryption_key: EncryptionKey,
+    /// The key that signs for the cloud at its new node: the cloud key, or the certified host key.
+    pub signer: PublicKey,
     pub bundle_sha256: [u8; 32],
     pub moved_at: Timestamp,
+}
+
+/// Where the cloud is now and with which keys; what a move statement signs.
+pub struct Destination<'a> {
+    pub endpoint: Option<&'a str>,
+    pub relays: &'a [String],
+    pub encryption_key: &'a EncryptionKey,
+    pub host_certificate: Option<&'a HostCertificate>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -88,8 +106,8 @@ fn move_bytes(
     cloud: &PublicKey,
     handle: &str,
     seq: u64,
-    endpoint: Option<&str>,
-    relays: &[String],
+    to: &Destination<'_>,
+    host_key: Option<&PublicKey>,
     bundle_sha256: &[u8; 32],
     moved_at: &str,
 ) -> Vec<u8> {
@@ -97,8 +115,10 @@ fn move_bytes(
         .bytes(cloud.as_bytes())
         .str(handle)
         .u64(seq)
-        .str(endpoint.unwrap_or(""))
-        .str_list(relays.iter().map(String::as_str))
+        .str(to.endpoint.unwrap_or(""))
+        .str_list(to.relays.iter().map(String::as_str))
+        .bytes(to.encryption_key.as_bytes())
+        .bytes(host_key.map_or(&[][..], |k| k.as_bytes()))
         .bytes(bundle_sha256)
         .str(moved_at)
         .finish()
@@ -137,20 +157,23 @@ impl MoveStatement {
         cloud: &SigningKeypair,
         handle: &str,
         seq: u64,
-        endpoint: Option<&str>,
-        relays: &[String],
+        to: &Destination<'_>,
         bundle_sha256: &[u8; 32],
         now: Timestamp,
     ) -> Result<MoveStatement, ProtoError> {
-        check_move_fields(handle, seq, endpoint, relays)?;
-        let moved_at = time::format(now);
+        check_move_fields(handle, seq, to.endpoint, to.relays)?;
         let key = cloud.public();
+        let host_key = match to.host_certificate {
+            Some(c) => Some(c.verify(&key, now)?.host_key),
+            None => None,
+        };
+        let moved_at = time::format(now);
         let sig = cloud.sign(&move_bytes(
             &key,
             handle,
             seq,
-            endpoint,
-            relays,
+            to,
+            host_key.as_ref(),
             bundle_sha256,
             &moved_at,
         ));
@@ -158,8 +181,10 @@ impl MoveStatement {
             cloud: key.to_b64(),
             handle: handle.to_owned(),
             seq,
-            endpoint: endpoint.map(str::to_owned),
-            relays: relays.to_vec(),
+            endpoint: to.endpoint.map(str::to_owned),
+            relays: to.relays.to_vec(),
+            encryption_key: to.encryption_key.to_b64(),
+            host_certificate: to.host_certificate.cloned(),
             bundle_sha256: hex(bundle_sha256),
             moved_at,
             sig: b64(&sig),
@@ -182,16 +207,29 @@ impl MoveStatement {
             &self.relays,
         )?;
         let bundle_sha256 = hex_array::<32>("bundle_sha256", &self.bundle_sha256)?;
+        let encryption_key = EncryptionKey::from_b64("encryption_key", &self.encryption_key)?;
         let moved_at = time::parse("moved_at", &self.moved_at)?;
         let sig = signature_from_b64("sig", &self.sig)?;
+        // The certificate must hold when the statement is read: a peer that follows late
+        // follows to a host key that still speaks for the cloud.
+        let host_key = match &self.host_certificate {
+            Some(c) => Some(c.verify(cloud, now)?.host_key),
+            None => None,
+        };
+        let to = Destination {
+            endpoint: self.endpoint.as_deref(),
+            relays: &self.relays,
+            encryption_key: &encryption_key,
+            host_certificate: self.host_certificate.as_ref(),
+        };
         cloud.verify(
             "move statement",
             &move_bytes(
                 cloud,
                 &self.handle,
                 self.seq,
-                self.endpoint.as_deref(),
-                &self.relays,
+                &to,
+                host_key.as_ref(),
                 &bundle_sha256,
                 &self.moved_at,
             ),
@@ -208,6 +246,8 @@ impl MoveStatement {
             seq: self.seq,
             endpoint: self.endpoint.clone(),
             relays: self.relays.clone(),
+            encryption_key,
+            signer: host_key.unwrap_or(named),
             bundle_sha256,
             moved_at,
         })

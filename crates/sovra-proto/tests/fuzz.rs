@@ -130,8 +130,12 @@ fn world() -> &'static World {
             &alice.signing,
             "@alice.cloud",
             2,
-            Some("https://new.example/clouds/alice"),
-            &[],
+            &sovra_proto::migration::Destination {
+                endpoint: Some("https://new.example/clouds/alice"),
+                relays: &[],
+                encryption_key: &alice.encryption.public(),
+                host_certificate: None,
+            },
             &[5; 32],
             now(),
         )

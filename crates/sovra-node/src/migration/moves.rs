@@ -120,7 +120,8 @@ impl Cloud {
         if verified.seq <= peer.moved_seq {
             let same = verified.seq == peer.moved_seq
                 && verified.endpoint == peer.peer_url
-                && verified.relays == peer.peer_relays;
+                && verified.relays == peer.peer_relays
+                && Some(&statement.encryption_key) == peer.peer_encryption_key.as_ref();
             return match same {
                 true => Ok(false),
                 false => Err(stale(verified.seq, peer.moved_seq)),
@@ -129,10 +130,12 @@ impl Cloud {
         let moved = self
             .store
             .follow_peer_move(
-                &peer.grant.peer_pubkey.to_b64(),
+                &peer.grant.peer_pubkey,
                 verified.seq,
                 verified.endpoint.as_deref(),
                 &verified.relays,
+                &verified.encryption_key.to_b64(),
+                &verified.signer,
             )
             .await?;
         if moved {
@@ -165,6 +168,25 @@ impl Cloud {
                     verified.endpoint,
                     self.endpoint()
                 ),
+            ));
+        }
+        // The statement must name the keys this node answers with, or peers following it
+        // could not open our intros or check our signatures.
+        let keys = self.keys();
+        let here = keys
+            .delegation
+            .as_ref()
+            .map(|d| d.certificate.host_key.clone());
+        let named = request
+            .statement
+            .host_certificate
+            .as_ref()
+            .map(|c| c.host_key.clone());
+        if verified.encryption_key != keys.encryption.public() || here != named {
+            return Err(ApiError::new(
+                409,
+                "wrong_keys",
+                "the statement names other keys than this node signs and opens with for the cloud",
             ));
         }
         if let Some(old) = &request.old_endpoint {

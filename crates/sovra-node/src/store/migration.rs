@@ -108,28 +108,58 @@ impl Store {
         Ok(())
     }
 
-    /// Follows a peer's move: its new endpoint and relays, and the statement's `seq`. Only
-    /// a higher `seq` than the one followed last changes anything; returns whether it did.
+    /// Follows a peer's move: its new endpoint, relays and encryption key, the statement's
+    /// `seq`, and in its open conversations the key that now signs for it (the sessions keep
+    /// their keys and counters). Only a higher `seq` than the one followed last changes
+    /// anything; returns whether it did. One transaction.
     pub async fn follow_peer_move(
         &self,
-        peer: &str,
+        peer: &sovra_proto::PublicKey,
         seq: u64,
         endpoint: Option<&str>,
         relays: &[String],
+        encryption_key: &str,
+        signer: &sovra_proto::PublicKey,
     ) -> Result<bool, sqlx::Error> {
+        let key = peer.to_b64();
+        let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
-            "UPDATE whitelist SET peer_url = ?, peer_relays = ?, moved_seq = ?
+            "UPDATE whitelist SET peer_url = ?, peer_relays = ?, peer_encryption_key = ?, moved_seq = ?
              WHERE peer_pubkey = ? AND moved_seq < ?",
         )
         .bind(endpoint)
         .bind(serde_json::to_string(relays).expect("json"))
+        .bind(encryption_key)
         .bind(seq as i64)
-        .bind(peer)
+        .bind(&key)
         .bind(seq as i64)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if n > 0 {
+            let open = sqlx::query(
+                "SELECT id, session FROM conversations WHERE peer_pubkey = ? AND state = 'open'",
+            )
+            .bind(&key)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in open {
+                let Ok(mut stored) =
+                    serde_json::from_str::<sovra_proto::StoredSession>(row.get("session"))
+                else {
+                    continue;
+                };
+                stored.peer_signer = (signer != peer).then(|| signer.to_b64());
+                sqlx::query("UPDATE conversations SET session = ? WHERE id = ?")
+                    .bind(serde_json::to_string(&stored).expect("json"))
+                    .bind(row.get::<String, _>("id"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
         self.peers.clear();
+        self.routes.clear();
         Ok(n > 0)
     }
 

@@ -76,6 +76,11 @@ fn spec_move_bytes(m: &Value) -> Vec<u8> {
         .u64(m["seq"].as_u64().unwrap())
         .str(m["endpoint"].as_str().unwrap_or(""))
         .str_list(relays.into_iter())
+        .bytes(&b64_decode("encryption_key", s(m, "encryption_key"), 32).unwrap())
+        .bytes(&match m["host_certificate"].is_null() {
+            true => Vec::new(),
+            false => b64_decode("host_key", s(m, "host_certificate.host_key"), 32).unwrap(),
+        })
         .bytes(&unhex(s(m, "bundle_sha256")))
         .str(s(m, "moved_at"))
         .finish()
@@ -281,13 +286,46 @@ pub fn migration_vector() -> Value {
         &keys.signing,
         "@erin.cloud",
         1,
-        Some("https://new.example/clouds/erin"),
-        &["wss://relay.example".to_owned()],
+        &sovra_proto::migration::Destination {
+            endpoint: Some("https://new.example/clouds/erin"),
+            relays: &["wss://relay.example".to_owned()],
+            encryption_key: &keys.encryption.public(),
+            host_certificate: None,
+        },
         &archive.sha256(),
         now,
     )
     .unwrap();
     let st = serde_json::to_value(&statement).unwrap();
+    // The same cloud moving to a hosting node: the statement carries the host certificate.
+    let host = CloudKeys::new(
+        SigningKeypair::from_seed(&[0xe5; 32]),
+        EncryptionSecret::from_bytes([0xe6; 32]),
+    );
+    let certificate = sovra_proto::host::HostCertificate::issue(
+        &keys.signing,
+        &host.signing.public(),
+        &host.encryption.public(),
+        &SigningKeypair::from_seed(&[0xe7; 32]).public(),
+        now,
+        jiff::SignedDuration::from_hours(24 * 30),
+    )
+    .unwrap();
+    let hosted = MoveStatement::issue(
+        &keys.signing,
+        "@erin.cloud",
+        2,
+        &sovra_proto::migration::Destination {
+            endpoint: Some("https://host.example/clouds/erin"),
+            relays: &[],
+            encryption_key: &host.encryption.public(),
+            host_certificate: Some(&certificate),
+        },
+        &archive.sha256(),
+        now,
+    )
+    .unwrap();
+    let hosted = serde_json::to_value(&hosted).unwrap();
     let mut rng = RecordingRng::new(0xe3);
     let by_pass = seal_bundle(
         &mut rng,
@@ -311,13 +349,15 @@ pub fn migration_vector() -> Value {
     .unwrap();
     let key_draws = rng.take();
     json!({
-        "description": "Erin's cloud (cloud_ed25519_seed, cloud_x25519_secret) moves. `archive_json` is the archive's exact bytes (UTF-8); its SHA-256 is named by the move statement and by both bundles' headers. A bundle is its header line (JSON), 0x0a, then nonce (24) || XChaCha20-Poly1305 ciphertext and tag under bundle_key, with the header's canonical bytes as associated data. The passphrase bundle's key is Argon2id v0x13 of the passphrase with the header's salt and parameters; the other's is exported from HPKE to recipient_x25519_secret's public key (info and exporter context `sovra-migration/1/bundle-key`, 32 bytes). rng_draws list the random bytes each bundle consumed, in order.",
+        "description": "Erin's cloud (cloud_ed25519_seed, cloud_x25519_secret) moves — to a node of its own (move_statement), then to a hosting node whose host key its certificate names (hosted_move_statement). `archive_json` is the archive's exact bytes (UTF-8); its SHA-256 is named by the move statement and by both bundles' headers. A bundle is its header line (JSON), 0x0a, then nonce (24) || XChaCha20-Poly1305 ciphertext and tag under bundle_key, with the header's canonical bytes as associated data. The passphrase bundle's key is Argon2id v0x13 of the passphrase with the header's salt and parameters; the other's is exported from HPKE to recipient_x25519_secret's public key (info and exporter context `sovra-migration/1/bundle-key`, 32 bytes). rng_draws list the random bytes each bundle consumed, in order.",
         "cloud_ed25519_seed": hex(&[0xe1; 32]),
         "cloud_x25519_secret": hex(&[0xe2; 32]),
         "archive_json": String::from_utf8(bytes.clone()).unwrap(),
         "archive_sha256": hex(&archive.sha256()),
         "move_statement": st,
         "move_statement_signing_bytes_hex": hex(&spec_move_bytes(&st)),
+        "hosted_move_statement": hosted,
+        "hosted_move_statement_signing_bytes_hex": hex(&spec_move_bytes(&hosted)),
         "passphrase": PASSPHRASE,
         "passphrase_bundle_hex": hex(&by_pass),
         "passphrase_bundle_key_hex": hex(&argon2id(PASSPHRASE, &salt, &pass_header["lock"])),
@@ -356,7 +396,22 @@ fn migration_vector_verifies_from_the_file_alone() {
     cloud.verify("move", &spec_move_bytes(st), &sig).unwrap();
     let statement: MoveStatement = serde_json::from_value(st.clone()).unwrap();
     assert_eq!(statement.bundle_sha256, s(&v, "archive_sha256"));
-    statement.verify(&cloud, NOW.parse().unwrap()).unwrap();
+    let verified = statement.verify(&cloud, NOW.parse().unwrap()).unwrap();
+    assert_eq!(
+        verified.signer, cloud,
+        "no certificate: the cloud key signs"
+    );
+    let hosted = &v["hosted_move_statement"];
+    assert_eq!(
+        hex(&spec_move_bytes(hosted)),
+        s(&v, "hosted_move_statement_signing_bytes_hex")
+    );
+    let hosted: MoveStatement = serde_json::from_value(hosted.clone()).unwrap();
+    let verified = hosted.verify(&cloud, NOW.parse().unwrap()).unwrap();
+    assert_eq!(
+        verified.signer.to_b64(),
+        hosted.host_certificate.unwrap().host_key
+    );
 
     // The passphrase bundle, opened by hand from the spec.
     let bundle = unhex(s(&v, "passphrase_bundle_hex"));

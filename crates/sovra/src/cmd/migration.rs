@@ -17,8 +17,8 @@ use sovra_node::owner::migration::{ExportRequest, MigrationStatus};
 use sovra_proto::encoding::hex;
 use sovra_proto::keyfile::{self, KeyRole};
 use sovra_proto::migration::{
-    Archive, ArchivedKeys, DEFAULT_ARGON2, LockWith, MoveStatement, Unlock, open_bundle,
-    read_header, seal_bundle,
+    Archive, ArchivedKeys, DEFAULT_ARGON2, Destination, LockWith, MoveStatement, Unlock,
+    open_bundle, read_header, seal_bundle,
 };
 use sovra_proto::{EncryptionKey, EncryptionSecret, IdentityDocument, os_rng};
 
@@ -183,8 +183,12 @@ pub async fn import_opened(
         &keys.signing,
         &archive.cloud.handle,
         archive.move_seq + 1,
-        identity.endpoints.first().map(String::as_str),
-        &identity.relays,
+        &Destination {
+            endpoint: identity.endpoints.first().map(String::as_str),
+            relays: &identity.relays,
+            encryption_key: &keys.encryption.public(),
+            host_certificate: None,
+        },
         &archive.sha256(),
         jiff::Timestamp::now(),
     )?;
