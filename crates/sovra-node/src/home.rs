@@ -234,12 +234,36 @@ pub async fn init_hosted_cloud(
     node_url: &str,
     admission: &Admission,
 ) -> Result<(PathBuf, String), HomeError> {
+    let keys = CloudKeys::generate(&mut os_rng());
+    host_cloud(home, handle, node_url, admission, keys).await
+}
+
+/// Has the node at `node_url` host a cloud whose keys exist already (a cloud moving there,
+/// PROTOCOL.md §20): as `init_hosted_cloud`, with `keys`. This home may hold the cloud already
+/// — hosted by the node it leaves — and then its directory is taken over, never another cloud's.
+pub async fn host_cloud(
+    home: &Path,
+    handle: &str,
+    node_url: &str,
+    admission: &Admission,
+    keys: CloudKeys,
+) -> Result<(PathBuf, String), HomeError> {
     use sovra_proto::host::{ActivateRequest, ActivateResponse, OnboardRequest, OnboardResponse};
     validate_handle(handle).map_err(|e| HomeError::Invalid(e.to_string()))?;
     let name = cloud_name(handle)?;
     let dir = cloud_dir(home, &name);
+    // Taking over this home's directory of the same cloud, hosted by the node it leaves: its
+    // cloud key stays as it is, the new device key replaces the old one only once the new
+    // node has activated the cloud.
+    let mut take_over = false;
     if dir.join("cloud.json").exists() || dir.join("cloud.key").exists() {
-        return Err(HomeError::Exists(dir));
+        let same = keyfile::load_cloud_keys(&dir.join("cloud.key"))
+            .is_ok_and(|k| k.public() == keys.public());
+        let hosted_elsewhere = load_config(&dir).is_ok_and(|c| c.hosted_by.is_some());
+        if !(same && hosted_elsewhere) {
+            return Err(HomeError::Exists(dir));
+        }
+        take_over = true;
     }
     let node_url = node_url.trim_end_matches('/');
     let client = sovra_client::D2dClient::default();
@@ -250,9 +274,7 @@ pub async fn init_hosted_cloud(
     let node_id = statement
         .verify()
         .map_err(|e| HomeError::Node(format!("its /api/node does not verify: {e}")))?;
-    let mut rng = os_rng();
-    let keys = CloudKeys::generate(&mut rng);
-    let device = SigningKeypair::generate(&mut rng);
+    let device = SigningKeypair::generate(&mut os_rng());
     let (invite, phone_attestation) = match admission {
         Admission::Invite(code) => (Some(code.clone()), None),
         Admission::Phone(proof) => {
@@ -313,8 +335,15 @@ pub async fn init_hosted_cloud(
     // activation would orphan the cloud.
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     make_private_dir(&dir)?;
-    keyfile::save_cloud_keys(&dir.join("cloud.key"), &keys)?;
-    keyfile::save_signing_key(&dir.join("device.key"), KeyRole::Device, &device)?;
+    let device_path = match take_over {
+        true => dir.join("device.key.next"),
+        false => {
+            keyfile::save_cloud_keys(&dir.join("cloud.key"), &keys)?;
+            dir.join("device.key")
+        }
+    };
+    let _ = std::fs::remove_file(dir.join("device.key.next"));
+    keyfile::save_signing_key(&device_path, KeyRole::Device, &device)?;
     write_atomic(
         &dir.join("host-certificate.json"),
         &serde_json::to_vec_pretty(&host_certificate).expect("json"),
@@ -331,6 +360,9 @@ pub async fn init_hosted_cloud(
         )
         .await
         .map_err(failed)?;
+    if take_over {
+        std::fs::rename(&device_path, dir.join("device.key")).map_err(io(&device_path))?;
+    }
     let config = CloudConfig {
         handle: handle.to_owned(),
         created_at: sovra_proto::time::format(now),

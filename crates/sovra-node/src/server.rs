@@ -168,6 +168,12 @@ pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
         .route("/migration", get(migration::status))
         .route("/migration/export", post(migration::export))
         .route("/migration/cancel", post(migration::cancel))
+        .route(
+            "/migration/import",
+            post(migration::import).layer(DefaultBodyLimit::max(
+                crate::migration::import::MAX_ARCHIVE_BODY,
+            )),
+        )
         .route("/migration/announce", post(migration::announce))
         .route("/seal", post(migration::seal))
         .route("/unseal", post(migration::unseal))

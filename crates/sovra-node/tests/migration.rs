@@ -806,12 +806,8 @@ async fn inheritance_warns_then_seals_and_hands_the_cloud_to_its_heirs() {
     assert!(open_bundle(&bundle, Unlock::Secret(&bob_keys.encryption)).is_err());
 }
 
-/// A hosted cloud (its key on the human's device, the node holding a host key) moves to a node
-/// the human runs: the device adds the keys the node never had, and the statement tells peers
-/// the key that signs for the cloud now, so an open conversation carries on both ways.
-#[tokio::test]
-async fn a_hosted_cloud_moves_home_and_its_open_conversation_carries_on() {
-    use sovra_node::home::{self, Admission};
+/// A node that hosts by invite, and one invite.
+async fn hosting_node() -> (TestNode, String) {
     use sovra_node::hosting::{NodeConfig, NodeDb, NodeIdentity};
     let mut h = TestNode::start(&[]).await;
     h.stop().await;
@@ -831,6 +827,16 @@ async fn a_hosted_cloud_moves_home_and_its_open_conversation_carries_on() {
         .create_invite(1)
         .await
         .unwrap();
+    (h, code)
+}
+
+/// A hosted cloud (its key on the human's device, the node holding a host key) moves to a node
+/// the human runs: the device adds the keys the node never had, and the statement tells peers
+/// the key that signs for the cloud now, so an open conversation carries on both ways.
+#[tokio::test]
+async fn a_hosted_cloud_moves_home_and_its_open_conversation_carries_on() {
+    use sovra_node::home::{self, Admission};
+    let (h, code) = hosting_node().await;
     let device_home = tempfile::tempdir().unwrap();
     let (dir, base) = home::init_hosted_cloud(
         device_home.path(),
@@ -906,4 +912,174 @@ async fn a_hosted_cloud_moves_home_and_its_open_conversation_carries_on() {
         .await
         .unwrap();
     assert_eq!(r.status(), 410);
+}
+
+/// The host-local profile: a hosted cloud moves to another hosting node. The device onboards
+/// there with the cloud's own key, uploads the content without keys, and signs a statement
+/// naming the new host key; the open conversation carries on.
+#[tokio::test]
+async fn a_hosted_cloud_moves_to_another_host() {
+    use sovra_node::home::{self, Admission};
+    let (h1, code1) = hosting_node().await;
+    let (h2, code2) = hosting_node().await;
+    let device_home = tempfile::tempdir().unwrap();
+    let (dir, base1) = home::init_hosted_cloud(
+        device_home.path(),
+        "@dana.cloud",
+        &h1.url,
+        &Admission::Invite(code1),
+    )
+    .await
+    .unwrap();
+    let dana = Owner(sovra_client::OwnerClient::new(
+        base1.clone(),
+        home::load_device(&dir).unwrap(),
+        Duration::from_secs(10),
+    ));
+    let p = TestNode::start(&["@pete.cloud"]).await;
+    let pete = p.owner("pete");
+    dana.add_peer(&pete, "@pete.cloud", &[]).await;
+    pete.add_peer(&dana, "@dana.cloud", &[]).await;
+    pete.ok(
+        "POST",
+        "/send",
+        Some(json!({"to": "@dana.cloud", "text": "hi dana", "retention": "permanent"})),
+    )
+    .await;
+    dana.wait_for("hi dana", |m| m["payload"]["text"] == "hi dana")
+        .await;
+
+    let arch = archive(&dana, true).await;
+    let keys = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key")).unwrap();
+    let mut with_keys = arch.clone();
+    with_keys.keys = Some(ArchivedKeys::of(&keys));
+    with_keys.cloud.encryption_key = keys.encryption.public().to_b64();
+    // The device home already holds dana (hosted by h1): onboarding at h2 takes it over.
+    let (dir2, base2) = home::host_cloud(
+        device_home.path(),
+        "@dana.cloud",
+        &h2.url,
+        &Admission::Invite(code2),
+        ArchivedKeys::of(&keys).keys().unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(dir2, dir);
+    assert!(
+        !h2.dir("dana").join("cloud.key").exists(),
+        "the new host holds no cloud key"
+    );
+    let moved = Owner(sovra_client::OwnerClient::new(
+        base2.clone(),
+        home::load_device(&dir).unwrap(),
+        Duration::from_secs(10),
+    ));
+    // Keys never go to a hosting node.
+    let e = moved
+        .call(
+            "POST",
+            "/migration/import",
+            Some(serde_json::to_value(&with_keys).unwrap()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("malformed"), "{e}");
+    let rows = moved
+        .ok(
+            "POST",
+            "/migration/import",
+            Some(serde_json::to_value(&arch).unwrap()),
+        )
+        .await;
+    assert!(rows["rows"].as_u64().unwrap() > 0, "{rows}");
+    // A second import into a cloud that now has peers is refused.
+    let e = moved
+        .call(
+            "POST",
+            "/migration/import",
+            Some(serde_json::to_value(&arch).unwrap()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("not_empty"), "{e}");
+    let certificate: sovra_proto::host::HostCertificate =
+        serde_json::from_slice(&std::fs::read(dir.join("host-certificate.json")).unwrap()).unwrap();
+    let host_enc =
+        sovra_proto::EncryptionKey::from_b64("k", &certificate.host_encryption_key).unwrap();
+    // A statement naming the cloud's own X25519 key is refused: the new node opens with its host key.
+    let wrong = MoveStatement::issue(
+        &keys.signing,
+        "@dana.cloud",
+        1,
+        &Destination {
+            endpoint: Some(&base2),
+            relays: &[],
+            encryption_key: &keys.encryption.public(),
+            host_certificate: Some(&certificate),
+        },
+        &with_keys.sha256(),
+        jiff::Timestamp::now(),
+    )
+    .unwrap();
+    let e = moved
+        .call(
+            "POST",
+            "/migration/announce",
+            Some(json!({ "statement": wrong })),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("wrong_keys"), "{e}");
+    let statement = MoveStatement::issue(
+        &keys.signing,
+        "@dana.cloud",
+        1,
+        &Destination {
+            endpoint: Some(&base2),
+            relays: &[],
+            encryption_key: &host_enc,
+            host_certificate: Some(&certificate),
+        },
+        &with_keys.sha256(),
+        jiff::Timestamp::now(),
+    )
+    .unwrap();
+    let announced = moved
+        .ok(
+            "POST",
+            "/migration/announce",
+            Some(json!({ "statement": statement, "old_endpoint": arch.exported_from })),
+        )
+        .await;
+    assert_eq!(announced["peers_told"], 1, "{announced}");
+    assert_eq!(announced["old_node_told"], true, "{announced}");
+
+    pete.ok(
+        "POST",
+        "/send",
+        Some(json!({"to": "@dana.cloud", "text": "new host?", "retention": "permanent"})),
+    )
+    .await;
+    moved
+        .wait_for("new host?", |m| m["payload"]["text"] == "new host?")
+        .await;
+    moved
+        .ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@pete.cloud", "text": "yes", "retention": "permanent"})),
+        )
+        .await;
+    pete.wait_for("yes", |m| {
+        m["direction"] == "in" && m["payload"]["text"] == "yes"
+    })
+    .await;
+    let convs = pete.ok("GET", "/conversations", None).await;
+    let open = convs["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["state"] == "open")
+        .count();
+    assert_eq!(open, 1, "{convs}");
 }

@@ -123,8 +123,18 @@ pub(crate) enum Command {
         #[arg(long)]
         key_file: Option<PathBuf>,
         /// The cloud's directory name here (default: from its handle).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "hosted_by")]
         name: Option<String>,
+        /// Move the cloud to this hosting node instead (this home is your device; the node gets
+        /// a host key your cloud key certifies).
+        #[arg(long)]
+        hosted_by: Option<String>,
+        /// With --hosted-by: the operator's invite code.
+        #[arg(long, requires = "hosted_by", conflicts_with = "phone")]
+        invite: Option<String>,
+        /// With --hosted-by: your phone number, for a node hosting by phone.
+        #[arg(long, requires = "hosted_by")]
+        phone: Option<String>,
     },
     /// Seal a swarm or the whole cloud: read-only, answering peers from frozen memory.
     Seal {
@@ -870,6 +880,9 @@ async fn run(cli: Cli) -> Result<()> {
             passphrase_file,
             key_file,
             name,
+            hosted_by,
+            invite,
+            phone,
         } => {
             migration::import(
                 &ctx,
@@ -878,6 +891,9 @@ async fn run(cli: Cli) -> Result<()> {
                     passphrase_file,
                     key_file,
                     name,
+                    hosted_by,
+                    invite,
+                    phone,
                 },
             )
             .await

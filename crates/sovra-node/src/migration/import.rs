@@ -106,3 +106,73 @@ fn checked_files(archive: &Archive) -> Result<Vec<(PathBuf, &str)>, HomeError> {
         })
         .collect()
 }
+
+/// Largest archive a hosting node takes over the owner API (`POST /migration/import`).
+pub const MAX_ARCHIVE_BODY: usize = 512 * 1024 * 1024;
+
+impl crate::cloud::Cloud {
+    /// A cloud that moves to this node as a hosted cloud (§20.3): onboarding made it (host key,
+    /// certificate, the device); its content comes here, without keys — the node never holds
+    /// the cloud key. Only into a cloud that has talked to nobody yet; the devices onboarding
+    /// certified are kept.
+    pub async fn import_archive(
+        self: &std::sync::Arc<Self>,
+        archive: &Archive,
+    ) -> crate::error::ApiResult<u64> {
+        use crate::error::ApiError;
+        if archive.keys.is_some() {
+            return Err(ApiError::bad_request(
+                "an archive for a hosting node carries no keys: it never holds the cloud key",
+            ));
+        }
+        if archive.public_key()? != self.public() {
+            return Err(ApiError::new(
+                409,
+                "wrong_cloud",
+                "the archive is another cloud's",
+            ));
+        }
+        let here = self.store.schema_version().await?;
+        if archive.schema > here {
+            return Err(ApiError::new(
+                409,
+                "archive_newer",
+                format!(
+                    "the archive follows store schema {}, this node knows up to {here}",
+                    archive.schema
+                ),
+            ));
+        }
+        if !self.store.peers().await?.is_empty() || !self.store.conversations().await?.is_empty() {
+            return Err(ApiError::new(
+                409,
+                "not_empty",
+                "this cloud already holds peers or conversations; import only into a new one",
+            ));
+        }
+        let files = checked_files(archive).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let devices = self.store.device_list().await?;
+        let mut tables = archive.tables.clone();
+        // This node's own view of devices: the archive's are the old node's.
+        tables.remove("devices");
+        tables.remove("device_artifacts");
+        // (The owner API's guard holds the write gate for this request.)
+        let n = self
+            .store
+            .import_tables(&tables)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("importing the tables: {e}")))?;
+        for (path, text) in files {
+            let path = self.dir.join(path);
+            crate::agents::swarm::write_private(&path, text.as_bytes())
+                .map_err(ApiError::internal)?;
+        }
+        tracing::info!(cloud = %self.name, rows = n, devices = devices.len(), "imported a moving cloud");
+        if let Ok(relays) = self.store.relays().await {
+            self.start_relays(&relays);
+        }
+        self.jobs_wake.notify_one();
+        self.outbox_wake.notify_one();
+        Ok(n)
+    }
+}

@@ -46,11 +46,17 @@ pub async fn authenticate(
         nonce: header("x-sovra-nonce")?,
         signature: header("x-sovra-signature")?,
     };
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+    // The body is signed, so it is read here whole: up to the request limit, or for a moving
+    // cloud's archive (the one large owner request) up to that limit.
+    let limit = match parts.uri.path() {
+        "/migration/import" => crate::migration::import::MAX_ARCHIVE_BODY,
+        _ => MAX_BODY,
+    };
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(
             413,
             "wrong_size",
-            format!("request body is larger than {MAX_BODY} bytes"),
+            format!("request body is larger than {limit} bytes"),
         )
     })?;
     let now = now_ms();

@@ -5,6 +5,8 @@
 //! * `POST /migration/export` `{freeze}` → the archive (without keys; §20.2). `freeze: true`
 //!   first stops the cloud taking anything in, for a move
 //! * `POST /migration/cancel` — unfreeze a cloud whose move was abandoned
+//! * `POST /migration/import` `<archive without keys>` → `{rows}` — a cloud moving to this
+//!   node as a hosted cloud: its content, into the new cloud onboarding made
 //! * `POST /migration/announce` `{statement, old_endpoint?}` — on the new node: install the move
 //!   statement the cloud key signed; tells the registry, the old node and the peers
 //! * `POST /seal` `{swarm?, unseal}` — seal a swarm or the whole cloud (`unseal`: `owner` | `never`)
@@ -91,6 +93,15 @@ pub async fn export(
     JsonBody(body): JsonBody<ExportRequest>,
 ) -> ApiResult<Json<Archive>> {
     cloud.export_archive(body.freeze).await.map(Json)
+}
+
+/// `POST /migration/import`: a moving cloud's archive, into this newly hosted cloud.
+pub async fn import(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(archive): JsonBody<Archive>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let rows = cloud.import_archive(&archive).await?;
+    Ok(Json(serde_json::json!({ "rows": rows })))
 }
 
 pub async fn cancel(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<MigrationStatus>> {

@@ -18,8 +18,21 @@ pub async fn init_hosted(
     invite: Option<String>,
     phone: Option<String>,
 ) -> Result<()> {
+    let admission = admission(node_url, invite, phone).await?;
+    let (dir, base) =
+        sovra_node::home::init_hosted_cloud(&ctx.home, handle, node_url, &admission).await?;
+    print_hosted(ctx, handle, &dir, &base)
+}
+
+/// How this human is admitted at `node_url`: an operator's invite, or a phone code from the
+/// node's registry (read from the terminal).
+pub async fn admission(
+    node_url: &str,
+    invite: Option<String>,
+    phone: Option<String>,
+) -> Result<sovra_node::home::Admission> {
     use sovra_node::home::Admission;
-    let admission = match (invite, phone) {
+    Ok(match (invite, phone) {
         (Some(code), _) => Admission::Invite(code),
         (None, Some(phone)) => {
             let statement: sovra_proto::node::NodeDocument = sovra_client::D2dClient::default()
@@ -40,9 +53,10 @@ pub async fn init_hosted(
             })
         }
         (None, None) => anyhow::bail!("give --invite CODE or --phone NUMBER"),
-    };
-    let (dir, base) =
-        sovra_node::home::init_hosted_cloud(&ctx.home, handle, node_url, &admission).await?;
+    })
+}
+
+pub fn print_hosted(ctx: &Ctx, handle: &str, dir: &std::path::Path, base: &str) -> Result<()> {
     let keys = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key"))?;
     let v = json!({
         "handle": handle,

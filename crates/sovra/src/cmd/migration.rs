@@ -114,6 +114,10 @@ pub struct ImportArgs {
     pub passphrase_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
     pub name: Option<String>,
+    /// Move to this hosting node instead of the node running on this home.
+    pub hosted_by: Option<String>,
+    pub invite: Option<String>,
+    pub phone: Option<String>,
 }
 
 pub async fn import(ctx: &Ctx, args: ImportArgs) -> Result<()> {
@@ -121,7 +125,10 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> Result<()> {
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let (header, _) = read_header(&bytes).context("not a Sovra migration bundle")?;
     // The node must run: it serves the cloud at once and announces the move.
-    let node = running_node(ctx)?;
+    let node = match &args.hosted_by {
+        Some(_) => None,
+        None => Some(running_node(ctx)?),
+    };
     let archive = match &header.lock {
         sovra_proto::migration::Lock::X25519 { .. } => {
             let path = args
@@ -139,7 +146,97 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> Result<()> {
             open_bundle(&bytes, Unlock::Passphrase(&pass))?.1
         }
     };
-    import_opened(ctx, &node, &archive, args.name.as_deref()).await
+    match (node, args.hosted_by) {
+        (Some(node), _) => import_opened(ctx, &node, &archive, args.name.as_deref()).await,
+        (None, Some(url)) => {
+            let admission = super::host::admission(&url, args.invite, args.phone).await?;
+            import_hosted(ctx, &url, &admission, archive).await
+        }
+        (None, None) => unreachable!("a node or a hosting URL"),
+    }
+}
+
+/// Moves the cloud in `archive` to the hosting node at `node_url` (this home is the human's
+/// device): onboarding with the cloud's own keys (the node gets a host key they certify), the
+/// content uploaded without keys, then the move statement naming the new host key.
+async fn import_hosted(
+    ctx: &Ctx,
+    node_url: &str,
+    admission: &sovra_node::home::Admission,
+    mut archive: Archive,
+) -> Result<()> {
+    let keys = archive
+        .keys
+        .take()
+        .context("the bundle holds no keys")?
+        .keys()?;
+    let handle = archive.cloud.handle.clone();
+    let sha = {
+        let mut with_keys = archive.clone();
+        with_keys.keys = Some(ArchivedKeys::of(&keys));
+        with_keys.sha256()
+    };
+    let (dir, base) = sovra_node::home::host_cloud(
+        &ctx.home,
+        &handle,
+        node_url,
+        admission,
+        ArchivedKeys::of(&keys).keys()?,
+    )
+    .await?;
+    let device = sovra_node::home::load_device(&dir)?;
+    let owner = sovra_client::OwnerClient::new(base.clone(), device, EXPORT_TIMEOUT);
+    let imported: serde_json::Value = owner
+        .call(
+            "POST",
+            "/api/owner/migration/import",
+            Some(&serde_json::to_value(&archive)?),
+        )
+        .await
+        .map_err(|e| client_error(e, owner.base()))?;
+    let identity = wait_served(&base).await?;
+    let certificate: sovra_proto::host::HostCertificate =
+        serde_json::from_slice(&std::fs::read(dir.join("host-certificate.json"))?)?;
+    let host_encryption_key =
+        EncryptionKey::from_b64("host_encryption_key", &certificate.host_encryption_key)?;
+    let statement = MoveStatement::issue(
+        &keys.signing,
+        &handle,
+        archive.move_seq + 1,
+        &Destination {
+            endpoint: identity.endpoints.first().map(String::as_str),
+            relays: &identity.relays,
+            encryption_key: &host_encryption_key,
+            host_certificate: Some(&certificate),
+        },
+        &sha,
+        jiff::Timestamp::now(),
+    )?;
+    let answer: AnnounceResponse = owner
+        .call(
+            "POST",
+            "/api/owner/migration/announce",
+            Some(&serde_json::to_value(AnnounceRequest {
+                statement,
+                old_endpoint: archive.exported_from.clone(),
+            })?),
+        )
+        .await
+        .map_err(|e| client_error(e, owner.base()))?;
+    ctx.print(
+        &json!({ "handle": handle, "url": base, "rows": imported["rows"], "archive_sha256": hex(&sha), "announce": answer }),
+        |_| {
+            println!("{handle} is hosted at {base} now ({} rows).", imported["rows"]);
+            println!(
+                "Move statement {}: {} peer(s) told, {} waiting; old node {}.",
+                answer.seq,
+                answer.peers_told,
+                answer.peers_waiting,
+                if answer.old_node_told { "told" } else { "not reached yet (retried)" }
+            );
+        },
+    );
+    Ok(())
 }
 
 /// The node running on this home, if its process is alive.
