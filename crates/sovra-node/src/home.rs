@@ -425,9 +425,12 @@ pub fn load_device(dir: &Path) -> Result<SigningKeypair, HomeError> {
     )?)
 }
 
+/// Written whole or not at all: the CLI and tests read it while a node starts.
 pub fn write_node_info(home: &Path, info: &NodeInfo) -> Result<(), HomeError> {
-    let path = home.join("node.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(info).expect("json")).map_err(io(&path))
+    write_atomic(
+        &home.join("node.json"),
+        &serde_json::to_vec_pretty(info).expect("json"),
+    )
 }
 
 pub fn read_node_info(home: &Path) -> Option<NodeInfo> {
