@@ -9,6 +9,7 @@
 //! * [`serve`] — serving with header timeouts and connection limits.
 
 pub mod errors;
+pub mod health;
 pub mod serve;
 
 use axum::extract::{FromRequest, Request};

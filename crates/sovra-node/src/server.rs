@@ -242,11 +242,17 @@ pub fn router(node: &Node) -> Router {
             axum::routing::any(served::dispatch),
         )
         .with_state(node.hosting.clone());
+    let ready = Readiness {
+        clouds: node.clouds.values().cloned().collect(),
+        hosting: node.hosting.clone(),
+    };
     let mut app = Router::new()
         .route(
             "/api/node",
             get(crate::hosting::node_id::node_document).with_state(node.identity.clone()),
         )
+        .route("/healthz", get(sovra_http::health::healthz))
+        .route("/readyz", get(readyz).with_state(Arc::new(ready)))
         .merge(hosting);
     for (name, cloud) in &node.clouds {
         app = app.nest(&cloud_path(name), cloud_router(cloud.clone()));
@@ -258,6 +264,34 @@ pub fn router(node: &Node) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+}
+
+/// What `/readyz` checks: every served cloud's database and node.db.
+struct Readiness {
+    clouds: Vec<Arc<Cloud>>,
+    hosting: Arc<Hosting>,
+}
+
+async fn readyz(
+    axum::extract::State(r): axum::extract::State<Arc<Readiness>>,
+) -> axum::response::Response {
+    let mut check = r
+        .hosting
+        .db
+        .ping()
+        .await
+        .map_err(|e| format!("node.db: {e}"));
+    for cloud in r.clouds.iter().cloned().chain(r.hosting.added_clouds()) {
+        if check.is_err() {
+            break;
+        }
+        check = cloud
+            .store
+            .ping()
+            .await
+            .map_err(|e| format!("cloud {}: {e}", cloud.name));
+    }
+    sovra_http::health::readiness(check)
 }
 
 /// Serves `node` on `listener` until `shutdown` resolves; in-flight requests finish first.

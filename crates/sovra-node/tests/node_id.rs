@@ -25,6 +25,16 @@ async fn the_node_has_its_own_key_and_states_its_hosting() {
         .unwrap();
     let node_id = doc.verify().unwrap();
     assert_eq!(doc.clouds_hosted, 2);
+    // Liveness and readiness (every cloud's database and node.db answer).
+    for (path, want) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let r: serde_json::Value = reqwest::get(format!("{}{path}", node.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["status"], want, "{path}");
+    }
     assert_eq!(doc.hosting_policy, "closed");
     assert_eq!(doc.operator_contact, None);
     // The node key is none of the clouds' keys.

@@ -165,9 +165,15 @@ pub async fn elevate<S: RegistryStore>(
     r.elevate(&req).await.map(Json).map_err(refusal)
 }
 
+async fn readyz<S: RegistryStore>(State(r): Shared<S>) -> axum::response::Response {
+    sovra_http::health::readiness(r.store.ping().await.map_err(|e| e.to_string()))
+}
+
 pub fn router<S: RegistryStore>(registry: Arc<Registry<S>>) -> Router {
     Router::new()
         .route("/v1/registry", get(info::<S>))
+        .route("/healthz", get(sovra_http::health::healthz))
+        .route("/readyz", get(readyz::<S>))
         .route("/v1/verifications", post(request_code::<S>))
         .route("/v1/clouds", post(register::<S>))
         .route("/v1/whoami", post(whoami::<S>))

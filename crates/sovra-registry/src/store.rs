@@ -55,6 +55,8 @@ pub fn is_conflict(e: &sqlx::Error) -> bool {
 }
 
 pub trait RegistryStore: Send + Sync + 'static {
+    /// Whether the database answers (readiness).
+    fn ping(&self) -> impl Future<Output = StoreResult<()>> + Send;
     fn insert_verification(&self, v: &Verification)
     -> impl Future<Output = StoreResult<()>> + Send;
     fn verification(
@@ -240,6 +242,11 @@ impl SqliteStore {
 }
 
 impl RegistryStore for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
     async fn insert_verification(&self, v: &Verification) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO verifications (id, phone_hash, pepper_version, code_mac, created_at, expires_at, attempts, state)

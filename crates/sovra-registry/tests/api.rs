@@ -54,6 +54,14 @@ async fn register_look_up_and_verify() {
     assert_eq!(s, 201, "{body}");
     let (s, info) = r.call("GET", "/v1/registry", None).await;
     assert_eq!(s, 200);
+    assert_eq!(
+        r.call("GET", "/healthz", None).await,
+        (200, json!({"status": "ok"}))
+    );
+    assert_eq!(
+        r.call("GET", "/readyz", None).await,
+        (200, json!({"status": "ready"}))
+    );
     assert_eq!(info["registry_key"], r.registry.public().to_b64());
 
     // Any case finds it; the answer verifies under the registry key and names alice's keys.

@@ -85,10 +85,16 @@ async fn info(State(relay): State<Arc<Relay>>) -> axum::Json<Value> {
     }))
 }
 
+async fn readyz(State(relay): State<Arc<Relay>>) -> axum::response::Response {
+    sovra_http::health::readiness(relay.store.ping().await.map_err(|e| e.to_string()))
+}
+
 pub fn router(relay: Arc<Relay>) -> Router {
     Router::new()
         .route("/v1/connect", get(connect))
         .route("/v1/relay", get(info))
+        .route("/healthz", get(sovra_http::health::healthz))
+        .route("/readyz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(relay)

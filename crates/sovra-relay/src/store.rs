@@ -494,6 +494,14 @@ fn stored(r: &sqlx::sqlite::SqliteRow) -> StoredEnvelope {
 }
 
 impl Store {
+    /// Whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map(|_| ())
+    }
+
     pub async fn open(path: &Path, synchronous: SqliteSynchronous) -> Result<Store, sqlx::Error> {
         let Pools { write, read } =
             sovra_sqlite::open(path, synchronous, &sqlx::migrate!("./migrations")).await?;

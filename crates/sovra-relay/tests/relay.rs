@@ -486,6 +486,10 @@ async fn relay_info_and_unknown_paths() {
     let info: Value = reqwest_get(&format!("{http}/v1/relay")).await;
     assert_eq!(info["relay"], json!(relay.url));
     assert_eq!(info["pow_difficulty"], 8);
+    let health: Value = reqwest_get(&format!("{http}/healthz")).await;
+    assert_eq!(health, json!({"status": "ok"}));
+    let ready: Value = reqwest_get(&format!("{http}/readyz")).await;
+    assert_eq!(ready, json!({"status": "ready"}));
     let missing: Value = reqwest_get(&format!("{http}/v1/nothing")).await;
     assert_eq!(missing["error"], "not_found");
 }

@@ -38,6 +38,9 @@ pub(crate) struct Cli {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// How the serving processes log to stderr: text, or one JSON object a line.
+    #[arg(long, global = true, env = "SOVRA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -784,6 +787,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    let _ = cmd::LOG_FORMAT.set(cli.log_format.clone());
     let ctx = Ctx {
         home: cli.home.clone().unwrap_or_else(cli::default_home),
         cloud: cli.cloud.clone(),

@@ -31,7 +31,11 @@ const MARKER: &str = "PLAINTEXT-7f3a";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_keeps_and_logs_no_plaintext() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = start_relay(dir.path(), "127.0.0.1:0", &["--pow-difficulty", "8"]);
+    let relay = start_relay(
+        dir.path(),
+        "127.0.0.1:0",
+        &["--pow-difficulty", "8", "--log-format", "json"],
+    );
     let mut rng = os_rng();
     let (alice, bob) = (CloudKeys::generate(&mut rng), CloudKeys::generate(&mut rng));
     let mut a = RelayConnection::connect(&relay.url, &alice.signing)
@@ -158,6 +162,14 @@ async fn the_relay_keeps_and_logs_no_plaintext() {
     }
     let stored = String::from_utf8_lossy(&stored).into_owned();
     let log = relay.log.lock().unwrap().clone();
+    // `--log-format json`: one JSON object a line, no colour codes.
+    assert!(!log.is_empty());
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string(), "{line}");
+    }
+    assert!(!log.contains('\u{1b}'), "no ANSI escapes");
     // The scan can see what is there: the sealed body is in the database.
     assert!(stored.contains(&sealed_left), "the scan reads the database");
     for secret in [

@@ -16,6 +16,16 @@ pub struct NodeDb {
     write: SqlitePool,
 }
 
+impl NodeDb {
+    /// Whether node.db answers (readiness).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.write)
+            .await
+            .map(|_| ())
+    }
+}
+
 /// Why an invite did not open the door. All look alike to the holder (`invite_invalid`), so
 /// codes cannot be probed for state.
 #[derive(Debug, PartialEq, Eq)]

@@ -106,6 +106,14 @@ impl Store {
         })
     }
 
+    /// Whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map(|_| ())
+    }
+
     /// Closes both pools, checkpointing the WAL: for a database written by a process that
     /// then hands it to the node (an import).
     pub async fn close(&self) {

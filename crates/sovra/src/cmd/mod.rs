@@ -22,16 +22,24 @@ pub mod selfcheck;
 pub mod send;
 pub mod swarm;
 
-/// Logs of the long-running processes go to stderr, `info` unless `RUST_LOG` says otherwise.
-/// Logs to stderr (`info` unless `RUST_LOG` says otherwise), and raises the open-files limit so
-/// the service's own connection cap, not the kernel's default of 1,024, bounds connections.
+/// `--log-format` (or `SOVRA_LOG_FORMAT`): `text` or `json`, set once by `main`.
+pub static LOG_FORMAT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Logs of the long-running processes go to stderr (`info` unless `RUST_LOG` says otherwise),
+/// as text — coloured only on a terminal — or one JSON object a line (`--log-format json`), and
+/// raises the open-files limit so the service's own connection cap, not the kernel's default of
+/// 1,024, bounds connections.
 pub fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    use std::io::IsTerminal;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match LOG_FORMAT.get().map(String::as_str) {
+        Some("json") => builder.json().init(),
+        _ => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
     match sovra_http::serve::raise_nofile() {
         Some(n) => tracing::info!("open-files limit: {n}"),
         None => tracing::info!("open-files limit: unlimited"),
