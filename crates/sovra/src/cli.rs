@@ -206,6 +206,15 @@ pub fn encode(segment: &str) -> String {
         .collect()
 }
 
+/// A peer named on the command line: handles are case-insensitive, so `@Bob.Cloud` is
+/// `@bob.cloud`; a key is taken as given.
+pub fn peer_arg(text: &str) -> Result<String, String> {
+    match text.starts_with('@') {
+        true => Ok(text.to_lowercase()),
+        false => Ok(text.to_owned()),
+    }
+}
+
 /// Tells the node running on `home` (if one is recorded) to serve clouds written into the home
 /// since it started (SIGHUP). Returns the node's record when one was told.
 pub fn reload_node(home: &std::path::Path) -> Result<Option<home::NodeInfo>> {

@@ -205,6 +205,7 @@ pub(crate) enum Command {
     Conversations,
     /// Show the messages exchanged with a peer.
     Log {
+        #[arg(value_parser = cli::peer_arg)]
         peer: String,
         /// Also show what the brain was given for each automatic answer.
         #[arg(long)]
@@ -223,7 +224,10 @@ pub(crate) enum Command {
     /// Follow new messages, replies, drafts and pending requests live (Ctrl-C to stop).
     Inbox,
     /// Close the open conversation with a peer (its session-retention content is deleted).
-    Close { peer: String },
+    Close {
+        #[arg(value_parser = cli::peer_arg)]
+        peer: String,
+    },
     /// Claim this cloud's handle at a registry with a phone number (prompts for the SMS code).
     Register {
         /// Your phone number in international form, e.g. "+1 415 555 2671".
@@ -542,6 +546,7 @@ pub(crate) enum PeerCommand {
     /// Add or update a peer. With the handle alone, its key and endpoint come from the
     /// registry (verified against the pinned registry key) and follow its rotations.
     Add {
+        #[arg(value_parser = cli::peer_arg)]
         handle: String,
         /// The peer's Ed25519 key (`ed25519:…` or base64), to add it without a registry.
         #[arg(long)]
@@ -576,10 +581,26 @@ pub(crate) enum PeerCommand {
     },
     List,
     Remove {
+        #[arg(value_parser = cli::peer_arg)]
         peer: String,
+    },
+    /// Let a peer call one more capability, keeping its other grants.
+    ///
+    /// Example: sovra peer grant @bob.cloud WordCount
+    Grant {
+        #[arg(value_parser = cli::peer_arg)]
+        peer: String,
+        capability: String,
+    },
+    /// Stop a peer calling one capability, keeping its other grants.
+    Revoke {
+        #[arg(value_parser = cli::peer_arg)]
+        peer: String,
+        capability: String,
     },
     /// Show who a registry says a handle is, with the safety code to compare; adds nothing.
     Lookup {
+        #[arg(value_parser = cli::peer_arg)]
         handle: String,
         #[arg(long, env = "SOVRA_REGISTRY")]
         registry: Option<String>,
@@ -745,13 +766,14 @@ pub(crate) enum CapCommand {
 #[derive(Args)]
 pub(crate) struct SendArgs {
     /// The peer's handle or key.
+    #[arg(value_parser = cli::peer_arg)]
     peer: String,
     text: String,
     /// Call a capability: --call NAME '<json args>' (repeatable).
     #[arg(long = "call", num_args = 2, value_names = ["CAP", "JSON"])]
     call: Vec<String>,
     /// How long the peer may keep this: session, 90d or permanent.
-    #[arg(long, default_value = "session")]
+    #[arg(long, default_value = "session", value_parser = ["session", "90d", "permanent"])]
     retention: String,
     /// Seconds to wait for delivery and the reply.
     #[arg(long, default_value_t = 30)]

@@ -152,6 +152,24 @@ fn two_humans_use_the_cli() {
     );
     assert!(ok(b.path(), &["cap", "list"]).contains("WordCount"));
     assert!(ok(b.path(), &["peer", "list"]).contains("@alice.cloud"));
+    // One grant more, then one less, the others kept; handles are case-insensitive.
+    ok(b.path(), &["peer", "grant", "@Alice.Cloud", "Echo"]);
+    let grants = |home: &Path| {
+        json(home, &["peer", "list"])["peers"][0]["entry"]["allowed_capabilities"].clone()
+    };
+    assert_eq!(grants(b.path()), serde_json::json!(["WordCount", "Echo"]));
+    ok(b.path(), &["peer", "revoke", "@alice.cloud", "Echo"]);
+    assert_eq!(grants(b.path()), serde_json::json!(["WordCount"]));
+    // A value the parser knows is wrong is a usage error (exit 2), before anything is sent.
+    assert_eq!(
+        run(
+            a.path(),
+            &["send", "@bob.cloud", "x", "--retention", "forever"]
+        )
+        .status
+        .code(),
+        Some(2)
+    );
 
     let out = ok(
         a.path(),

@@ -1,4 +1,4 @@
-//! `sovra peer add|list|remove|lookup|check`: the whitelist.
+//! `sovra peer add|list|remove|grant|revoke|lookup|check`: the whitelist.
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
@@ -172,6 +172,12 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
                 }
             });
         }
+        PeerCommand::Grant { peer, capability } => {
+            change_grant(ctx, &peer, &capability, true).await?
+        }
+        PeerCommand::Revoke { peer, capability } => {
+            change_grant(ctx, &peer, &capability, false).await?
+        }
         PeerCommand::Remove { peer } => {
             let v = ctx
                 .call("DELETE", &format!("/peers/{}", encode(&peer)), None)
@@ -181,5 +187,48 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
             });
         }
     }
+    Ok(())
+}
+
+/// `peer grant` / `peer revoke`: one capability added to or taken from a peer's grants, the
+/// others and everything else about the entry kept.
+async fn change_grant(ctx: &Ctx, peer: &str, capability: &str, allow: bool) -> Result<()> {
+    let peers = ctx.call("GET", "/peers", None).await?;
+    let entry = peers["peers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| &p["entry"])
+        .find(|e| {
+            e["peer_handle"].as_str() == Some(peer) || e["peer_pubkey"].as_str() == Some(peer)
+        })
+        .with_context(|| format!("{peer} is not on the whitelist"))?;
+    let mut caps: Vec<String> = entry["allowed_capabilities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_owned))
+        .collect();
+    let had = caps.iter().any(|c| c == capability);
+    match (allow, had) {
+        (true, true) | (false, false) => {
+            println!(
+                "{peer} {} call {capability} already; nothing changed.",
+                if allow { "may" } else { "may not" }
+            );
+            return Ok(());
+        }
+        (true, false) => caps.push(capability.to_owned()),
+        (false, true) => caps.retain(|c| c != capability),
+    }
+    let mut body = entry.clone();
+    body["allowed_capabilities"] = json!(caps);
+    let v = ctx.call("PUT", "/peers", Some(body)).await?;
+    ctx.print(&v, |v| {
+        println!(
+            "{peer} may call: {}",
+            list(&v["entry"]["allowed_capabilities"])
+        )
+    });
     Ok(())
 }
