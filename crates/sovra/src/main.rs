@@ -15,8 +15,8 @@ mod cmd;
 
 use cli::{Ctx, Exit, exit};
 use cmd::{
-    agent, bench, cap, conversations, device, drafts, heirs, host, inbox, migration, node, nym,
-    peer, pending, quickstart, registry, relay, selfcheck, send, swarm,
+    agent, bench, cap, conversations, device, docs, drafts, heirs, host, inbox, migration, node,
+    nym, peer, pending, quickstart, registry, relay, selfcheck, send, swarm,
 };
 
 #[derive(Parser)]
@@ -167,6 +167,17 @@ pub(crate) enum Command {
         /// Close this device's window now.
         #[arg(long)]
         drop: bool,
+    },
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
+    ///
+    /// Example: sovra completions bash > ~/.local/share/bash-completion/completions/sovra
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages for every command into a directory.
+    ///
+    /// Example: sovra man --out /usr/local/share/man/man1
+    Man {
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Heirs: who inherits this cloud if you stop using it, and clouds you inherit.
     Heirs {
@@ -928,6 +939,14 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Unseal { swarm } => migration::unseal(&ctx, swarm).await,
         Command::Migration { command } => migration::run(&ctx, command).await,
         Command::Heirs { command } => heirs::run(&ctx, command).await,
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { out } => {
+            let n = docs::man(&out)?;
+            if !ctx.json {
+                println!("Wrote {n} man pages to {}.", out.display());
+            }
+            Ok(())
+        }
         Command::Elevate {
             phone,
             approve,

@@ -1035,3 +1035,22 @@ fn a_cloud_moves_to_another_node_with_the_cli() {
     }
     assert!(served, "carol is served without a restart");
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_commands() {
+    let home = tempfile::tempdir().unwrap();
+    let bash = ok(home.path(), &["completions", "bash"]);
+    assert!(bash.contains("_sovra()") && bash.contains("heirs") && bash.contains("export"));
+    assert_eq!(
+        run(home.path(), &["completions", "tcsh"]).status.code(),
+        Some(2)
+    );
+    let out = home.path().join("man");
+    ok(home.path(), &["man", "--out", out.to_str().unwrap()]);
+    let page = std::fs::read_to_string(out.join("sovra-peer-grant.1")).unwrap();
+    assert!(
+        page.contains(".TH") && page.contains("one more capability"),
+        "{page}"
+    );
+    assert!(out.join("sovra.1").exists() && out.join("sovra-heirs-add.1").exists());
+}

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cap;
 pub mod conversations;
 pub mod device;
+pub mod docs;
 pub mod drafts;
 pub mod heirs;
 pub mod host;
