@@ -129,6 +129,7 @@ pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
         )
         .route("/messages", get(conversations::list_messages))
         .route("/outbox", get(conversations::outbox))
+        .route("/outbox/{id}/cancel", post(conversations::cancel_outbox))
         .route("/send", post(conversations::send))
         .route("/conversations/{id}/context", get(drafts::context))
         .route(

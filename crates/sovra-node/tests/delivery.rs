@@ -135,3 +135,51 @@ async fn a_refusing_peer_is_not_retried() {
         "{item}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_cancels_a_delivery_still_waiting() {
+    let (_a, mut b, alice, bob) = converse(fast_settings()).await;
+    b.stop().await;
+    alice
+        .ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@bob.cloud", "text": "never mind"})),
+        )
+        .await;
+    let item = wait_outbox(&alice, "a failed attempt", |i| {
+        i["seq"] == 2 && i["attempts"].as_i64() >= Some(1)
+    })
+    .await;
+    let id = item["id"].as_i64().unwrap();
+    alice
+        .ok("POST", &format!("/outbox/{id}/cancel"), None)
+        .await;
+    let e = alice
+        .call("POST", &format!("/outbox/{id}/cancel"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("not_pending"), "{e}");
+    let e = alice
+        .call("POST", "/outbox/999999/cancel", None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("unknown_outbox"), "{e}");
+    // Bob comes back: the cancelled message is not delivered, even by an attempt in flight.
+    b.serve(fast_settings()).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let item = outbox(&alice)
+        .await
+        .into_iter()
+        .find(|i| i["id"] == id)
+        .unwrap();
+    assert_eq!(item["state"], "failed", "{item}");
+    assert_eq!(item["last_error"], "cancelled by the owner");
+    assert!(
+        !bob.messages()
+            .await
+            .iter()
+            .any(|m| m["payload"]["text"] == "never mind"),
+        "not delivered"
+    );
+}

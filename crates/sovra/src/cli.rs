@@ -17,6 +17,17 @@ pub mod exit {
     pub const REFUSED: u8 = 4;
     pub const TIMEOUT: u8 = 5;
     pub const UNREACHABLE: u8 = 6;
+
+    /// The `error` of a `--json` failure without a node's code.
+    pub fn name(code: u8) -> &'static str {
+        match code {
+            NOT_FOUND => "not_found",
+            REFUSED => "refused",
+            TIMEOUT => "timeout",
+            UNREACHABLE => "unreachable",
+            _ => "failed",
+        }
+    }
 }
 
 /// An error that carries its exit code.

@@ -214,6 +214,11 @@ pub(crate) enum Command {
     Send(SendArgs),
     /// List conversations.
     Conversations,
+    /// Deliveries waiting, done or given up; cancel one still waiting.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
     /// Show the messages exchanged with a peer.
     Log {
         #[arg(value_parser = cli::peer_arg)]
@@ -362,6 +367,14 @@ pub(crate) enum RegistryCommand {
         #[arg(long, default_value = "console")]
         sms: String,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum OutboxCommand {
+    /// The latest deliveries and their state.
+    List,
+    /// Stop delivering a message still pending (its id from `outbox list`).
+    Cancel { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -802,6 +815,7 @@ pub(crate) struct SendArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.json;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -813,7 +827,20 @@ fn main() -> ExitCode {
                 .downcast_ref::<Exit>()
                 .map(|x| x.0)
                 .unwrap_or(exit::FAILURE);
-            eprintln!("sovra: {e:#}");
+            if json {
+                // `--json` output stays JSON when it fails: the node's error code when there is
+                // one, else what the exit code means.
+                let error = e
+                    .downcast_ref::<sovra_client::ClientError>()
+                    .and_then(|c| c.code().map(str::to_owned))
+                    .unwrap_or_else(|| exit::name(code).to_owned());
+                println!(
+                    "{}",
+                    serde_json::json!({ "error": error, "message": format!("{e:#}"), "exit": code })
+                );
+            } else {
+                eprintln!("sovra: {e:#}");
+            }
             ExitCode::from(code)
         }
     }
@@ -980,6 +1007,12 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Cap { command } => cap::run(&ctx, command).await,
         Command::Send(args) => send::run(&ctx, args).await,
         Command::Conversations => conversations::list(&ctx).await,
+        Command::Outbox {
+            command: OutboxCommand::List,
+        } => conversations::outbox(&ctx).await,
+        Command::Outbox {
+            command: OutboxCommand::Cancel { id },
+        } => conversations::cancel(&ctx, id).await,
         Command::Log { peer, context } => conversations::log(&ctx, &peer, context).await,
         Command::Swarm { command } => swarm::run(&ctx, command).await,
         Command::Drafts { command } => drafts::run(&ctx, command).await,

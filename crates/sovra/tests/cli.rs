@@ -193,6 +193,14 @@ fn two_humans_use_the_cli() {
     let convs = json(a.path(), &["conversations"]);
     assert_eq!(convs["conversations"].as_array().unwrap().len(), 1);
 
+    // With --json a failure is JSON too: the node's code, a sentence, the exit code.
+    let failed = run(a.path(), &["--json", "send", "@nobody.cloud", "hi"]);
+    let body: serde_json::Value = serde_json::from_slice(&failed.stdout).unwrap();
+    assert_eq!(body["exit"], 3, "{body}");
+    assert!(
+        body["error"].is_string() && body["message"].is_string(),
+        "{body}"
+    );
     // Unknown peer: exit 3. Bad --call JSON: exit 1 before anything is sent.
     assert_eq!(
         run(a.path(), &["send", "@nobody.cloud", "hi"])

@@ -189,7 +189,10 @@ async fn commit(
                 .push_bind(o.next_attempt_at)
                 .push_bind(o.error.as_deref());
         });
-        q.push(") AS v WHERE outbox.id = v.column1");
+        // A row the owner cancelled meanwhile stays cancelled, unless it was delivered after all.
+        q.push(
+            ") AS v WHERE outbox.id = v.column1 AND (outbox.state = 'pending' OR v.column2 = 'delivered')",
+        );
         q.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;

@@ -4,6 +4,7 @@
 //! * `POST /conversations/{id}/close` — close (its `session` content is deleted)
 //! * `GET /messages[?conversation=ID]` — what the cloud keeps, with each retention
 //! * `GET /outbox` — deliveries and their state
+//! * `POST /outbox/{id}/cancel` — stop a pending delivery (409 `not_pending`, 404 `unknown_outbox`)
 //! * `POST /send` — send text and calls to a peer (a conversation opens if none is), to one of
 //!   its swarms (`swarm`), or as a reply (`reply_to`)
 
@@ -79,6 +80,25 @@ pub(super) async fn known_conversation(cloud: &Cloud, id: &str) -> ApiResult<()>
 
 pub async fn outbox(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "outbox": cloud.store.outbox().await? })))
+}
+
+/// `POST /outbox/{id}/cancel`: stop delivering a message still pending.
+pub async fn cancel_outbox(
+    State(cloud): State<Arc<Cloud>>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> ApiResult<Json<Value>> {
+    match cloud.store.cancel_outbox(id).await? {
+        Some(true) => Ok(Json(json!({ "cancelled": true }))),
+        Some(false) => Err(ApiError::new(
+            409,
+            "not_pending",
+            "this delivery has already ended (delivered or failed)",
+        )),
+        None => Err(ApiError::not_found(
+            "unknown_outbox",
+            format!("no outbox item {id}"),
+        )),
+    }
 }
 
 #[derive(Deserialize)]

@@ -69,6 +69,25 @@ impl Store {
             .map(|r| r.get("t"))
     }
 
+    /// Cancels a delivery still pending: `Some(true)` if it was, `Some(false)` if it had
+    /// already ended (delivered or failed), `None` for no such row.
+    pub async fn cancel_outbox(&self, id: i64) -> Result<Option<bool>, sqlx::Error> {
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM outbox WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        let Some(_) = state else { return Ok(None) };
+        let n = sqlx::query(
+            "UPDATE outbox SET state = 'failed', last_error = 'cancelled by the owner'
+             WHERE id = ? AND state = 'pending'",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(Some(n > 0))
+    }
+
     pub async fn outbox(&self) -> Result<Vec<OutboxItem>, sqlx::Error> {
         Ok(
             sqlx::query("SELECT outbox.*, conversations.peer_pubkey FROM outbox JOIN conversations ON conversations.id = outbox.conversation_id ORDER BY outbox.id DESC LIMIT 200")

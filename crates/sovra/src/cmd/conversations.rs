@@ -1,4 +1,4 @@
-//! `sovra conversations`, `sovra log PEER`, `sovra close PEER`.
+//! `sovra conversations`, `sovra log PEER`, `sovra close PEER`, `sovra outbox list|cancel`.
 
 use anyhow::Result;
 use serde_json::Value;
@@ -166,4 +166,36 @@ pub(crate) fn print_message(m: &Value, peer: &str) {
             );
         }
     }
+}
+
+/// `sovra outbox list`: deliveries, newest first, with their state.
+pub async fn outbox(ctx: &Ctx) -> Result<()> {
+    let v = ctx.call("GET", "/outbox", None).await?;
+    ctx.print(&v, |v| {
+        let items = v["outbox"].as_array().cloned().unwrap_or_default();
+        if items.is_empty() {
+            println!("The outbox is empty.");
+        }
+        for i in items {
+            println!(
+                "{:>6}  {:<9} seq {:<5} attempts {:<3} next {}  {}",
+                i["id"],
+                i["state"].as_str().unwrap_or(""),
+                i["seq"],
+                i["attempts"],
+                ms_to_time(&i["next_attempt_at"]),
+                i["last_error"].as_str().unwrap_or(""),
+            );
+        }
+    });
+    Ok(())
+}
+
+/// `sovra outbox cancel ID`.
+pub async fn cancel(ctx: &Ctx, id: i64) -> Result<()> {
+    let v = ctx
+        .call("POST", &format!("/outbox/{id}/cancel"), None)
+        .await?;
+    ctx.print(&v, |_| println!("Delivery {id} cancelled."));
+    Ok(())
 }
