@@ -793,8 +793,8 @@ pub(crate) struct SendArgs {
     #[arg(value_parser = cli::peer_arg)]
     peer: String,
     text: String,
-    /// Call a capability: --call NAME '<json args>' (repeatable).
-    #[arg(long = "call", num_args = 2, value_names = ["CAP", "JSON"])]
+    /// Call a capability: --call NAME ['<json args>'] (repeatable; no args means {}).
+    #[arg(long = "call", num_args = 1..=2, value_names = ["CAP", "JSON"])]
     call: Vec<String>,
     /// How long the peer may keep this: session, 90d or permanent.
     #[arg(long, default_value = "session", value_parser = ["session", "90d", "permanent"])]

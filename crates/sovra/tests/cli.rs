@@ -183,6 +183,21 @@ fn two_humans_use_the_cli() {
         ],
     );
     assert!(out.contains(r#"{"words":3}"#), "{out}");
+    // A call without arguments sends `{}` (which the word counter refuses: no text).
+    let out = run(
+        a.path(),
+        &[
+            "send",
+            "@bob.cloud",
+            "nothing to count",
+            "--call",
+            "WordCount",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("result WordCount: error: command failed")
+    );
     let out = ok(a.path(), &["send", "@bob.cloud", "just saying hi"]);
     assert!(out.contains("Delivered"), "{out}");
     let log = ok(b.path(), &["log", "@alice.cloud"]);

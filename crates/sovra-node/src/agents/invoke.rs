@@ -62,7 +62,7 @@ pub async fn exec_json(
         .args(&command[1..])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
     {
@@ -71,6 +71,7 @@ pub async fn exec_json(
     };
     let mut stdin = child.stdin.take().expect("piped");
     let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
     let input = serde_json::to_vec(input).expect("json");
     let work = async {
         // A child that does not read its stdin must not block us: ignore write errors.
@@ -78,17 +79,43 @@ pub async fn exec_json(
         drop(stdin);
         let mut out = Vec::new();
         let mut limited = (&mut stdout).take(cap as u64 + 1);
-        limited.read_to_end(&mut out).await?;
+        // stderr is read alongside, all of it (a child writing much must not block on a full
+        // pipe), the first 4 KiB kept.
+        let (o, err) = tokio::join!(
+            limited.read_to_end(&mut out),
+            first_bytes(&mut stderr, 4096)
+        );
+        o?;
         let status = child.wait().await?;
-        Ok::<_, std::io::Error>((status, out))
+        Ok::<_, std::io::Error>((status, out, err))
     };
     match tokio::time::timeout(timeout, work).await {
         Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
         Ok(Err(e)) => Err(format!("i/o with the command failed: {e}")),
-        Ok(Ok((_, out))) if out.len() > cap => Err(format!("output larger than {cap} bytes")),
-        Ok(Ok((status, _))) if !status.success() => Err(format!("command failed ({status})")),
-        Ok(Ok((_, out))) => {
+        Ok(Ok((_, out, _))) if out.len() > cap => Err(format!("output larger than {cap} bytes")),
+        Ok(Ok((status, _, err))) if !status.success() => {
+            // What the command said goes to this node's log, for its owner; the caller (maybe
+            // a peer) gets the status only, never the program's own words.
+            let said = String::from_utf8_lossy(&err);
+            tracing::warn!("{program} failed ({status}): {}", said.trim());
+            Err(format!("command failed ({status})"))
+        }
+        Ok(Ok((_, out, _))) => {
             serde_json::from_slice::<Value>(&out).map_err(|_| "command output is not JSON".into())
         }
     }
+}
+
+/// Reads `reader` to its end, keeping the first `keep` bytes.
+async fn first_bytes(reader: &mut (impl tokio::io::AsyncRead + Unpin), keep: usize) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = reader.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let room = keep.saturating_sub(kept.len());
+        kept.extend_from_slice(&buf[..n.min(room)]);
+    }
+    kept
 }

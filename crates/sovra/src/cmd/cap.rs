@@ -23,7 +23,14 @@ pub async fn run(ctx: &Ctx, command: CapCommand) -> Result<()> {
             } else if let Some(url) = chat {
                 json!({"kind": "chat", "url": url, "model": model, "timeout_ms": timeout_ms})
             } else if !exec.is_empty() {
-                json!({"kind": "exec", "command": exec, "timeout_ms": timeout_ms})
+                // The node runs it from its own working directory: a path relative to the
+                // user's is made absolute here.
+                let mut command = exec;
+                let program = std::path::Path::new(&command[0]);
+                if program.components().count() > 1 && program.is_relative() && program.exists() {
+                    command[0] = std::fs::canonicalize(program)?.display().to_string();
+                }
+                json!({"kind": "exec", "command": command, "timeout_ms": timeout_ms})
             } else {
                 bail!("give one adapter: --exec CMD [ARGS…], --http URL or --chat URL --model M");
             };

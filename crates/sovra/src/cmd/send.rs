@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::conversations::print_message;
@@ -13,10 +13,19 @@ use crate::cli::{Ctx, Exit, exit};
 
 pub async fn run(ctx: &Ctx, args: SendArgs) -> Result<()> {
     let mut calls = Vec::new();
-    for pair in args.call.chunks(2) {
-        let parsed: Value = serde_json::from_str(&pair[1])
-            .with_context(|| format!("--call {}: args are not JSON", pair[0]))?;
-        calls.push(json!({"capability": pair[0], "args": parsed}));
+    // `--call CAP [JSON]`: a value opening a JSON object, array or string is the arguments of
+    // the capability before it; any other value names the next capability (args `{}`).
+    for value in &args.call {
+        let is_args = value.trim_start().starts_with(['{', '[', '"']);
+        match (is_args, calls.last_mut()) {
+            (true, Some(Value::Object(call))) if call["args"] == json!({}) => {
+                let name = call["capability"].as_str().unwrap_or("").to_owned();
+                call["args"] = serde_json::from_str(value)
+                    .with_context(|| format!("--call {name}: args are not JSON"))?;
+            }
+            (true, _) => bail!("--call {value}: arguments come after a capability name"),
+            (false, _) => calls.push(json!({"capability": value, "args": {}})),
+        }
     }
     let body = json!({
         "to": args.peer,
