@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod cli;
 mod cmd;
+mod config;
 
 use cli::{Ctx, Exit, exit};
 use cmd::{
@@ -38,6 +39,10 @@ pub(crate) struct Cli {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Settings for the serving processes (default: <home>/sovra.toml when it exists); flags
+    /// and SOVRA_* variables override it.
+    #[arg(long, global = true, env = "SOVRA_CONFIG")]
+    config: Option<PathBuf>,
     /// How the serving processes log to stderr: text, or one JSON object a line.
     #[arg(long, global = true, env = "SOVRA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -357,7 +362,7 @@ pub(crate) enum RegistryCommand {
         /// Where the registry keeps its keys and database (default: <home>/registry).
         #[arg(long)]
         dir: Option<PathBuf>,
-        #[arg(long, default_value = "127.0.0.1:7871")]
+        #[arg(long, env = "SOVRA_REGISTRY_LISTEN", default_value = "127.0.0.1:7871")]
         listen: String,
         /// Handles are @name.<domain>.
         #[arg(long, default_value = "cloud")]
@@ -508,10 +513,10 @@ pub(crate) enum RelayCommand {
         /// Where the relay keeps its database (default: <home>/relay).
         #[arg(long)]
         dir: Option<PathBuf>,
-        #[arg(long, default_value = "127.0.0.1:7872")]
+        #[arg(long, env = "SOVRA_RELAY_LISTEN", default_value = "127.0.0.1:7872")]
         listen: String,
         /// The URL clouds connect to, which they sign (default: ws://<listen address>).
-        #[arg(long)]
+        #[arg(long, env = "SOVRA_RELAY_PUBLIC_URL")]
         public_url: Option<String>,
         /// Undelivered envelopes expire after this many seconds.
         #[arg(long, default_value_t = 7 * 24 * 3600)]
@@ -549,10 +554,10 @@ pub(crate) enum NodeCommand {
     },
     /// Serve until SIGINT or SIGTERM; in-flight requests finish first.
     Serve {
-        #[arg(long, default_value = "127.0.0.1:7870")]
+        #[arg(long, env = "SOVRA_NODE_LISTEN", default_value = "127.0.0.1:7870")]
         listen: String,
         /// The URL peers reach this node at (default: http://<listen address>).
-        #[arg(long)]
+        #[arg(long, env = "SOVRA_NODE_PUBLIC_URL")]
         public_url: Option<String>,
         /// Tell peers no URL: the clouds are reached only through their relays (a node behind
         /// NAT).
@@ -813,8 +818,26 @@ pub(crate) struct SendArgs {
     reply_to: Option<u64>,
 }
 
+/// The command line, with `sovra.toml`'s values as the defaults of the flags it sets.
+fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let first = Cli::parse();
+    let home = first.home.clone().unwrap_or_else(cli::default_home);
+    let Some(file) = config::path(first.config.as_deref(), &home) else {
+        return first;
+    };
+    let cmd = match config::apply(Cli::command(), &file) {
+        Ok(cmd) => cmd,
+        Err(e) => {
+            eprintln!("sovra: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    Cli::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     let json = cli.json;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

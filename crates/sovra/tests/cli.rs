@@ -1077,3 +1077,46 @@ fn completions_and_man_pages_come_from_the_commands() {
     );
     assert!(out.join("sovra.1").exists() && out.join("sovra-heirs-add.1").exists());
 }
+
+#[test]
+fn sovra_toml_sets_what_flags_and_variables_do_not() {
+    let home = tempfile::tempdir().unwrap();
+    json(home.path(), &["init", "--handle", "@alice.cloud"]);
+    // A typo is an error, not a setting silently ignored.
+    std::fs::write(home.path().join("sovra.toml"), "[node]\nlisten_typo = 1\n").unwrap();
+    let bad = run(home.path(), &["node", "serve"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("listen_typo"));
+    // The file's listen address and log format apply when no flag says otherwise.
+    std::fs::write(
+        home.path().join("sovra.toml"),
+        "log_format = \"json\"\n[node]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let _ = std::fs::remove_file(home.path().join("node.json"));
+    let mut child = sovra(home.path())
+        .args(["node", "serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !home.path().join("node.json").exists() {
+        assert!(Instant::now() < deadline, "node did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = NodeProcess::url(home.path());
+    assert!(!url.ends_with(":7870"), "{url}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("listening on"), "{log}");
+    for line in log.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "{line}"
+        );
+    }
+}

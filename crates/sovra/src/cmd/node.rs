@@ -119,7 +119,7 @@ pub async fn serve(
     // A node may start empty: clouds arrive while it runs (onboarding, `sovra import`,
     // `sovra init` followed by SIGHUP).
     if node.clouds.is_empty() && node.identity.config.hosting_policy == "closed" {
-        eprintln!(
+        tracing::warn!(
             "no clouds in {} yet; `sovra init --handle @you.cloud` or `sovra import FILE` adds one while the node runs",
             ctx.home.display()
         );
@@ -154,12 +154,12 @@ pub async fn serve(
             cloud.base_url
         );
     }
-    eprintln!("sovra node listening on {addr}");
+    tracing::info!("sovra node listening on {addr}");
     if no_endpoint {
         tracing::info!("publishing no endpoint: peers reach these clouds through their relays");
     }
     sovra_node::serve(node, listener, shutdown_signal()).await?;
     sovra_node::home::clear_node_info(&ctx.home);
-    eprintln!("sovra node stopped");
+    tracing::info!("sovra node stopped");
     Ok(())
 }
