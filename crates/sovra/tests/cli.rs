@@ -1094,7 +1094,7 @@ fn sovra_toml_sets_what_flags_and_variables_do_not() {
     )
     .unwrap();
     let _ = std::fs::remove_file(home.path().join("node.json"));
-    let mut child = sovra(home.path())
+    let child = sovra(home.path())
         .args(["node", "serve"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
