@@ -10,6 +10,7 @@
 
 pub mod errors;
 pub mod health;
+pub mod metrics;
 pub mod serve;
 
 use axum::extract::{FromRequest, Request};

@@ -147,7 +147,10 @@ pub async fn serve(
         // (the layer answers heads past MAX_HEAD; this bounds memory for the rest).
         .max_buf_size(4 * crate::errors::MAX_HEAD)
         .keep_alive(true);
-    let app = app.layer(axum::middleware::from_fn(crate::errors::json_errors));
+    let app = app
+        .route("/metrics", axum::routing::get(crate::metrics::render))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
+        .layer(axum::middleware::from_fn(crate::errors::json_errors));
     tokio::pin!(shutdown);
     loop {
         while connections.try_join_next().is_some() {}

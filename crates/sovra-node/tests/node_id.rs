@@ -35,6 +35,19 @@ async fn the_node_has_its_own_key_and_states_its_hosting() {
             .unwrap();
         assert_eq!(r["status"], want, "{path}");
     }
+    // Prometheus text, requests counted by route pattern and status.
+    let metrics = reqwest::get(format!("{}/metrics", node.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sovra_http_requests_total{")
+            && metrics.contains("route=\"/api/node\"")
+            && metrics.contains("status=\"200\""),
+        "{metrics}"
+    );
     assert_eq!(doc.hosting_policy, "closed");
     assert_eq!(doc.operator_contact, None);
     // The node key is none of the clouds' keys.

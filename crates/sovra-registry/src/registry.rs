@@ -257,10 +257,10 @@ impl<S: RegistryStore> Registry<S> {
         let body = format!(
             "Your Sovra code is {code}. It expires in {minutes} minutes. Never share it: nobody from Sovra will ask for it."
         );
-        self.sms
-            .send(&e164, &body)
-            .await
-            .map_err(RegistryError::SmsFailed)?;
+        let sent = self.sms.send(&e164, &body).await;
+        metrics::counter!("sovra_registry_sms_total", "ok" => sent.is_ok().to_string())
+            .increment(1);
+        sent.map_err(RegistryError::SmsFailed)?;
         Ok(CodeResponse {
             verification_id: id,
             expires_at: sovra_proto::time::format(

@@ -372,6 +372,8 @@ impl Relay {
                 match self.store.pending(key, after).await {
                     Ok(batch) => {
                         want_push = batch.len() as i64 == PUSH_BATCH;
+                        metrics::counter!("sovra_relay_envelopes_pushed_total")
+                            .increment(batch.len() as u64);
                         for e in batch {
                             after = e.seq;
                             if !send(socket, &delivered(e)).await {
@@ -535,6 +537,7 @@ impl Relay {
         };
         match self.store.insert(e, self.settings.quota).await {
             Ok(()) => {
+                metrics::counter!("sovra_relay_envelopes_stored_total").increment(1);
                 self.wake(&to);
                 ServerFrame::Accepted { id, envelope }
             }

@@ -149,10 +149,13 @@ impl Cloud {
             memory.input.session = self.store.brain_session(&conv.id, &swarm.name).await?;
         }
         let api_key = self.brain_api_key(&swarm).await;
+        let started = std::time::Instant::now();
         let outcome = match api_key {
             Ok(key) => swarm.brain.answer(&self.http, &memory.input, key).await,
             Err(e) => Err(e),
         };
+        metrics::histogram!("sovra_brain_seconds", "ok" => outcome.is_ok().to_string())
+            .record(started.elapsed().as_secs_f64());
         let run = BrainRun {
             peer: peer.grant.peer_pubkey.to_b64(),
             swarm: swarm.name.clone(),

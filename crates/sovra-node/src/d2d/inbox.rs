@@ -95,6 +95,9 @@ async fn run(pool: SqlitePool, rates: Arc<RateBook>, mut rx: mpsc::Receiver<(Inb
         let (messages, replies): (Vec<Inbound>, Vec<Reply>) = batch.drain(..).unzip();
         match commit(&pool, &rates, &mut windows, &messages).await {
             Ok(verdicts) => {
+                let accepted = verdicts.iter().filter(|v| v.is_ok()).count() as u64;
+                metrics::counter!("sovra_d2d_messages_accepted_total").increment(accepted);
+                metrics::counter!("sovra_d2d_inbox_commits_total").increment(1);
                 for (reply, verdict) in replies.into_iter().zip(verdicts) {
                     // A waiter that gave up (client timeout) still had its message stored.
                     let _ = reply.send(verdict.map_err(Rejected::Protocol));

@@ -97,6 +97,8 @@ impl Cloud {
         for r in done {
             match r {
                 Ok((id, Ok(o))) => {
+                    metrics::counter!("sovra_outbox_attempts_total", "outcome" => o.state)
+                        .increment(1);
                     ids.push(id);
                     outcomes.push(o);
                 }
