@@ -231,6 +231,9 @@ pub(crate) enum Command {
         /// Also show what the brain was given for each automatic answer.
         #[arg(long)]
         context: bool,
+        /// Every conversation kept with the peer, not only the current one.
+        #[arg(long)]
+        all: bool,
     },
     /// Swarms: the agents inside this cloud, their souls, memory, brains and tokens.
     Swarm {
@@ -1036,7 +1039,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Outbox {
             command: OutboxCommand::Cancel { id },
         } => conversations::cancel(&ctx, id).await,
-        Command::Log { peer, context } => conversations::log(&ctx, &peer, context).await,
+        Command::Log { peer, context, all } => conversations::log(&ctx, &peer, context, all).await,
         Command::Swarm { command } => swarm::run(&ctx, command).await,
         Command::Drafts { command } => drafts::run(&ctx, command).await,
         Command::Inbox => inbox::run(&ctx).await,

@@ -241,6 +241,16 @@ fn two_humans_use_the_cli() {
     );
 
     ok(a.path(), &["close", "@bob.cloud"]);
+    // A new conversation; `log --all` shows both, oldest first.
+    ok(
+        a.path(),
+        &["send", "@bob.cloud", "again", "--retention", "permanent"],
+    );
+    let logs = json(a.path(), &["log", "@bob.cloud", "--all"]);
+    let convs = logs["conversations"].as_array().unwrap();
+    assert_eq!(convs.len(), 2, "{logs}");
+    assert_eq!(convs[0]["conversation"]["state"], "closed");
+    assert!(convs[1]["messages"].to_string().contains("again"));
     ok(b.path(), &["peer", "remove", "@alice.cloud"]);
     assert!(!ok(b.path(), &["peer", "list"]).contains("@alice.cloud"));
 

@@ -57,9 +57,42 @@ async fn find_conversation(ctx: &Ctx, peer: &str) -> Result<Value> {
         .ok_or_else(|| Exit(exit::NOT_FOUND, format!("no conversation with {peer}")).into())
 }
 
-/// `sovra log PEER [--context]`.
-pub async fn log(ctx: &Ctx, peer: &str, context: bool) -> Result<()> {
-    let conv = find_conversation(ctx, peer).await?;
+/// `sovra log PEER [--context] [--all]`: the current conversation with the peer, or with
+/// `--all` every one kept, oldest first.
+pub async fn log(ctx: &Ctx, peer: &str, context: bool, all: bool) -> Result<()> {
+    if !all {
+        let conv = find_conversation(ctx, peer).await?;
+        let v = log_one(ctx, &conv, context).await?;
+        ctx.print(&v, |v| print_log(v, &conv, peer));
+        return Ok(());
+    }
+    let v = ctx.call("GET", "/conversations", None).await?;
+    let mut convs: Vec<Value> = v["conversations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["peer_handle"] == peer || c["peer_pubkey"] == peer)
+        .cloned()
+        .collect();
+    if convs.is_empty() {
+        return Err(Exit(exit::NOT_FOUND, format!("no conversation with {peer}")).into());
+    }
+    convs.sort_by_key(|c| c["created_at"].as_i64());
+    let mut logs = Vec::with_capacity(convs.len());
+    for conv in &convs {
+        logs.push(log_one(ctx, conv, context).await?);
+    }
+    let v = serde_json::json!({ "conversations": logs });
+    ctx.print(&v, |_| {
+        for (log, conv) in logs.iter().zip(&convs) {
+            print_log(log, conv, peer);
+        }
+    });
+    Ok(())
+}
+
+/// One conversation's messages (and, with `context`, what brains were given).
+async fn log_one(ctx: &Ctx, conv: &Value, context: bool) -> Result<Value> {
     let id = conv["id"].as_str().unwrap_or_default();
     let mut v = ctx
         .call("GET", &format!("/messages?conversation={id}"), None)
@@ -70,24 +103,27 @@ pub async fn log(ctx: &Ctx, peer: &str, context: bool) -> Result<()> {
             .await?;
         v["runs"] = runs["runs"].clone();
     }
-    ctx.print(&v, |v| {
-        println!(
-            "Conversation {id} with {peer} ({}), topic: {}",
-            conv["state"].as_str().unwrap_or(""),
-            conv["topic"].as_str().unwrap_or("")
-        );
-        let runs = v["runs"].as_array().cloned().unwrap_or_default();
-        for m in v["messages"].as_array().cloned().unwrap_or_default() {
-            print_message(&m, peer);
-            let run = runs
-                .iter()
-                .find(|r| m["direction"] == "in" && r["seq"] == m["seq"]);
-            if let Some(run) = run {
-                print_context(run);
-            }
+    v["conversation"] = conv.clone();
+    Ok(v)
+}
+
+fn print_log(v: &Value, conv: &Value, peer: &str) {
+    println!(
+        "Conversation {} with {peer} ({}), topic: {}",
+        conv["id"].as_str().unwrap_or(""),
+        conv["state"].as_str().unwrap_or(""),
+        conv["topic"].as_str().unwrap_or("")
+    );
+    let runs = v["runs"].as_array().cloned().unwrap_or_default();
+    for m in v["messages"].as_array().cloned().unwrap_or_default() {
+        print_message(&m, peer);
+        let run = runs
+            .iter()
+            .find(|r| m["direction"] == "in" && r["seq"] == m["seq"]);
+        if let Some(run) = run {
+            print_context(run);
         }
-    });
-    Ok(())
+    }
 }
 
 /// What a brain was given for one answer, indented under the message it answered.
