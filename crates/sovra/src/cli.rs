@@ -166,18 +166,46 @@ impl Ctx {
     }
 }
 
+/// A refusal the node explained: shown as its sentence, with the stable code after it.
+#[derive(Debug)]
+pub struct Refusal {
+    pub exit: u8,
+    pub code: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+impl std::error::Error for Refusal {}
+
 pub fn client_error(e: ClientError, base: &str) -> anyhow::Error {
-    match &e {
+    match e {
         ClientError::Transport(t) => Exit(
             exit::UNREACHABLE,
             format!("cannot reach the node at {base}: {t}"),
         )
         .into(),
-        ClientError::Status { status: 404, .. } => Exit(exit::NOT_FOUND, e.to_string()).into(),
-        ClientError::Status { code, .. } if code == "refused" || code == "peer_expired" => {
-            Exit(exit::REFUSED, e.to_string()).into()
+        ClientError::Status {
+            status,
+            code,
+            message,
+        } => {
+            let exit = match (status, code.as_str()) {
+                (404, _) => exit::NOT_FOUND,
+                (_, "refused" | "peer_expired") => exit::REFUSED,
+                _ => exit::FAILURE,
+            };
+            Refusal {
+                exit,
+                code,
+                message,
+            }
+            .into()
         }
-        _ => anyhow!(e),
+        e => anyhow!(e),
     }
 }
 

@@ -852,13 +852,18 @@ fn main() -> ExitCode {
             let code = e
                 .downcast_ref::<Exit>()
                 .map(|x| x.0)
+                .or_else(|| e.downcast_ref::<cli::Refusal>().map(|r| r.exit))
                 .unwrap_or(exit::FAILURE);
             if json {
                 // `--json` output stays JSON when it fails: the node's error code when there is
                 // one, else what the exit code means.
                 let error = e
-                    .downcast_ref::<sovra_client::ClientError>()
-                    .and_then(|c| c.code().map(str::to_owned))
+                    .downcast_ref::<cli::Refusal>()
+                    .map(|r| r.code.clone())
+                    .or_else(|| {
+                        e.downcast_ref::<sovra_client::ClientError>()
+                            .and_then(|c| c.code().map(str::to_owned))
+                    })
                     .unwrap_or_else(|| exit::name(code).to_owned());
                 println!(
                     "{}",

@@ -212,10 +212,15 @@ fn two_humans_use_the_cli() {
     let failed = run(a.path(), &["--json", "send", "@nobody.cloud", "hi"]);
     let body: serde_json::Value = serde_json::from_slice(&failed.stdout).unwrap();
     assert_eq!(body["exit"], 3, "{body}");
+    assert_eq!(body["error"], "unknown_peer", "{body}");
+    // Without --json: the node's sentence with the peer's handle, the code after it.
+    let failed = run(a.path(), &["send", "@nobody.cloud", "hi"]);
+    let said = String::from_utf8_lossy(&failed.stderr);
     assert!(
-        body["error"].is_string() && body["message"].is_string(),
-        "{body}"
+        said.contains("@nobody.cloud") && said.trim_end().ends_with("(unknown_peer)"),
+        "{said}"
     );
+    assert!(!said.contains("404"), "{said}");
     // Unknown peer: exit 3. Bad --call JSON: exit 1 before anything is sent.
     assert_eq!(
         run(a.path(), &["send", "@nobody.cloud", "hi"])
