@@ -136,7 +136,23 @@ pub async fn register(ctx: &Ctx, phone: &str, handle: Option<&str>, registry: &s
     }
     let mut body = phone_proof(ctx, registry, phone).await?;
     body["registry"] = json!(registry);
-    let v = ctx.call("POST", "/registry/register", Some(body)).await?;
+    // A mistyped code is asked for again on a terminal, while the registry allows tries.
+    let v = loop {
+        match ctx
+            .call("POST", "/registry/register", Some(body.clone()))
+            .await
+        {
+            Err(e)
+                if std::io::IsTerminal::is_terminal(&std::io::stdin())
+                    && e.downcast_ref::<crate::cli::Refusal>()
+                        .is_some_and(|r| r.code == "wrong_code") =>
+            {
+                eprintln!("That code is not the one sent.");
+                body["code"] = json!(read_code(phone)?);
+            }
+            other => break other?,
+        }
+    };
     ctx.print(&v, |v| {
         println!(
             "Registered {} at {}",
