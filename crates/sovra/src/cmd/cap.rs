@@ -3,7 +3,6 @@
 use anyhow::{Result, bail};
 use serde_json::json;
 
-use crate::CapCommand;
 use crate::cli::{Ctx, encode};
 
 pub async fn run(ctx: &Ctx, command: CapCommand) -> Result<()> {
@@ -72,4 +71,34 @@ pub async fn run(ctx: &Ctx, command: CapCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub enum CapCommand {
+    /// Expose a capability to peers (they still need a grant to call it).
+    Expose {
+        name: String,
+        #[arg(long)]
+        description: String,
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+        /// POST the args to this local URL.
+        #[arg(long, conflicts_with_all = ["chat", "exec"])]
+        http: Option<String>,
+        /// An OpenAI-compatible endpoint (base URL); needs --model.
+        #[arg(long, requires = "model", conflicts_with = "exec")]
+        chat: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        /// The swarm it belongs to (a chat adapter speaks with its soul; default: main).
+        #[arg(long)]
+        swarm: Option<String>,
+        /// Run this command (no shell): args JSON on stdin, JSON on stdout. Must come last.
+        #[arg(long, num_args = 1.., allow_hyphen_values = true)]
+        exec: Vec<String>,
+    },
+    Withdraw {
+        name: String,
+    },
+    List,
 }

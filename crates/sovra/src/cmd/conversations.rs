@@ -235,3 +235,11 @@ pub async fn cancel(ctx: &Ctx, id: i64) -> Result<()> {
     ctx.print(&v, |_| println!("Delivery {id} cancelled."));
     Ok(())
 }
+
+#[derive(clap::Subcommand)]
+pub enum OutboxCommand {
+    /// The latest deliveries and their state.
+    List,
+    /// Stop delivering a message still pending (its id from `outbox list`).
+    Cancel { id: i64 },
+}

@@ -10,7 +10,6 @@ use sovra_proto::device::{KeyCertificate, PURPOSE_OWNER};
 use sovra_proto::keyfile::{self, KeyRole};
 use sovra_proto::{PublicKey, SigningKeypair, os_rng};
 
-use crate::DeviceCommand;
 use crate::cli::Ctx;
 
 fn fresh_ids() -> (String, String) {
@@ -182,4 +181,27 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<()> {
 pub fn default_key_out(ctx: &Ctx, label: &str) -> Result<PathBuf> {
     let dir = sovra_node::home::cloud_dir(&ctx.home, &ctx.cloud_name()?);
     Ok(dir.join(format!("device-{label}.key")))
+}
+
+#[derive(clap::Subcommand)]
+pub enum DeviceCommand {
+    /// Each device, and whether it is attached.
+    List,
+    /// Make a new device key, attach it, and write the key for the device to take.
+    Attach {
+        #[arg(long)]
+        label: String,
+        /// Where to write the new device's key (0600).
+        #[arg(long)]
+        key_out: Option<std::path::PathBuf>,
+    },
+    /// End one device (by key or client-instance id); the cloud is untouched.
+    Detach {
+        device: String,
+        /// user-request, device-loss, session-expired, policy or migration.
+        #[arg(long, default_value = "user-request")]
+        reason: String,
+    },
+    /// Bring a detached device back.
+    Recover { device: String },
 }

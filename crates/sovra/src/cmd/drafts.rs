@@ -3,7 +3,6 @@
 use anyhow::Result;
 use serde_json::json;
 
-use crate::DraftsCommand;
 use crate::cli::{Ctx, ms_to_time};
 
 pub async fn run(ctx: &Ctx, command: DraftsCommand) -> Result<()> {
@@ -46,4 +45,18 @@ pub async fn run(ctx: &Ctx, command: DraftsCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub enum DraftsCommand {
+    List,
+    /// Send a draft as the reply, optionally with your own text.
+    Send {
+        id: i64,
+        #[arg(long)]
+        text: Option<String>,
+    },
+    Discard {
+        id: i64,
+    },
 }

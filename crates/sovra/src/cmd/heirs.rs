@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use sovra_proto::inheritance::{Heir, HeirGrant, InheritanceClaim, InheritancePolicy};
 use sovra_proto::migration::{Unlock, open_bundle};
 
-use crate::HeirsCommand;
 use crate::cli::{Ctx, ms_to_time};
 
 /// Days in `180d` or `180`.
@@ -198,4 +197,32 @@ async fn claim(ctx: &Ctx, handle: &str) -> Result<()> {
         ..ctx.clone()
     };
     super::migration::import_opened(&ctx, &node, &archive, None).await
+}
+
+#[derive(clap::Subcommand)]
+pub enum HeirsCommand {
+    /// The heirs, the inactivity period, when the switch fires, the endowment.
+    List,
+    /// Name a whitelisted peer heir (signed by the cloud key here).
+    ///
+    /// Example: sovra heirs add @bob.cloud --after 180d --grant control
+    Add {
+        handle: String,
+        /// Owner inactivity before the switch fires (days: 180d).
+        #[arg(long, value_parser = parse_days)]
+        after: Option<u64>,
+        /// `read`: talk to the sealed cloud; `control`: also take it.
+        #[arg(long, default_value = "read", value_parser = ["read", "control"])]
+        grant: String,
+    },
+    /// No longer name this peer heir.
+    Remove { handle: String },
+    /// Free-form words for the heirs, signed with the policy.
+    Endowment { text: String },
+    /// Remove every heir: the switch is off.
+    Clear,
+    /// Clouds whose switch named this cloud heir.
+    Inherited,
+    /// Take a cloud you inherited with control: it moves to this home's node.
+    Claim { handle: String },
 }

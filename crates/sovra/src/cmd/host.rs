@@ -6,7 +6,6 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::HostCommand;
 use crate::cli::Ctx;
 
 /// `sovra init --handle @h --hosted-by URL (--invite CODE | --phone NUMBER)`, run on the
@@ -267,4 +266,41 @@ async fn status(ctx: &Ctx) -> Result<()> {
         println!("invites: {waiting} waiting, {used} used");
     });
     Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub enum HostCommand {
+    /// (Operator) Make an invite code: one hosted cloud for whoever holds it.
+    Invite {
+        /// Days the code stays valid.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+    },
+    /// (Operator) What this node hosts: clouds, their size and last activity, invites. No
+    /// content.
+    Status,
+    /// (Operator) Set what one cloud may take of this node; the node applies it within a
+    /// minute. Without limits given, clears the cloud's quota.
+    Quota {
+        /// The cloud's name on this node.
+        name: String,
+        #[arg(long)]
+        storage_mb: Option<u64>,
+        #[arg(long)]
+        messages_per_day: Option<u64>,
+        #[arg(long)]
+        brain_answers_per_day: Option<u64>,
+        #[arg(long)]
+        capabilities: Option<u64>,
+    },
+    /// (Operator) Reports filed about the clouds hosted here or about this node, newest first.
+    Reports,
+    /// (A hosted cloud's owner) Withdraw the node's host key: it stops speaking for the cloud.
+    Revoke,
+    /// (A hosted cloud's owner) Certify the node's host key for another period (before the
+    /// current certificate expires; peers refuse an expired one).
+    Renew {
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
 }

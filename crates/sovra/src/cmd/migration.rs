@@ -22,7 +22,6 @@ use sovra_proto::migration::{
 };
 use sovra_proto::{EncryptionKey, EncryptionSecret, IdentityDocument, os_rng};
 
-use crate::MigrationCommand;
 use crate::cli::{Ctx, client_error};
 
 /// Long enough for a freeze to wait out running calls and a large cloud to be read.
@@ -474,4 +473,17 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub enum MigrationCommand {
+    /// serving, moving or moved (with the move statement), and the seals in force.
+    Status,
+    /// Unfreeze a cloud exported with --move whose move was abandoned.
+    Cancel,
+    /// Make an X25519 key file to receive bundles (`sovra export --to` its public key).
+    Keygen {
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }

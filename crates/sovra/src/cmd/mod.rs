@@ -1,4 +1,5 @@
-//! One file per command family; `main.rs` holds the clap definitions and dispatches here.
+//! One file per command family, each defining its own subcommands' arguments (clap); `main.rs`
+//! holds the top-level commands and dispatches here.
 //! This file holds what the three long-running processes (node, registry, relay) share.
 
 pub mod agent;

@@ -163,3 +163,38 @@ pub async fn serve(
     tracing::info!("sovra node stopped");
     Ok(())
 }
+
+#[derive(clap::Subcommand)]
+pub enum NodeCommand {
+    /// Create the node's own key (its node-id, distinct from every cloud's) and set what it
+    /// publishes at /api/node. Safe to run again: the key is kept, the settings replaced.
+    Init {
+        /// How to reach the operator (an address or URL), published at /api/node.
+        #[arg(long)]
+        operator_contact: Option<String>,
+        /// Who may get a cloud here: closed, invite (`sovra host invite` makes the codes), or
+        /// phone (one cloud per phone verified by --phone-registry).
+        #[arg(long, default_value = "closed")]
+        hosting_policy: String,
+        /// With --hosting-policy phone: the registry whose phone checks admit a cloud (its key
+        /// is pinned now).
+        #[arg(long)]
+        phone_registry: Option<String>,
+    },
+    /// Serve until SIGINT or SIGTERM; in-flight requests finish first.
+    Serve {
+        #[arg(long, env = "SOVRA_NODE_LISTEN", default_value = "127.0.0.1:7870")]
+        listen: String,
+        /// The URL peers reach this node at (default: http://<listen address>).
+        #[arg(long, env = "SOVRA_NODE_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// Tell peers no URL: the clouds are reached only through their relays (a node behind
+        /// NAT).
+        #[arg(long)]
+        no_endpoint: bool,
+        /// Ask a handshake from a key not on the whitelist for a proof of work of this many
+        /// leading zero bits (0: none; Sovra nodes pay up to 24 automatically).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=24))]
+        stranger_pow: u8,
+    },
+}

@@ -5,7 +5,6 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use sovra_proto::nym::NymCertificate;
 
-use crate::NymCommand;
 use crate::cli::{Ctx, encode};
 
 pub async fn run(ctx: &Ctx, command: NymCommand) -> Result<()> {
@@ -53,4 +52,14 @@ pub async fn run(ctx: &Ctx, command: NymCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub enum NymCommand {
+    /// Issue a nym (handle syntax, e.g. @amber-river.nym) signed by the cloud key.
+    Create { nym: String },
+    /// This cloud's nyms.
+    List,
+    /// Retire a nym; peers it was presented to see the handle again.
+    Retire { nym: String },
 }

@@ -3,7 +3,6 @@
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::PeerCommand;
 use crate::cli::{Ctx, encode, list};
 
 pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
@@ -231,4 +230,73 @@ async fn change_grant(ctx: &Ctx, peer: &str, capability: &str, allow: bool) -> R
         )
     });
     Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub enum PeerCommand {
+    /// Add or update a peer. With the handle alone, its key and endpoint come from the
+    /// registry (verified against the pinned registry key) and follow its rotations.
+    Add {
+        #[arg(value_parser = crate::cli::peer_arg)]
+        handle: String,
+        /// The peer's Ed25519 key (`ed25519:…` or base64), to add it without a registry.
+        #[arg(long)]
+        pubkey: Option<String>,
+        /// The peer cloud's base URL (with --pubkey).
+        #[arg(long)]
+        url: Option<String>,
+        /// A relay the peer is reachable through (with --pubkey; repeatable).
+        #[arg(long = "relay", requires = "pubkey")]
+        relays: Vec<String>,
+        /// The peer's X25519 key, needed to reach it through relays alone (with --pubkey).
+        #[arg(long, requires = "pubkey")]
+        encryption_key: Option<String>,
+        /// Resolve the handle at this registry (default: the one pinned for its domain).
+        #[arg(long, env = "SOVRA_REGISTRY", conflicts_with = "pubkey")]
+        registry: Option<String>,
+        /// A capability the peer may call (repeatable).
+        #[arg(long = "allow")]
+        allow: Vec<String>,
+        /// Handshakes plus messages accepted per rolling day.
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+        /// RFC 3339 expiry, e.g. 2027-04-19T00:00:00Z.
+        #[arg(long)]
+        expires: Option<String>,
+        /// The swarm that answers this peer (default: main).
+        #[arg(long)]
+        swarm: Option<String>,
+        /// Present this nym of ours to the peer instead of our handle (`sovra nym create`).
+        #[arg(long)]
+        present_as: Option<String>,
+    },
+    List,
+    Remove {
+        #[arg(value_parser = crate::cli::peer_arg)]
+        peer: String,
+    },
+    /// Let a peer call one more capability, keeping its other grants.
+    ///
+    /// Example: sovra peer grant @bob.cloud WordCount
+    Grant {
+        #[arg(value_parser = crate::cli::peer_arg)]
+        peer: String,
+        capability: String,
+    },
+    /// Stop a peer calling one capability, keeping its other grants.
+    Revoke {
+        #[arg(value_parser = crate::cli::peer_arg)]
+        peer: String,
+        capability: String,
+    },
+    /// Show who a registry says a handle is, with the safety code to compare; adds nothing.
+    Lookup {
+        #[arg(value_parser = crate::cli::peer_arg)]
+        handle: String,
+        #[arg(long, env = "SOVRA_REGISTRY")]
+        registry: Option<String>,
+    },
+    /// Ask the registries about every peer added by handle now (rotations are followed,
+    /// resets become pending requests). The node also does this hourly.
+    Check,
 }

@@ -3,7 +3,6 @@
 use anyhow::Result;
 use serde_json::json;
 
-use crate::PendingCommand;
 use crate::cli::{Ctx, encode, ms_to_time};
 
 pub async fn run(ctx: &Ctx, command: PendingCommand) -> Result<()> {
@@ -86,4 +85,28 @@ pub async fn run(ctx: &Ctx, command: PendingCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub enum PendingCommand {
+    List,
+    /// Whitelist the peer behind a pending request.
+    Approve {
+        id: String,
+        /// A capability to grant (repeatable). For a key reset, default: the old key's grants.
+        #[arg(long = "allow")]
+        allow: Vec<String>,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        rate: Option<u32>,
+        #[arg(long)]
+        handle: Option<String>,
+        /// Approve even though the registry gives the claimed handle to another key.
+        #[arg(long)]
+        force: bool,
+    },
+    Deny {
+        id: String,
+    },
 }

@@ -202,3 +202,22 @@ pub async fn rotate(ctx: &Ctx, phone: &str) -> Result<()> {
     });
     Ok(())
 }
+
+#[derive(clap::Subcommand)]
+pub enum RegistryCommand {
+    /// Serve until SIGINT or SIGTERM. Creates the registry's keys on first start.
+    Serve {
+        /// Where the registry keeps its keys and database (default: <home>/registry).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        #[arg(long, env = "SOVRA_REGISTRY_LISTEN", default_value = "127.0.0.1:7871")]
+        listen: String,
+        /// Handles are @name.<domain>.
+        #[arg(long, default_value = "cloud")]
+        domain: String,
+        /// How codes are sent: console (to this log), twilio (TWILIO_* variables) or
+        /// webhook (SOVRA_SMS_WEBHOOK_URL).
+        #[arg(long, default_value = "console")]
+        sms: String,
+    },
+}

@@ -6,7 +6,6 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::{init_logging, shutdown_signal};
-use crate::RelayCommand;
 use crate::cli::Ctx;
 
 pub async fn run(ctx: &Ctx, command: RelayCommand) -> Result<()> {
@@ -81,4 +80,46 @@ pub async fn run(ctx: &Ctx, command: RelayCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+#[derive(clap::Subcommand)]
+pub enum RelayCommand {
+    /// Keep this cloud reachable through a relay (and publish it as a hint). The node first
+    /// connects and authenticates; a relay it cannot use is refused.
+    Add {
+        /// ws://… or wss://… (wss is checked against the system's CA roots).
+        url: String,
+        /// Also trust the CA certificates in this PEM file for this relay (a private CA).
+        #[arg(long)]
+        ca_file: Option<std::path::PathBuf>,
+    },
+    /// The relays this cloud uses.
+    List,
+    /// Stop publishing a relay.
+    Remove { url: String },
+    /// Serve until SIGINT or SIGTERM.
+    Serve {
+        /// Where the relay keeps its database (default: <home>/relay).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        #[arg(long, env = "SOVRA_RELAY_LISTEN", default_value = "127.0.0.1:7872")]
+        listen: String,
+        /// The URL clouds connect to, which they sign (default: ws://<listen address>).
+        #[arg(long, env = "SOVRA_RELAY_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// Undelivered envelopes expire after this many seconds.
+        #[arg(long, default_value_t = 7 * 24 * 3600)]
+        ttl: u64,
+        /// Leading zero bits of the first-contact proof of work (0: none).
+        #[arg(long, default_value_t = 18)]
+        pow_difficulty: u8,
+        /// Frames per second per sender key, and the burst.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 500.0)]
+        burst: f64,
+        /// Most envelopes waiting per recipient.
+        #[arg(long, default_value_t = 10_000)]
+        quota: i64,
+    },
 }

@@ -8,7 +8,6 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::conversations::print_message;
-use crate::SendArgs;
 use crate::cli::{Ctx, Exit, exit};
 
 pub async fn run(ctx: &Ctx, args: SendArgs) -> Result<()> {
@@ -213,4 +212,30 @@ impl Spinner {
             eprint!("\r\x1b[2K");
         }
     }
+}
+
+#[derive(clap::Args)]
+pub struct SendArgs {
+    /// The peer's handle or key.
+    #[arg(value_parser = crate::cli::peer_arg)]
+    peer: String,
+    text: String,
+    /// Call a capability: --call NAME ['<json args>'] (repeatable; no args means {}).
+    #[arg(long = "call", num_args = 1..=2, value_names = ["CAP", "JSON"])]
+    call: Vec<String>,
+    /// How long the peer may keep this: session, 90d or permanent.
+    #[arg(long, default_value = "session", value_parser = ["session", "90d", "permanent"])]
+    retention: String,
+    /// Seconds to wait for delivery and the reply.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// Wait for a reply even without calls.
+    #[arg(long)]
+    wait_reply: bool,
+    /// Address one of the peer's swarms (the peer must grant `swarm:NAME`).
+    #[arg(long)]
+    swarm: Option<String>,
+    /// Answer the peer's message with this seq (a reply written by hand).
+    #[arg(long)]
+    reply_to: Option<u64>,
 }

@@ -6,7 +6,6 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::cli::{Ctx, encode, list};
-use crate::{SwarmCommand, SwarmSetArgs};
 
 pub async fn run(ctx: &Ctx, command: SwarmCommand) -> Result<()> {
     match command {
@@ -216,4 +215,89 @@ async fn set(ctx: &Ctx, a: SwarmSetArgs) -> Result<()> {
         .await?;
     ctx.print(&v, print_swarm);
     Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub enum SwarmCommand {
+    /// Create a swarm (mode auto, no brain until you set one).
+    Create {
+        name: String,
+    },
+    List,
+    Show {
+        name: String,
+    },
+    /// Remove a swarm (not main; not while peers or capabilities use it).
+    Remove {
+        name: String,
+    },
+    /// Show the soul (system prompt), or replace it from a file or your $EDITOR.
+    Soul {
+        name: String,
+        #[arg(long, conflicts_with = "file")]
+        edit: bool,
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Show the long-term notes, or replace them from a file or your $EDITOR.
+    Memory {
+        name: String,
+        #[arg(long, conflicts_with = "file")]
+        edit: bool,
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Change a swarm's mode, budget or brain. The brain: --brain openai --url URL --model M,
+    /// --brain brainstem --url URL, --brain http --url URL, --brain exec -- CMD ARGS…,
+    /// --brain none.
+    Set(Box<SwarmSetArgs>),
+    /// Create an agent API token for this swarm (printed once), or revoke all of them.
+    Token {
+        name: String,
+        #[arg(long)]
+        revoke: bool,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct SwarmSetArgs {
+    pub name: String,
+    /// auto (answer at once), review (draft for you), off (store only).
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// Brain answers per day.
+    #[arg(long)]
+    pub budget: Option<i64>,
+    /// Automatic messages in a row answered before the conversation waits for a human.
+    #[arg(long)]
+    pub max_auto_turns: Option<i64>,
+    /// Recent turns given to the brain.
+    #[arg(long)]
+    pub memory_messages: Option<i64>,
+    /// Characters of recent turns given to the brain.
+    #[arg(long)]
+    pub memory_chars: Option<i64>,
+    /// none, openai, brainstem, http or exec.
+    #[arg(long)]
+    pub brain: Option<String>,
+    /// The brain's base URL (openai: as OpenAI clients take it, e.g. http://127.0.0.1:11434/v1).
+    #[arg(long)]
+    pub url: Option<String>,
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The environment variable of the node holding the API key.
+    #[arg(long, conflicts_with = "api_key_file")]
+    pub api_key_env: Option<String>,
+    /// A file holding the API key; it is copied into the swarm's 0600 api-key file.
+    #[arg(long)]
+    pub api_key_file: Option<std::path::PathBuf>,
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    /// With --brain exec: the command and its arguments, after `--`.
+    #[arg(last = true)]
+    pub exec: Vec<String>,
 }

@@ -527,3 +527,65 @@ pub async fn relay(
     }
     Ok(())
 }
+
+#[derive(clap::Subcommand)]
+pub enum BenchCommand {
+    /// Messages per second and p50/p99 latency into a real node on loopback.
+    D2d {
+        /// Concurrent conversations to measure, one run each.
+        #[arg(long, value_delimiter = ',', default_value = "1,32")]
+        conversations: Vec<usize>,
+        /// Seconds per run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Payload plaintext size in bytes.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+    },
+    /// Answered messages per second and latency from send to the automatic reply, with a
+    /// brain that answers instantly (the node's overhead around a brain).
+    Agents {
+        #[arg(long, value_delimiter = ',', default_value = "1,32")]
+        conversations: Vec<usize>,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Envelopes per second and end-to-end latency through a relay process, then its memory
+    /// per idle connection.
+    Relay {
+        #[arg(long, default_value_t = 100)]
+        clouds: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// Idle connections for the memory measurement.
+        #[arg(long, default_value_t = 10_000)]
+        idle: usize,
+    },
+    /// Time and size of moving a cloud: export over the owner API, seal, open, import.
+    Export {
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 100)]
+        conversations: usize,
+        /// Bytes of text per message.
+        #[arg(long, default_value_t = 256)]
+        size: usize,
+    },
+    /// Handle lookups per second and latency against a registry holding many handles.
+    Registry {
+        /// Handles registered before measuring.
+        #[arg(long, default_value_t = 1_000_000)]
+        handles: usize,
+        /// Offered load of the fixed-rate run, lookups per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        /// Seconds per run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Keep the registry here (reused if it already holds the handles).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+}
