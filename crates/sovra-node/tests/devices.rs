@@ -4,12 +4,12 @@
 
 mod common;
 
-use common::{Owner, TestNode, fast_settings};
+use common::Owner;
 use serde_json::{Value, json};
 use sovra_client::OwnerClient;
 use sovra_node::home;
 use sovra_node::home::Admission;
-use sovra_node::hosting::{NodeConfig, NodeDb, NodeIdentity};
+use sovra_node::hosting::NodeIdentity;
 use sovra_proto::client_instance::{Attachment, Detachment, Recovery};
 use sovra_proto::device::KeyCertificate;
 use sovra_proto::{SigningKeypair, os_rng};
@@ -33,25 +33,8 @@ fn owner(base: &str, device: SigningKeypair) -> Owner {
 
 #[tokio::test]
 async fn devices_come_and_go_only_by_the_cloud_keys_word() {
-    let mut h = TestNode::start(&[]).await;
-    h.stop().await;
-    NodeIdentity::configure(
-        h.home.path(),
-        &NodeConfig {
-            operator_contact: None,
-            hosting_policy: "invite".into(),
-            phone_registry: None,
-        },
-    )
-    .unwrap();
-    h.serve(fast_settings()).await;
+    let (h, code) = common::hosting_node().await;
     let node = NodeIdentity::load_or_create(h.home.path()).unwrap().keys;
-    let code = NodeDb::open(h.home.path())
-        .await
-        .unwrap()
-        .create_invite(1)
-        .await
-        .unwrap();
     let device_home = tempfile::tempdir().unwrap();
     let (dir, base) = home::init_hosted_cloud(
         device_home.path(),

@@ -806,46 +806,19 @@ async fn inheritance_warns_then_seals_and_hands_the_cloud_to_its_heirs() {
     assert!(open_bundle(&bundle, Unlock::Secret(&bob_keys.encryption)).is_err());
 }
 
-/// A node that hosts by invite, and one invite.
-async fn hosting_node() -> (TestNode, String) {
-    use sovra_node::hosting::{NodeConfig, NodeDb, NodeIdentity};
-    let mut h = TestNode::start(&[]).await;
-    h.stop().await;
-    NodeIdentity::configure(
-        h.home.path(),
-        &NodeConfig {
-            operator_contact: None,
-            hosting_policy: "invite".into(),
-            phone_registry: None,
-        },
-    )
-    .unwrap();
-    h.serve(common::fast_settings()).await;
-    let code = NodeDb::open(h.home.path())
-        .await
-        .unwrap()
-        .create_invite(1)
-        .await
-        .unwrap();
-    (h, code)
-}
-
-/// A hosted cloud (its key on the human's device, the node holding a host key) moves to a node
-/// the human runs: the device adds the keys the node never had, and the statement tells peers
-/// the key that signs for the cloud now, so an open conversation carries on both ways.
-#[tokio::test]
-async fn a_hosted_cloud_moves_home_and_its_open_conversation_carries_on() {
+/// Dana, hosted at `h` (her key in `device_home`), talking with Pete: returns her cloud
+/// directory on the device, her base URL at `h`, her owner client, Pete's node and client.
+async fn hosted_dana_talking_to_pete(
+    h: &TestNode,
+    code: String,
+    device_home: &std::path::Path,
+    first: &str,
+) -> (std::path::PathBuf, String, Owner, TestNode, Owner) {
     use sovra_node::home::{self, Admission};
-    let (h, code) = hosting_node().await;
-    let device_home = tempfile::tempdir().unwrap();
-    let (dir, base) = home::init_hosted_cloud(
-        device_home.path(),
-        "@dana.cloud",
-        &h.url,
-        &Admission::Invite(code),
-    )
-    .await
-    .unwrap();
+    let (dir, base) =
+        home::init_hosted_cloud(device_home, "@dana.cloud", &h.url, &Admission::Invite(code))
+            .await
+            .unwrap();
     let dana = Owner(sovra_client::OwnerClient::new(
         base.clone(),
         home::load_device(&dir).unwrap(),
@@ -858,11 +831,23 @@ async fn a_hosted_cloud_moves_home_and_its_open_conversation_carries_on() {
     pete.ok(
         "POST",
         "/send",
-        Some(json!({"to": "@dana.cloud", "text": "hello hosted", "retention": "permanent"})),
+        Some(json!({"to": "@dana.cloud", "text": first, "retention": "permanent"})),
     )
     .await;
-    dana.wait_for("hello hosted", |m| m["payload"]["text"] == "hello hosted")
+    dana.wait_for(first, |m| m["payload"]["text"] == first)
         .await;
+    (dir, base, dana, p, pete)
+}
+
+/// A hosted cloud (its key on the human's device, the node holding a host key) moves to a node
+/// the human runs: the device adds the keys the node never had, and the statement tells peers
+/// the key that signs for the cloud now, so an open conversation carries on both ways.
+#[tokio::test]
+async fn a_hosted_cloud_moves_home_and_its_open_conversation_carries_on() {
+    let (h, code) = common::hosting_node().await;
+    let device_home = tempfile::tempdir().unwrap();
+    let (dir, base, dana, _p, pete) =
+        hosted_dana_talking_to_pete(&h, code, device_home.path(), "hello hosted").await;
     let conversation =
         pete.ok("GET", "/conversations", None).await["conversations"][0]["id"].clone();
 
@@ -920,34 +905,11 @@ async fn a_hosted_cloud_moves_home_and_its_open_conversation_carries_on() {
 #[tokio::test]
 async fn a_hosted_cloud_moves_to_another_host() {
     use sovra_node::home::{self, Admission};
-    let (h1, code1) = hosting_node().await;
-    let (h2, code2) = hosting_node().await;
+    let (h1, code1) = common::hosting_node().await;
+    let (h2, code2) = common::hosting_node().await;
     let device_home = tempfile::tempdir().unwrap();
-    let (dir, base1) = home::init_hosted_cloud(
-        device_home.path(),
-        "@dana.cloud",
-        &h1.url,
-        &Admission::Invite(code1),
-    )
-    .await
-    .unwrap();
-    let dana = Owner(sovra_client::OwnerClient::new(
-        base1.clone(),
-        home::load_device(&dir).unwrap(),
-        Duration::from_secs(10),
-    ));
-    let p = TestNode::start(&["@pete.cloud"]).await;
-    let pete = p.owner("pete");
-    dana.add_peer(&pete, "@pete.cloud", &[]).await;
-    pete.add_peer(&dana, "@dana.cloud", &[]).await;
-    pete.ok(
-        "POST",
-        "/send",
-        Some(json!({"to": "@dana.cloud", "text": "hi dana", "retention": "permanent"})),
-    )
-    .await;
-    dana.wait_for("hi dana", |m| m["payload"]["text"] == "hi dana")
-        .await;
+    let (dir, _base1, dana, _p, pete) =
+        hosted_dana_talking_to_pete(&h1, code1, device_home.path(), "hi dana").await;
 
     let arch = archive(&dana, true).await;
     let keys = sovra_proto::keyfile::load_cloud_keys(&dir.join("cloud.key")).unwrap();

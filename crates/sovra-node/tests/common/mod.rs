@@ -341,3 +341,27 @@ pub async fn start_relay_at(public: Option<String>) -> (String, tempfile::TempDi
     ));
     (url, dir)
 }
+
+/// A node that hosts by invite, and one invite.
+pub async fn hosting_node() -> (TestNode, String) {
+    use sovra_node::hosting::{NodeConfig, NodeDb, NodeIdentity};
+    let mut h = TestNode::start(&[]).await;
+    h.stop().await;
+    NodeIdentity::configure(
+        h.home.path(),
+        &NodeConfig {
+            operator_contact: None,
+            hosting_policy: "invite".into(),
+            phone_registry: None,
+        },
+    )
+    .unwrap();
+    h.serve(fast_settings()).await;
+    let code = NodeDb::open(h.home.path())
+        .await
+        .unwrap()
+        .create_invite(1)
+        .await
+        .unwrap();
+    (h, code)
+}

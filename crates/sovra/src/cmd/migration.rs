@@ -211,17 +211,7 @@ async fn import_hosted(
         &sha,
         jiff::Timestamp::now(),
     )?;
-    let answer: AnnounceResponse = owner
-        .call(
-            "POST",
-            "/api/owner/migration/announce",
-            Some(&serde_json::to_value(AnnounceRequest {
-                statement,
-                old_endpoint: archive.exported_from.clone(),
-            })?),
-        )
-        .await
-        .map_err(|e| client_error(e, owner.base()))?;
+    let answer = announce(&owner, statement, archive.exported_from.clone()).await?;
     ctx.print(
         &json!({ "handle": handle, "url": base, "rows": imported["rows"], "archive_sha256": hex(&sha), "announce": answer }),
         |_| {
@@ -293,17 +283,7 @@ pub async fn import_opened(
         ..ctx.clone()
     };
     let owner = ctx.owner()?;
-    let answer: AnnounceResponse = owner
-        .call(
-            "POST",
-            "/api/owner/migration/announce",
-            Some(&serde_json::to_value(AnnounceRequest {
-                statement,
-                old_endpoint: archive.exported_from.clone(),
-            })?),
-        )
-        .await
-        .map_err(|e| client_error(e, owner.base()))?;
+    let answer = announce(&owner, statement, archive.exported_from.clone()).await?;
     ctx.print(
         &json!({
             "cloud": name,
@@ -328,6 +308,25 @@ pub async fn import_opened(
         },
     );
     Ok(())
+}
+
+/// Has the node now serving the cloud announce its move (§20.5).
+async fn announce(
+    owner: &sovra_client::OwnerClient,
+    statement: MoveStatement,
+    old_endpoint: Option<String>,
+) -> Result<AnnounceResponse> {
+    owner
+        .call(
+            "POST",
+            "/api/owner/migration/announce",
+            Some(&serde_json::to_value(AnnounceRequest {
+                statement,
+                old_endpoint,
+            })?),
+        )
+        .await
+        .map_err(|e| client_error(e, owner.base()))
 }
 
 /// Waits until the node serves the imported cloud; returns its identity document.
