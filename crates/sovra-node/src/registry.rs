@@ -122,8 +122,30 @@ impl Cloud {
     /// The registry at `url` with its key: pinned now if this is the first contact, and
     /// refused if the registry today presents another key than the pinned one.
     pub async fn pin_registry(&self, url: &str) -> ApiResult<PinnedRegistry> {
+        self.pin_registry_as(url, None).await
+    }
+
+    /// `pin_registry`, with the key the owner learned from a trusted source instead of on first
+    /// use: a registry presenting (or pinned with) another key is refused, nothing pinned.
+    pub async fn pin_registry_as(
+        &self,
+        url: &str,
+        expected: Option<PublicKey>,
+    ) -> ApiResult<PinnedRegistry> {
+        let mismatch = |key: &str| {
+            ApiError::new(
+                409,
+                "registry_key_mismatch",
+                format!("the registry at {url} has key {key}, not the one given"),
+            )
+        };
         let url = normalize_url(url)?;
         if let Some(pinned) = self.store.pinned_registry(&url).await? {
+            if let Some(want) = expected
+                && pinned.registry_key != want.to_b64()
+            {
+                return Err(mismatch(&pinned.registry_key));
+            }
             return Ok(pinned);
         }
         let info = Self::registry_client(&url)
@@ -131,6 +153,9 @@ impl Cloud {
             .await
             .map_err(registry_error)?;
         let key = PublicKey::from_b64("registry_key", &info.registry_key).map_err(untrusted)?;
+        if expected.is_some_and(|want| want != key) {
+            return Err(mismatch(&info.registry_key));
+        }
         let pinned = self.store.pin_registry(&url, &key, &info.domain).await?;
         tracing::info!(cloud = %self.name, registry = %url, key = %key.to_human(), "pinned registry key");
         Ok(pinned)
@@ -179,8 +204,9 @@ impl Cloud {
         &self,
         registry: &str,
         phone: &str,
+        registry_key: Option<PublicKey>,
     ) -> ApiResult<sovra_proto::registry::CodeResponse> {
-        let registry = self.pin_registry(registry).await?;
+        let registry = self.pin_registry_as(registry, registry_key).await?;
         Self::registry_client(&registry.url)
             .request_code(phone)
             .await

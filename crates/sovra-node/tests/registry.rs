@@ -737,3 +737,51 @@ async fn high_trust_operations_need_the_device_and_the_phone() {
     assert!((400..500).contains(&s), "{s}");
     let _ = proof;
 }
+
+/// `registry_key` pins a registry's key learned from a trusted source instead of on first use.
+#[tokio::test]
+async fn a_registry_key_given_by_the_owner_is_pinned_or_refused() {
+    let reg = Reg::start(settings()).await;
+    let a = TestNode::start(&["@alice.cloud"]).await;
+    let alice = a.owner("alice");
+    let real = reqwest::get(format!("{}/v1/registry", reg.url))
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["registry_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = sovra_proto::SigningKeypair::generate(&mut sovra_proto::os_rng())
+        .public()
+        .to_human();
+    let ask =
+        |key: String| json!({"registry": reg.url, "phone": "+1 415 555 0123", "registry_key": key});
+    let (s, code) = status(
+        &alice,
+        "POST",
+        "/registry/verifications",
+        Some(ask(other.clone())),
+    )
+    .await;
+    assert_eq!((s, code.as_str()), (409, "registry_key_mismatch"));
+    assert_eq!(
+        alice.ok("GET", "/registry", None).await["pinned"],
+        json!([]),
+        "nothing pinned"
+    );
+    alice
+        .ok("POST", "/registry/verifications", Some(ask(real)))
+        .await;
+    assert_eq!(
+        alice.ok("GET", "/registry", None).await["pinned"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Once pinned, another key given is still refused.
+    let (s, code) = status(&alice, "POST", "/registry/verifications", Some(ask(other))).await;
+    assert_eq!((s, code.as_str()), (409, "registry_key_mismatch"));
+}

@@ -276,9 +276,13 @@ pub(crate) enum Command {
         /// The handle to claim; must be this cloud's (default: this cloud's).
         #[arg(long)]
         handle: Option<String>,
-        /// The registry's URL (its key is pinned on first use).
+        /// The registry's URL (its key is pinned on first use, unless --registry-key gives it).
         #[arg(long, env = "SOVRA_REGISTRY")]
         registry: String,
+        /// The registry's key (ed25519:…) from a source you trust, pinned instead of whatever
+        /// the registry presents on first contact.
+        #[arg(long, env = "SOVRA_REGISTRY_KEY")]
+        registry_key: Option<String>,
     },
     /// Replace this cloud's key: the registry links old to new, peers follow automatically.
     /// Needs the phone's code (prompted) as well as the current key.
@@ -523,7 +527,8 @@ async fn run(cli: Cli) -> Result<()> {
             phone,
             handle,
             registry,
-        } => registry::register(&ctx, &phone, handle.as_deref(), &registry).await,
+            registry_key,
+        } => registry::register(&ctx, &phone, handle.as_deref(), &registry, registry_key).await,
         Command::Rotate { phone } => registry::rotate(&ctx, &phone).await,
         Command::Pending { command } => pending::run(&ctx, command).await,
         Command::Cap { command } => cap::run(&ctx, command).await,

@@ -45,6 +45,9 @@ pub async fn registry_status(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<
 pub struct CodeBody {
     registry: String,
     phone: String,
+    /// The registry's key from a trusted source: pinned instead of trusting first use.
+    #[serde(default)]
+    registry_key: Option<String>,
 }
 
 /// `POST /registry/verifications`: the registry texts a code to the phone.
@@ -52,7 +55,16 @@ pub async fn registry_code(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(body): JsonBody<CodeBody>,
 ) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
-    let sent = cloud.request_code(&body.registry, &body.phone).await?;
+    let expected = match &body.registry_key {
+        Some(k) => Some(
+            sovra_proto::PublicKey::from_human(k)
+                .or_else(|_| sovra_proto::PublicKey::from_b64("registry_key", k))?,
+        ),
+        None => None,
+    };
+    let sent = cloud
+        .request_code(&body.registry, &body.phone, expected)
+        .await?;
     Ok((
         axum::http::StatusCode::ACCEPTED,
         Json(json!({"verification_id": sent.verification_id, "expires_at": sent.expires_at})),

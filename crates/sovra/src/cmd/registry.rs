@@ -93,17 +93,22 @@ pub async fn elevate_by_phone(ctx: &Ctx, phone: &str) -> Result<Value> {
             "this cloud has no phone on record; approve this device from another one (`sovra elevate --approve <key>` there)"
         );
     };
-    let proof = phone_proof(ctx, registry, phone).await?;
+    let proof = phone_proof(ctx, registry, phone, None).await?;
     ctx.call("POST", "/elevation", Some(proof)).await
 }
 
 /// Has the node ask `registry` to text a code to `phone`, then reads the code the human types.
-async fn phone_proof(ctx: &Ctx, registry: &str, phone: &str) -> Result<Value> {
+async fn phone_proof(
+    ctx: &Ctx,
+    registry: &str,
+    phone: &str,
+    registry_key: Option<&str>,
+) -> Result<Value> {
     let sent = ctx
         .call(
             "POST",
             "/registry/verifications",
-            Some(json!({"registry": registry, "phone": phone})),
+            Some(json!({"registry": registry, "phone": phone, "registry_key": registry_key})),
         )
         .await?;
     let code = read_code(phone)?;
@@ -124,7 +129,13 @@ pub fn read_code(phone: &str) -> Result<String> {
     Ok(code.to_owned())
 }
 
-pub async fn register(ctx: &Ctx, phone: &str, handle: Option<&str>, registry: &str) -> Result<()> {
+pub async fn register(
+    ctx: &Ctx,
+    phone: &str,
+    handle: Option<&str>,
+    registry: &str,
+    registry_key: Option<String>,
+) -> Result<()> {
     let me = ctx.call("GET", "/whoami", None).await?;
     let mine = me["handle"].as_str().unwrap_or_default();
     if let Some(h) = handle
@@ -134,7 +145,7 @@ pub async fn register(ctx: &Ctx, phone: &str, handle: Option<&str>, registry: &s
             "this cloud is {mine}; to claim {h}, create a cloud for it (`sovra init --handle {h}`) and select it with --cloud"
         );
     }
-    let mut body = phone_proof(ctx, registry, phone).await?;
+    let mut body = phone_proof(ctx, registry, phone, registry_key.as_deref()).await?;
     body["registry"] = json!(registry);
     // A mistyped code is asked for again on a terminal, while the registry allows tries.
     let v = loop {
@@ -187,7 +198,7 @@ pub async fn rotate(ctx: &Ctx, phone: &str) -> Result<()> {
         .as_str()
         .context("this cloud is not registered; run `sovra register` first")?
         .to_owned();
-    let body = phone_proof(ctx, &registry, phone).await?;
+    let body = phone_proof(ctx, &registry, phone, None).await?;
     let v = ctx.call("POST", "/registry/rotate", Some(body)).await?;
     ctx.print(&v, |v| {
         println!(
