@@ -180,7 +180,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     t.step(
         "registry",
         "started a registry (SMS codes go to its console)",
-        json!({"url": registry.url, "registry key": registry.key}),
+        json!({"command": "sovra registry serve --sms console", "url": registry.url, "registry key": registry.key}),
     );
     let relay_dir = root.join("relay");
     let relay_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -196,7 +196,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     t.step(
         "relay",
         "started a relay (WebSocket; first contact costs an 18-bit proof of work)",
-        json!({"url": relay_url}),
+        json!({"command": "sovra relay serve", "url": relay_url}),
     );
     let (home_a, home_b) = (root.join("node-a"), root.join("node-b"));
     let (_, alice_keys) = home::init_cloud(&home_a, "@alice.cloud").await?;
@@ -215,7 +215,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     t.step(
         "nodes",
         "started two nodes on loopback; node B publishes no endpoint",
-        json!({
+        json!({"command": "sovra init --handle @alice.cloud && sovra node serve   (node B: --no-endpoint)", 
             "node A (alice, mallory)": node_a.url,
             "node B (bob)": "owner API on loopback only; peers reach it through the relay",
         }),
@@ -262,7 +262,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     t.step(
         "bob",
         "gave his main swarm a soul, notes and a brain (an OpenAI-compatible model on loopback)",
-        json!({"brain": swarm["brain"], "mode": swarm["mode"], "soul": format!("{} bytes, never sent", swarm["soul_bytes"])}),
+        json!({"command": "sovra swarm soul main --file soul.md && sovra swarm set main --brain openai --url … --model …", "brain": swarm["brain"], "mode": swarm["mode"], "soul": format!("{} bytes, never sent", swarm["soul_bytes"])}),
     );
     let bob_id = sovra_client::D2dClient::default()
         .identity(bob.base())
@@ -278,7 +278,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     t.step(
         "bob",
         "exposed WordCount (an exec capability); his identity document lists it",
-        json!({
+        json!({"command": "sovra cap expose WordCount --description … --exec sovra agent word-count", 
             "identity (read locally)": format!("{}/api/d2d/identity", bob.base()),
             "endpoints": bob_id.endpoints,
             "relays": bob_id.relays,
@@ -294,7 +294,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         t.step(
             who,
             "registered a handle with a phone code read off the console gateway",
-            json!({"handle": r["handle"], "fingerprint": r["fingerprint"], "endpoint": r["endpoint"]}),
+            json!({"command": "sovra register --phone … --registry …", "handle": r["handle"], "fingerprint": r["fingerprint"], "endpoint": r["endpoint"]}),
         );
     }
 
@@ -332,7 +332,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     t.step(
         "alice+bob",
         "whitelisted each other by handle alone (bob grants alice WordCount)",
-        json!({
+        json!({"command": "sovra peer add @bob.cloud   (bob: sovra peer add @alice.cloud --allow WordCount)", 
             "alice resolved @bob.cloud to": bob_seen["lookup"]["fingerprint"],
             "bob resolved @alice.cloud to": alice_seen["lookup"]["fingerprint"],
             "safety code both read aloud": bob_seen["lookup"]["safety_code"],
@@ -349,7 +349,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     t.step(
         "alice",
         "handshake accepted; sent message 1 with a WordCount call",
-        json!({
+        json!({"command": "sovra send @bob.cloud \"…\" --call WordCount '{\"text\": \"…\"}'",
             "conversation": sent["conversation_id"],
         }),
     );
@@ -358,7 +358,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     t.step(
         "bob",
         "received and stored alice's message under her data policy",
-        json!({
+        json!({"command": "sovra log @alice.cloud",
             "text": at_bob["payload"]["text"], "retention": at_bob["retention"],
         }),
     );
@@ -393,7 +393,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     t.step(
         "bob",
         "wrote back on the same conversation",
-        json!({ "text": back["payload"]["text"] }),
+        json!({"command": "sovra send @alice.cloud \"…\"",  "text": back["payload"]["text"] }),
     );
 
     // Bob's agent answers plain questions itself, remembering the conversation.
@@ -467,7 +467,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     t.step(
         "mallory",
         "a stranger's handshake was refused and waits for bob's decision",
-        json!({
+        json!({"command": "sovra pending list && sovra pending deny <id>",
             "mallory saw": refused.err().map(|e| e.to_string()),
             "bob's pending requests": waiting.len(),
         }),
@@ -505,7 +505,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     t.step(
         "alice",
         "rotated her key; bob's node verified the rotation at the registry and followed, grant kept",
-        json!({
+        json!({"command": "sovra rotate --phone …", 
             "new fingerprint": rotated["fingerprint"],
             "bob's entry now": entry["fingerprint"],
             "bob still lets her call": entry["entry"]["allowed_capabilities"],
@@ -605,6 +605,15 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         println!(
             "\nAll {} steps verified; the registry and both nodes shut down cleanly.",
             t.steps
+        );
+        println!(
+            "\nNow try it yourself (each step above shows its command):\n  \
+             sovra init --handle @you.cloud\n  \
+             sovra node serve                      # in another terminal\n  \
+             sovra peer add @friend.cloud --pubkey ed25519:… --url http://…/clouds/friend\n  \
+             sovra send @friend.cloud \"hello\"\n  \
+             sovra inbox                           # follow what arrives, live\n\
+             `sovra quickstart --dir DIR` keeps these clouds: `sovra --home DIR/node-a node serve`."
         );
     }
     Ok(())

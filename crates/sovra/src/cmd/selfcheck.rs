@@ -32,7 +32,10 @@ impl Transcript {
         } else {
             println!("{:>2}. [{who}] {what}", self.steps);
             if let Some(obj) = detail.as_object() {
-                for (k, v) in obj {
+                // The command behind the step first, then what it showed.
+                let mut entries: Vec<_> = obj.iter().collect();
+                entries.sort_by_key(|(k, _)| *k != "command");
+                for (k, v) in entries {
                     let v = v
                         .as_str()
                         .map(str::to_owned)
