@@ -257,15 +257,34 @@ pub fn peer_arg(text: &str) -> Result<String, String> {
 /// Tells the node running on `home` (if one is recorded) to serve clouds written into the home
 /// since it started (SIGHUP). Returns the node's record when one was told.
 pub fn reload_node(home: &std::path::Path) -> Result<Option<home::NodeInfo>> {
-    let Some(node) = home::read_node_info(home) else {
+    let Some((node, pid)) = running_node(home) else {
         return Ok(None);
     };
-    let pid = rustix::process::Pid::from_raw(node.pid as i32)
-        .with_context(|| format!("the node's pid {} in node.json", node.pid))?;
-    match rustix::process::kill_process(pid, rustix::process::Signal::HUP) {
-        Ok(()) => Ok(Some(node)),
-        // node.json outlived its node (killed without cleaning up).
-        Err(rustix::io::Errno::SRCH) => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("signalling the node (pid {})", node.pid)),
-    }
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP)
+        .with_context(|| format!("signalling the node (pid {})", node.pid))?;
+    Ok(Some(node))
+}
+
+/// The node `node.json` records for `home`, if its process is alive (the file can outlive a
+/// node killed without cleaning up).
+pub fn running_node(home: &std::path::Path) -> Option<(home::NodeInfo, rustix::process::Pid)> {
+    let node = home::read_node_info(home)?;
+    let pid = rustix::process::Pid::from_raw(node.pid as i32)?;
+    rustix::process::test_kill_process(pid).ok()?;
+    Some((node, pid))
+}
+
+/// The peer `who` (handle or key) from `GET /peers`: its whole entry as the node lists it.
+pub async fn find_peer(ctx: &Ctx, who: &str) -> Result<Value> {
+    let peers = ctx.call("GET", "/peers", None).await?;
+    peers["peers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| {
+            p["entry"]["peer_handle"].as_str() == Some(who)
+                || p["entry"]["peer_pubkey"].as_str() == Some(who)
+        })
+        .cloned()
+        .with_context(|| format!("{who} is not on the whitelist; `sovra peer add` it first"))
 }

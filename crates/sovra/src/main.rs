@@ -86,16 +86,8 @@ pub(crate) enum Command {
     Init {
         #[arg(long)]
         handle: String,
-        /// Have the node at this URL host the cloud: the cloud key stays in this home (your
-        /// device), the node gets only a host key this cloud key certifies.
-        #[arg(long)]
-        hosted_by: Option<String>,
-        /// The invite code the node's operator gave you (a node hosting by invite).
-        #[arg(long, requires = "hosted_by", conflicts_with = "phone")]
-        invite: Option<String>,
-        /// Your phone number, for a node hosting by phone: its registry texts a code.
-        #[arg(long, requires = "hosted_by")]
-        phone: Option<String>,
+        #[command(flatten)]
+        hosting: host::HostedBy,
     },
     /// Operate a node that hosts other people's clouds, or (from a hosted cloud's device)
     /// withdraw its node's host key.
@@ -149,16 +141,9 @@ pub(crate) enum Command {
         /// The cloud's directory name here (default: from its handle).
         #[arg(long, conflicts_with = "hosted_by")]
         name: Option<String>,
-        /// Move the cloud to this hosting node instead (this home is your device; the node gets
-        /// a host key your cloud key certifies).
-        #[arg(long)]
-        hosted_by: Option<String>,
-        /// With --hosted-by: the operator's invite code.
-        #[arg(long, requires = "hosted_by", conflicts_with = "phone")]
-        invite: Option<String>,
-        /// With --hosted-by: your phone number, for a node hosting by phone.
-        #[arg(long, requires = "hosted_by")]
-        phone: Option<String>,
+        /// Move the cloud to a hosting node instead of the node on this home.
+        #[command(flatten)]
+        hosting: host::HostedBy,
     },
     /// Seal a swarm or the whole cloud: read-only, answering peers from frozen memory.
     Seal {
@@ -440,9 +425,12 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Relay { command } => relay::run(&ctx, command).await,
         Command::Init {
             handle,
-            hosted_by: Some(url),
-            invite,
-            phone,
+            hosting:
+                host::HostedBy {
+                    hosted_by: Some(url),
+                    invite,
+                    phone,
+                },
         } => host::init_hosted(&ctx, &handle, &url, invite, phone).await,
         Command::Init { handle, .. } => node::init(&ctx, &handle).await,
         Command::Host { command } => host::run(&ctx, command).await,
@@ -470,9 +458,12 @@ async fn run(cli: Cli) -> Result<()> {
             passphrase_file,
             key_file,
             name,
-            hosted_by,
-            invite,
-            phone,
+            hosting:
+                host::HostedBy {
+                    hosted_by,
+                    invite,
+                    phone,
+                },
         } => {
             migration::import(
                 &ctx,

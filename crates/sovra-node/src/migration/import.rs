@@ -143,7 +143,7 @@ impl crate::cloud::Cloud {
                 ),
             ));
         }
-        if !self.store.peers().await?.is_empty() || !self.store.conversations().await?.is_empty() {
+        if self.store.has_talked().await? {
             return Err(ApiError::new(
                 409,
                 "not_empty",

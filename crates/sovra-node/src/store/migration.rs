@@ -202,6 +202,15 @@ impl Store {
         Ok(())
     }
 
+    /// Whether this cloud has any peer or conversation (an import goes only into one without).
+    pub async fn has_talked(&self) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM whitelist) OR EXISTS (SELECT 1 FROM conversations)",
+        )
+        .fetch_one(&self.read)
+        .await
+    }
+
     /// Jobs started and not yet answered.
     pub async fn started_jobs(&self) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'started'")

@@ -33,19 +33,11 @@ async fn current(ctx: &Ctx) -> Result<Option<InheritancePolicy>> {
 
 /// The whitelist entry for `handle`: its key and URL.
 async fn peer(ctx: &Ctx, handle: &str) -> Result<(String, Option<String>)> {
-    let peers = ctx.call("GET", "/peers", None).await?;
-    peers["peers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| p["entry"]["peer_handle"].as_str() == Some(handle))
-        .map(|p| {
-            (
-                p["entry"]["peer_pubkey"].as_str().unwrap_or("").to_owned(),
-                p["url"].as_str().map(str::to_owned),
-            )
-        })
-        .with_context(|| format!("{handle} is not on the whitelist; `sovra peer add` it first"))
+    let p = crate::cli::find_peer(ctx, handle).await?;
+    Ok((
+        p["entry"]["peer_pubkey"].as_str().unwrap_or("").to_owned(),
+        p["url"].as_str().map(str::to_owned),
+    ))
 }
 
 async fn publish(ctx: &Ctx, heirs: Vec<Heir>, days: u64, endowment: &str) -> Result<Value> {

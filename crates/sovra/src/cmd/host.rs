@@ -304,3 +304,19 @@ pub enum HostCommand {
         days: i64,
     },
 }
+
+/// `--hosted-by URL (--invite CODE | --phone NUMBER)`: a hosting node, and how this human is
+/// admitted there (`init`, `import`).
+#[derive(clap::Args)]
+pub struct HostedBy {
+    /// Have the node at this URL host the cloud: the cloud key stays in this home (your
+    /// device), the node gets only a host key this cloud key certifies.
+    #[arg(long)]
+    pub hosted_by: Option<String>,
+    /// The invite code the node's operator gave you (a node hosting by invite).
+    #[arg(long, requires = "hosted_by", conflicts_with = "phone")]
+    pub invite: Option<String>,
+    /// Your phone number, for a node hosting by phone: its registry texts a code.
+    #[arg(long, requires = "hosted_by")]
+    pub phone: Option<String>,
+}

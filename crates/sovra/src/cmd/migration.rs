@@ -230,11 +230,8 @@ async fn import_hosted(
 
 /// The node running on this home, if its process is alive.
 pub fn running_node(ctx: &Ctx) -> Result<sovra_node::home::NodeInfo> {
-    sovra_node::home::read_node_info(&ctx.home)
-        .filter(|n| {
-            rustix::process::Pid::from_raw(n.pid as i32)
-                .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
-        })
+    crate::cli::running_node(&ctx.home)
+        .map(|(node, _)| node)
         .with_context(|| {
             format!(
                 "no running node in {}; start `sovra node serve` there first (it may run with no cloud)",

@@ -192,16 +192,8 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
 /// `peer grant` / `peer revoke`: one capability added to or taken from a peer's grants, the
 /// others and everything else about the entry kept.
 async fn change_grant(ctx: &Ctx, peer: &str, capability: &str, allow: bool) -> Result<()> {
-    let peers = ctx.call("GET", "/peers", None).await?;
-    let entry = peers["peers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| &p["entry"])
-        .find(|e| {
-            e["peer_handle"].as_str() == Some(peer) || e["peer_pubkey"].as_str() == Some(peer)
-        })
-        .with_context(|| format!("{peer} is not on the whitelist"))?;
+    let found = crate::cli::find_peer(ctx, peer).await?;
+    let entry = &found["entry"];
     let mut caps: Vec<String> = entry["allowed_capabilities"]
         .as_array()
         .into_iter()
