@@ -3,7 +3,6 @@
 //! (`metrics::counter!` anywhere; this module only records and renders).
 
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::header::CONTENT_TYPE;
@@ -18,6 +17,15 @@ fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
+        // Histogram samples wait in buckets until upkeep folds them in: without it they would
+        // grow for as long as nobody scrapes.
+        let upkeep = handle.clone();
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                upkeep.run_upkeep();
+            }
+        });
         // Another recorder already installed (an embedding program's): keep rendering ours.
         let _ = metrics::set_global_recorder(recorder);
         handle
@@ -42,7 +50,7 @@ pub async fn render(request: Request) -> Response {
 }
 
 /// Middleware: counts each request by its route pattern (not its path: bounded labels),
-/// method and status, and records how long it took.
+/// method and status. No per-request histogram: this runs on the D2D hot path.
 pub async fn track(request: Request, next: Next) -> Response {
     handle();
     let route = request
@@ -51,12 +59,9 @@ pub async fn track(request: Request, next: Next) -> Response {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
     let method = request.method().as_str().to_owned();
-    let start = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("sovra_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+    metrics::counter!("sovra_http_requests_total", "route" => route, "method" => method, "status" => status)
         .increment(1);
-    metrics::histogram!("sovra_http_request_seconds", "route" => route)
-        .record(start.elapsed().as_secs_f64());
     response
 }
