@@ -121,9 +121,11 @@ impl RelayConnection {
         } else {
             None
         };
+        // Nagle off (`true`): an ack followed by a send are two small frames, and with Nagle
+        // the second waits for the peer's delayed TCP ack (tens of milliseconds).
         let (ws, _) = tokio::time::timeout(
             ANSWER_TIMEOUT,
-            tokio_tungstenite::connect_async_tls_with_config(&url, None, false, connector),
+            tokio_tungstenite::connect_async_tls_with_config(&url, None, true, connector),
         )
         .await
         .map_err(|_| ClientError::Transport(format!("{url}: timed out")))?

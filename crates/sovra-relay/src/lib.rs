@@ -8,11 +8,16 @@
 //! # Layout
 //!
 //! * `store` — SQLite (WAL, FULL): envelopes, per-recipient queue sizes, who answered whom;
-//!   one writer task that commits in batches.
+//!   `store/writer.rs` is the one task that commits changes in batches (multi-row statements),
+//!   `store/quota.rs` the in-memory counts the quotas are checked against.
+//! * `mailbox` — each connected key's envelopes committed but not yet pushed: the writer hands
+//!   them over after each commit, so a connection pushes from memory, not by re-reading.
 //! * `relay` — the rules and one task per connection: challenge–response auth, proof of work
-//!   for first contact, token buckets, quota, pushing, acks, expiry notices.
+//!   for first contact, token buckets, quota, pushing, acks, expiry notices; up to 64 frames a
+//!   connection waiting for their commit at once.
 //! * `server` — the HTTP side: `GET /v1/connect` (the WebSocket), `GET /v1/relay`, the sweeper.
 
+pub mod mailbox;
 pub mod relay;
 pub mod server;
 pub mod store;

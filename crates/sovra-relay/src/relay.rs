@@ -5,21 +5,24 @@
 //! envelopes when woken — so an idle connection costs one parked task and its socket buffers.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::mailbox::{Mailbox, Taken};
+use crate::store::{NewEnvelope, PUSH_BATCH, Quota, Store, StoreError, StoredEnvelope};
 use axum::extract::ws::{Message, WebSocket};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use rand_core::Rng;
 use sovra_proto::relay::{
     AckResponse, ClientFrame, Envelope, EnvelopeContent, PATHS, ServerFrame, pow_valid,
     verify_cloud_auth,
 };
 use sovra_proto::{PublicKey, os_rng};
-use tokio::sync::Notify;
-
-use crate::store::{NewEnvelope, PUSH_BATCH, Quota, Store, StoreError, StoredEnvelope};
 
 /// How long a new connection has to authenticate.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,16 +81,9 @@ struct Puzzle {
     expires: Instant,
 }
 
-/// The newest connection of a key: older ones see a newer generation and close.
-struct Online {
-    generation: u64,
-    wake: Arc<Notify>,
-}
-
 pub struct Relay {
     pub settings: Settings,
     pub store: Store,
-    online: Mutex<HashMap<String, Online>>,
     puzzles: Mutex<HashMap<[u8; 32], Puzzle>>,
     /// Frames per sender key (GCRA, `governor`, as the node and the registry limit).
     buckets: governor::DefaultKeyedRateLimiter<String>,
@@ -107,6 +103,16 @@ pub(crate) fn envelope_id() -> String {
         .hyphenated()
         .to_string()
 }
+
+/// What a frame gets: an answer now (or none), or one once the writer committed it.
+enum Answer<'a> {
+    Now(Option<ServerFrame>),
+    Later(Pin<Box<dyn Future<Output = Option<ServerFrame>> + Send + 'a>>),
+}
+
+/// Frames of one connection waiting for their commit; past it the connection reads no more
+/// frames until one is answered.
+const MAX_IN_FLIGHT: usize = 64;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -171,18 +177,10 @@ impl Relay {
         Relay {
             settings,
             store,
-            online: Mutex::default(),
             puzzles: Mutex::default(),
             buckets,
             answered: Mutex::default(),
             generations: AtomicU64::new(1),
-        }
-    }
-
-    /// Wakes `key`'s connection, if it has one, to push what waits for it.
-    pub fn wake(&self, key: &str) {
-        if let Some(o) = lock(&self.online).get(key) {
-            o.wake.notify_one();
         }
     }
 
@@ -323,14 +321,7 @@ impl Relay {
         };
         let key = me.to_b64();
         let generation = self.generations.fetch_add(1, Ordering::Relaxed);
-        let wake = Arc::new(Notify::new());
-        lock(&self.online).insert(
-            key.clone(),
-            Online {
-                generation,
-                wake: wake.clone(),
-            },
-        );
+        let mailbox = self.store.mailboxes.open(&key, generation);
         if send(
             &mut socket,
             &ServerFrame::Ready {
@@ -339,13 +330,10 @@ impl Relay {
         )
         .await
         {
-            self.serve_authenticated(&mut socket, &me, &key, source.as_deref(), generation, &wake)
+            self.serve_authenticated(&mut socket, &me, &key, source.as_deref(), &mailbox)
                 .await;
         }
-        let mut online = lock(&self.online);
-        if online.get(&key).is_some_and(|o| o.generation == generation) {
-            online.remove(&key);
-        }
+        self.store.mailboxes.close(&key, generation);
     }
 
     async fn serve_authenticated(
@@ -354,24 +342,20 @@ impl Relay {
         me: &PublicKey,
         key: &str,
         source: Option<&str>,
-        generation: u64,
-        wake: &Notify,
+        mailbox: &Mailbox,
     ) {
         // Everything queued is pushed from the start of each connection: what an earlier
-        // connection received but did not ack comes again (at-least-once).
+        // connection received but did not ack comes again (at-least-once). After that, what
+        // the writer commits arrives in the mailbox; the queue is read again only when the
+        // mailbox overflowed (`mailbox.rs`).
         let mut after = 0i64;
-        let mut want_push = true;
+        let mut read_queue = true;
+        let mut in_flight = FuturesUnordered::new();
         loop {
-            if want_push {
-                let superseded = lock(&self.online)
-                    .get(key)
-                    .is_none_or(|o| o.generation != generation);
-                if superseded {
-                    return;
-                }
+            if read_queue {
                 match self.store.pending(key, after).await {
                     Ok(batch) => {
-                        want_push = batch.len() as i64 == PUSH_BATCH;
+                        read_queue = batch.len() as i64 == PUSH_BATCH;
                         metrics::counter!("sovra_relay_envelopes_pushed_total")
                             .increment(batch.len() as u64);
                         for e in batch {
@@ -383,15 +367,42 @@ impl Relay {
                     }
                     Err(e) => {
                         tracing::error!("reading the queue: {e}");
-                        want_push = false;
+                        read_queue = false;
                     }
                 }
-                if want_push {
+                if read_queue {
                     continue;
                 }
             }
+            match mailbox.take() {
+                Taken::Closed => return,
+                Taken::Overflow => {
+                    read_queue = true;
+                    continue;
+                }
+                Taken::Envelopes(committed) => {
+                    let fresh: Vec<_> = committed.into_iter().filter(|e| e.seq > after).collect();
+                    if !fresh.is_empty() {
+                        metrics::counter!("sovra_relay_envelopes_pushed_total")
+                            .increment(fresh.len() as u64);
+                    }
+                    for e in fresh {
+                        after = e.seq;
+                        if !send(socket, &delivered(e)).await {
+                            return;
+                        }
+                    }
+                }
+            }
             tokio::select! {
-                msg = socket.recv() => {
+                Some(answer) = in_flight.next(), if !in_flight.is_empty() => {
+                    if let Some(answer) = answer
+                        && !send(socket, &answer).await
+                    {
+                        return;
+                    }
+                }
+                msg = socket.recv(), if in_flight.len() < MAX_IN_FLIGHT => {
                     let text = match msg {
                         Some(Ok(Message::Text(t))) => t,
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -405,49 +416,56 @@ impl Relay {
                     };
                     let answer = match serde_json::from_str::<ClientFrame>(&text) {
                         Ok(frame) => self.handle(me, key, source, frame).await,
-                        Err(e) => Some(error(None, "malformed", format!("not a frame: {e}"))),
+                        Err(e) => {
+                            Answer::Now(Some(error(None, "malformed", format!("not a frame: {e}"))))
+                        }
                     };
-                    if let Some(answer) = answer
-                        && !send(socket, &answer).await
-                    {
-                        return;
+                    match answer {
+                        Answer::Now(Some(answer)) => {
+                            if !send(socket, &answer).await {
+                                return;
+                            }
+                        }
+                        Answer::Now(None) => {}
+                        Answer::Later(answer) => in_flight.push(answer),
                     }
                 }
-                _ = wake.notified() => want_push = true,
+                _ = mailbox.notified() => {}
             }
         }
     }
 
-    /// Answers one frame from an authenticated cloud.
+    /// Answers one frame from an authenticated cloud. A frame that changes the store is handed
+    /// to the writer here, in the order frames arrive; its answer comes after the commit.
     async fn handle(
         &self,
         me: &PublicKey,
         key: &str,
         source: Option<&str>,
         frame: ClientFrame,
-    ) -> Option<ServerFrame> {
-        match frame {
-            ClientFrame::Auth { .. } => Some(error(None, "malformed", "already authenticated")),
+    ) -> Answer<'_> {
+        Answer::Now(Some(match frame {
+            ClientFrame::Auth { .. } => error(None, "malformed", "already authenticated"),
             ClientFrame::PowRequest { id, to } => {
                 if let Err(wait) = self.take_token(key) {
-                    return Some(rate_limited(&id, wait));
+                    return Answer::Now(Some(rate_limited(&id, wait)));
                 }
                 let recipient = match PublicKey::from_b64("to", &to) {
                     Ok(k) => k,
-                    Err(e) => return Some(error(Some(&id), e.code(), e.to_string())),
+                    Err(e) => return Answer::Now(Some(error(Some(&id), e.code(), e.to_string()))),
                 };
                 let (nonce, expires) = self.new_puzzle(*me, recipient);
                 let expires_at = now_ms()
                     + expires
                         .saturating_duration_since(Instant::now())
                         .as_millis() as i64;
-                Some(ServerFrame::Pow {
+                ServerFrame::Pow {
                     id,
                     to,
                     nonce: sovra_proto::encoding::b64(&nonce),
                     difficulty: self.settings.pow_difficulty,
                     expires_at: time(expires_at),
-                })
+                }
             }
             ClientFrame::Send {
                 id,
@@ -455,14 +473,15 @@ impl Relay {
                 path,
                 body,
                 pow,
-            } => Some(
-                self.accept_send(me, key, source, id, to, path, body, pow)
-                    .await,
-            ),
-            ClientFrame::Ack { envelope, response } => {
-                self.accept_ack(key, envelope, response).await
+            } => {
+                return self
+                    .accept_send(me, key, source, id, to, path, body, pow)
+                    .await;
             }
-        }
+            ClientFrame::Ack { envelope, response } => {
+                return self.accept_ack(key, envelope, response).await;
+            }
+        }))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -476,36 +495,40 @@ impl Relay {
         path: String,
         body: serde_json::Value,
         pow: Option<sovra_proto::relay::PowSolution>,
-    ) -> ServerFrame {
+    ) -> Answer<'_> {
         if let Err(wait) = self.take_token(key) {
-            return rate_limited(&id, wait);
+            return Answer::Now(Some(rate_limited(&id, wait)));
         }
         let recipient = match PublicKey::from_b64("to", &to) {
             Ok(k) => k,
-            Err(e) => return error(Some(&id), e.code(), e.to_string()),
+            Err(e) => return Answer::Now(Some(error(Some(&id), e.code(), e.to_string()))),
         };
         // A cloud talking to itself needs no relay: such envelopes would only be free storage.
         if recipient == *me {
-            return error(
+            return Answer::Now(Some(error(
                 Some(&id),
                 "malformed",
                 "to is the sending cloud itself; a relay carries envelopes between clouds",
-            );
+            )));
         }
         if !PATHS.contains(&path.as_str()) {
-            return error(
+            return Answer::Now(Some(error(
                 Some(&id),
                 "malformed",
                 format!("path must be one of {PATHS:?}"),
-            );
+            )));
         }
         if !body.is_object() {
-            return error(Some(&id), "malformed", "body must be a JSON object");
+            return Answer::Now(Some(error(
+                Some(&id),
+                "malformed",
+                "body must be a JSON object",
+            )));
         }
         if self.settings.pow_difficulty > 0 {
             let answered = match self.answered(key, &to).await {
                 Ok(a) => a,
-                Err(e) => return internal(&id, e),
+                Err(e) => return Answer::Now(Some(internal(&id, e))),
             };
             if !answered {
                 let checked = match &pow {
@@ -516,7 +539,7 @@ impl Relay {
                     Some(solution) => self.check_pow(me, &recipient, solution),
                 };
                 if let Err((code, why)) = checked {
-                    return error(Some(&id), code, why);
+                    return Answer::Now(Some(error(Some(&id), code, why)));
                 }
             }
         }
@@ -535,29 +558,13 @@ impl Relay {
             expires_at: now + self.settings.ttl.as_millis() as i64,
             source: source.map(str::to_owned),
         };
-        match self.store.insert(e, self.settings.quota).await {
-            Ok(()) => {
-                metrics::counter!("sovra_relay_envelopes_stored_total").increment(1);
-                self.wake(&to);
-                ServerFrame::Accepted { id, envelope }
-            }
-            Err(StoreError::QuotaExceeded) => error(
-                Some(&id),
-                "quota_exceeded",
-                "the recipient's queue at this relay is full; try later",
-            ),
-            Err(StoreError::StorageShareExceeded) => error(
-                Some(&id),
-                "quota_exceeded",
-                "this key's or this address's share of the relay's storage is full; try later",
-            ),
-            Err(StoreError::ShareExceeded) => error(
-                Some(&id),
-                "quota_exceeded",
-                "your share of the recipient's queue at this relay is full; try later",
-            ),
-            Err(e) => internal(&id, e),
-        }
+        let pending = match self.store.insert(e, self.settings.quota).await {
+            Ok(p) => p,
+            Err(e) => return Answer::Now(Some(internal(&id, e))),
+        };
+        Answer::Later(Box::pin(async move {
+            Some(stored_or_refused(id, envelope, pending.inserted().await))
+        }))
     }
 
     async fn accept_ack(
@@ -565,16 +572,16 @@ impl Relay {
         key: &str,
         envelope: String,
         response: Option<AckResponse>,
-    ) -> Option<ServerFrame> {
+    ) -> Answer<'_> {
         let now = now_ms();
         let contact = response.as_ref().is_some_and(|r| r.contact);
         let response = match response {
             Some(r) if !(100..=599).contains(&r.status) || !r.body.is_object() => {
-                return Some(error(
+                return Answer::Now(Some(error(
                     None,
                     "malformed",
                     "response needs a status 100–599 and an object body",
-                ));
+                )));
             }
             Some(r) => Some(NewEnvelope {
                 id: envelope_id(),
@@ -591,36 +598,65 @@ impl Relay {
             }),
             None => None,
         };
-        match self.store.ack(&envelope, key, response, contact).await {
-            Ok((_, notify)) => {
-                if let Some(sender) = notify {
-                    self.wake(&sender);
-                    let pair = (sender, key.to_owned());
-                    if contact {
-                        self.remember_answered(pair);
-                    } else {
-                        lock(&self.answered).remove(&pair);
+        let pending = match self.store.ack(&envelope, key, response, contact).await {
+            Ok(p) => p,
+            Err(e) => return Answer::Now(Some(internal("", e))),
+        };
+        let key = key.to_owned();
+        Answer::Later(Box::pin(async move {
+            match pending.acked().await {
+                Ok((_, notify)) => {
+                    if let Some(sender) = notify {
+                        let pair = (sender, key);
+                        if contact {
+                            self.remember_answered(pair);
+                        } else {
+                            lock(&self.answered).remove(&pair);
+                        }
                     }
+                    None
                 }
-                None
+                Err(e) => Some(internal("", e)),
             }
-            Err(e) => Some(internal("", e)),
-        }
+        }))
     }
 
     /// Expires what is due and tells the senders.
     pub async fn sweep(&self) -> Result<usize, StoreError> {
-        let (notify, count) = self
+        let count = self
             .store
             .expire(now_ms(), self.settings.ttl.as_millis() as i64)
             .await?;
-        for n in notify {
-            self.wake(&n);
-        }
         if count > 0 {
             tracing::info!("expired {count} envelope(s)");
         }
         Ok(count)
+    }
+}
+
+/// The answer to a `send` once the writer decided it.
+fn stored_or_refused(id: String, envelope: String, outcome: Result<(), StoreError>) -> ServerFrame {
+    match outcome {
+        Ok(()) => {
+            metrics::counter!("sovra_relay_envelopes_stored_total").increment(1);
+            ServerFrame::Accepted { id, envelope }
+        }
+        Err(StoreError::QuotaExceeded) => error(
+            Some(&id),
+            "quota_exceeded",
+            "the recipient's queue at this relay is full; try later",
+        ),
+        Err(StoreError::StorageShareExceeded) => error(
+            Some(&id),
+            "quota_exceeded",
+            "this key's or this address's share of the relay's storage is full; try later",
+        ),
+        Err(StoreError::ShareExceeded) => error(
+            Some(&id),
+            "quota_exceeded",
+            "your share of the recipient's queue at this relay is full; try later",
+        ),
+        Err(e) => internal(&id, e),
     }
 }
 

@@ -583,3 +583,70 @@ async fn refused_upgrades_answer_json() {
         assert_eq!(body["error"], code, "{body}");
     }
 }
+
+/// Frames of one connection wait for their commit together (up to 64 at once): each `send` is
+/// answered by its id, and a connected recipient gets every envelope exactly in the order they
+/// were accepted — which for one connection is the order its frames came in — including when
+/// more arrive than its mailbox holds and it reads the rest from the database.
+#[tokio::test]
+async fn pipelined_sends_are_each_accepted_and_pushed_in_order() {
+    let relay = start(|s| {
+        s.pow_difficulty = 0;
+        s.rate_per_second = 1e6;
+        s.burst = 1e6;
+    })
+    .await;
+    let (alice, carol, bob) = (key(), key(), key());
+    let mut b = RelayConnection::connect(&relay.url, &bob).await.unwrap();
+    let mut senders = Vec::new();
+    for k in [&alice, &carol] {
+        senders.push(RelayConnection::connect(&relay.url, k).await.unwrap());
+    }
+    const N: usize = 300;
+    for (who, conn) in senders.iter_mut().enumerate() {
+        for i in 0..N {
+            conn.write(&ClientFrame::Send {
+                id: format!("f{i}"),
+                to: bob.public().to_b64(),
+                path: MSG.into(),
+                body: json!({"who": who, "n": i}),
+                pow: None,
+            })
+            .await
+            .unwrap();
+        }
+    }
+    for conn in &mut senders {
+        let mut answered = std::collections::HashSet::new();
+        while answered.len() < N {
+            match conn.read().await.unwrap() {
+                ServerFrame::Accepted { id, .. } => assert!(answered.insert(id), "answered twice"),
+                other => panic!("expected accepted, got {other:?}"),
+            }
+        }
+    }
+    let mut next = [0u64; 2];
+    let mut seen = std::collections::HashSet::new();
+    while next.iter().sum::<u64>() < 2 * N as u64 {
+        let e = tokio::time::timeout(Duration::from_secs(10), b.next_envelope())
+            .await
+            .expect("every accepted envelope is pushed")
+            .unwrap();
+        assert!(seen.insert(e.envelope.clone()), "pushed twice");
+        let EnvelopeContent::Request { body, .. } = &e.content else {
+            panic!("expected a request")
+        };
+        let who = body["who"].as_u64().unwrap() as usize;
+        assert_eq!(body["n"].as_u64().unwrap(), next[who], "out of order");
+        next[who] += 1;
+        b.ack(&e.envelope, None).await.unwrap();
+    }
+    // Every ack landed: a new connection of Bob's is pushed nothing.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = RelayConnection::connect(&relay.url, &bob).await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), again.next_envelope())
+            .await
+            .is_err()
+    );
+}

@@ -385,14 +385,8 @@ async fn run(cli: Cli) -> Result<()> {
                 },
         } => bench::agents(&conversations, seconds, ctx.json).await,
         Command::Bench {
-            command:
-                BenchCommand::Relay {
-                    clouds,
-                    seconds,
-                    size,
-                    idle,
-                },
-        } => bench::relay(clouds, seconds, size, idle, ctx.json).await,
+            command: BenchCommand::Relay(args),
+        } => bench::relay(args, ctx.json).await,
         Command::Bench {
             command:
                 BenchCommand::Export {
