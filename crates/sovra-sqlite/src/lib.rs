@@ -9,14 +9,15 @@
 //! * No ping before each acquire: a local connection does not go stale, and the ping doubled
 //!   the round trips of every query.
 //! * `synchronous` is the caller's choice: `FULL` makes a 2xx survive power loss.
+//! * [`Script`]: a batch writer's whole transaction in one hand-over to SQLite's thread.
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 pub use sqlx::sqlite::SqliteSynchronous;
 
@@ -81,4 +82,47 @@ fn make_private(path: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Several write statements run as one transaction in **one** round trip to SQLite's worker
+/// thread: `BEGIN IMMEDIATE`, the statements, `COMMIT`, their `?` parameters bound in order
+/// across all of them.
+///
+/// Why: sqlx runs every statement, `BEGIN` and `COMMIT` included, as its own command on the
+/// connection's worker thread, and under load each hand-over costs a thread wake-up on busy
+/// cores (measured: ~230 µs for a bare `BEGIN` with D2D traffic on both cores). A writer that
+/// commits batches spent most of its time in those hops, not in SQLite.
+pub struct Script {
+    query: QueryBuilder<Sqlite>,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            query: QueryBuilder::new("BEGIN IMMEDIATE"),
+        }
+    }
+}
+
+impl Script {
+    /// Starts the next statement with `sql`; push the rest of it and its binds on the builder.
+    pub fn statement(&mut self, sql: &str) -> &mut QueryBuilder<Sqlite> {
+        self.query.push(";\n");
+        self.query.push(sql);
+        &mut self.query
+    }
+
+    /// Runs the script on the writer pool; returns the rows any `RETURNING` clause gave. If a
+    /// statement fails, the transaction is rolled back on the same connection before the error
+    /// is returned: nothing of the script is written and the connection goes back clean.
+    pub async fn commit(mut self, pool: &SqlitePool) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        self.query.push(";\nCOMMIT");
+        let mut conn = pool.acquire().await?;
+        let outcome = self.query.build().fetch_all(&mut *conn).await;
+        if outcome.is_err() {
+            // Harmless when nothing is open ("no transaction is active").
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        }
+        outcome
+    }
 }

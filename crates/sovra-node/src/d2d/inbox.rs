@@ -5,8 +5,10 @@
 //! plus half a dozen statement round trips through SQLite's worker thread. Here one task owns
 //! the acceptance of inbound messages: it takes every message waiting when it is free, decides
 //! each one (replay window, rate limit), writes the accepted ones with a handful of multi-row
-//! statements in one transaction, commits once, and only then answers each waiter. A lone
-//! message is committed at once; under load the batch grows by itself.
+//! statements in one transaction handed to SQLite's thread as one script
+//! ([`sovra_sqlite::Script`]: one thread hop per batch, not one per statement), and only then
+//! answers each waiter. A lone message is committed at once; under load the batch grows by
+//! itself.
 //!
 //! The task is the only writer of the receive windows, so it keeps them in memory after first
 //! reading them. If a commit fails, every waiter of the batch gets the error and the task
@@ -16,11 +18,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use sovra_proto::{ProtoError, ReplayWindow};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sovra_sqlite::Script;
+use sqlx::{Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::store::now_ms;
 use crate::store::rate::{RateBook, load_rate};
-use crate::store::{Tx, now_ms};
 
 /// Largest batch; keeps each multi-row statement far below SQLite's bound-parameter limit.
 const MAX_BATCH: usize = 256;
@@ -124,12 +127,13 @@ async fn commit(
     messages: &[Inbound],
 ) -> Result<Vec<Verdict>, sqlx::Error> {
     let now = now_ms();
-    let mut tx = pool.begin().await?;
+    // Reads (a window not in memory, a replay's earlier hash, a peer's rate) go before the
+    // write, outside its transaction: this task is the only writer of what they read.
     let mut verdicts = Vec::with_capacity(messages.len());
     let mut stored: Vec<&Inbound> = Vec::new();
     for m in messages {
         if !windows.contains_key(&m.conversation_id) {
-            let Some(w) = load_window(&mut tx, &m.conversation_id).await? else {
+            let Some(w) = load_window(pool, &m.conversation_id).await? else {
                 verdicts.push(Err(ProtoError::UnknownToken));
                 continue;
             };
@@ -146,7 +150,7 @@ async fn commit(
                     .find(|s| s.conversation_id == m.conversation_id && s.seq == seq)
                 {
                     Some(s) => Some(s.request_hash.clone()),
-                    None => stored_hash(&mut tx, &m.conversation_id, seq).await?,
+                    None => stored_hash(pool, &m.conversation_id, seq).await?,
                 };
                 verdicts.push(if earlier.as_deref() == Some(m.request_hash.as_str()) {
                     Ok(Accepted::Retransmission)
@@ -163,10 +167,7 @@ async fn commit(
         let within = match rates.take(&m.peer_pubkey, m.rate_limit_per_day, now) {
             Some(within) => within,
             None => {
-                rates.load(
-                    &m.peer_pubkey,
-                    load_rate(&mut *tx, &m.peer_pubkey, now).await?,
-                );
+                rates.load(&m.peer_pubkey, load_rate(pool, &m.peer_pubkey, now).await?);
                 rates
                     .take(&m.peer_pubkey, m.rate_limit_per_day, now)
                     .unwrap_or(false)
@@ -183,21 +184,22 @@ async fn commit(
         verdicts.push(Ok(Accepted::Stored));
     }
     if !stored.is_empty() {
-        write(&mut tx, windows, &stored, now).await?;
+        let mut script = Script::default();
+        write(&mut script, windows, &stored, now);
+        script.commit(pool).await?;
     }
-    tx.commit().await?;
     Ok(verdicts)
 }
 
 /// The accepted messages, their conversations' windows, the peers' hour buckets and the jobs,
-/// one statement each.
-async fn write(
-    tx: &mut Tx<'_>,
+/// one statement each, all in one script (one hand-over to SQLite's thread).
+fn write(
+    script: &mut Script,
     windows: &HashMap<String, ReplayWindow>,
     stored: &[&Inbound],
     now: i64,
-) -> Result<(), sqlx::Error> {
-    let mut q = QueryBuilder::<Sqlite>::new(
+) {
+    let q = script.statement(
         "INSERT INTO messages (conversation_id, direction, seq, request_hash, payload, retention, in_reply_to, at) ",
     );
     q.push_values(stored, |mut row, m| {
@@ -210,12 +212,11 @@ async fn write(
             .push_bind(m.in_reply_to.map(|s| s as i64))
             .push_bind(now);
     });
-    q.build().execute(&mut **tx).await?;
 
     let mut conversations: Vec<&str> = stored.iter().map(|m| m.conversation_id.as_str()).collect();
     conversations.sort_unstable();
     conversations.dedup();
-    let mut q = QueryBuilder::<Sqlite>::new(
+    let q = script.statement(
         "UPDATE conversations SET recv_highest = v.column2, recv_seen = v.column3 FROM (",
     );
     q.push_values(&conversations, |mut row, id| {
@@ -225,39 +226,34 @@ async fn write(
             .push_bind(w.seen as i64);
     });
     q.push(") AS v WHERE conversations.id = v.column1");
-    q.build().execute(&mut **tx).await?;
 
     let mut per_peer: HashMap<&str, i64> = HashMap::new();
     for m in stored {
         *per_peer.entry(m.peer_pubkey.as_str()).or_default() += 1;
     }
     let hour = now / crate::store::HOUR_MS;
-    let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO rate_buckets (peer_pubkey, hour, n) ");
+    let q = script.statement("INSERT INTO rate_buckets (peer_pubkey, hour, n) ");
     q.push_values(per_peer, |mut row, (peer, n)| {
         row.push_bind(peer).push_bind(hour).push_bind(n);
     });
     q.push(" ON CONFLICT DO UPDATE SET n = n + excluded.n");
-    q.build().execute(&mut **tx).await?;
 
     let jobs: Vec<&&Inbound> = stored.iter().filter(|m| m.queue_job).collect();
     if !jobs.is_empty() {
-        let mut q =
-            QueryBuilder::<Sqlite>::new("INSERT INTO jobs (conversation_id, seq, created_at) ");
+        let q = script.statement("INSERT INTO jobs (conversation_id, seq, created_at) ");
         q.push_values(jobs, |mut row, m| {
             row.push_bind(&m.conversation_id)
                 .push_bind(m.seq as i64)
                 .push_bind(now);
         });
-        q.build().execute(&mut **tx).await?;
     }
-    Ok(())
 }
 
-async fn load_window(tx: &mut Tx<'_>, id: &str) -> Result<Option<ReplayWindow>, sqlx::Error> {
+async fn load_window(pool: &SqlitePool, id: &str) -> Result<Option<ReplayWindow>, sqlx::Error> {
     Ok(
         sqlx::query("SELECT recv_highest, recv_seen FROM conversations WHERE id = ?")
             .bind(id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(pool)
             .await?
             .map(|row| ReplayWindow {
                 highest: row.get::<i64, _>("recv_highest") as u64,
@@ -266,13 +262,13 @@ async fn load_window(tx: &mut Tx<'_>, id: &str) -> Result<Option<ReplayWindow>, 
     )
 }
 
-async fn stored_hash(tx: &mut Tx<'_>, id: &str, seq: u64) -> Result<Option<String>, sqlx::Error> {
+async fn stored_hash(pool: &SqlitePool, id: &str, seq: u64) -> Result<Option<String>, sqlx::Error> {
     Ok(sqlx::query(
         "SELECT request_hash FROM messages WHERE conversation_id = ? AND direction = 'in' AND seq = ?",
     )
     .bind(id)
     .bind(seq as i64)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(pool)
     .await?
     .map(|row| row.get("request_hash")))
 }
