@@ -16,7 +16,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 pub use sqlx::sqlite::SqliteSynchronous;
@@ -94,35 +96,71 @@ fn make_private(path: &Path) -> std::io::Result<()> {
 /// commits batches spent most of its time in those hops, not in SQLite.
 pub struct Script {
     query: QueryBuilder<Sqlite>,
+    /// Whether a statement is already in `query` (the next one needs a `;`).
+    started: bool,
 }
 
 impl Default for Script {
+    /// A script that opens its transaction (`BEGIN IMMEDIATE`).
     fn default() -> Self {
         Script {
             query: QueryBuilder::new("BEGIN IMMEDIATE"),
+            started: true,
         }
     }
 }
 
 impl Script {
+    /// A script that continues a transaction an earlier [`Script::run`] opened on the same
+    /// connection: for a writer that must read what its first statements returned before it
+    /// knows the rest (two hops instead of one per statement).
+    pub fn continuing() -> Script {
+        Script {
+            query: QueryBuilder::new(""),
+            started: false,
+        }
+    }
+
     /// Starts the next statement with `sql`; push the rest of it and its binds on the builder.
     pub fn statement(&mut self, sql: &str) -> &mut QueryBuilder<Sqlite> {
-        self.query.push(";\n");
+        if self.started {
+            self.query.push(";\n");
+        }
+        self.started = true;
         self.query.push(sql);
         &mut self.query
+    }
+
+    /// Runs the script on `conn` without ending its transaction; the caller commits it with a
+    /// [`Script::continuing`] script or rolls it back.
+    pub async fn run(mut self, conn: &mut SqliteConnection) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        self.query.build().fetch_all(&mut *conn).await
+    }
+
+    /// Runs the script and `COMMIT` on `conn`. On an error the transaction is still open: the
+    /// caller rolls it back ([`rollback`]).
+    pub async fn commit_on(
+        mut self,
+        conn: &mut SqliteConnection,
+    ) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        self.statement("COMMIT");
+        self.run(conn).await
     }
 
     /// Runs the script on the writer pool; returns the rows any `RETURNING` clause gave. If a
     /// statement fails, the transaction is rolled back on the same connection before the error
     /// is returned: nothing of the script is written and the connection goes back clean.
-    pub async fn commit(mut self, pool: &SqlitePool) -> Result<Vec<SqliteRow>, sqlx::Error> {
-        self.query.push(";\nCOMMIT");
+    pub async fn commit(self, pool: &SqlitePool) -> Result<Vec<SqliteRow>, sqlx::Error> {
         let mut conn = pool.acquire().await?;
-        let outcome = self.query.build().fetch_all(&mut *conn).await;
+        let outcome = self.commit_on(&mut conn).await;
         if outcome.is_err() {
-            // Harmless when nothing is open ("no transaction is active").
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            rollback(&mut conn).await;
         }
         outcome
     }
+}
+
+/// Ends whatever transaction a failed script left open on `conn` (harmless when none is).
+pub async fn rollback(conn: &mut SqliteConnection) {
+    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
 }

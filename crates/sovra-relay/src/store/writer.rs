@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sovra_sqlite::Script;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::quota::Queues;
@@ -53,15 +55,11 @@ pub(super) type Reply = oneshot::Sender<Result<Done, StoreError>>;
 /// Bound values per multi-row statement: far below SQLite's limit (32,766).
 const MAX_VARIABLES: usize = 6_000;
 
-/// Stores `rows` with as few statements as their size allows; returns each one's recipient and
-/// stored form, in `seq` order, for the mailboxes.
-async fn insert_all(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    rows: Vec<NewEnvelope>,
-) -> Result<Vec<(String, StoredEnvelope)>, sqlx::Error> {
-    let mut seqs = HashMap::with_capacity(rows.len());
+/// Adds the statements storing `rows` (as few as their size allows), each returning the `seq`
+/// it gave.
+fn insert_all(script: &mut Script, rows: &[NewEnvelope]) {
     for chunk in rows.chunks(MAX_VARIABLES / 12) {
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let q = script.statement(
             "INSERT INTO envelopes (id, recipient, sender, kind, path, reply_to, status, body, size, created_at, expires_at, source) ",
         );
         q.push_values(chunk, |mut row, e| {
@@ -79,10 +77,19 @@ async fn insert_all(
                 .push_bind(&e.source);
         });
         q.push(" RETURNING id, seq");
-        for r in q.build().fetch_all(&mut **tx).await? {
-            seqs.insert(r.get::<String, _>("id"), r.get::<i64, _>("seq"));
-        }
     }
+}
+
+/// `rows` as stored (with the `seq` each got, from `returned`), in `seq` order, for the
+/// mailboxes.
+fn as_stored(
+    rows: Vec<NewEnvelope>,
+    returned: &[sqlx::sqlite::SqliteRow],
+) -> Vec<(String, StoredEnvelope)> {
+    let seqs: HashMap<String, i64> = returned
+        .iter()
+        .map(|r| (r.get("id"), r.get("seq")))
+        .collect();
     let mut stored: Vec<(String, StoredEnvelope)> = rows
         .into_iter()
         .map(|e| {
@@ -104,11 +111,12 @@ async fn insert_all(
         })
         .collect();
     stored.sort_by_key(|(_, e)| e.seq);
-    Ok(stored)
+    stored
 }
 
-/// An envelope an ack removed.
+/// An envelope an ack or an expiry removed.
 struct Removed {
+    id: String,
     recipient: String,
     sender: String,
     kind: String,
@@ -116,17 +124,15 @@ struct Removed {
     source: Option<String>,
 }
 
-/// Deletes every acked envelope of a batch in as few statements as possible; an ack removes an
-/// envelope only if the acker is its recipient.
-async fn delete_acked(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    acks: &[(&str, &str)],
-) -> Result<HashMap<String, Removed>, sqlx::Error> {
-    let mut removed = HashMap::with_capacity(acks.len());
+/// Which deletion removed a row: an ack (`ACKED`) or the expiry op at that index of the batch.
+const ACKED: i64 = -1;
+
+/// Adds the statements deleting every acked envelope of a batch (an ack removes an envelope
+/// only if the acker is its recipient).
+fn delete_acked(script: &mut Script, acks: &[(&str, &str)]) {
     for chunk in acks.chunks(MAX_VARIABLES / 2) {
-        let mut q =
-            // Through a join on the id index: `(id, recipient) IN (VALUES …)` scans the table.
-            QueryBuilder::<Sqlite>::new("DELETE FROM envelopes WHERE seq IN (SELECT e.seq FROM (VALUES ");
+        // Through a join on the id index: `(id, recipient) IN (VALUES …)` scans the table.
+        let q = script.statement("DELETE FROM envelopes WHERE seq IN (SELECT e.seq FROM (VALUES ");
         let mut list = q.separated(", ");
         for (id, by) in chunk {
             list.push("(")
@@ -135,43 +141,30 @@ async fn delete_acked(
                 .push_bind_unseparated(*by)
                 .push_unseparated(")");
         }
-        q.push(
+        q.push(format!(
             ") AS v JOIN envelopes e ON e.id = v.column1 AND e.recipient = v.column2)
-             RETURNING id, recipient, sender, kind, size, source",
-        );
-        for r in q.build().fetch_all(&mut **tx).await? {
-            removed.insert(
-                r.get("id"),
-                Removed {
-                    recipient: r.get("recipient"),
-                    sender: r.get("sender"),
-                    kind: r.get("kind"),
-                    size: r.get("size"),
-                    source: r.get("source"),
-                },
-            );
-        }
+             RETURNING {ACKED} AS cause, id, recipient, sender, kind, size, source"
+        ));
     }
-    Ok(removed)
 }
 
-/// Writes the batch's contact changes (the last word per pair wins) and queue sizes.
-async fn write_contacts_and_queues(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+/// Adds the statements writing the batch's contact changes (the last word per pair wins) and
+/// queue sizes.
+fn write_contacts_and_queues(
+    script: &mut Script,
     contacts: &HashMap<(String, String), Option<i64>>,
     queue_changes: &HashMap<String, (i64, i64)>,
-) -> Result<(), sqlx::Error> {
+) {
     let added: Vec<_> = contacts
         .iter()
         .filter_map(|(pair, since)| since.map(|s| (pair, s)))
         .collect();
     for chunk in added.chunks(MAX_VARIABLES / 3) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO contacts (sender, recipient, since) ");
+        let q = script.statement("INSERT INTO contacts (sender, recipient, since) ");
         q.push_values(chunk, |mut row, ((sender, recipient), since)| {
             row.push_bind(sender).push_bind(recipient).push_bind(*since);
         });
         q.push(" ON CONFLICT DO NOTHING");
-        q.build().execute(&mut **tx).await?;
     }
     let withdrawn: Vec<_> = contacts
         .iter()
@@ -179,9 +172,8 @@ async fn write_contacts_and_queues(
         .map(|(pair, _)| pair)
         .collect();
     for chunk in withdrawn.chunks(MAX_VARIABLES / 2) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "DELETE FROM contacts WHERE rowid IN (SELECT c.rowid FROM (VALUES ",
-        );
+        let q =
+            script.statement("DELETE FROM contacts WHERE rowid IN (SELECT c.rowid FROM (VALUES ");
         let mut list = q.separated(", ");
         for (sender, recipient) in chunk {
             list.push("(")
@@ -191,12 +183,11 @@ async fn write_contacts_and_queues(
                 .push_unseparated(")");
         }
         q.push(") AS v JOIN contacts c ON c.sender = v.column1 AND c.recipient = v.column2)");
-        q.build().execute(&mut **tx).await?;
     }
     // One row write per recipient touched, however many envelopes it gained or lost.
     let changes: Vec<_> = queue_changes.iter().collect();
     for chunk in changes.chunks(MAX_VARIABLES / 3) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO queues (recipient, count, bytes) ");
+        let q = script.statement("INSERT INTO queues (recipient, count, bytes) ");
         q.push_values(chunk, |mut row, (recipient, (count, bytes))| {
             row.push_bind(*recipient)
                 .push_bind(*count)
@@ -206,9 +197,7 @@ async fn write_contacts_and_queues(
             " ON CONFLICT (recipient) DO UPDATE SET count = count + excluded.count,
               bytes = bytes + excluded.bytes",
         );
-        q.build().execute(&mut **tx).await?;
     }
-    Ok(())
 }
 
 /// What a batch writes besides deletions, gathered while its ops are decided in order.
@@ -219,12 +208,12 @@ struct Writes {
     contacts: HashMap<(String, String), Option<i64>>,
 }
 
-/// Applies one batch in `tx`: acks' deletions in one statement, then each op decided in
-/// order against the quotas (an ack frees room for an insert after it), then every new
-/// envelope, contact and queue size in multi-row statements. Each statement is a round trip to
-/// SQLite's worker thread, so their number per batch, not per envelope, bounds the writer.
+/// Applies one batch as one transaction in two hand-overs to SQLite's thread
+/// ([`Script`]): first every deletion (acks, expiries) with the rows they removed, then —
+/// each op decided in order against the quotas (an ack frees room for an insert after it) —
+/// every new envelope, contact and queue size, and the commit.
 async fn write_batch(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    conn: &mut SqliteConnection,
     batch: &[(Op, Reply)],
     queues: &mut Queues,
 ) -> Result<(Vec<Result<Done, StoreError>>, Vec<(String, StoredEnvelope)>), sqlx::Error> {
@@ -235,14 +224,40 @@ async fn write_batch(
             _ => None,
         })
         .collect();
-    let mut removed = if acks.is_empty() {
-        HashMap::new()
-    } else {
-        delete_acked(tx, &acks).await?
-    };
+    let mut deletions = Script::default();
+    delete_acked(&mut deletions, &acks);
+    for (i, (op, _)) in batch.iter().enumerate() {
+        if let Op::Expire { now, .. } = op {
+            deletions
+                .statement("DELETE FROM envelopes WHERE expires_at <= ")
+                .push_bind(*now)
+                .push(format!(
+                    " RETURNING {i} AS cause, id, recipient, sender, kind, size, source"
+                ));
+        }
+    }
+    let mut acked = HashMap::new();
+    let mut expired: HashMap<i64, Vec<Removed>> = HashMap::new();
+    for r in deletions.run(conn).await? {
+        let cause: i64 = r.get("cause");
+        let removed = Removed {
+            id: r.get("id"),
+            recipient: r.get("recipient"),
+            sender: r.get("sender"),
+            kind: r.get("kind"),
+            size: r.get("size"),
+            source: r.get("source"),
+        };
+        if cause == ACKED {
+            acked.insert(removed.id.clone(), removed);
+        } else {
+            expired.entry(cause).or_default().push(removed);
+        }
+    }
+
     let mut writes = Writes::default();
     let mut out = Vec::with_capacity(batch.len());
-    for (op, _) in batch {
+    for (i, (op, _)) in batch.iter().enumerate() {
         out.push(match op {
             Op::Insert(e, quota) => queues.admit(e, quota).map(|()| {
                 queues.count_in(e);
@@ -259,18 +274,24 @@ async fn write_batch(
                 by,
                 response,
                 *contact,
-                &mut removed,
+                &mut acked,
                 queues,
                 &mut writes,
             )),
-            Op::Expire { now, notice_ttl_ms } => {
-                Ok(expire(tx, *now, *notice_ttl_ms, queues, &mut writes).await?)
-            }
+            Op::Expire { now, notice_ttl_ms } => Ok(expire(
+                expired.remove(&(i as i64)).unwrap_or_default(),
+                *now,
+                *notice_ttl_ms,
+                queues,
+                &mut writes,
+            )),
         });
     }
-    let committed = insert_all(tx, std::mem::take(&mut writes.envelopes)).await?;
-    write_contacts_and_queues(tx, &writes.contacts, &queues.batch).await?;
-    Ok((out, committed))
+    let mut rest = Script::continuing();
+    insert_all(&mut rest, &writes.envelopes);
+    write_contacts_and_queues(&mut rest, &writes.contacts, &queues.batch);
+    let returned = rest.commit_on(conn).await?;
+    Ok((out, as_stored(writes.envelopes, &returned)))
 }
 
 /// One ack, its envelope already deleted (or not: already acked, or not the acker's).
@@ -322,41 +343,34 @@ fn ack(
     }
 }
 
-/// Deletes what expired before `now`; each expired request becomes a notice to its sender.
-async fn expire(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+/// What expired before `now` (already deleted): each expired request becomes a notice to its
+/// sender.
+fn expire(
+    gone: Vec<Removed>,
     now: i64,
     notice_ttl_ms: i64,
     queues: &mut Queues,
     writes: &mut Writes,
-) -> Result<Done, sqlx::Error> {
-    let gone = sqlx::query(
-        "DELETE FROM envelopes WHERE expires_at <= ?
-         RETURNING id, recipient, sender, kind, size, source",
-    )
-    .bind(now)
-    .fetch_all(&mut **tx)
-    .await?;
-    for row in &gone {
-        let recipient: String = row.get("recipient");
-        let sender: String = row.get("sender");
-        let request = row.get::<String, _>("kind") == "request";
+) -> Done {
+    let count = gone.len();
+    for row in gone {
+        let request = row.kind == "request";
         queues.count(
-            &recipient,
-            &sender,
+            &row.recipient,
+            &row.sender,
             request,
-            row.get::<Option<String>, _>("source").as_deref(),
-            row.get("size"),
+            row.source.as_deref(),
+            row.size,
             -1,
         );
         if request {
             let notice = NewEnvelope {
                 id: crate::relay::envelope_id(),
-                recipient: sender,
-                sender: recipient,
+                recipient: row.sender,
+                sender: row.recipient,
                 kind: "expired",
                 path: None,
-                reply_to: Some(row.get("id")),
+                reply_to: Some(row.id),
                 status: None,
                 body: None,
                 created_at: now,
@@ -367,7 +381,7 @@ async fn expire(
             writes.envelopes.push(notice);
         }
     }
-    Ok(Done::Expired { count: gone.len() })
+    Done::Expired { count }
 }
 
 /// The writer task: batches of ops, one transaction each; after each commit, the new
@@ -381,10 +395,12 @@ pub(super) async fn write_loop(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let result = async {
-            let mut tx = pool.begin().await?;
-            let written = write_batch(&mut tx, &batch, &mut queues).await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(written)
+            let mut conn = pool.acquire().await?;
+            let written = write_batch(&mut conn, &batch, &mut queues).await;
+            if written.is_err() {
+                sovra_sqlite::rollback(&mut conn).await;
+            }
+            written
         }
         .await;
         let changes = std::mem::take(&mut queues.batch);
