@@ -278,3 +278,117 @@ async fn encryption_key(node: &TestNode, name: &str) -> String {
         .unwrap();
     doc["encryption_key"].as_str().unwrap().to_owned()
 }
+
+/// Request envelopes waiting at the relay whose database is in `dir`.
+async fn waiting_requests(dir: &std::path::Path) -> i64 {
+    let db = sqlx::sqlite::SqlitePoolOptions::new()
+        .connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(dir.join("relay.db"))
+                .read_only(true),
+        )
+        .await
+        .unwrap();
+    let n = sqlx::query_scalar("SELECT COUNT(*) FROM envelopes WHERE kind = 'request'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    n
+}
+
+/// A relayed request that is not answered in time is retried by the outbox — and every retry
+/// waits for the envelope already at the relay instead of leaving another copy there.
+#[tokio::test]
+async fn retries_through_a_relay_leave_one_envelope() {
+    let (relay, relay_dir) = start_relay().await;
+    let settings = sovra_node::Settings {
+        request_timeout: Duration::from_millis(300),
+        ..common::fast_settings()
+    };
+    let a = TestNode::start_with(&["@alice.cloud"], settings).await;
+    let alice = a.owner("alice");
+    let bob_home = tempfile::tempdir().unwrap();
+    let (_, bob_keys) = home::init_cloud(bob_home.path(), "@bob.cloud")
+        .await
+        .unwrap();
+    let bob = run_bob(bob_home.path()).await;
+    bob.cloud.store.add_relay(&relay, None).await.unwrap();
+    bob.cloud.start_relays(std::slice::from_ref(&relay));
+    let grant = sovra_proto::WhitelistEntry {
+        peer_pubkey: sovra_proto::PublicKey::from_human(&alice.pubkey().await)
+            .unwrap()
+            .to_b64(),
+        peer_handle: "@alice.cloud".into(),
+        allowed_capabilities: vec![],
+        rate_limit_per_day: 1000,
+        expires_at: None,
+    }
+    .validate()
+    .unwrap();
+    bob.cloud
+        .store
+        .whitelist_upsert(&grant, Some(&a.cloud_url("alice")), None, None, None)
+        .await
+        .unwrap();
+    alice
+        .ok(
+            "PUT",
+            "/peers",
+            Some(json!({
+                "peer_pubkey": bob_keys.public().to_b64(), "peer_handle": "@bob.cloud",
+                "relays": [relay], "encryption_key": bob_keys.encryption.public().to_b64(),
+            })),
+        )
+        .await;
+    alice
+        .ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@bob.cloud", "text": "hello"})),
+        )
+        .await;
+    wait_texts(&bob.cloud, &["hello"]).await;
+    bob.stop().await;
+
+    alice
+        .ok(
+            "POST",
+            "/send",
+            Some(json!({"to": "@bob.cloud", "text": "while you were out"})),
+        )
+        .await;
+    // Several request timeouts and outbox retries pass while bob is away.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let attempts = alice.ok("GET", "/outbox", None).await;
+    let tried = attempts["outbox"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["attempts"].as_u64().unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    assert!(tried >= 3, "the outbox should have retried: {attempts}");
+    assert_eq!(waiting_requests(relay_dir.path()).await, 1);
+
+    let bob = run_bob(bob_home.path()).await;
+    wait_texts(&bob.cloud, &["while you were out"]).await;
+    // The answer reaches alice's outbox: the item is delivered, nothing waits at the relay.
+    let delivered = |o: &serde_json::Value| {
+        o["outbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["state"] == "delivered")
+    };
+    for _ in 0..100 {
+        if delivered(&alice.ok("GET", "/outbox", None).await) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let outbox = alice.ok("GET", "/outbox", None).await;
+    assert!(delivered(&outbox), "{outbox}");
+    assert_eq!(waiting_requests(relay_dir.path()).await, 0);
+    bob.stop().await;
+}

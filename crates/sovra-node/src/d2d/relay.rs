@@ -6,6 +6,13 @@
 //! is never processed twice. Outbound, a request through a relay is an HTTP request with a
 //! longer way round: sent, accepted, then answered by a response envelope (or an expiry
 //! notice), bounded by the cloud's request timeout.
+//!
+//! A request the relay accepted is sent once. Its envelope waits at the relay until it is
+//! answered or expires, so a caller that gave up (a timeout, a dropped connection) and sends
+//! the same body again is attached to the envelope already there, and an answer that came after
+//! its caller left is kept for the retry ([`Sent`]) — a retry never leaves a second copy at
+//! the relay. This memory lives as long as the process: after a restart a retry sends once
+//! more.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,7 +37,127 @@ pub(crate) struct Outbound {
     to: PublicKey,
     path: &'static str,
     body: Value,
+    /// Identifies the request (recipient, path, body): a retry has the same.
+    fingerprint: [u8; 32],
     reply: oneshot::Sender<Answer>,
+}
+
+/// Requests kept per link: sent and unanswered, or answered and kept for a retry.
+const MAX_SENT: usize = 10_000;
+/// How long an answer nobody took is kept for a retry.
+const ANSWER_KEPT: Duration = Duration::from_secs(3600);
+
+/// Requests through one relay by fingerprint: the envelope the relay accepted, who waits for
+/// its answer, and the answer once it came.
+#[derive(Default)]
+struct Sent {
+    by_fingerprint: HashMap<[u8; 32], Request>,
+    by_envelope: HashMap<String, [u8; 32]>,
+}
+
+/// An answer as kept: a response (status, body), or why there will be none.
+type Kept = Result<(u16, Value), String>;
+
+struct Request {
+    envelope: String,
+    waiters: Vec<oneshot::Sender<Answer>>,
+    answer: Option<(Kept, std::time::Instant)>,
+}
+
+impl Sent {
+    /// Attaches `reply` to a request already at the relay or answered; gives it back if there
+    /// is none (it must be sent).
+    fn attach(
+        &mut self,
+        fingerprint: &[u8; 32],
+        reply: oneshot::Sender<Answer>,
+    ) -> Option<oneshot::Sender<Answer>> {
+        let Some(r) = self.by_fingerprint.get_mut(fingerprint) else {
+            return Some(reply);
+        };
+        match r.answer.take() {
+            // Kept too long: send again.
+            Some((_, at)) if at.elapsed() > ANSWER_KEPT => {
+                self.forget(fingerprint);
+                return Some(reply);
+            }
+            // The answer came after its caller left: this retry takes it.
+            Some((answer, _)) => {
+                let _ = reply.send(answer.map_err(ClientError::Transport));
+                self.forget(fingerprint);
+            }
+            None => r.waiters.push(reply),
+        }
+        None
+    }
+
+    fn sent(&mut self, fingerprint: [u8; 32], envelope: String, reply: oneshot::Sender<Answer>) {
+        if self.by_fingerprint.len() >= MAX_SENT {
+            self.prune();
+        }
+        self.by_envelope.insert(envelope.clone(), fingerprint);
+        self.by_fingerprint.insert(
+            fingerprint,
+            Request {
+                envelope,
+                waiters: vec![reply],
+                answer: None,
+            },
+        );
+    }
+
+    /// The answer to `envelope` (a response, or an error text for an expiry): to every waiter
+    /// still there, or kept for a retry if none is.
+    fn answered(&mut self, envelope: &str, answer: Kept) {
+        let Some(fingerprint) = self.by_envelope.get(envelope).copied() else {
+            return;
+        };
+        let Some(r) = self.by_fingerprint.get_mut(&fingerprint) else {
+            return;
+        };
+        let mut told = false;
+        for w in r.waiters.drain(..) {
+            told |= w
+                .send(answer.clone().map_err(ClientError::Transport))
+                .is_ok();
+        }
+        if told {
+            self.forget(&fingerprint);
+        } else {
+            r.answer = Some((answer, std::time::Instant::now()));
+        }
+    }
+
+    fn forget(&mut self, fingerprint: &[u8; 32]) {
+        if let Some(r) = self.by_fingerprint.remove(fingerprint) {
+            self.by_envelope.remove(&r.envelope);
+        }
+    }
+
+    /// Makes room: drops every kept answer, then, if still full, requests nobody waits for
+    /// (a retry of one of those sends again).
+    fn prune(&mut self) {
+        let answered: Vec<[u8; 32]> = self
+            .by_fingerprint
+            .iter()
+            .filter(|(_, r)| r.answer.is_some())
+            .map(|(f, _)| *f)
+            .collect();
+        for f in answered {
+            self.forget(&f);
+        }
+        if self.by_fingerprint.len() >= MAX_SENT {
+            let idle: Vec<[u8; 32]> = self
+                .by_fingerprint
+                .iter()
+                .filter(|(_, r)| r.waiters.iter().all(|w| w.is_closed()))
+                .map(|(f, _)| *f)
+                .collect();
+            for f in idle {
+                self.forget(&f);
+            }
+        }
+    }
 }
 
 /// Checks and normalizes a relay URL: `ws://` or `wss://`, no trailing `/`.
@@ -72,11 +199,20 @@ impl Cloud {
     ) -> Result<T, ClientError> {
         let (reply, answer) = oneshot::channel();
         let body = serde_json::to_value(body).expect("bodies serialize");
+        let fingerprint = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(to.as_bytes());
+            h.update(path.as_bytes());
+            h.update(body.to_string().as_bytes());
+            h.finalize().into()
+        };
         self.relay_link(url)
             .send(Outbound {
                 to: *to,
                 path,
                 body,
+                fingerprint,
                 reply,
             })
             .await
@@ -154,7 +290,7 @@ impl Cloud {
     async fn take_envelope(
         self: &Arc<Self>,
         e: &Envelope,
-        waiting: &mut HashMap<String, oneshot::Sender<Answer>>,
+        sent: &mut Sent,
     ) -> Option<Option<AckResponse>> {
         match &e.content {
             EnvelopeContent::Request { path, body } => {
@@ -198,17 +334,11 @@ impl Cloud {
                 status,
                 body,
             } => {
-                if let Some(w) = waiting.remove(reply_to) {
-                    let _ = w.send(Ok((*status, body.clone())));
-                }
+                sent.answered(reply_to, Ok((*status, body.clone())));
                 Some(None)
             }
             EnvelopeContent::Expired { reply_to } => {
-                if let Some(w) = waiting.remove(reply_to) {
-                    let _ = w.send(Err(ClientError::Transport(
-                        "expired at the relay undelivered".into(),
-                    )));
-                }
+                sent.answered(reply_to, Err("expired at the relay undelivered".into()));
                 Some(None)
             }
         }
@@ -221,6 +351,8 @@ impl Cloud {
 async fn run_link(cloud: Arc<Cloud>, url: String, mut rx: mpsc::Receiver<Outbound>) {
     let mut stop = cloud.shutdown_signal();
     let mut backoff = Duration::from_millis(200);
+    // Outlives connections: an envelope accepted before a drop is answered after it.
+    let mut sent = Sent::default();
     loop {
         if *stop.borrow() {
             return;
@@ -248,26 +380,25 @@ async fn run_link(cloud: Arc<Cloud>, url: String, mut rx: mpsc::Receiver<Outboun
                 continue;
             }
         };
-        let mut waiting: HashMap<String, oneshot::Sender<Answer>> = HashMap::new();
         loop {
             tokio::select! {
                 out = rx.recv() => {
                     let Some(out) = out else { return };
+                    let Some(reply) = sent.attach(&out.fingerprint, out.reply) else {
+                        continue;
+                    };
                     match conn.send(&out.to, out.path, out.body).await {
-                        Ok(envelope) => {
-                            waiting.retain(|_, w| !w.is_closed());
-                            waiting.insert(envelope, out.reply);
-                        }
+                        Ok(envelope) => sent.sent(out.fingerprint, envelope, reply),
                         Err(e) => {
                             let broken = matches!(e, ClientError::Transport(_));
-                            let _ = out.reply.send(Err(e));
+                            let _ = reply.send(Err(e));
                             if broken {
                                 break;
                             }
                         }
                     }
                     for e in conn.take_buffered() {
-                        if let Some(ack) = cloud.take_envelope(&e, &mut waiting).await
+                        if let Some(ack) = cloud.take_envelope(&e, &mut sent).await
                             && conn.ack(&e.envelope, ack).await.is_err()
                         {
                             break;
@@ -276,7 +407,7 @@ async fn run_link(cloud: Arc<Cloud>, url: String, mut rx: mpsc::Receiver<Outboun
                 }
                 e = conn.next_envelope() => {
                     let Ok(e) = e else { break };
-                    if let Some(ack) = cloud.take_envelope(&e, &mut waiting).await
+                    if let Some(ack) = cloud.take_envelope(&e, &mut sent).await
                         && conn.ack(&e.envelope, ack).await.is_err()
                     {
                         break;
@@ -284,11 +415,6 @@ async fn run_link(cloud: Arc<Cloud>, url: String, mut rx: mpsc::Receiver<Outboun
                 }
                 _ = stop.changed() => return,
             }
-        }
-        for (_, w) in waiting.drain() {
-            let _ = w.send(Err(ClientError::Transport(format!(
-                "{url}: the relay connection dropped"
-            ))));
         }
         tracing::warn!(cloud = %cloud.name, relay = %url, "relay connection lost; reconnecting");
     }
