@@ -6,8 +6,10 @@
 //! * [`JsonBody`] — a JSON extractor whose every failure is such an error (never axum's plain
 //!   text), bounded by [`MAX_BODY`].
 //! * [`not_found`], [`method_not_allowed`] — router fallbacks in the same shape.
-//! * [`serve`] — serving with header timeouts and connection limits.
+//! * [`serve`] — serving with header timeouts and connection limits, access logs ([`access`])
+//!   and Prometheus counters ([`metrics`]) on every route.
 
+pub mod access;
 pub mod errors;
 pub mod health;
 pub mod metrics;

@@ -150,6 +150,7 @@ pub async fn serve(
     let app = app
         .route("/metrics", axum::routing::get(crate::metrics::render))
         .layer(axum::middleware::from_fn(crate::metrics::track))
+        .layer(crate::access::layer())
         .layer(axum::middleware::from_fn(crate::errors::json_errors));
     tokio::pin!(shutdown);
     loop {

@@ -1122,6 +1122,22 @@ fn sovra_toml_sets_what_flags_and_variables_do_not() {
     }
     let url = NodeProcess::url(home.path());
     assert!(!url.ends_with(":7870"), "{url}");
+    // One request, for the access log.
+    {
+        use std::io::{Read, Write};
+        let addr = url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /healthz?token=secret HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -1134,4 +1150,19 @@ fn sovra_toml_sets_what_flags_and_variables_do_not() {
             "{line}"
         );
     }
+    // The access log: route pattern, status, latency, client — never the query string.
+    let access: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["target"] == "sovra::access")
+        .collect();
+    assert!(
+        access.iter().any(|l| l["fields"]["status"] == 200
+            && l["span"]["route"] == "/healthz"
+            && l["span"]["method"] == "GET"
+            && l["span"]["remote"] == "127.0.0.1"
+            && l["fields"]["latency_ms"].is_number()),
+        "{log}"
+    );
+    assert!(!log.contains("secret"), "{log}");
 }
