@@ -198,6 +198,55 @@ fn two_humans_use_the_cli() {
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("result WordCount: error: command failed")
     );
+    // A chat capability's answer prints as the text it is, not as a result object.
+    let mut model = sovra(b.path())
+        .args(["agent", "model"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(model.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let model_url = first
+        .trim()
+        .trim_start_matches("model on ")
+        .trim_end_matches("/v1");
+    ok(
+        b.path(),
+        &[
+            "cap",
+            "expose",
+            "Chat",
+            "--description",
+            "Talks",
+            "--chat",
+            model_url,
+            "--model",
+            "sovra-mini",
+        ],
+    );
+    ok(b.path(), &["peer", "grant", "@alice.cloud", "Chat"]);
+    let out = ok(
+        a.path(),
+        &[
+            "send",
+            "@bob.cloud",
+            "",
+            "--call",
+            "Chat",
+            r#"{"prompt":"my name is Ada"}"#,
+        ],
+    );
+    let _ = model.kill();
+    assert!(!out.trim().is_empty(), "{out}");
+    assert!(
+        !out.contains("result") && !out.contains('{') && !out.contains("\"text\""),
+        "{out}"
+    );
     let out = ok(a.path(), &["send", "@bob.cloud", "just saying hi"]);
     assert!(out.contains("Delivered"), "{out}");
     let log = ok(b.path(), &["log", "@alice.cloud"]);

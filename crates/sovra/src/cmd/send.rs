@@ -130,14 +130,31 @@ pub async fn run(ctx: &Ctx, args: SendArgs) -> Result<()> {
                 .into());
             }
             ctx.print(&reply, |r| {
-                // A plain answer prints plainly; one with call results shows them.
-                if r["payload"]["results"]
+                // A plain answer prints plainly, and so do answers that are only text (a
+                // `chat` capability's `{"text": …}`); other call results are shown in full.
+                let results = r["payload"]["results"]
                     .as_array()
-                    .is_none_or(|a| a.is_empty())
-                {
-                    println!("{}", r["payload"]["text"].as_str().unwrap_or(""));
-                } else {
-                    print_message(r, &args.peer)
+                    .cloned()
+                    .unwrap_or_default();
+                let texts: Option<Vec<String>> = results
+                    .iter()
+                    .map(|r| {
+                        let output = r["output"].as_object().filter(|o| o.len() == 1)?;
+                        (r["ok"] == true)
+                            .then(|| output.get("text")?.as_str().map(str::to_owned))?
+                    })
+                    .collect();
+                match texts {
+                    Some(texts) => {
+                        let said = r["payload"]["text"].as_str().unwrap_or("");
+                        for line in std::iter::once(said)
+                            .filter(|t| !t.is_empty())
+                            .chain(texts.iter().map(String::as_str))
+                        {
+                            println!("{line}");
+                        }
+                    }
+                    None => print_message(r, &args.peer),
                 }
             });
             // A call the peer refused (not granted, no such capability) is a refusal: exit 4.
