@@ -62,20 +62,14 @@ async fn wait_texts(cloud: &Cloud, want: &[&str]) {
     panic!("{want:?} never all arrived; have {:?}", texts(cloud).await);
 }
 
-#[tokio::test]
-async fn a_cloud_without_a_socket_converses_through_the_relay() {
-    let (relay, _relay_dir) = start_relay().await;
-    let a = TestNode::start(&["@alice.cloud"]).await;
+/// Bob, with no socket, keeping `relay` and whitelisting alice at her public URL; alice knows
+/// him by key, relay and encryption key only — no URL at all.
+async fn bob_behind_relay(a: &TestNode, relay: &str, bob_home: &std::path::Path) -> Offline {
     let alice = a.owner("alice");
-    let bob_home = tempfile::tempdir().unwrap();
-    let (_, bob_keys) = home::init_cloud(bob_home.path(), "@bob.cloud")
-        .await
-        .unwrap();
-
-    // Bob keeps a relay and whitelists alice (at her public URL).
-    let bob = run_bob(bob_home.path()).await;
-    bob.cloud.store.add_relay(&relay, None).await.unwrap();
-    bob.cloud.start_relays(std::slice::from_ref(&relay));
+    let (_, bob_keys) = home::init_cloud(bob_home, "@bob.cloud").await.unwrap();
+    let bob = run_bob(bob_home).await;
+    bob.cloud.store.add_relay(relay, None).await.unwrap();
+    bob.cloud.start_relays(&[relay.to_owned()]);
     let alice_key = sovra_proto::PublicKey::from_human(&alice.pubkey().await).unwrap();
     let grant = sovra_proto::WhitelistEntry {
         peer_pubkey: alice_key.to_b64(),
@@ -91,11 +85,6 @@ async fn a_cloud_without_a_socket_converses_through_the_relay() {
         .whitelist_upsert(&grant, Some(&a.cloud_url("alice")), None, None, None)
         .await
         .unwrap();
-    // Bob's identity document now names the relay.
-    let doc = bob.cloud.identity_document().await.unwrap();
-    assert_eq!(doc.relays, vec![relay.clone()]);
-
-    // Alice knows bob by key, relay and encryption key only: no URL at all.
     alice
         .ok(
             "PUT",
@@ -106,6 +95,19 @@ async fn a_cloud_without_a_socket_converses_through_the_relay() {
             })),
         )
         .await;
+    bob
+}
+
+#[tokio::test]
+async fn a_cloud_without_a_socket_converses_through_the_relay() {
+    let (relay, _relay_dir) = start_relay().await;
+    let a = TestNode::start(&["@alice.cloud"]).await;
+    let alice = a.owner("alice");
+    let bob_home = tempfile::tempdir().unwrap();
+    let bob = bob_behind_relay(&a, &relay, bob_home.path()).await;
+    // Bob's identity document now names the relay.
+    let doc = bob.cloud.identity_document().await.unwrap();
+    assert_eq!(doc.relays, vec![relay.clone()]);
     alice
         .ok(
             "POST",
@@ -309,38 +311,7 @@ async fn retries_through_a_relay_leave_one_envelope() {
     let a = TestNode::start_with(&["@alice.cloud"], settings).await;
     let alice = a.owner("alice");
     let bob_home = tempfile::tempdir().unwrap();
-    let (_, bob_keys) = home::init_cloud(bob_home.path(), "@bob.cloud")
-        .await
-        .unwrap();
-    let bob = run_bob(bob_home.path()).await;
-    bob.cloud.store.add_relay(&relay, None).await.unwrap();
-    bob.cloud.start_relays(std::slice::from_ref(&relay));
-    let grant = sovra_proto::WhitelistEntry {
-        peer_pubkey: sovra_proto::PublicKey::from_human(&alice.pubkey().await)
-            .unwrap()
-            .to_b64(),
-        peer_handle: "@alice.cloud".into(),
-        allowed_capabilities: vec![],
-        rate_limit_per_day: 1000,
-        expires_at: None,
-    }
-    .validate()
-    .unwrap();
-    bob.cloud
-        .store
-        .whitelist_upsert(&grant, Some(&a.cloud_url("alice")), None, None, None)
-        .await
-        .unwrap();
-    alice
-        .ok(
-            "PUT",
-            "/peers",
-            Some(json!({
-                "peer_pubkey": bob_keys.public().to_b64(), "peer_handle": "@bob.cloud",
-                "relays": [relay], "encryption_key": bob_keys.encryption.public().to_b64(),
-            })),
-        )
-        .await;
+    let bob = bob_behind_relay(&a, &relay, bob_home.path()).await;
     alice
         .ok(
             "POST",
