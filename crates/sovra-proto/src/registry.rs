@@ -473,6 +473,8 @@ pub const ERROR_CODES: &[&str] = &[
     "handle_changed",
     "conflict",
     "sms_failed",
+    "suspended",
+    "taken_down",
 ];
 
 // --- request and response bodies of the registry API (docs/PROTOCOL.md §16.3) ---------------

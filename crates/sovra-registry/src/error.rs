@@ -42,6 +42,10 @@ pub enum RegistryError {
     HandleChanged { handle: String, successor: String },
     #[error("{0}")]
     Conflict(String),
+    #[error("{handle} is suspended by the registry's operator: {reason}")]
+    Suspended { handle: String, reason: String },
+    #[error("{handle} was taken down by the registry's operator")]
+    TakenDown { handle: String },
     #[error("the SMS could not be sent: {0}")]
     SmsFailed(String),
     #[error(transparent)]
@@ -70,6 +74,8 @@ impl RegistryError {
             RegistryError::UnknownHandle => "unknown_handle",
             RegistryError::HandleChanged { .. } => "handle_changed",
             RegistryError::Conflict(_) => "conflict",
+            RegistryError::Suspended { .. } => "suspended",
+            RegistryError::TakenDown { .. } => "taken_down",
             RegistryError::SmsFailed(_) => "sms_failed",
             RegistryError::Protocol(e) => e.code(),
             RegistryError::Storage(_) => "internal",
@@ -82,7 +88,7 @@ impl RegistryError {
             | RegistryError::InvalidHandle(_)
             | RegistryError::ReservedHandle { .. } => 400,
             RegistryError::WrongCode { .. } => 401,
-            RegistryError::PhoneMismatch => 403,
+            RegistryError::PhoneMismatch | RegistryError::Suspended { .. } => 403,
             RegistryError::UnknownVerification
             | RegistryError::NotRegistered
             | RegistryError::UnknownHandle => 404,
@@ -90,7 +96,9 @@ impl RegistryError {
             | RegistryError::KeyTaken
             | RegistryError::CodeUsed
             | RegistryError::Conflict(_) => 409,
-            RegistryError::CodeExpired | RegistryError::HandleChanged { .. } => 410,
+            RegistryError::CodeExpired
+            | RegistryError::HandleChanged { .. }
+            | RegistryError::TakenDown { .. } => 410,
             RegistryError::RegistrationLocked { .. } => 423,
             RegistryError::LockedOut | RegistryError::RateLimited { .. } => 429,
             RegistryError::SmsFailed(_) => 502,

@@ -398,6 +398,7 @@ impl<S: RegistryStore> Registry<S> {
                 created_at: now,
                 updated_at: now,
                 last_active_at: now,
+                suspended: None,
             };
             if let Err(e) = self.store.insert_cloud(&row).await {
                 return Err(self.conflict(e, &handle.full).await);
@@ -405,6 +406,7 @@ impl<S: RegistryStore> Registry<S> {
             tracing::info!(handle = %handle.full, "registered");
             return Ok((lookup, true));
         };
+        not_suspended(&cloud)?;
         // The SIM-swap lock comes first: while the cloud is active, a claim under another key
         // learns nothing else about it (not even that the handle differs).
         let new_key = cloud.pubkey != record.pubkey.to_b64();
@@ -443,7 +445,15 @@ impl<S: RegistryStore> Registry<S> {
         Ok((cloud.lookup, false))
     }
 
+    /// The cloud of `handle`, for a change its owner asks for: refused while suspended.
     async fn cloud(&self, handle: &str) -> Result<CloudRow> {
+        let cloud = self.any_cloud(handle).await?;
+        not_suspended(&cloud)?;
+        Ok(cloud)
+    }
+
+    /// The cloud of `handle`, suspended or not.
+    async fn any_cloud(&self, handle: &str) -> Result<CloudRow> {
         let parsed = Handle::parse(handle, &self.settings.domain)
             .map_err(|_| RegistryError::UnknownHandle)?;
         self.store
@@ -667,13 +677,75 @@ impl<S: RegistryStore> Registry<S> {
         if let Some(json) = self.store.lookup_json(&parsed.full).await? {
             return Ok(json);
         }
+        // Not served: suspended, taken down, renamed, or never there.
+        if let Some(cloud) = self.store.cloud_by_handle(&parsed.full).await? {
+            not_suspended(&cloud)?;
+        }
         match self.store.retired(&parsed.skeleton, now_ms()).await? {
+            Some(r) if r.handle == parsed.full && r.successor.is_empty() => {
+                Err(RegistryError::TakenDown { handle: r.handle })
+            }
             Some(r) if r.handle == parsed.full => Err(RegistryError::HandleChanged {
                 handle: r.handle,
                 successor: r.successor,
             }),
             _ => Err(RegistryError::UnknownHandle),
         }
+    }
+
+    /// Operator: clouds in handle order after `after` (`""`: from the start), at most 1,000.
+    /// Rows carry phone hashes: callers show handles, keys and dates, never those.
+    pub async fn admin_list(&self, after: &str, limit: usize) -> Result<Vec<CloudRow>> {
+        Ok(self
+            .store
+            .list_clouds(after, limit.clamp(1, 1000) as i64)
+            .await?)
+    }
+
+    /// Operator: suspends `handle` (lookups and its owner's changes answer `suspended`).
+    pub async fn admin_suspend(&self, handle: &str, reason: &str) -> Result<()> {
+        let cloud = self.any_cloud(handle).await?;
+        let reason = reason.trim();
+        if reason.is_empty() || reason.len() > 500 {
+            return Err(RegistryError::Conflict(
+                "a suspension needs a reason of 1 to 500 bytes".into(),
+            ));
+        }
+        self.store
+            .set_suspended(&cloud.handle, Some(reason))
+            .await?;
+        tracing::warn!(handle = %cloud.handle, reason, "suspended by the operator");
+        Ok(())
+    }
+
+    /// Operator: lifts a suspension and the registration lock of `handle`, so its phone can
+    /// claim it under a new key at once (after the operator has checked who asks, out of band).
+    pub async fn admin_unlock(&self, handle: &str) -> Result<()> {
+        let cloud = self.any_cloud(handle).await?;
+        self.store.set_suspended(&cloud.handle, None).await?;
+        self.store.lift_lock(&cloud.handle).await?;
+        tracing::warn!(handle = %cloud.handle, "unlocked by the operator");
+        Ok(())
+    }
+
+    /// Operator: deletes `handle`'s cloud (its phone and key are free again) and retires the
+    /// handle for the retirement period: lookups answer `taken_down`, claims `handle_taken`.
+    pub async fn admin_take_down(&self, handle: &str) -> Result<()> {
+        let cloud = self.any_cloud(handle).await?;
+        let until = now_ms() + ms(self.settings.retire_period);
+        self.store
+            .take_down(
+                cloud.id,
+                &Retired {
+                    skeleton: cloud.skeleton.clone(),
+                    handle: cloud.handle.clone(),
+                    successor: String::new(),
+                    until,
+                },
+            )
+            .await?;
+        tracing::warn!(handle = %cloud.handle, "taken down by the operator");
+        Ok(())
     }
 
     /// Adds already-verified clouds in bulk: an operator's import or a benchmark's setup. The
@@ -695,6 +767,7 @@ impl<S: RegistryStore> Registry<S> {
                 created_at: now,
                 updated_at: now,
                 last_active_at: now,
+                suspended: None,
             });
         }
         self.store.bulk_insert_clouds(&rows).await?;
@@ -711,5 +784,16 @@ impl<S: RegistryStore> Registry<S> {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// Refuses what a suspended cloud asks for, and its lookups.
+fn not_suspended(cloud: &CloudRow) -> Result<()> {
+    match &cloud.suspended {
+        Some(reason) => Err(RegistryError::Suspended {
+            handle: cloud.handle.clone(),
+            reason: reason.clone(),
+        }),
+        None => Ok(()),
     }
 }

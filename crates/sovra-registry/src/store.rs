@@ -38,6 +38,8 @@ pub struct CloudRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub last_active_at: i64,
+    /// The operator's reason, while the cloud is suspended (§16.8).
+    pub suspended: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,12 +98,34 @@ pub trait RegistryStore: Send + Sync + 'static {
         &self,
         skeleton: &str,
     ) -> impl Future<Output = StoreResult<Option<CloudRow>>> + Send;
-    /// The signed lookup JSON of a handle: the hot path.
+    /// The signed lookup JSON of a handle, unless it is suspended: the hot path.
     fn lookup_json(&self, handle: &str)
     -> impl Future<Output = StoreResult<Option<String>>> + Send;
     /// Inserts a new cloud and returns its id; a uniqueness conflict is an error
     /// ([`is_conflict`]).
     fn insert_cloud(&self, row: &CloudRow) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// Operator: clouds in handle order after `after`, at most `limit`.
+    fn list_clouds(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> impl Future<Output = StoreResult<Vec<CloudRow>>> + Send;
+    /// Operator: suspends the cloud of `handle` (`Some(reason)`) or lifts its suspension
+    /// (`None`); false if no cloud has that handle.
+    fn set_suspended(
+        &self,
+        handle: &str,
+        reason: Option<&str>,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Operator: takes the registration lock off (as if the cloud had been idle for ever).
+    fn lift_lock(&self, handle: &str) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Operator: deletes cloud `cloud_id` and its devices and retires its handle, in one
+    /// transaction.
+    fn take_down(
+        &self,
+        cloud_id: i64,
+        retire: &Retired,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Replaces a cloud's handle, key and lookup (by id), optionally retiring its old handle in
     /// the same transaction.
     fn update_cloud(
@@ -226,6 +250,7 @@ fn cloud(r: &sqlx::sqlite::SqliteRow) -> CloudRow {
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
         last_active_at: r.get("last_active_at"),
+        suspended: r.get("suspended"),
     }
 }
 
@@ -344,11 +369,73 @@ impl RegistryStore for SqliteStore {
     }
 
     async fn lookup_json(&self, handle: &str) -> StoreResult<Option<String>> {
-        Ok(sqlx::query("SELECT lookup FROM clouds WHERE handle = ?")
-            .bind(handle)
-            .fetch_optional(&self.read)
-            .await?
-            .map(|r| r.get("lookup")))
+        Ok(
+            sqlx::query("SELECT lookup FROM clouds WHERE handle = ? AND suspended IS NULL")
+                .bind(handle)
+                .fetch_optional(&self.read)
+                .await?
+                .map(|r| r.get("lookup")),
+        )
+    }
+
+    async fn list_clouds(&self, after: &str, limit: i64) -> StoreResult<Vec<CloudRow>> {
+        Ok(
+            sqlx::query("SELECT * FROM clouds WHERE handle > ? ORDER BY handle LIMIT ?")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(cloud)
+                .collect(),
+        )
+    }
+
+    async fn set_suspended(&self, handle: &str, reason: Option<&str>) -> StoreResult<bool> {
+        Ok(
+            sqlx::query("UPDATE clouds SET suspended = ? WHERE handle = ?")
+                .bind(reason)
+                .bind(handle)
+                .execute(&self.write)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    async fn lift_lock(&self, handle: &str) -> StoreResult<bool> {
+        Ok(
+            sqlx::query("UPDATE clouds SET last_active_at = 0 WHERE handle = ?")
+                .bind(handle)
+                .execute(&self.write)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    async fn take_down(&self, cloud_id: i64, retire: &Retired) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("DELETE FROM devices WHERE cloud_id = ?")
+            .bind(cloud_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM clouds WHERE id = ?")
+            .bind(cloud_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO retired_handles (skeleton, handle, successor, until) VALUES (?, ?, ?, ?)
+             ON CONFLICT (skeleton) DO UPDATE SET handle = excluded.handle,
+               successor = excluded.successor, until = excluded.until",
+        )
+        .bind(&retire.skeleton)
+        .bind(&retire.handle)
+        .bind(&retire.successor)
+        .bind(retire.until)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
     }
 
     async fn insert_cloud(&self, row: &CloudRow) -> StoreResult<i64> {

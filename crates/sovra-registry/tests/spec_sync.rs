@@ -58,6 +58,13 @@ fn every_registry_error_code_is_documented_with_its_status() {
         },
         RegistryError::Conflict(String::new()),
         RegistryError::SmsFailed(String::new()),
+        RegistryError::Suspended {
+            handle: String::new(),
+            reason: String::new(),
+        },
+        RegistryError::TakenDown {
+            handle: String::new(),
+        },
     ];
     assert_eq!(samples.len(), ERROR_CODES.len());
     for e in samples {

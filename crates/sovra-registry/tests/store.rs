@@ -17,6 +17,7 @@ fn cloud(n: u32) -> CloudRow {
         created_at: 1,
         updated_at: 1,
         last_active_at: 1,
+        suspended: None,
     }
 }
 
@@ -172,7 +173,69 @@ async fn conformance<S: RegistryStore>(store: S) {
         id
     );
 
-    // Devices, bulk insert, sweep.
+    // The operator's actions: a suspension hides the lookup and shows on the row; lifting it
+    // and the lock; a takedown removes the cloud and retires the handle in one change.
+    assert!(
+        store
+            .set_suspended("@user2.cloud", Some("spam"))
+            .await
+            .unwrap()
+    );
+    assert!(store.lookup_json("@user2.cloud").await.unwrap().is_none());
+    let row = store
+        .cloud_by_handle("@user2.cloud")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.suspended.as_deref(), Some("spam"));
+    assert!(store.set_suspended("@user2.cloud", None).await.unwrap());
+    assert!(store.lookup_json("@user2.cloud").await.unwrap().is_some());
+    assert!(
+        !store
+            .set_suspended("@nobody.cloud", Some("x"))
+            .await
+            .unwrap()
+    );
+    assert!(store.lift_lock("@user2.cloud").await.unwrap());
+    assert_eq!(
+        store
+            .cloud_by_handle("@user2.cloud")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_active_at,
+        0
+    );
+    let listed: Vec<String> = store
+        .list_clouds("", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.handle)
+        .collect();
+    assert_eq!(listed, ["@renamed.cloud", "@user2.cloud"]);
+    assert_eq!(
+        store.list_clouds("@renamed.cloud", 10).await.unwrap().len(),
+        1
+    );
+    let gone = Retired {
+        skeleton: "user2".into(),
+        handle: "@user2.cloud".into(),
+        successor: String::new(),
+        until: 9000,
+    };
+    store.take_down(row.id, &gone).await.unwrap();
+    assert!(
+        store
+            .cloud_by_handle("@user2.cloud")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.retired("user2", 0).await.unwrap(), Some(gone));
+    // Its phone and key are free again (keeping the handle retired is the registry's rule).
+    store.insert_cloud(&cloud(2)).await.unwrap();
+
     store.add_device(id, "d1", "{}", 5).await.unwrap();
     store
         .add_device(id, "d1", "{\"again\":1}", 6)

@@ -416,6 +416,17 @@ async fn run(cli: Cli) -> Result<()> {
             let dir = dir.unwrap_or_else(|| ctx.home.join("registry"));
             registry::serve(&dir, &listen, &domain, &sms).await
         }
+        Command::Registry {
+            command:
+                RegistryCommand::Admin {
+                    dir,
+                    domain,
+                    action,
+                },
+        } => {
+            let dir = dir.unwrap_or_else(|| ctx.home.join("registry"));
+            registry::admin(&ctx, &dir, &domain, action).await
+        }
         Command::Relay { command } => relay::run(&ctx, command).await,
         Command::Init {
             handle,

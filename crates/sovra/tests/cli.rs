@@ -484,6 +484,52 @@ fn register_and_peer_by_handle_from_the_cli() {
         at_bob["peers"][0]["entry"]["allowed_capabilities"],
         serde_json::json!(["WordCount"])
     );
+
+    // The registry's operator, on its host: a list without phone numbers, a suspension that
+    // lookups see, an unlock, a takedown.
+    let dir = r.path().to_str().unwrap();
+    let admin = |args: &[&str]| {
+        let mut all = vec!["registry", "admin", "--dir", dir];
+        all.extend_from_slice(args);
+        ok(a.path(), &all)
+    };
+    let listed = admin(&["list"]);
+    assert!(
+        listed.contains("@alice.cloud") && listed.contains("@bob.cloud"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("555") && !listed.contains("phone"),
+        "{listed}"
+    );
+    admin(&["suspend", "@bob.cloud", "--reason", "reported for spam"]);
+    let refused = run(a.path(), &["peer", "lookup", "@bob.cloud"]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("suspended") && said.contains("reported for spam"),
+        "{said}"
+    );
+    assert!(admin(&["list"]).contains("SUSPENDED: reported for spam"));
+    admin(&["unlock", "@bob.cloud"]);
+    json(a.path(), &["peer", "lookup", "@bob.cloud"]);
+    admin(&["takedown", "@Bob.Cloud"]);
+    let gone = run(a.path(), &["peer", "lookup", "@bob.cloud"]);
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("taken_down"),
+        "{}",
+        String::from_utf8_lossy(&gone.stderr)
+    );
+    assert!(!admin(&["list"]).contains("@bob.cloud"));
+    // Unknown handles are errors, not silent successes.
+    assert!(
+        !run(
+            a.path(),
+            &["registry", "admin", "--dir", dir, "unlock", "@nobody.cloud"]
+        )
+        .status
+        .success()
+    );
 }
 
 #[test]

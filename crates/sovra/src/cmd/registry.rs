@@ -231,4 +231,125 @@ pub enum RegistryCommand {
         #[arg(long, default_value = "console")]
         sms: String,
     },
+    /// The operator's tools, on the registry's own host (they open its database directly):
+    /// list handles, suspend one, lift a suspension and the registration lock, take one down.
+    /// Phone numbers are never shown (the registry holds none in clear).
+    ///
+    /// Example: sovra registry admin suspend @spammer.cloud --reason "bulk spam reports"
+    Admin {
+        /// Where the registry keeps its keys and database (default: <home>/registry).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        /// Handles are @name.<domain> (as `registry serve --domain`).
+        #[arg(long, default_value = "cloud")]
+        domain: String,
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum AdminAction {
+    /// Handles in order, with key, dates and state.
+    List {
+        /// Start after this handle (the last one of the previous page).
+        #[arg(long, default_value = "")]
+        after: String,
+        /// At most this many (1 – 1,000).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Lookups and the owner's changes answer 403 `suspended` until `unlock`.
+    Suspend {
+        handle: String,
+        /// Why (shown to whoever looks the handle up); 1 – 500 bytes.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lifts a suspension and the registration lock: the handle's phone can claim it under a
+    /// new key at once (check who asks first, out of band).
+    Unlock { handle: String },
+    /// Deletes the cloud (its phone and key are free) and retires the handle for the
+    /// retirement period: lookups answer 410 `taken_down`, claims `handle_taken`.
+    Takedown { handle: String },
+}
+
+/// `sovra registry admin`.
+pub async fn admin(
+    ctx: &Ctx,
+    dir: &std::path::Path,
+    domain: &str,
+    action: AdminAction,
+) -> Result<()> {
+    if !dir.join("registry.db").exists() {
+        bail!("no registry in {} (give --dir)", dir.display());
+    }
+    let settings = sovra_registry::Settings {
+        domain: domain.to_owned(),
+        ..Default::default()
+    };
+    let unused_sms = std::sync::Arc::new(sovra_registry::sms::ConsoleGateway::default());
+    let registry = sovra_registry::home::open(dir, settings, unused_sms).await?;
+    let handle = |h: &str| h.trim().to_lowercase();
+    let done = match action {
+        AdminAction::List { after, limit } => {
+            let rows = registry.admin_list(&handle(&after), limit).await?;
+            let list: Vec<Value> = rows
+                .iter()
+                .map(|c| {
+                    json!({
+                        "handle": c.handle,
+                        "key": sovra_proto::PublicKey::from_b64("pubkey", &c.pubkey)
+                            .map(|k| k.to_human())
+                            .unwrap_or_else(|_| c.pubkey.clone()),
+                        "created_at": c.created_at,
+                        "last_active_at": c.last_active_at,
+                        "suspended": c.suspended,
+                    })
+                })
+                .collect();
+            ctx.print(&json!({ "clouds": list }), |v| {
+                for c in v["clouds"].as_array().into_iter().flatten() {
+                    println!(
+                        "{:<32} {}  created {}  active {}{}",
+                        c["handle"].as_str().unwrap_or(""),
+                        c["key"].as_str().unwrap_or(""),
+                        crate::cli::ms_to_time(&c["created_at"]),
+                        crate::cli::ms_to_time(&c["last_active_at"]),
+                        c["suspended"]
+                            .as_str()
+                            .map(|r| format!("  SUSPENDED: {r}"))
+                            .unwrap_or_default()
+                    );
+                }
+            });
+            return Ok(());
+        }
+        AdminAction::Suspend { handle: h, reason } => {
+            let h = handle(&h);
+            registry.admin_suspend(&h, &reason).await?;
+            json!({ "handle": h, "suspended": reason })
+        }
+        AdminAction::Unlock { handle: h } => {
+            let h = handle(&h);
+            registry.admin_unlock(&h).await?;
+            json!({ "handle": h, "unlocked": true })
+        }
+        AdminAction::Takedown { handle: h } => {
+            let h = handle(&h);
+            registry.admin_take_down(&h).await?;
+            json!({ "handle": h, "taken_down": true })
+        }
+    };
+    ctx.print(&done, |v| {
+        let h = v["handle"].as_str().unwrap_or("");
+        if let Some(r) = v["suspended"].as_str() {
+            println!("{h} is suspended ({r}).");
+        } else if v["unlocked"] == true {
+            println!("{h}: suspension and registration lock lifted.");
+        } else {
+            println!("{h} is taken down; the handle is retired.");
+        }
+    });
+    Ok(())
 }
