@@ -242,6 +242,7 @@ fn two_humans_use_the_cli() {
         ],
     );
     let _ = model.kill();
+    let _ = model.wait();
     assert!(!out.trim().is_empty(), "{out}");
     assert!(
         !out.contains("result") && !out.contains('{') && !out.contains("\"text\""),
