@@ -12,11 +12,13 @@
 //!   `store/quota.rs` the in-memory counts the quotas are checked against.
 //! * `mailbox` — each connected key's envelopes committed but not yet pushed: the writer hands
 //!   them over after each commit, so a connection pushes from memory, not by re-reading.
-//! * `relay` — the rules and one task per connection: challenge–response auth, proof of work
-//!   for first contact, token buckets, quota, pushing, acks, expiry notices; up to 64 frames a
-//!   connection waiting for their commit at once.
+//! * `relay` — the rules: proof of work for first contact, token buckets, what a `send` and an
+//!   `ack` must carry, expiry notices.
+//! * `connection` — one task per connection: challenge–response auth, the frame loop (up to 64
+//!   frames waiting for their commit at once), pushing from the mailbox.
 //! * `server` — the HTTP side: `GET /v1/connect` (the WebSocket), `GET /v1/relay`, the sweeper.
 
+pub mod connection;
 pub mod mailbox;
 pub mod relay;
 pub mod server;
