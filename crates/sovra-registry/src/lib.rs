@@ -19,6 +19,7 @@ pub mod api;
 pub mod error;
 pub mod handle;
 pub mod home;
+pub mod operator;
 pub mod phone;
 pub mod registry;
 pub mod sms;
