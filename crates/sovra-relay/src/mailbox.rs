@@ -3,7 +3,8 @@
 //! The writer hands every envelope it committed to its recipient's mailbox right after the
 //! commit, in `seq` order (one writer, one commit at a time), so a connected recipient is pushed
 //! from memory instead of re-reading its queue after each batch. A mailbox holds at most
-//! [`MAILBOX_CAP`] envelopes; past that it only records that it overflowed and its connection
+//! [`MAILBOX_CAP`] envelopes and [`MAILBOX_BYTES`] of bodies; past that it only records that it
+//! overflowed and its connection
 //! reads the queue from the database, which holds everything until it is acked — so nothing is
 //! lost either way, and a slow reader costs the relay a bounded amount of memory.
 //!
@@ -20,6 +21,9 @@ use crate::store::StoredEnvelope;
 
 /// Envelopes a mailbox holds before it overflows to a database read.
 pub const MAILBOX_CAP: usize = 64;
+/// Body bytes a mailbox holds before it overflows: a recipient that connects and never reads
+/// costs the relay at most this (plus what its socket buffers), not 64 envelopes of 1 MiB.
+pub const MAILBOX_BYTES: usize = 1024 * 1024;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -35,6 +39,7 @@ pub struct Mailbox {
 #[derive(Default)]
 struct Waiting {
     envelopes: VecDeque<StoredEnvelope>,
+    bytes: usize,
     overflow: bool,
     closed: bool,
 }
@@ -63,8 +68,10 @@ impl Mailbox {
             Taken::Closed
         } else if std::mem::take(&mut w.overflow) {
             w.envelopes.clear();
+            w.bytes = 0;
             Taken::Overflow
         } else {
+            w.bytes = 0;
             Taken::Envelopes(std::mem::take(&mut w.envelopes))
         }
     }
@@ -75,10 +82,13 @@ impl Mailbox {
             if w.overflow {
                 return;
             }
-            if w.envelopes.len() >= MAILBOX_CAP {
+            let size = e.body.as_ref().map_or(0, String::len);
+            if w.envelopes.len() >= MAILBOX_CAP || w.bytes + size > MAILBOX_BYTES {
                 w.overflow = true;
                 w.envelopes.clear();
+                w.bytes = 0;
             } else {
+                w.bytes += size;
                 w.envelopes.push_back(e);
             }
         }
@@ -187,6 +197,20 @@ mod tests {
             panic!("expected envelopes")
         };
         assert_eq!(got.len(), 1);
+    }
+
+    #[test]
+    fn large_bodies_overflow_by_bytes() {
+        let boxes = Mailboxes::default();
+        let m = boxes.open("k", 1);
+        let big = |seq| StoredEnvelope {
+            body: Some("x".repeat(600 * 1024)),
+            ..envelope(seq)
+        };
+        boxes.deliver(vec![("k".into(), big(1))]);
+        assert!(matches!(m.take(), Taken::Envelopes(e) if e.len() == 1));
+        boxes.deliver(vec![("k".into(), big(2)), ("k".into(), big(3))]);
+        assert!(matches!(m.take(), Taken::Overflow));
     }
 
     #[test]
