@@ -35,17 +35,27 @@ async fn the_node_has_its_own_key_and_states_its_hosting() {
             .unwrap();
         assert_eq!(r["status"], want, "{path}");
     }
-    // Prometheus text, requests counted by route pattern and status.
-    let metrics = reqwest::get(format!("{}/metrics", node.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // Prometheus text, requests counted by route pattern and status, and each cloud's outbox
+    // depth (measured by its outbox worker).
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = reqwest::get(format!("{}/metrics", node.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("sovra_outbox_pending{cloud=\"bob\"} 0") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert!(
         metrics.contains("sovra_http_requests_total{")
             && metrics.contains("route=\"/api/node\"")
-            && metrics.contains("status=\"200\""),
+            && metrics.contains("status=\"200\"")
+            && metrics.contains("sovra_outbox_pending{cloud=\"alice\"} 0")
+            && metrics.contains("sovra_outbox_pending{cloud=\"bob\"} 0"),
         "{metrics}"
     );
     assert_eq!(doc.hosting_policy, "closed");

@@ -115,9 +115,11 @@ impl Mailboxes {
             waiting: Mutex::default(),
             wake: Notify::new(),
         });
-        if let Some(old) = lock(&self.open).insert(key.to_owned(), mailbox.clone()) {
+        let mut open = lock(&self.open);
+        if let Some(old) = open.insert(key.to_owned(), mailbox.clone()) {
             old.close();
         }
+        metrics::gauge!("sovra_relay_connections").set(open.len() as f64);
         mailbox
     }
 
@@ -126,6 +128,7 @@ impl Mailboxes {
         let mut open = lock(&self.open);
         if open.get(key).is_some_and(|m| m.generation == generation) {
             open.remove(key);
+            metrics::gauge!("sovra_relay_connections").set(open.len() as f64);
         }
     }
 

@@ -492,6 +492,26 @@ async fn relay_info_and_unknown_paths() {
     assert_eq!(ready, json!({"status": "ready"}));
     let missing: Value = reqwest_get(&format!("{http}/v1/nothing")).await;
     assert_eq!(missing["error"], "not_found");
+    // Gauges for operators: connections, and what waits (process-wide: tests share a recorder).
+    let (alice, bob) = (key(), key());
+    let mut a = RelayConnection::connect(&relay.url, &alice).await.unwrap();
+    let mut b = RelayConnection::connect(&relay.url, &bob).await.unwrap();
+    a.send(&bob.public(), MSG, json!({"n": 1})).await.unwrap();
+    let _ = b.next_envelope().await.unwrap();
+    let metrics = reqwest::get(format!("{http}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "sovra_relay_connections ",
+        "sovra_relay_envelopes_waiting ",
+        "sovra_relay_bytes_waiting ",
+        "sovra_relay_envelopes_stored_total ",
+    ] {
+        assert!(metrics.contains(name), "{name} missing: {metrics}");
+    }
 }
 
 async fn reqwest_get(url: &str) -> Value {

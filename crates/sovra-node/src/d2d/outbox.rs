@@ -15,6 +15,8 @@ use crate::store::{OutboxOutcome, now_ms};
 
 /// Deliveries attempted at once per cloud.
 pub const MAX_DELIVERING: usize = 64;
+/// How often the outbox depth is measured for `/metrics`.
+const DEPTH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Cloud {
     /// The outbox worker: attempts due deliveries concurrently, up to [`MAX_DELIVERING`] at
@@ -26,7 +28,17 @@ impl Cloud {
         // Whether due rows may be waiting: set by a wake-up or the timer, cleared when a read
         // finds nothing new to start.
         let mut maybe_due = true;
+        let mut measured = std::time::Instant::now()
+            .checked_sub(DEPTH_EVERY)
+            .unwrap_or_else(std::time::Instant::now);
         loop {
+            if measured.elapsed() >= DEPTH_EVERY {
+                measured = std::time::Instant::now();
+                if let Ok(n) = self.store.outbox_pending().await {
+                    metrics::gauge!("sovra_outbox_pending", "cloud" => self.name.clone())
+                        .set(n as f64);
+                }
+            }
             if self.speaking().is_err() {
                 // Revoked: what waits is not delivered by a node that lost the right to.
                 tokio::select! {

@@ -88,6 +88,13 @@ impl Store {
         Ok(Some(n > 0))
     }
 
+    /// Deliveries still pending (the outbox depth, for `/metrics`).
+    pub async fn outbox_pending(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
+            .fetch_one(&self.read)
+            .await
+    }
+
     pub async fn outbox(&self) -> Result<Vec<OutboxItem>, sqlx::Error> {
         Ok(
             sqlx::query("SELECT outbox.*, conversations.peer_pubkey FROM outbox JOIN conversations ON conversations.id = outbox.conversation_id ORDER BY outbox.id DESC LIMIT 200")

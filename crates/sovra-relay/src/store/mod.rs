@@ -157,9 +157,10 @@ impl Store {
             .fetch_all(&write)
             .await?
         {
-            queues
-                .committed
-                .insert(r.get("recipient"), (r.get("count"), r.get("bytes")));
+            let (count, bytes): (i64, i64) = (r.get("count"), r.get("bytes"));
+            queues.total.0 += count;
+            queues.total.1 += bytes;
+            queues.committed.insert(r.get("recipient"), (count, bytes));
         }
         for r in sqlx::query(
             "SELECT recipient, sender, COUNT(*) AS n, SUM(size) AS bytes FROM envelopes

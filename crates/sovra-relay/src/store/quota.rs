@@ -53,6 +53,8 @@ impl<K: std::hash::Hash + Eq + Clone> Tally<K> {
 /// count requests only (responses and notices are bounded by the requests they answer).
 #[derive(Default)]
 pub(super) struct Queues {
+    /// Envelopes and bytes waiting at the relay, all recipients together (for `/metrics`).
+    pub(super) total: (i64, i64),
     pub(super) committed: HashMap<String, (i64, i64)>,
     pub(super) batch: HashMap<String, (i64, i64)>,
     pub(super) pairs: Tally<(String, String)>,

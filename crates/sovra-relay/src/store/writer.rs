@@ -408,10 +408,14 @@ pub(super) async fn write_loop(
             Ok((outcomes, committed)) => {
                 queues.commit_tallies();
                 for (recipient, (count, bytes)) in changes {
+                    queues.total.0 += count;
+                    queues.total.1 += bytes;
                     let c = queues.committed.entry(recipient).or_default();
                     c.0 += count;
                     c.1 += bytes;
                 }
+                metrics::gauge!("sovra_relay_envelopes_waiting").set(queues.total.0 as f64);
+                metrics::gauge!("sovra_relay_bytes_waiting").set(queues.total.1 as f64);
                 mailboxes.deliver(committed);
                 for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
                     let _ = reply.send(outcome);
