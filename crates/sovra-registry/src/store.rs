@@ -254,6 +254,26 @@ fn cloud(r: &sqlx::sqlite::SqliteRow) -> CloudRow {
     }
 }
 
+/// Retires a handle (a rename: `successor` names the new one; a takedown: empty), replacing
+/// an earlier retirement of the same skeleton.
+async fn retire_handle(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    r: &Retired,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO retired_handles (skeleton, handle, successor, until) VALUES (?, ?, ?, ?)
+         ON CONFLICT (skeleton) DO UPDATE SET handle = excluded.handle,
+           successor = excluded.successor, until = excluded.until",
+    )
+    .bind(&r.skeleton)
+    .bind(&r.handle)
+    .bind(&r.successor)
+    .bind(r.until)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// `sql` is one of the fixed `SELECT * FROM clouds WHERE <unique column> = ?` queries.
     async fn cloud_where(&self, sql: &'static str, value: &str) -> StoreResult<Option<CloudRow>> {
@@ -424,17 +444,7 @@ impl RegistryStore for SqliteStore {
             .bind(cloud_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO retired_handles (skeleton, handle, successor, until) VALUES (?, ?, ?, ?)
-             ON CONFLICT (skeleton) DO UPDATE SET handle = excluded.handle,
-               successor = excluded.successor, until = excluded.until",
-        )
-        .bind(&retire.skeleton)
-        .bind(&retire.handle)
-        .bind(&retire.successor)
-        .bind(retire.until)
-        .execute(&mut *tx)
-        .await?;
+        retire_handle(&mut tx, retire).await?;
         tx.commit().await
     }
 
@@ -473,17 +483,7 @@ impl RegistryStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         if let Some(r) = retire {
-            sqlx::query(
-                "INSERT INTO retired_handles (skeleton, handle, successor, until) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (skeleton) DO UPDATE SET handle = excluded.handle,
-                   successor = excluded.successor, until = excluded.until",
-            )
-            .bind(&r.skeleton)
-            .bind(&r.handle)
-            .bind(&r.successor)
-            .bind(r.until)
-            .execute(&mut *tx)
-            .await?;
+            retire_handle(&mut tx, r).await?;
         }
         tx.commit().await
     }
