@@ -10,8 +10,9 @@
 //! A request the relay accepted is sent once. Its envelope waits at the relay until it is
 //! answered or expires, so a caller that gave up (a timeout, a dropped connection) and sends
 //! the same body again is attached to the envelope already there, and an answer that came after
-//! its caller left is kept for the retry ([`Sent`]) — a retry never leaves a second copy at
-//! the relay. This memory lives as long as the process: after a restart a retry sends once
+//! its caller left is kept for the retry ([`Sent`]) — a retry leaves no second copy at the
+//! relay, unless the first has had no answer for an hour (a relay that lost its data answers
+//! nothing). This memory lives as long as the process: after a restart a retry sends once
 //! more.
 
 use std::collections::HashMap;
@@ -46,13 +47,28 @@ pub(crate) struct Outbound {
 const MAX_SENT: usize = 10_000;
 /// How long an answer nobody took is kept for a retry.
 const ANSWER_KEPT: Duration = Duration::from_secs(3600);
+/// How long a retry waits on an envelope that never got an answer before sending it again: a
+/// relay that lost its data (wiped, replaced at the same URL) sends neither a response nor an
+/// expiry notice, and the message must not wait on it until the delivery horizon.
+const RESEND_AFTER: Duration = Duration::from_secs(3600);
 
 /// Requests through one relay by fingerprint: the envelope the relay accepted, who waits for
 /// its answer, and the answer once it came.
-#[derive(Default)]
 struct Sent {
     by_fingerprint: HashMap<[u8; 32], Request>,
     by_envelope: HashMap<String, [u8; 32]>,
+    /// [`RESEND_AFTER`] (tests shorten it).
+    resend_after: Duration,
+}
+
+impl Default for Sent {
+    fn default() -> Self {
+        Sent {
+            by_fingerprint: HashMap::new(),
+            by_envelope: HashMap::new(),
+            resend_after: RESEND_AFTER,
+        }
+    }
 }
 
 /// An answer as kept: a response (status, body), or why there will be none.
@@ -60,6 +76,7 @@ type Kept = Result<(u16, Value), String>;
 
 struct Request {
     envelope: String,
+    sent_at: std::time::Instant,
     waiters: Vec<oneshot::Sender<Answer>>,
     answer: Option<(Kept, std::time::Instant)>,
 }
@@ -86,6 +103,11 @@ impl Sent {
                 let _ = reply.send(answer.map_err(ClientError::Transport));
                 self.forget(fingerprint);
             }
+            // Unanswered for too long: the relay may have lost it.
+            None if r.sent_at.elapsed() > self.resend_after => {
+                self.forget(fingerprint);
+                return Some(reply);
+            }
             None => r.waiters.push(reply),
         }
         None
@@ -100,6 +122,7 @@ impl Sent {
             fingerprint,
             Request {
                 envelope,
+                sent_at: std::time::Instant::now(),
                 waiters: vec![reply],
                 answer: None,
             },
@@ -417,5 +440,65 @@ async fn run_link(cloud: Arc<Cloud>, url: String, mut rx: mpsc::Receiver<Outboun
             }
         }
         tracing::warn!(cloud = %cloud.name, relay = %url, "relay connection lost; reconnecting");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiter() -> (oneshot::Sender<Answer>, oneshot::Receiver<Answer>) {
+        oneshot::channel()
+    }
+
+    #[test]
+    fn a_retry_waits_for_the_envelope_already_sent() {
+        let mut sent = Sent::default();
+        let f = [1u8; 32];
+        let (first, mut first_rx) = waiter();
+        let first = sent.attach(&f, first).expect("nothing sent yet: send it");
+        sent.sent(f, "env-1".into(), first);
+        // A retry while the first waits: attached, not sent again.
+        let (retry, mut retry_rx) = waiter();
+        assert!(sent.attach(&f, retry).is_none());
+        sent.answered("env-1", Ok((200, serde_json::json!({"received": true}))));
+        assert!(matches!(first_rx.try_recv(), Ok(Ok((200, _)))));
+        assert!(matches!(retry_rx.try_recv(), Ok(Ok((200, _)))));
+        // Answered and taken: the next request with the same body is sent anew.
+        let (again, _) = waiter();
+        assert!(sent.attach(&f, again).is_some());
+    }
+
+    #[test]
+    fn an_answer_after_its_caller_left_goes_to_the_retry() {
+        let mut sent = Sent::default();
+        let f = [2u8; 32];
+        let (first, first_rx) = waiter();
+        sent.sent(f, "env-2".into(), first);
+        drop(first_rx); // the caller timed out
+        sent.answered("env-2", Err("expired at the relay undelivered".into()));
+        let (retry, mut retry_rx) = waiter();
+        assert!(sent.attach(&f, retry).is_none());
+        assert!(matches!(
+            retry_rx.try_recv(),
+            Ok(Err(ClientError::Transport(_)))
+        ));
+    }
+
+    #[test]
+    fn an_envelope_unanswered_for_too_long_is_sent_again() {
+        let mut sent = Sent {
+            resend_after: Duration::from_millis(20),
+            ..Sent::default()
+        };
+        let f = [3u8; 32];
+        let (first, _first_rx) = waiter();
+        sent.sent(f, "env-3".into(), first);
+        let (retry, _) = waiter();
+        assert!(sent.attach(&f, retry).is_none(), "still fresh: wait for it");
+        std::thread::sleep(Duration::from_millis(30));
+        let (retry, _) = waiter();
+        assert!(sent.attach(&f, retry).is_some());
+        assert!(sent.by_envelope.is_empty());
     }
 }
