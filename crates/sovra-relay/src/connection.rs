@@ -23,7 +23,6 @@ use crate::store::{PUSH_BATCH, StoredEnvelope};
 
 /// How long a new connection has to authenticate.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most outstanding proof-of-work puzzles (a flood of requests cannot grow memory past it).
 /// What a frame gets: an answer now (or none), or one once the writer committed it.
 pub(crate) enum Answer<'a> {
     Now(Option<ServerFrame>),
@@ -33,6 +32,32 @@ pub(crate) enum Answer<'a> {
 /// Frames of one connection waiting for their commit; past it the connection reads no more
 /// frames until one is answered.
 const MAX_IN_FLIGHT: usize = 64;
+
+/// Sends the envelopes above `after` (in `seq` order, as both the queue and the mailbox hold
+/// them), moving `after` along; false if the socket failed.
+async fn push(
+    socket: &mut WebSocket,
+    envelopes: impl IntoIterator<Item = StoredEnvelope>,
+    after: &mut i64,
+) -> bool {
+    let mut sent = 0u64;
+    let mut ok = true;
+    for e in envelopes {
+        if e.seq <= *after {
+            continue;
+        }
+        *after = e.seq;
+        if !send(socket, &delivered(e)).await {
+            ok = false;
+            break;
+        }
+        sent += 1;
+    }
+    if sent > 0 {
+        metrics::counter!("sovra_relay_envelopes_pushed_total").increment(sent);
+    }
+    ok
+}
 
 fn delivered(e: StoredEnvelope) -> ServerFrame {
     let body = |b: Option<String>| {
@@ -151,13 +176,8 @@ impl Relay {
                 match self.store.pending(key, after).await {
                     Ok(batch) => {
                         read_queue = batch.len() as i64 == PUSH_BATCH;
-                        metrics::counter!("sovra_relay_envelopes_pushed_total")
-                            .increment(batch.len() as u64);
-                        for e in batch {
-                            after = e.seq;
-                            if !send(socket, &delivered(e)).await {
-                                return;
-                            }
+                        if !push(socket, batch, &mut after).await {
+                            return;
                         }
                     }
                     Err(e) => {
@@ -176,16 +196,8 @@ impl Relay {
                     continue;
                 }
                 Taken::Envelopes(committed) => {
-                    let fresh: Vec<_> = committed.into_iter().filter(|e| e.seq > after).collect();
-                    if !fresh.is_empty() {
-                        metrics::counter!("sovra_relay_envelopes_pushed_total")
-                            .increment(fresh.len() as u64);
-                    }
-                    for e in fresh {
-                        after = e.seq;
-                        if !send(socket, &delivered(e)).await {
-                            return;
-                        }
+                    if !push(socket, committed, &mut after).await {
+                        return;
                     }
                 }
             }

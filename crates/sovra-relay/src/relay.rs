@@ -14,6 +14,7 @@ use rand_core::Rng;
 use sovra_proto::relay::{AckResponse, ClientFrame, PATHS, ServerFrame, pow_valid};
 use sovra_proto::{PublicKey, os_rng};
 
+/// Most outstanding proof-of-work puzzles (a flood of requests cannot grow memory past it).
 const MAX_PUZZLES: usize = 100_000;
 
 #[derive(Debug, Clone)]
@@ -404,7 +405,7 @@ impl Relay {
         let key = key.to_owned();
         Answer::Later(Box::pin(async move {
             match pending.acked().await {
-                Ok((_, notify)) => {
+                Ok(notify) => {
                     if let Some(sender) = notify {
                         let pair = (sender, key);
                         if contact {

@@ -109,10 +109,10 @@ impl Pending {
         self.done().await.map(|_| ())
     }
 
-    /// An ack's outcome: whether it removed an envelope, and whose request it answered.
-    pub async fn acked(self) -> Result<(bool, Option<String>), StoreError> {
+    /// An ack's outcome: whose request it answered, if it carried a response.
+    pub async fn acked(self) -> Result<Option<String>, StoreError> {
         match self.done().await? {
-            Done::Acked { removed, notify } => Ok((removed, notify)),
+            Done::Acked { notify } => Ok(notify),
             _ => unreachable!("ack answers Acked"),
         }
     }
@@ -160,7 +160,10 @@ impl Store {
             let (count, bytes): (i64, i64) = (r.get("count"), r.get("bytes"));
             queues.total.0 += count;
             queues.total.1 += bytes;
-            queues.committed.insert(r.get("recipient"), (count, bytes));
+            queues
+                .recipients
+                .committed
+                .insert(r.get("recipient"), (count, bytes));
         }
         for r in sqlx::query(
             "SELECT recipient, sender, COUNT(*) AS n, SUM(size) AS bytes FROM envelopes
@@ -243,7 +246,8 @@ impl Store {
         .await
     }
 
-    /// Expires what is due; returns the recipients of expiry notices and how many expired.
+    /// Expires what is due (each expired request becomes a notice to its sender); returns how
+    /// many expired.
     pub async fn expire(&self, now: i64, notice_ttl_ms: i64) -> Result<usize, StoreError> {
         match self
             .submit(Op::Expire { now, notice_ttl_ms })

@@ -55,20 +55,13 @@ impl<K: std::hash::Hash + Eq + Clone> Tally<K> {
 pub(super) struct Queues {
     /// Envelopes and bytes waiting at the relay, all recipients together (for `/metrics`).
     pub(super) total: (i64, i64),
-    pub(super) committed: HashMap<String, (i64, i64)>,
-    pub(super) batch: HashMap<String, (i64, i64)>,
+    pub(super) recipients: Tally<String>,
     pub(super) pairs: Tally<(String, String)>,
     pub(super) keys: Tally<String>,
     pub(super) sources: Tally<String>,
 }
 
 impl Queues {
-    pub(super) fn used(&self, recipient: &str) -> (i64, i64) {
-        let c = self.committed.get(recipient).copied().unwrap_or_default();
-        let b = self.batch.get(recipient).copied().unwrap_or_default();
-        (c.0 + b.0, c.1 + b.1)
-    }
-
     /// Counts an envelope in (`sign` 1) or out (-1) everywhere it counts.
     pub(super) fn count(
         &mut self,
@@ -79,9 +72,8 @@ impl Queues {
         size: i64,
         sign: i64,
     ) {
-        let e = self.batch.entry(recipient.to_owned()).or_default();
-        e.0 += sign;
-        e.1 += sign * size;
+        self.recipients
+            .change(recipient.to_owned(), sign, sign * size);
         self.pairs
             .change((recipient.to_owned(), sender.to_owned()), sign, sign * size);
         if request {
@@ -92,23 +84,29 @@ impl Queues {
         }
     }
 
-    pub(super) fn commit_tallies(&mut self) {
+    /// Folds a committed batch's changes in.
+    pub(super) fn commit(&mut self) {
+        for (count, bytes) in self.recipients.batch.values() {
+            self.total.0 += count;
+            self.total.1 += bytes;
+        }
+        self.recipients.commit();
         self.pairs.commit();
         self.keys.commit();
         self.sources.commit();
     }
 
-    pub(super) fn abandon_tallies(&mut self) {
+    /// Forgets a failed batch's changes.
+    pub(super) fn abandon(&mut self) {
+        self.recipients.batch.clear();
         self.pairs.batch.clear();
         self.keys.batch.clear();
         self.sources.batch.clear();
     }
-}
 
-impl Queues {
     /// Whether `e` fits every quota, counting the batch so far.
     pub(super) fn admit(&self, e: &NewEnvelope, quota: &Quota) -> Result<(), StoreError> {
-        let used = self.used(&e.recipient);
+        let used = self.recipients.used(&e.recipient);
         if used.0 + 1 > quota.envelopes || used.1 + e.size() > quota.bytes {
             return Err(StoreError::QuotaExceeded);
         }

@@ -38,10 +38,9 @@ pub(super) enum Op {
 #[derive(Debug)]
 pub(super) enum Done {
     Inserted,
-    /// Whether the ack removed an envelope (false: already acked or never addressed to the
-    /// acker), and who now has a response waiting.
+    /// Who now has a response waiting (none: no response, or the ack removed nothing —
+    /// already acked, or never addressed to the acker).
     Acked {
-        removed: bool,
         notify: Option<String>,
     },
     /// How many envelopes expired.
@@ -122,6 +121,22 @@ struct Removed {
     kind: String,
     size: i64,
     source: Option<String>,
+}
+
+impl Removed {
+    /// Takes the removed envelope out of every count; whether it was a request.
+    fn count_out(&self, queues: &mut Queues) -> bool {
+        let request = self.kind == "request";
+        queues.count(
+            &self.recipient,
+            &self.sender,
+            request,
+            self.source.as_deref(),
+            self.size,
+            -1,
+        );
+        request
+    }
 }
 
 /// Which deletion removed a row: an ack (`ACKED`) or the expiry op at that index of the batch.
@@ -209,7 +224,8 @@ struct Writes {
 }
 
 /// Applies one batch as one transaction in two hand-overs to SQLite's thread
-/// ([`Script`]): first every deletion (acks, expiries) with the rows they removed, then —
+/// ([`Script`]; one when it deletes nothing): first every deletion (acks, expiries) with the
+/// rows they removed, then —
 /// each op decided in order against the quotas (an ack frees room for an insert after it) —
 /// every new envelope, contact and queue size, and the commit.
 async fn write_batch(
@@ -236,9 +252,16 @@ async fn write_batch(
                 ));
         }
     }
+    let deletes = !acks.is_empty() || batch.iter().any(|(op, _)| matches!(op, Op::Expire { .. }));
     let mut acked = HashMap::new();
     let mut expired: HashMap<i64, Vec<Removed>> = HashMap::new();
-    for r in deletions.run(conn).await? {
+    // A batch of sends only deletes nothing: its transaction opens with the writes, one
+    // hand-over in all.
+    let removed_rows = match deletes {
+        true => deletions.run(conn).await?,
+        false => Vec::new(),
+    };
+    for r in removed_rows {
         let cause: i64 = r.get("cause");
         let removed = Removed {
             id: r.get("id"),
@@ -287,9 +310,12 @@ async fn write_batch(
             )),
         });
     }
-    let mut rest = Script::continuing();
+    let mut rest = match deletes {
+        true => Script::continuing(),
+        false => Script::default(),
+    };
     insert_all(&mut rest, &writes.envelopes);
-    write_contacts_and_queues(&mut rest, &writes.contacts, &queues.batch);
+    write_contacts_and_queues(&mut rest, &writes.contacts, &queues.recipients.batch);
     let returned = rest.commit_on(conn).await?;
     Ok((out, as_stored(writes.envelopes, &returned)))
 }
@@ -305,20 +331,9 @@ fn ack(
     writes: &mut Writes,
 ) -> Done {
     let Some(gone) = removed.remove(id).filter(|g| g.recipient == by) else {
-        return Done::Acked {
-            removed: false,
-            notify: None,
-        };
+        return Done::Acked { notify: None };
     };
-    let request = gone.kind == "request";
-    queues.count(
-        by,
-        &gone.sender,
-        request,
-        gone.source.as_deref(),
-        gone.size,
-        -1,
-    );
+    let request = gone.count_out(queues);
     let mut notify = None;
     if let Some(r) = response
         && request
@@ -337,10 +352,7 @@ fn ack(
         writes.envelopes.push(r);
         notify = Some(gone.sender);
     }
-    Done::Acked {
-        removed: true,
-        notify,
-    }
+    Done::Acked { notify }
 }
 
 /// What expired before `now` (already deleted): each expired request becomes a notice to its
@@ -354,16 +366,7 @@ fn expire(
 ) -> Done {
     let count = gone.len();
     for row in gone {
-        let request = row.kind == "request";
-        queues.count(
-            &row.recipient,
-            &row.sender,
-            request,
-            row.source.as_deref(),
-            row.size,
-            -1,
-        );
-        if request {
+        if row.count_out(queues) {
             let notice = NewEnvelope {
                 id: crate::relay::envelope_id(),
                 recipient: row.sender,
@@ -403,17 +406,9 @@ pub(super) async fn write_loop(
             written
         }
         .await;
-        let changes = std::mem::take(&mut queues.batch);
         match result {
             Ok((outcomes, committed)) => {
-                queues.commit_tallies();
-                for (recipient, (count, bytes)) in changes {
-                    queues.total.0 += count;
-                    queues.total.1 += bytes;
-                    let c = queues.committed.entry(recipient).or_default();
-                    c.0 += count;
-                    c.1 += bytes;
-                }
+                queues.commit();
                 metrics::gauge!("sovra_relay_envelopes_waiting").set(queues.total.0 as f64);
                 metrics::gauge!("sovra_relay_bytes_waiting").set(queues.total.1 as f64);
                 mailboxes.deliver(committed);
@@ -422,7 +417,7 @@ pub(super) async fn write_loop(
                 }
             }
             Err(e) => {
-                queues.abandon_tallies();
+                queues.abandon();
                 tracing::error!("relay store commit failed: {e}");
                 for (_, reply) in batch.drain(..) {
                     let _ = reply.send(Err(StoreError::Db(sqlx::Error::Protocol(

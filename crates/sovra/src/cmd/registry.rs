@@ -253,7 +253,7 @@ pub enum AdminAction {
     /// Handles in order, with key, dates and state.
     List {
         /// Start after this handle (the last one of the previous page).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", value_parser = crate::cli::peer_arg)]
         after: String,
         /// At most this many (1 – 1,000).
         #[arg(long, default_value_t = 100)]
@@ -261,6 +261,7 @@ pub enum AdminAction {
     },
     /// Lookups and the owner's changes answer 403 `suspended` until `unlock`.
     Suspend {
+        #[arg(value_parser = crate::cli::peer_arg)]
         handle: String,
         /// Why (shown to whoever looks the handle up); 1 – 500 bytes.
         #[arg(long)]
@@ -268,10 +269,16 @@ pub enum AdminAction {
     },
     /// Lifts a suspension and the registration lock: the handle's phone can claim it under a
     /// new key at once (check who asks first, out of band).
-    Unlock { handle: String },
+    Unlock {
+        #[arg(value_parser = crate::cli::peer_arg)]
+        handle: String,
+    },
     /// Deletes the cloud (its phone and key are free) and retires the handle for the
     /// retirement period: lookups answer 410 `taken_down`, claims `handle_taken`.
-    Takedown { handle: String },
+    Takedown {
+        #[arg(value_parser = crate::cli::peer_arg)]
+        handle: String,
+    },
 }
 
 /// `sovra registry admin`.
@@ -290,10 +297,9 @@ pub async fn admin(
     };
     let unused_sms = std::sync::Arc::new(sovra_registry::sms::ConsoleGateway::default());
     let registry = sovra_registry::home::open(dir, settings, unused_sms).await?;
-    let handle = |h: &str| h.trim().to_lowercase();
     let done = match action {
         AdminAction::List { after, limit } => {
-            let rows = registry.admin_list(&handle(&after), limit).await?;
+            let rows = registry.admin_list(&after, limit).await?;
             let list: Vec<Value> = rows
                 .iter()
                 .map(|c| {
@@ -326,17 +332,14 @@ pub async fn admin(
             return Ok(());
         }
         AdminAction::Suspend { handle: h, reason } => {
-            let h = handle(&h);
             registry.admin_suspend(&h, &reason).await?;
             json!({ "handle": h, "suspended": reason })
         }
         AdminAction::Unlock { handle: h } => {
-            let h = handle(&h);
             registry.admin_unlock(&h).await?;
             json!({ "handle": h, "unlocked": true })
         }
         AdminAction::Takedown { handle: h } => {
-            let h = handle(&h);
             registry.admin_take_down(&h).await?;
             json!({ "handle": h, "taken_down": true })
         }
