@@ -11,11 +11,14 @@
 //! * `handle` — handle syntax, reserved names, the look-alike skeleton used for uniqueness.
 //! * `sms` — the gateway trait and its console, Twilio and webhook implementations.
 //! * `store` — the storage trait and its SQLite implementation.
-//! * `registry` — the rules: codes, claims, lookups, rotation, rename, devices, the lock.
+//! * `codes` — one-time phone codes: sending (limits, SMS budgets) and spending them.
+//! * `registry` — the rules: claims, lookups, rotation, rename, devices, the lock,
+//!   attestations and elevations; `operator` — the operator's actions and bulk import.
 //! * `api` — the HTTP surface; `home` — the registry's directory and secrets.
 //! * `error` — every refusal with its stable code.
 
 pub mod api;
+pub mod codes;
 pub mod error;
 pub mod handle;
 pub mod home;
