@@ -90,6 +90,15 @@ pub enum ProtoError {
     /// The `schema` names a protocol version this implementation does not speak.
     #[error("unsupported protocol version `{0}`")]
     UnsupportedVersion(String),
+
+    /// An action token's `alg`, or a published key's type, is not one Sovra accepts
+    /// (EdDSA, ES384), or the token's `alg` is not the one its issuer's key is for (§23.2).
+    #[error("algorithm refused: {0}")]
+    BadAlgorithm(String),
+
+    /// An action token's `exp` has passed.
+    #[error("the action token has expired")]
+    TokenExpired,
 }
 
 impl ProtoError {
@@ -111,6 +120,8 @@ impl ProtoError {
             ProtoError::RateLimited { .. } => "rate_limited",
             ProtoError::PowRequired { .. } => "pow_required",
             ProtoError::UnsupportedVersion(_) => "unsupported_version",
+            ProtoError::BadAlgorithm(_) => "bad_algorithm",
+            ProtoError::TokenExpired => "token_expired",
         }
     }
 
@@ -124,8 +135,9 @@ impl ProtoError {
             | ProtoError::TooMany { .. }
             | ProtoError::CannotUnseal { .. }
             | ProtoError::StaleTimestamp { .. }
-            | ProtoError::UnsupportedVersion(_) => 400,
-            ProtoError::BadSignature { .. } => 401,
+            | ProtoError::UnsupportedVersion(_)
+            | ProtoError::BadAlgorithm(_) => 400,
+            ProtoError::BadSignature { .. } | ProtoError::TokenExpired => 401,
             ProtoError::UnknownToken => 404,
             ProtoError::ReplayedHandshake(_)
             | ProtoError::ReplayedSeq { .. }
@@ -162,4 +174,6 @@ pub const ERROR_CODES: &[&str] = &[
     "rate_limited",
     "pow_required",
     "unsupported_version",
+    "bad_algorithm",
+    "token_expired",
 ];

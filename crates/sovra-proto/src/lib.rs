@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //!
+//! * `action` — federation action tokens (compact JWS, EdDSA/ES384), content ids, `/api/me`.
 //! * `keys` — Ed25519 signing keys and X25519 encryption keys, fingerprints, safety codes.
 //! * `keyfile` — secret keys on disk.
 //! * `canonical` — the exact bytes every signature and AEAD binding covers.
@@ -56,6 +57,7 @@
 //! # Ok::<(), sovra_proto::ProtoError>(())
 //! ```
 
+pub mod action;
 pub mod attestation;
 pub mod canonical;
 pub mod client_instance;

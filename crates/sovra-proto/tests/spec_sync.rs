@@ -69,6 +69,8 @@ fn every_error_code_is_documented_with_its_status() {
         E::RateLimited { limit: 1 },
         E::PowRequired { difficulty: 1 },
         E::UnsupportedVersion(String::new()),
+        E::BadAlgorithm(String::new()),
+        E::TokenExpired,
     ];
     assert_eq!(samples.len(), ERROR_CODES.len());
     for e in samples {
