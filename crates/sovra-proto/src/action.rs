@@ -64,7 +64,10 @@ impl ActionKey {
                 expected: "44 bytes for Ed25519".into(),
                 got: der.len(),
             })?;
-            return Ok(ActionKey::Ed25519(PublicKey::from_bytes("publicKey", &raw)?));
+            return Ok(ActionKey::Ed25519(PublicKey::from_bytes(
+                "publicKey",
+                &raw,
+            )?));
         }
         if let Some(point) = der.strip_prefix(&P384_SPKI[..]) {
             let point: [u8; 97] = point.try_into().map_err(|_| ProtoError::WrongSize {
@@ -73,7 +76,10 @@ impl ActionKey {
                 got: der.len(),
             })?;
             if point[0] != 0x04 {
-                return Err(ProtoError::malformed("publicKey", "not an uncompressed point"));
+                return Err(ProtoError::malformed(
+                    "publicKey",
+                    "not an uncompressed point",
+                ));
             }
             return Ok(ActionKey::P384(Box::new(point)));
         }
@@ -244,7 +250,10 @@ impl ActionClaims {
         if let Some(exp) = self.exp
             && exp <= self.iat
         {
-            return Err(ProtoError::malformed("action token", "`exp` is not after `iat`"));
+            return Err(ProtoError::malformed(
+                "action token",
+                "`exp` is not after `iat`",
+            ));
         }
         Ok(())
     }
@@ -333,7 +342,8 @@ pub fn parse(token: &str) -> Result<UnverifiedAction, ProtoError> {
         });
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(ProtoError::malformed(
             "action token",
@@ -349,7 +359,10 @@ pub fn parse(token: &str) -> Result<UnverifiedAction, ProtoError> {
         ));
     }
     if header.typ.as_deref().is_some_and(|t| t != "JWT") {
-        return Err(ProtoError::malformed("action token header", "`typ` is not JWT"));
+        return Err(ProtoError::malformed(
+            "action token header",
+            "`typ` is not JWT",
+        ));
     }
     if !matches!(header.alg.as_str(), "EdDSA" | "ES384") {
         return Err(ProtoError::BadAlgorithm(format!(
@@ -413,7 +426,10 @@ pub fn sign_with_work(key: &SigningKeypair, claims: &ActionClaims, chars: usize)
 }
 
 fn address(prefix: &str, bytes: &[u8]) -> String {
-    format!("{prefix}1~{}", BASE64URL_NOPAD.encode(&Sha256::digest(bytes)))
+    format!(
+        "{prefix}1~{}",
+        BASE64URL_NOPAD.encode(&Sha256::digest(bytes))
+    )
 }
 
 /// An action's id: `a1~` + base64url(SHA-256(token)).
@@ -468,7 +484,11 @@ pub struct Profile {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: String,
-    #[serde(rename = "profilePic", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "profilePic",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub profile_pic: Option<String>,
     pub keys: Vec<ProfileKey>,
 }
@@ -506,7 +526,10 @@ mod tests {
         c.c = Some(serde_json::json!({"text": "hi"}));
         let t = sign(&k, &c);
         let u = parse(&t).unwrap();
-        assert_eq!(u.verify(&ActionKey::Ed25519(k.public()), 1_000).unwrap(), &c);
+        assert_eq!(
+            u.verify(&ActionKey::Ed25519(k.public()), 1_000).unwrap(),
+            &c
+        );
         assert!(action_id(&t).starts_with("a1~") && action_id(&t).len() == 46);
         let spki = ActionKey::Ed25519(k.public()).to_spki_b64();
         assert_eq!(
@@ -526,7 +549,11 @@ mod tests {
             assert_eq!(e.code(), "bad_algorithm", "{alg}");
         }
         let h = BASE64URL_NOPAD.encode(br#"{"alg":"ES384"}"#);
-        let forged = format!("{h}.{}.{}", rest.split('.').next().unwrap(), "A".repeat(128));
+        let forged = format!(
+            "{h}.{}.{}",
+            rest.split('.').next().unwrap(),
+            "A".repeat(128)
+        );
         let e = parse(&forged)
             .unwrap()
             .verify(&ActionKey::Ed25519(k.public()), 1_000)
@@ -534,10 +561,8 @@ mod tests {
         assert_eq!(e.code(), "bad_algorithm");
         let mut bad = t.clone();
         bad.replace_range(bad.len() - 3..bad.len() - 2, "x");
-        let e = parse(&bad).and_then(|u| {
-            u.verify(&ActionKey::Ed25519(k.public()), 1_000)
-                .map(|_| ())
-        });
+        let e =
+            parse(&bad).and_then(|u| u.verify(&ActionKey::Ed25519(k.public()), 1_000).map(|_| ()));
         assert!(e.is_err());
     }
 
@@ -597,10 +622,17 @@ mod tests {
         );
         let mut bad = token.clone();
         let n = bad.len();
-        bad.replace_range(n - 10..n - 9, if &token[n - 10..n - 9] == "B" { "C" } else { "B" });
+        bad.replace_range(
+            n - 10..n - 9,
+            if &token[n - 10..n - 9] == "B" {
+                "C"
+            } else {
+                "B"
+            },
+        );
         assert_eq!(
             parse(&bad).unwrap().verify(&key, 1_000).unwrap_err().code(),
             "bad_signature"
         );
     }
-
+}
