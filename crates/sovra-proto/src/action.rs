@@ -610,14 +610,14 @@ mod tests {
     fn verifies_cloudillo_es384() {
         let c = ActionClaims::new("bob.example.com", "20250101", "FLLW", 1_000);
         let (token, spki) = es384_token(&c);
-        let key = ActionKey::from_spki_b64(&spki).unwrap();
-        assert_eq!(key.alg(), "ES384");
-        assert_eq!(parse(&token).unwrap().verify(&key, 1_000).unwrap(), &c);
+        let p384 = ActionKey::from_spki_b64(&spki).unwrap();
+        assert_eq!(p384.alg(), "ES384");
+        assert_eq!(parse(&token).unwrap().verify(&p384, 1_000).unwrap(), &c);
         // The same claims presented as EdDSA with the P-384 key: refused by algorithm.
         let k = key();
         let ed = sign(&k, &c);
         assert_eq!(
-            parse(&ed).unwrap().verify(&key, 1_000).unwrap_err().code(),
+            parse(&ed).unwrap().verify(&p384, 1_000).unwrap_err().code(),
             "bad_algorithm"
         );
         let mut bad = token.clone();
@@ -631,7 +631,7 @@ mod tests {
             },
         );
         assert_eq!(
-            parse(&bad).unwrap().verify(&key, 1_000).unwrap_err().code(),
+            parse(&bad).unwrap().verify(&p384, 1_000).unwrap_err().code(),
             "bad_signature"
         );
     }
