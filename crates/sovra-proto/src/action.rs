@@ -631,7 +631,11 @@ mod tests {
             },
         );
         assert_eq!(
-            parse(&bad).unwrap().verify(&p384, 1_000).unwrap_err().code(),
+            parse(&bad)
+                .unwrap()
+                .verify(&p384, 1_000)
+                .unwrap_err()
+                .code(),
             "bad_signature"
         );
     }
