@@ -237,15 +237,52 @@ impl OwnerClient {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<T, ClientError> {
-        let req = self.signed(method, path, body)?;
+        let body = body
+            .map(|b| serde_json::to_vec(b).expect("JSON serializes"))
+            .unwrap_or_default();
+        let req = self.signed(method, path, &body, "application/json")?;
         read(req.send().await.map_err(transport)?).await
+    }
+
+    /// `PUT path` with raw bytes of `content_type` (a file upload); the JSON answer.
+    pub async fn put_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> Result<T, ClientError> {
+        let req = self.signed("PUT", path, bytes, content_type)?;
+        read(req.send().await.map_err(transport)?).await
+    }
+
+    /// `GET path` whose answer is raw bytes (a file): its `Content-Type` and the bytes.
+    pub async fn get_bytes(&self, path: &str) -> Result<(String, Vec<u8>), ClientError> {
+        let resp = self
+            .signed("GET", path, &[], "")?
+            .send()
+            .await
+            .map_err(transport)?;
+        if !resp.status().is_success() {
+            return Err(read::<serde_json::Value>(resp)
+                .await
+                .err()
+                .unwrap_or_else(|| ClientError::Decode("a refusal without an error body".into())));
+        }
+        let ct = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let bytes = resp.bytes().await.map_err(transport)?;
+        Ok((ct, bytes.to_vec()))
     }
 
     /// Opens a signed `GET` whose answer is a stream (`/api/owner/events`): the response, once
     /// its status is 2xx, for the caller to read chunk by chunk. No overall timeout applies.
     pub async fn stream(&self, path: &str) -> Result<reqwest::Response, ClientError> {
         let req = self
-            .signed("GET", path, None)?
+            .signed("GET", path, &[], "")?
             .timeout(Duration::from_secs(365 * 86_400));
         let resp = req.send().await.map_err(transport)?;
         if resp.status().is_success() {
@@ -263,11 +300,9 @@ impl OwnerClient {
         &self,
         method: &str,
         path: &str,
-        body: Option<&serde_json::Value>,
+        body: &[u8],
+        content_type: &str,
     ) -> Result<reqwest::RequestBuilder, ClientError> {
-        let body = body
-            .map(|b| serde_json::to_vec(b).expect("JSON serializes"))
-            .unwrap_or_default();
         let url = join(&self.base, path);
         let signed_path = reqwest::Url::parse(&url)
             .map(|u| match u.query() {
@@ -280,7 +315,7 @@ impl OwnerClient {
             &self.device,
             method,
             &signed_path,
-            &body,
+            body,
             jiff::Timestamp::now().as_millisecond(),
         );
         let method = reqwest::Method::from_bytes(method.as_bytes())
@@ -293,7 +328,7 @@ impl OwnerClient {
             .header("x-sovra-nonce", auth.nonce)
             .header("x-sovra-signature", auth.signature);
         if !body.is_empty() {
-            req = req.header("content-type", "application/json").body(body);
+            req = req.header("content-type", content_type).body(body.to_vec());
         }
         Ok(req)
     }

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use sovra_proto::ProtoError;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,

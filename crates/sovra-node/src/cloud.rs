@@ -44,6 +44,23 @@ pub struct Settings {
     pub node_id: Option<PublicKey>,
     /// Active nyms one cloud may keep on this node (§19.7).
     pub max_nyms: usize,
+    /// Where a domain id tag's actions surface is (§23.2): `{id_tag}` is replaced; Cloudillo's
+    /// own convention is the default. Tests point it at a loopback server.
+    pub cloudillo_api: String,
+    /// Trailing `A`s a `CONN` token must end with (§23.4).
+    pub action_pow: usize,
+    /// Action deliveries back off like Cloudillo's: from `action_backoff_base`, doubling, up
+    /// to `action_backoff_max`, for `action_max_attempts` attempts (§23.8).
+    pub action_backoff_base: Duration,
+    pub action_backoff_max: Duration,
+    pub action_max_attempts: i64,
+    /// Whether accepted actions' effects are applied; off only in tests that restart a node
+    /// between the 202 and the processing.
+    pub process_actions: bool,
+    /// Inbound actions accepted per minute from one source address and for the whole cloud
+    /// (`POST /api/inbox`, §23.5).
+    pub actions_per_source_per_minute: u32,
+    pub actions_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -60,6 +77,14 @@ impl Default for Settings {
             stranger_pow_difficulty: 0,
             node_id: None,
             max_nyms: 3,
+            cloudillo_api: "https://cl-o.{id_tag}/api".into(),
+            action_pow: 2,
+            action_backoff_base: Duration::from_secs(60),
+            action_backoff_max: Duration::from_secs(3600),
+            action_max_attempts: 10,
+            process_actions: true,
+            actions_per_source_per_minute: 120,
+            actions_per_minute: 1200,
         }
     }
 }
@@ -86,6 +111,8 @@ pub struct Cloud {
     /// What happens in this cloud, for live listeners (`agents/events.rs`).
     pub events: tokio::sync::broadcast::Sender<crate::agents::events::Event>,
     pub jobs_wake: Notify,
+    /// The actions surface's caches and wake-up (`actions/`).
+    pub(crate) actions: crate::actions::State,
     /// The operator's quota for this cloud and its measured usage (`hosting/quota.rs`).
     pub tenancy: crate::hosting::quota::Tenancy,
     /// A hosted cloud whose owner revoked the host key: nothing is signed for it any more.
@@ -149,6 +176,7 @@ impl Cloud {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let timeout = settings.request_timeout;
+        let actions = crate::actions::State::new(&settings);
         Ok(Arc::new_cyclic(|me| Cloud {
             me: me.clone(),
             name,
@@ -166,6 +194,7 @@ impl Cloud {
             events: crate::agents::events::channel(),
             strangers,
             jobs_wake: Notify::new(),
+            actions,
             revoked: Default::default(),
             migration,
             elevations: Default::default(),

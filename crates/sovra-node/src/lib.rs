@@ -9,6 +9,8 @@
 //! * `d2d/` — the rapp-d2d/1.0 rules and the endpoints peers call: receive (handshake,
 //!   message), the inbox's group commit, calls, send, outbox, relay links.
 //! * `owner/` — the signed owner API the CLI calls: `auth` and one file per endpoint family.
+//! * `actions/` — the second federation surface (Cloudillo's): profiles, signed action
+//!   tokens, the inbox and its processing, issuing and delivering actions, files.
 //! * `agents/` — what answers inside a cloud: today the capability adapters.
 //! * `hosting/` — the node apart from its clouds: its own key (node-id) and `GET /api/node`.
 //! * `registry` — the cloud and its registries: registering and heartbeating its handle,
@@ -17,6 +19,7 @@
 //! * `server` — routing and serving; `workers` — the per-cloud background loops and sweep.
 //! * `error` — the `{"error", "message"}` body.
 
+pub mod actions;
 pub mod agents;
 pub mod cloud;
 pub mod d2d;

@@ -12,14 +12,15 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use tokio::net::TcpListener;
 
+use crate::actions;
 use crate::agents::api as agent_api;
 use crate::cloud::{Cloud, Settings};
 use crate::d2d;
 use crate::home::{self, HomeError};
 use crate::hosting::{Hosting, NodeIdentity};
 use crate::owner::{
-    auth, capabilities, conversations, devices, drafts, elevation, heirs, host, migration, nyms,
-    peers, pending, registry, relays, swarms, whoami,
+    actions as owner_actions, auth, capabilities, conversations, devices, drafts, elevation, heirs,
+    host, migration, nyms, peers, pending, registry, relays, swarms, whoami,
 };
 use crate::workers::spawn_workers;
 use sovra_http::{MAX_BODY, method_not_allowed, not_found};
@@ -190,6 +191,27 @@ pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
             get(heirs::status).put(heirs::put).delete(heirs::remove),
         )
         .route("/inherited", get(heirs::inherited))
+        .route("/actions/follow", post(owner_actions::follow))
+        .route("/actions/unfollow", post(owner_actions::unfollow))
+        .route("/actions/connect", post(owner_actions::connect))
+        .route("/actions/approve", post(owner_actions::approve))
+        .route("/actions/deny", post(owner_actions::deny))
+        .route("/actions/disconnect", post(owner_actions::disconnect))
+        .route("/actions/post", post(owner_actions::post))
+        .route("/actions/send", post(owner_actions::send))
+        .route("/actions/feed", get(owner_actions::feed))
+        .route("/actions/sent", get(owner_actions::sent))
+        .route("/actions/followers", get(owner_actions::followers))
+        .route("/actions/following", get(owner_actions::following))
+        .route("/actions/connections", get(owner_actions::connections))
+        .route(
+            "/files",
+            get(owner_actions::list_files)
+                .put(owner_actions::put_file)
+                .layer(DefaultBodyLimit::max(crate::actions::files::MAX_FILE)),
+        )
+        .route("/files/fetch", post(owner_actions::fetch_file))
+        .route("/files/{id}", get(owner_actions::get_file))
         .layer(axum::middleware::from_fn_with_state(
             cloud.clone(),
             migration::guard,
@@ -225,7 +247,21 @@ pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
             d2d::speaking,
         ));
     let d2d_api = d2d_api.route("/moved", post(d2d::moved));
+    // The actions surface (§23), with Cloudillo's plural paths as aliases.
+    let actions_api = Router::new()
+        .route("/api/me", get(actions::me))
+        .route("/api/inbox", post(actions::post_inbox))
+        .route("/api/action/{id}", get(actions::get_action))
+        .route("/api/actions/{id}", get(actions::get_action))
+        .route("/api/actions", get(actions::list_actions))
+        .route("/api/file/{id}", get(actions::files::get_file))
+        .route("/api/files/{id}", get(actions::files::get_file))
+        .layer(axum::middleware::from_fn_with_state(
+            cloud.clone(),
+            d2d::speaking,
+        ));
     Router::new()
+        .merge(actions_api)
         .nest("/api/d2d", d2d_api)
         .nest("/api/owner", owner_api)
         .nest("/api/agent", agent_api)

@@ -40,6 +40,7 @@ pub fn spawn_cloud_workers(
         });
         set.spawn(cloud.clone().answer_jobs(shutdown.clone()));
         set.spawn(cloud.clone().deliver_outbox(shutdown.clone()));
+        set.spawn(cloud.clone().process_actions(shutdown.clone()));
         set.spawn(cloud.clone().verify_handles(shutdown.clone()));
         let (c, mut stop) = (cloud.clone(), shutdown.clone());
         set.spawn(async move {

@@ -30,6 +30,7 @@ use sovra_http::{ApiResult, JsonBody};
 mod calls;
 pub mod inbox;
 mod outbox;
+pub(crate) use outbox::backoff;
 pub mod queue;
 mod receive;
 pub mod relay;

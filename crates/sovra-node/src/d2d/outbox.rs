@@ -133,6 +133,9 @@ impl Cloud {
         self: &Arc<Self>,
         item: crate::store::OutboxItem,
     ) -> ApiResult<OutboxOutcome> {
+        if item.kind == "action" {
+            return Ok(self.deliver_action(&item).await);
+        }
         let request: MessageRequest =
             serde_json::from_str(&item.body).map_err(ApiError::internal)?;
         let attempts = item.attempts + 1;
@@ -175,7 +178,12 @@ impl Cloud {
                     tracing::warn!(cloud = %self.name, outbox = item.id, "{why}");
                     done("failed", now, Some(why))
                 } else {
-                    done("pending", now + self.backoff(attempts), Some(e.to_string()))
+                    let wait = backoff(
+                        self.settings.backoff_base,
+                        self.settings.backoff_max,
+                        attempts,
+                    );
+                    done("pending", now + wait, Some(e.to_string()))
                 }
             }
             Err(e) => {
@@ -191,15 +199,16 @@ impl Cloud {
             }
         })
     }
+}
 
-    /// Exponential backoff with full jitter: uniform in [0, min(max, base·2^(attempts−1))].
-    fn backoff(&self, attempts: i64) -> i64 {
-        let base = self.settings.backoff_base.as_millis() as u64;
-        let cap = self.settings.backoff_max.as_millis() as u64;
-        let exp = base
-            .saturating_mul(1u64 << (attempts.clamp(1, 30) - 1))
-            .min(cap)
-            .max(1);
-        (os_rng().next_u64() % (exp + 1)) as i64
-    }
+/// Exponential backoff with full jitter, in ms: uniform in [0, min(max, base·2^(attempts−1))].
+/// D2D messages and action deliveries use it with their own base and cap.
+pub(crate) fn backoff(base: std::time::Duration, max: std::time::Duration, attempts: i64) -> i64 {
+    let base = base.as_millis() as u64;
+    let cap = max.as_millis() as u64;
+    let exp = base
+        .saturating_mul(1u64 << (attempts.clamp(1, 30) - 1))
+        .min(cap)
+        .max(1);
+    (os_rng().next_u64() % (exp + 1)) as i64
 }

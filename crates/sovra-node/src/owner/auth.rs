@@ -50,6 +50,7 @@ pub async fn authenticate(
     // cloud's archive (the one large owner request) up to that limit.
     let limit = match parts.uri.path() {
         "/migration/import" => crate::migration::import::MAX_ARCHIVE_BODY,
+        "/files" => crate::actions::files::MAX_FILE,
         _ => MAX_BODY,
     };
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {

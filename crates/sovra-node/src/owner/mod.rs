@@ -10,8 +10,10 @@
 //! `peers`, `pending`, `capabilities`, `conversations` (with messages, the outbox and sending),
 //! `registry`, `relays`, `swarms` (and agent tokens), `drafts` (with the live event stream and
 //! brain contexts), `host` (a hosted cloud revoking its node's host key), `devices` (client
-//! instances attached, detached and recovered by artifacts the cloud key signed), `nyms`.
+//! instances attached, detached and recovered by artifacts the cloud key signed), `nyms`,
+//! `actions` (follows, connections, posts and files of the actions surface).
 
+pub mod actions;
 pub mod auth;
 pub mod capabilities;
 pub mod conversations;

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use sovra_sqlite::SqliteSynchronous;
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
+mod actions;
 mod archive;
 mod brain;
 mod capabilities;
@@ -37,6 +38,7 @@ mod relay;
 mod swarms;
 mod whitelist;
 
+pub use actions::{ActionDelivery, ActionRow, Effect, NewAction, Relation, StoredFile};
 pub use archive::ArchiveError;
 pub use brain::{BrainRun, Draft, NewBrainRun};
 pub use capabilities::CapabilityRow;

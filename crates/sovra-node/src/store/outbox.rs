@@ -20,6 +20,9 @@ pub struct OutboxItem {
     pub next_attempt_at: i64,
     pub created_at: i64,
     pub last_error: Option<String>,
+    /// `d2d` (a sealed message of `conversation_id`) or `action` (a token for a peer's
+    /// `/api/inbox`; `conversation_id` holds the action's id).
+    pub kind: String,
 }
 
 fn outbox_item(row: &sqlx::sqlite::SqliteRow) -> OutboxItem {
@@ -35,6 +38,7 @@ fn outbox_item(row: &sqlx::sqlite::SqliteRow) -> OutboxItem {
         next_attempt_at: row.get("next_attempt_at"),
         created_at: row.get("created_at"),
         last_error: row.get("last_error"),
+        kind: row.get("kind"),
     }
 }
 
@@ -51,7 +55,7 @@ pub struct OutboxOutcome {
 
 impl Store {
     pub async fn due_outbox(&self, limit: i64) -> Result<Vec<OutboxItem>, sqlx::Error> {
-        Ok(sqlx::query("SELECT outbox.*, conversations.peer_pubkey FROM outbox JOIN conversations ON conversations.id = outbox.conversation_id WHERE outbox.state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?")
+        Ok(sqlx::query("SELECT outbox.*, COALESCE(conversations.peer_pubkey, '') AS peer_pubkey FROM outbox LEFT JOIN conversations ON conversations.id = outbox.conversation_id WHERE outbox.state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?")
             .bind(now_ms())
             .bind(limit)
             .fetch_all(&self.read)
@@ -97,7 +101,7 @@ impl Store {
 
     pub async fn outbox(&self) -> Result<Vec<OutboxItem>, sqlx::Error> {
         Ok(
-            sqlx::query("SELECT outbox.*, conversations.peer_pubkey FROM outbox JOIN conversations ON conversations.id = outbox.conversation_id ORDER BY outbox.id DESC LIMIT 200")
+            sqlx::query("SELECT outbox.*, COALESCE(conversations.peer_pubkey, '') AS peer_pubkey FROM outbox LEFT JOIN conversations ON conversations.id = outbox.conversation_id ORDER BY outbox.id DESC LIMIT 200")
                 .fetch_all(&self.read)
                 .await?
                 .iter()

@@ -33,6 +33,10 @@ pub fn fast_settings() -> Settings {
         // tests/rejections.rs checks the real limits.
         strangers_per_source_per_minute: 10_000,
         strangers_per_minute: 10_000,
+        action_backoff_base: Duration::from_millis(50),
+        action_backoff_max: Duration::from_millis(400),
+        actions_per_source_per_minute: 100_000,
+        actions_per_minute: 100_000,
         ..Settings::default()
     }
 }

@@ -1,0 +1,240 @@
+//! Accepting an inbound action (`POST /api/inbox`, §23.5) and applying its effects later.
+//!
+//! The checks run in the order PROTOCOL.md §23.5 gives, cheapest first, so a flood of junk
+//! costs no profile fetches: rate, token syntax, audience, type and proof of work, duplicate,
+//! permission by the cloud's relations, then the issuer's key and the signature. Only then is
+//! the action written, `queued`, and the 202 sent; the task here applies what it changes
+//! (followers, connections) in the commit that marks it `done`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use sovra_proto::ProtoError;
+use sovra_proto::action::{self, ActionClaims, InboxRequest};
+
+use crate::agents::events::Event;
+use crate::cloud::Cloud;
+use crate::error::{ApiError, ApiResult};
+use crate::store::{Effect, NewAction};
+
+/// Inbound actions waiting for their effects at once; more are refused (429) until the task
+/// catches up.
+pub const MAX_QUEUED: i64 = 10_000;
+/// Queued actions applied per pass.
+const BATCH: i64 = 64;
+
+/// The action types this cloud accepts, with their subtypes' meaning in [`effect`].
+pub const TYPES: [&str; 8] = [
+    "FLLW", "CONN", "APRV", "POST", "MSG", "CMNT", "REACT", "FSHR",
+];
+
+fn not_connected(iss: &str, what: &str) -> ApiError {
+    ApiError::new(
+        403,
+        "not_connected",
+        format!("{iss} is not connected to this cloud, so it may not send {what}"),
+    )
+}
+
+impl Cloud {
+    /// Checks, verifies and stores an inbound action; the id it is stored under.
+    pub async fn receive_action(
+        &self,
+        request: &InboxRequest,
+        source: Option<IpAddr>,
+    ) -> ApiResult<String> {
+        self.actions.limits.admit(source)?;
+        let parsed = action::parse(&request.token)?;
+        let claims = &parsed.claims;
+        let id = parsed.id();
+        match (claims.base_type(), &claims.aud) {
+            // A post to followers names no audience.
+            ("POST", None) => {}
+            (_, Some(aud)) if aud == self.id_tag() => {}
+            _ => return Err(ProtoError::WrongRecipient.into()),
+        }
+        if claims.iss == self.id_tag() {
+            return Err(ApiError::bad_request(
+                "this cloud does not accept its own actions",
+            ));
+        }
+        if !TYPES.contains(&claims.base_type()) {
+            return Err(ApiError::new(
+                400,
+                "unsupported_action",
+                format!(
+                    "`{}` is not an action type this cloud accepts ({})",
+                    claims.t,
+                    TYPES.join(", ")
+                ),
+            ));
+        }
+        if claims.base_type() == "CONN"
+            && claims.subtype().is_none()
+            && action::work(&request.token) < self.settings.action_pow
+        {
+            return Err(ApiError::new(
+                428,
+                "pow_required",
+                format!(
+                    "a connection request must end with {} `A`s (a proof of work in its `_` claim)",
+                    self.settings.action_pow
+                ),
+            ));
+        }
+        if self.store.action(&id).await?.is_some() {
+            // The same bytes verified before: accepting them again changes nothing.
+            return Ok(id);
+        }
+        self.may_send(claims).await?;
+        let issuer = self.issuer(&claims.iss, Some(&claims.k)).await?;
+        let key = issuer
+            .key(&claims.k)
+            .ok_or_else(|| super::unknown_key(&claims.iss))?;
+        parsed.verify(key, super::now_secs())?;
+        if self.store.queued_count().await? >= MAX_QUEUED {
+            return Err(ApiError::new(
+                429,
+                "rate_limited",
+                "this cloud has too many actions waiting to be processed; try again later",
+            ));
+        }
+        let fresh = self
+            .store
+            .accept_action(&NewAction {
+                id: &id,
+                token: &request.token,
+                direction: "in",
+                claims,
+                origin: Some(&issuer.base_url),
+                state: "queued",
+            })
+            .await?;
+        if fresh {
+            metrics::counter!("sovra_actions_received_total", "type" => claims.base_type().to_owned())
+                .increment(1);
+            self.actions.wake.notify_one();
+        }
+        Ok(id)
+    }
+
+    /// Whether the claimed issuer may send this action to this cloud, by its relations here
+    /// (checked before the signature, and holding after it).
+    async fn may_send(&self, c: &ActionClaims) -> ApiResult<()> {
+        let connected = || async {
+            Ok::<_, ApiError>(
+                self.store
+                    .connection(&c.iss)
+                    .await?
+                    .is_some_and(|r| r.state == "connected"),
+            )
+        };
+        match c.base_type() {
+            "FLLW" | "CONN" => Ok(()),
+            "APRV" => {
+                let ours = self.store.connection(&c.iss).await?;
+                match ours {
+                    Some(r) if r.state == "requested" && c.sub.as_deref() == Some(&r.action_id) => {
+                        Ok(())
+                    }
+                    _ => Err(ApiError::new(
+                        403,
+                        "not_connected",
+                        format!(
+                            "no connection request of this cloud to {} is waiting for that approval (`sub` must be its id)",
+                            c.iss
+                        ),
+                    )),
+                }
+            }
+            "POST" if c.aud.is_none() => {
+                let followed = self.store.follow(&c.iss, "out").await?.is_some();
+                if followed || connected().await? {
+                    Ok(())
+                } else {
+                    Err(ApiError::new(
+                        403,
+                        "not_following",
+                        format!("this cloud does not follow {}", c.iss),
+                    ))
+                }
+            }
+            "CMNT" | "REACT" => {
+                if connected().await? {
+                    return Ok(());
+                }
+                // Anyone may answer a public action of ours.
+                let parent = match &c.p {
+                    Some(p) => self.store.action(p).await?,
+                    None => None,
+                };
+                match parent {
+                    Some(p) if p.direction == "out" && p.public => Ok(()),
+                    _ => Err(not_connected(
+                        &c.iss,
+                        "comments or reactions to what is not public",
+                    )),
+                }
+            }
+            t => match connected().await? {
+                true => Ok(()),
+                false => Err(not_connected(&c.iss, t)),
+            },
+        }
+    }
+
+    /// The task that applies accepted actions' effects, oldest first; wakes on each accepted
+    /// action and once a minute (what a crash left queued is picked up at start).
+    pub async fn process_actions(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        if !self.settings.process_actions {
+            return;
+        }
+        loop {
+            match self.apply_queued().await {
+                Ok(n) if n as i64 == BATCH => continue,
+                Ok(_) => {}
+                Err(e) => tracing::error!(cloud = %self.name, "applying actions: {}", e.message),
+            }
+            tokio::select! {
+                _ = self.actions.wake.notified() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// One pass over queued actions: how many were applied.
+    pub async fn apply_queued(&self) -> ApiResult<usize> {
+        let queued = self.store.queued_actions(BATCH).await?;
+        for row in &queued {
+            let origin = row.origin.clone().unwrap_or_default();
+            let effect = effect(&row.kind, &row.issuer, origin);
+            if self.store.apply_action(&row.id, &effect).await? {
+                let mut event = Event::new("action");
+                event.id = Some(row.id.clone());
+                event.peer = Some(row.issuer.clone());
+                event.reason = Some(row.kind.clone());
+                event.text = row.content.as_ref().map(|c| {
+                    c.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| c.to_string())
+                });
+                self.emit(event);
+            }
+        }
+        Ok(queued.len())
+    }
+}
+
+/// What an accepted action of type `t` from `iss` changes here.
+fn effect(t: &str, iss: &str, base_url: String) -> Effect {
+    let id_tag = iss.to_owned();
+    match t {
+        "FLLW" => Effect::Follow { id_tag, base_url },
+        "FLLW:DEL" => Effect::Unfollow { id_tag },
+        "CONN" => Effect::Asked { id_tag, base_url },
+        "CONN:DEL" => Effect::Disconnected { id_tag },
+        "APRV" => Effect::Connected { id_tag },
+        _ => Effect::None,
+    }
+}

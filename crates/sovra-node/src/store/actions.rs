@@ -1,0 +1,548 @@
+//! Federation actions (§23): tokens issued and accepted, the keys this cloud signed with,
+//! follows, connections, files, and action deliveries in the shared outbox.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, now_ms};
+
+/// One stored action, as the owner API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionRow {
+    pub id: String,
+    #[serde(skip)]
+    pub token: String,
+    pub direction: String,
+    pub issuer: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub audience: Option<String>,
+    pub parent: Option<String>,
+    pub subject: Option<String>,
+    pub content: Option<serde_json::Value>,
+    pub attachments: Vec<String>,
+    pub public: bool,
+    pub iat: i64,
+    #[serde(skip)]
+    pub origin: Option<String>,
+    pub state: String,
+    pub received_at: i64,
+}
+
+fn action_row(r: &sqlx::sqlite::SqliteRow) -> ActionRow {
+    let json = |c: &str| {
+        r.get::<Option<String>, _>(c)
+            .and_then(|t| serde_json::from_str(&t).ok())
+    };
+    ActionRow {
+        id: r.get("id"),
+        token: r.get("token"),
+        direction: r.get("direction"),
+        issuer: r.get("issuer"),
+        kind: r.get("type"),
+        audience: r.get("audience"),
+        parent: r.get("parent"),
+        subject: r.get("subject"),
+        content: json("content"),
+        attachments: r
+            .get::<Option<String>, _>("attachments")
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default(),
+        public: r.get::<i64, _>("public") != 0,
+        iat: r.get("iat"),
+        origin: r.get("origin"),
+        state: r.get("state"),
+        received_at: r.get("received_at"),
+    }
+}
+
+/// An action to store: the verified claims and where they came from.
+pub struct NewAction<'a> {
+    pub id: &'a str,
+    pub token: &'a str,
+    pub direction: &'static str,
+    pub claims: &'a sovra_proto::action::ActionClaims,
+    pub origin: Option<&'a str>,
+    pub state: &'static str,
+}
+
+/// A follower, a followed cloud or a connection.
+#[derive(Debug, Clone, Serialize)]
+pub struct Relation {
+    pub id_tag: String,
+    /// `in`/`out` for follows; `requested`/`asked`/`connected` for connections.
+    pub state: String,
+    #[serde(skip)]
+    pub base_url: String,
+    pub action_id: String,
+    pub since: i64,
+}
+
+/// A delivery of one action token to one inbox.
+pub struct ActionDelivery {
+    pub action_id: String,
+    pub inbox_url: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub id: String,
+    pub content_type: String,
+    pub size: i64,
+    pub data: Vec<u8>,
+    /// The id tag it was fetched from; `None` for an upload.
+    pub origin: Option<String>,
+}
+
+/// What applying an inbound action's effects writes, with its `done`.
+pub enum Effect {
+    None,
+    Follow { id_tag: String, base_url: String },
+    Unfollow { id_tag: String },
+    Asked { id_tag: String, base_url: String },
+    Connected { id_tag: String },
+    Disconnected { id_tag: String },
+}
+
+async fn insert_action(
+    tx: &mut super::Tx<'_>,
+    a: &NewAction<'_>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let c = a.claims;
+    let n = sqlx::query(
+        "INSERT INTO actions (id, token, direction, issuer, type, audience, parent, subject,
+           content, attachments, public, iat, origin, state, received_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(a.id)
+    .bind(a.token)
+    .bind(a.direction)
+    .bind(&c.iss)
+    .bind(&c.t)
+    .bind(&c.aud)
+    .bind(&c.p)
+    .bind(&c.sub)
+    .bind(c.c.as_ref().map(|v| v.to_string()))
+    .bind(
+        c.a.as_ref()
+            .map(|v| serde_json::to_string(v).expect("json")),
+    )
+    .bind(c.is_public() as i64)
+    .bind(c.iat)
+    .bind(a.origin)
+    .bind(a.state)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+impl Store {
+    /// Stores an inbound action (`queued`): `false` if it was already here.
+    pub async fn accept_action(&self, a: &NewAction<'_>) -> Result<bool, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        let fresh = insert_action(&mut tx, a, now_ms()).await?;
+        tx.commit().await?;
+        Ok(fresh)
+    }
+
+    /// Stores an action this cloud issued, the relation it changes, and one outbox row per
+    /// recipient — one commit.
+    pub async fn issue_action(
+        &self,
+        a: &NewAction<'_>,
+        relation: Option<(&str, &str, &str, &str)>,
+        deliveries: &[ActionDelivery],
+    ) -> Result<(), sqlx::Error> {
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        insert_action(&mut tx, a, now).await?;
+        match relation {
+            Some(("follows", id_tag, state, base_url)) => {
+                sqlx::query(
+                    "INSERT INTO follows (id_tag, direction, base_url, action_id, since)
+                     VALUES (?, ?, ?, ?, ?) ON CONFLICT (id_tag, direction) DO UPDATE SET
+                     base_url = excluded.base_url, action_id = excluded.action_id",
+                )
+                .bind(id_tag)
+                .bind(state)
+                .bind(base_url)
+                .bind(a.id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Some(("unfollow", id_tag, _, _)) => {
+                sqlx::query("DELETE FROM follows WHERE id_tag = ? AND direction = 'out'")
+                    .bind(id_tag)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Some(("connections", id_tag, state, base_url)) => {
+                sqlx::query(
+                    "INSERT INTO connections (id_tag, state, base_url, request_id, since)
+                     VALUES (?, ?, ?, ?, ?) ON CONFLICT (id_tag) DO UPDATE SET
+                     state = excluded.state, base_url = excluded.base_url, since = excluded.since,
+                     request_id = CASE WHEN excluded.state = 'requested' THEN excluded.request_id
+                                  ELSE connections.request_id END",
+                )
+                .bind(id_tag)
+                .bind(state)
+                .bind(base_url)
+                .bind(a.id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Some(("disconnect", id_tag, _, _)) => {
+                sqlx::query("DELETE FROM connections WHERE id_tag = ?")
+                    .bind(id_tag)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            _ => {}
+        }
+        for d in deliveries {
+            sqlx::query(
+                "INSERT INTO outbox (conversation_id, seq, url, body, state, next_attempt_at,
+                   created_at, kind) VALUES (?, 0, ?, ?, 'pending', ?, ?, 'action')",
+            )
+            .bind(&d.action_id)
+            .bind(&d.inbox_url)
+            .bind(&d.body)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    pub async fn action(&self, id: &str) -> Result<Option<ActionRow>, sqlx::Error> {
+        Ok(sqlx::query("SELECT * FROM actions WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .as_ref()
+            .map(action_row))
+    }
+
+    /// Inbound actions whose effects are not applied yet, oldest first.
+    pub async fn queued_actions(&self, limit: i64) -> Result<Vec<ActionRow>, sqlx::Error> {
+        Ok(sqlx::query(
+            "SELECT * FROM actions WHERE state = 'queued' ORDER BY received_at, id LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(action_row)
+        .collect())
+    }
+
+    /// Applies an inbound action's effect and marks it `done`, in one commit. `false` if
+    /// another pass already did.
+    pub async fn apply_action(&self, id: &str, effect: &Effect) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("UPDATE actions SET state = 'done' WHERE id = ? AND state = 'queued'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        match effect {
+            Effect::None => {}
+            Effect::Follow { id_tag, base_url } => {
+                sqlx::query(
+                    "INSERT INTO follows (id_tag, direction, base_url, action_id, since)
+                     VALUES (?, 'in', ?, ?, ?) ON CONFLICT (id_tag, direction) DO UPDATE SET
+                     base_url = excluded.base_url, action_id = excluded.action_id",
+                )
+                .bind(id_tag)
+                .bind(base_url)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Effect::Unfollow { id_tag } => {
+                sqlx::query("DELETE FROM follows WHERE id_tag = ? AND direction = 'in'")
+                    .bind(id_tag)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Effect::Asked { id_tag, base_url } => {
+                // Asked while we had asked them: both want it, so it is a connection.
+                sqlx::query(
+                    "INSERT INTO connections (id_tag, state, base_url, request_id, since)
+                     VALUES (?, 'asked', ?, ?, ?) ON CONFLICT (id_tag) DO UPDATE SET
+                     state = CASE connections.state WHEN 'asked' THEN 'asked' ELSE 'connected' END,
+                     base_url = excluded.base_url",
+                )
+                .bind(id_tag)
+                .bind(base_url)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Effect::Connected { id_tag } => {
+                sqlx::query(
+                    "UPDATE connections SET state = 'connected', since = ? WHERE id_tag = ?
+                     AND state = 'requested'",
+                )
+                .bind(now)
+                .bind(id_tag)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Effect::Disconnected { id_tag } => {
+                sqlx::query("DELETE FROM connections WHERE id_tag = ?")
+                    .bind(id_tag)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Actions by direction and types, newest first.
+    pub async fn action_list(
+        &self,
+        direction: &str,
+        public_only: bool,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<ActionRow>, sqlx::Error> {
+        Ok(sqlx::query(
+            "SELECT * FROM actions WHERE direction = ? AND (? = 0 OR public = 1)
+               AND received_at < ? ORDER BY received_at DESC, id LIMIT ?",
+        )
+        .bind(direction)
+        .bind(public_only as i64)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(action_row)
+        .collect())
+    }
+
+    /// Whether an action of ours that names `file` as an attachment may be shown to `viewer`
+    /// (`None`: anyone, so only public ones): a public one, one addressed to the viewer, or a
+    /// post to followers and connections the viewer is among.
+    pub async fn file_visible(
+        &self,
+        file: &str,
+        viewer: Option<&str>,
+    ) -> Result<bool, sqlx::Error> {
+        let pattern = format!("\"{file}\"");
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM actions WHERE direction = 'out' AND instr(attachments, ?2) > 0
+               AND (public = 1 OR audience = ?1 OR (audience IS NULL AND (
+                 EXISTS (SELECT 1 FROM follows WHERE id_tag = ?1 AND direction = 'in')
+                 OR EXISTS (SELECT 1 FROM connections WHERE id_tag = ?1 AND state = 'connected')))))",
+        )
+        .bind(viewer)
+        .bind(pattern)
+        .fetch_one(&self.read)
+        .await
+    }
+
+    /// This cloud's signing keys for /api/me: current first, then the ones still listed.
+    pub async fn action_keys(&self) -> Result<Vec<(String, String, Option<i64>)>, sqlx::Error> {
+        Ok(sqlx::query(
+            "SELECT key_id, public_key, expires_at FROM action_keys
+             WHERE expires_at IS NULL OR expires_at > ? ORDER BY expires_at IS NOT NULL, created_at DESC",
+        )
+        .bind(now_ms())
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(|r| (r.get("key_id"), r.get("public_key"), r.get("expires_at")))
+        .collect())
+    }
+
+    /// Makes `key_id` the current key: a key it replaces stays listed until `grace_ms` from now.
+    pub async fn set_action_key(
+        &self,
+        key_id: &str,
+        public_key: &str,
+        grace_ms: i64,
+    ) -> Result<(), sqlx::Error> {
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT key_id FROM action_keys WHERE expires_at IS NULL")
+                .fetch_optional(&mut *tx)
+                .await?;
+        if current.as_deref() == Some(key_id) {
+            return Ok(());
+        }
+        sqlx::query("UPDATE action_keys SET expires_at = ? WHERE expires_at IS NULL")
+            .bind(now + grace_ms)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO action_keys (key_id, public_key, created_at, expires_at) VALUES (?, ?, ?, NULL)
+             ON CONFLICT (key_id) DO UPDATE SET expires_at = NULL",
+        )
+        .bind(key_id)
+        .bind(public_key)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM action_keys WHERE expires_at IS NOT NULL AND expires_at <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    pub async fn relations(
+        &self,
+        table: &str,
+        state: Option<&str>,
+    ) -> Result<Vec<Relation>, sqlx::Error> {
+        let sql = match table {
+            "follows" => {
+                "SELECT id_tag, direction AS state, base_url, action_id, since FROM follows
+                          WHERE ? IS NULL OR direction = ? ORDER BY since DESC"
+            }
+            _ => {
+                "SELECT id_tag, state, base_url, request_id AS action_id, since FROM connections
+                  WHERE ? IS NULL OR state = ? ORDER BY since DESC"
+            }
+        };
+        Ok(sqlx::query(sql)
+            .bind(state)
+            .bind(state)
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| Relation {
+                id_tag: r.get("id_tag"),
+                state: r.get("state"),
+                base_url: r.get("base_url"),
+                action_id: r.get("action_id"),
+                since: r.get("since"),
+            })
+            .collect())
+    }
+
+    pub async fn connection(&self, id_tag: &str) -> Result<Option<Relation>, sqlx::Error> {
+        Ok(self
+            .relations("connections", None)
+            .await?
+            .into_iter()
+            .find(|r| r.id_tag == id_tag))
+    }
+
+    pub async fn follow(
+        &self,
+        id_tag: &str,
+        direction: &str,
+    ) -> Result<Option<Relation>, sqlx::Error> {
+        Ok(self
+            .relations("follows", Some(direction))
+            .await?
+            .into_iter()
+            .find(|r| r.id_tag == id_tag))
+    }
+
+    /// Removes a connection request someone sent us, unanswered.
+    pub async fn drop_asked(&self, id_tag: &str) -> Result<bool, sqlx::Error> {
+        Ok(
+            sqlx::query("DELETE FROM connections WHERE id_tag = ? AND state = 'asked'")
+                .bind(id_tag)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                > 0,
+        )
+    }
+
+    /// Stores a file under its content address (its id, checked by the caller).
+    pub async fn put_file(
+        &self,
+        id: &str,
+        content_type: &str,
+        bytes: &[u8],
+        origin: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO files (id, content_type, size, data, origin, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(content_type)
+        .bind(bytes.len() as i64)
+        .bind(sovra_proto::encoding::b64(bytes))
+        .bind(origin)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn file(&self, id: &str) -> Result<Option<StoredFile>, sqlx::Error> {
+        let row =
+            sqlx::query("SELECT id, content_type, size, data, origin FROM files WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(row.map(|r| StoredFile {
+            id: r.get("id"),
+            content_type: r.get("content_type"),
+            size: r.get("size"),
+            data: sovra_proto::encoding::b64_decode(
+                "data",
+                &r.get::<String, _>("data"),
+                r.get::<i64, _>("size") as usize,
+            )
+            .unwrap_or_default(),
+            origin: r.get("origin"),
+        }))
+    }
+
+    /// Files stored, newest first, without their bytes.
+    pub async fn files(&self, limit: i64) -> Result<Vec<StoredFile>, sqlx::Error> {
+        Ok(sqlx::query(
+            "SELECT id, content_type, size, origin FROM files ORDER BY created_at DESC, id LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(|r| StoredFile {
+            id: r.get("id"),
+            content_type: r.get("content_type"),
+            size: r.get("size"),
+            data: Vec::new(),
+            origin: r.get("origin"),
+        })
+        .collect())
+    }
+
+    /// Inbound actions whose effects are not applied yet.
+    pub async fn queued_count(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM actions WHERE state = 'queued'")
+            .fetch_one(&self.read)
+            .await
+    }
+
+    /// Bytes of files stored, for the tenant quota.
+    pub async fn files_size(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM files")
+            .fetch_one(&self.read)
+            .await
+    }
+}
