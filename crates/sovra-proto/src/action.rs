@@ -443,7 +443,7 @@ pub fn file_id(bytes: &[u8]) -> String {
 }
 
 fn parse_id(prefix: &'static str, id: &str) -> Result<[u8; 32], ProtoError> {
-    let bad = || ProtoError::malformed("id", format!("`{id}` is not a {prefix}1~ content address"));
+    let bad = || ProtoError::malformed("id", format!("`{id}` is not a {prefix} content address"));
     let rest = id.strip_prefix(prefix).ok_or_else(bad)?;
     let digest = b64url_decode("id", rest).map_err(|_| bad())?;
     digest.try_into().map_err(|_| bad())

@@ -15,6 +15,7 @@ mod cmd;
 mod config;
 
 use cli::{Ctx, Exit, exit};
+use cmd::actions::{ActArgs, ConnectionsCommand, FileCommand};
 use cmd::bench::BenchCommand;
 use cmd::cap::CapCommand;
 use cmd::conversations::OutboxCommand;
@@ -32,8 +33,8 @@ use cmd::relay::RelayCommand;
 use cmd::send::SendArgs;
 use cmd::swarm::SwarmCommand;
 use cmd::{
-    agent, bench, cap, conversations, device, docs, drafts, heirs, host, inbox, migration, node,
-    nym, peer, pending, quickstart, registry, relay, selfcheck, send, swarm,
+    actions, agent, bench, cap, conversations, device, docs, drafts, heirs, host, inbox, migration,
+    node, nym, peer, pending, quickstart, registry, relay, selfcheck, send, swarm,
 };
 
 #[derive(Parser)]
@@ -248,6 +249,61 @@ pub(crate) enum Command {
     },
     /// Follow new messages, replies, drafts and pending requests live (Ctrl-C to stop).
     Inbox,
+    /// Follow a cloud (a handle, or a Cloudillo domain): its posts come to your feed.
+    Follow {
+        #[arg(value_parser = cmd::actions::id_tag_arg)]
+        id_tag: String,
+    },
+    /// Stop following a cloud.
+    Unfollow {
+        #[arg(value_parser = cmd::actions::id_tag_arg)]
+        id_tag: String,
+    },
+    /// Ask a cloud to connect (posts, messages, comments and file shares both ways once it
+    /// approves).
+    Connect {
+        #[arg(value_parser = cmd::actions::id_tag_arg)]
+        id_tag: String,
+    },
+    /// End a connection.
+    Disconnect {
+        #[arg(value_parser = cmd::actions::id_tag_arg)]
+        id_tag: String,
+    },
+    /// Connections and requests to connect; approve or deny a request.
+    Connections {
+        #[command(subcommand)]
+        command: Option<ConnectionsCommand>,
+    },
+    /// Post to your followers and connections, e.g. `sovra post "hello" --file photo.png`.
+    Post {
+        text: String,
+        /// A file to attach (repeatable); stored in this cloud first.
+        #[arg(long)]
+        file: Vec<PathBuf>,
+        /// Only followers and connections may read it (not listed at /api/actions).
+        #[arg(long)]
+        private: bool,
+    },
+    /// Send one action to a connected cloud, e.g. `sovra act @bob.cloud MSG "hi"`.
+    Act(ActArgs),
+    /// What other clouds sent you: posts, messages, comments, reactions, shares.
+    Feed {
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
+        limit: u32,
+        /// What this cloud sent instead.
+        #[arg(long)]
+        sent: bool,
+    },
+    /// Clouds following this one.
+    Followers,
+    /// Clouds this one follows.
+    Following,
+    /// Files stored in this cloud (content-addressed, f1~…).
+    File {
+        #[command(subcommand)]
+        command: FileCommand,
+    },
     /// Close the open conversation with a peer (its session-retention content is deleted).
     Close {
         #[arg(value_parser = cli::peer_arg)]
@@ -540,6 +596,21 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Swarm { command } => swarm::run(&ctx, command).await,
         Command::Drafts { command } => drafts::run(&ctx, command).await,
         Command::Inbox => inbox::run(&ctx).await,
+        Command::Follow { id_tag } => actions::follow(&ctx, &id_tag).await,
+        Command::Unfollow { id_tag } => actions::unfollow(&ctx, &id_tag).await,
+        Command::Connect { id_tag } => actions::connect(&ctx, &id_tag).await,
+        Command::Disconnect { id_tag } => actions::disconnect(&ctx, &id_tag).await,
+        Command::Connections { command } => actions::connections(&ctx, command).await,
+        Command::Post {
+            text,
+            file,
+            private,
+        } => actions::post(&ctx, text, file, private).await,
+        Command::Act(args) => actions::act(&ctx, args).await,
+        Command::Feed { limit, sent } => actions::feed(&ctx, limit, sent).await,
+        Command::Followers => actions::followers(&ctx).await,
+        Command::Following => actions::following(&ctx).await,
+        Command::File { command } => actions::file(&ctx, command).await,
         Command::Close { peer } => conversations::close(&ctx, &peer).await,
     }
 }

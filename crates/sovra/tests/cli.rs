@@ -1262,3 +1262,96 @@ fn sovra_toml_sets_what_flags_and_variables_do_not() {
     );
     assert!(!log.contains("secret"), "{log}");
 }
+
+/// Waits until `sovra ARGS` prints something containing `want`.
+fn until_printed(home: &Path, args: &[&str], want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = ok(home, args);
+        if out.contains(want) {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`sovra {args:?}` never printed {want:?}; last:\n{out}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn follow_connect_post_and_share_a_file_from_the_cli() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let alice = json(a.path(), &["init", "--handle", "@alice.cloud"]);
+    let bob = json(b.path(), &["init", "--handle", "@bob.cloud"]);
+    let _node_a = NodeProcess::start(a.path());
+    let _node_b = NodeProcess::start(b.path());
+    let url_a = format!("{}/clouds/alice", NodeProcess::url(a.path()));
+    let url_b = format!("{}/clouds/bob", NodeProcess::url(b.path()));
+    for (home, handle, key, url) in [
+        (a.path(), "@bob.cloud", &bob["pubkey"], &url_b),
+        (b.path(), "@alice.cloud", &alice["pubkey"], &url_a),
+    ] {
+        ok(
+            home,
+            &[
+                "peer",
+                "add",
+                handle,
+                "--pubkey",
+                key.as_str().unwrap(),
+                "--url",
+                url,
+            ],
+        );
+    }
+
+    let out = ok(a.path(), &["follow", "@Bob.Cloud"]);
+    assert!(out.contains("Following @bob.cloud"), "{out}");
+    until_printed(b.path(), &["followers"], "@alice.cloud");
+    ok(a.path(), &["connect", "@bob.cloud"]);
+    until_printed(b.path(), &["connections"], "asked to connect");
+    ok(b.path(), &["connections", "approve", "@alice.cloud"]);
+    until_printed(a.path(), &["connections"], "connected");
+
+    let work = tempfile::tempdir().unwrap();
+    let photo = work.path().join("photo.png");
+    std::fs::write(&photo, b"\x89PNG not really").unwrap();
+    let out = ok(
+        b.path(),
+        &["post", "hello from bob", "--file", photo.to_str().unwrap()],
+    );
+    assert!(out.contains("queued for 1 inbox"), "{out}");
+    let feed = until_printed(a.path(), &["feed"], "hello from bob");
+    let file_id = feed
+        .split_whitespace()
+        .find(|w| w.starts_with("f1~"))
+        .unwrap()
+        .trim_end_matches(']')
+        .to_owned();
+    let got = work.path().join("got.png");
+    ok(
+        a.path(),
+        &[
+            "file",
+            "get",
+            &file_id,
+            "--from",
+            "@bob.cloud",
+            "--out",
+            got.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(std::fs::read(&got).unwrap(), b"\x89PNG not really");
+    assert!(ok(a.path(), &["file", "list"]).contains("@bob.cloud"));
+
+    ok(a.path(), &["act", "@bob.cloud", "MSG", "thanks!"]);
+    until_printed(b.path(), &["feed"], "thanks!");
+    let sent = json(a.path(), &["feed", "--sent"]);
+    assert_eq!(sent["actions"][0]["type"], "MSG");
+    // A refusal names the cloud and the reason, with its exit code.
+    let out = run(a.path(), &["unfollow", "@carol.cloud"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not follow @carol.cloud"));
+}

@@ -2,6 +2,7 @@
 //! holds the top-level commands and dispatches here.
 //! This file holds what the three long-running processes (node, registry, relay) share.
 
+pub mod actions;
 pub mod agent;
 pub mod bench;
 pub mod cap;
