@@ -28,6 +28,8 @@ use sovra_proto::{
     PublicKey, ReplayWindow, Retention, Session, SigningKeypair, safety_code,
 };
 
+#[path = "vectors/actions.rs"]
+mod actions_vectors;
 #[path = "vectors/migration.rs"]
 mod migration_vectors;
 
@@ -525,6 +527,7 @@ fn generate() -> BTreeMap<&'static str, Value> {
     files.insert("devices.json", devices_vector());
     files.insert("migration.json", migration_vectors::migration_vector());
     files.insert("inheritance.json", migration_vectors::inheritance_vector());
+    files.insert("actions.json", actions_vectors::actions_vector());
     files
 }
 
