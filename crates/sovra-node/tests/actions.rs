@@ -593,6 +593,9 @@ async fn bad_tokens_are_refused_and_nothing_is_stored() {
             (*status, Some(*code)),
             "{token:.80}: {body}"
         );
+        if *code == "pow_required" {
+            assert_eq!(body["work"], 2, "{body}");
+        }
     }
 
     // Bodies: not JSON, unknown fields, oversized.
@@ -711,7 +714,7 @@ impl Cloudillo {
                     async move {
                         Json(
                             json!({"data": {"idTag": CL_TAG, "name": "Cl", "type": "person",
-                            "keys": [{"keyId": "20260101", "publicKey": spki, "expiresAt": null}]},
+                            "keys": [{"keyId": "20260101", "publicKey": spki, "expiresAt": null}, {"keyId": "20250101", "publicKey": spki, "expiresAt": 1700000000}]},
                             "time": "2026-12-07T00:00:00Z"}),
                         )
                     }
@@ -883,4 +886,64 @@ async fn a_cloudillo_instance_and_a_sovra_cloud_exchange_actions() {
             .contains("gave up after 10 attempts"),
         "{last}"
     );
+}
+
+#[test]
+fn section_23_states_the_limits_the_code_has() {
+    let spec = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/PROTOCOL.md"
+    ))
+    .unwrap();
+    let s23 = &spec[spec.find("## 23. Federation actions").unwrap()..];
+    let d = sovra_node::Settings::default();
+    let n = |x: i64| {
+        let t = x.to_string();
+        let mut out = String::new();
+        for (i, c) in t.chars().enumerate() {
+            if i > 0 && (t.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    for want in [
+        format!("At most {} bytes of text", n(action::MAX_TOKEN as i64)),
+        format!("at most {} file ids", action::MAX_ATTACHMENTS),
+        format!("more than {} s ahead", action::MAX_FUTURE_IAT),
+        format!(
+            "at most {} accepted actions waiting",
+            n(sovra_node::actions::inbox::MAX_QUEUED)
+        ),
+        format!("at most {} s after", n(sovra_node::actions::MAX_ACCESS_TTL)),
+        format!("`limit` 1…{}, default 50", sovra_node::actions::MAX_LISTED),
+        format!(
+            "After {} failures in a row",
+            sovra_node::actions::issue::BREAKER_THRESHOLD
+        ),
+        format!(
+            "text 1…{} bytes",
+            n(sovra_node::actions::issue::MAX_TEXT as i64)
+        ),
+        format!(
+            "at most {} MiB each",
+            sovra_node::actions::files::MAX_FILE >> 20
+        ),
+        format!("after {} attempts", d.action_max_attempts),
+        format!(
+            "min({} s, {} s",
+            d.action_backoff_max.as_secs(),
+            d.action_backoff_base.as_secs()
+        ),
+        format!(
+            "Sovra: {}\n   and {}",
+            d.actions_per_source_per_minute,
+            n(d.actions_per_minute as i64)
+        ),
+        format!("asks N = {} by default", d.action_pow),
+        format!("(Sovra: {} s)", d.request_timeout.as_secs()),
+    ] {
+        assert!(s23.contains(&want), "PROTOCOL.md §23 does not say {want:?}");
+    }
 }

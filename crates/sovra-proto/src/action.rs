@@ -471,9 +471,31 @@ pub struct ProfileKey {
     pub key_id: String,
     #[serde(rename = "publicKey")]
     pub public_key: String,
-    /// RFC 3339; absent: the key is current.
-    #[serde(rename = "expiresAt", default, skip_serializing_if = "Option::is_none")]
+    /// RFC 3339; absent: the key is current. Read also as integer unix seconds, which
+    /// Cloudillo accepts too.
+    #[serde(
+        rename = "expiresAt",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "expiry"
+    )]
     pub expires_at: Option<String>,
+}
+
+fn expiry<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Expiry {
+        Text(String),
+        Seconds(i64),
+    }
+    Ok(match Option::<Expiry>::deserialize(d)? {
+        None => None,
+        Some(Expiry::Text(t)) => Some(t),
+        Some(Expiry::Seconds(s)) => Some(crate::time::format(
+            jiff::Timestamp::from_second(s).map_err(serde::de::Error::custom)?,
+        )),
+    })
 }
 
 /// `GET /api/me`'s profile (Cloudillo's `ProfileBase`).

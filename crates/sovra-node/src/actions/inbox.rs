@@ -73,14 +73,16 @@ impl Cloud {
             && claims.subtype().is_none()
             && action::work(&request.token) < self.settings.action_pow
         {
-            return Err(ApiError::new(
+            let mut e = ApiError::new(
                 428,
                 "pow_required",
                 format!(
                     "a connection request must end with {} `A`s (a proof of work in its `_` claim)",
                     self.settings.action_pow
                 ),
-            ));
+            );
+            e.extra = Some(("work", self.settings.action_pow.into()));
+            return Err(e);
         }
         if self.store.action(&id).await?.is_some() {
             // The same bytes verified before: accepting them again changes nothing.
