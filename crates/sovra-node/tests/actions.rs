@@ -901,7 +901,7 @@ fn section_23_states_the_limits_the_code_has() {
         let t = x.to_string();
         let mut out = String::new();
         for (i, c) in t.chars().enumerate() {
-            if i > 0 && (t.len() - i) % 3 == 0 {
+            if i > 0 && (t.len() - i).is_multiple_of(3) {
                 out.push(',');
             }
             out.push(c);
