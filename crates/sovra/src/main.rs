@@ -441,6 +441,9 @@ async fn run(cli: Cli) -> Result<()> {
                 },
         } => bench::agents(&conversations, seconds, ctx.json).await,
         Command::Bench {
+            command: BenchCommand::Inbox { issuers, seconds },
+        } => bench::inbox(&issuers, seconds, ctx.json).await,
+        Command::Bench {
             command: BenchCommand::Relay(args),
         } => bench::relay(args, ctx.json).await,
         Command::Bench {

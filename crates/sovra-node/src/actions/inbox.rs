@@ -9,19 +9,76 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use tokio::sync::{mpsc, oneshot};
+
 use sovra_proto::ProtoError;
 use sovra_proto::action::{self, ActionClaims, InboxRequest};
 
 use crate::agents::events::Event;
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
-use crate::store::{Effect, NewAction};
+use crate::store::{Effect, InboundAction, Store};
 
 /// Inbound actions waiting for their effects at once; more are refused (429) until the task
 /// catches up.
 pub const MAX_QUEUED: i64 = 10_000;
-/// Queued actions applied per pass.
-const BATCH: i64 = 64;
+/// Queued actions applied per pass, in one commit.
+const BATCH: i64 = 256;
+/// Accepted actions committed together at most.
+const MAX_ACCEPT_BATCH: usize = 256;
+
+type AcceptReply = oneshot::Sender<Result<bool, String>>;
+
+/// Group commit of accepted actions: one task takes every verified action waiting when it is
+/// free and stores them in one transaction (one fsync), then answers each; a lone action is
+/// committed at once, and under load the batch grows by itself.
+pub struct Acceptor {
+    tx: mpsc::Sender<(InboundAction, AcceptReply)>,
+}
+
+impl Acceptor {
+    pub fn start(store: Store) -> Acceptor {
+        let (tx, mut rx) = mpsc::channel::<(InboundAction, AcceptReply)>(4 * MAX_ACCEPT_BATCH);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_ACCEPT_BATCH {
+                    match rx.try_recv() {
+                        Ok(more) => batch.push(more),
+                        Err(_) => break,
+                    }
+                }
+                let (actions, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                match store.accept_actions(&actions).await {
+                    Ok(fresh) => {
+                        for (reply, f) in replies.into_iter().zip(fresh) {
+                            let _ = reply.send(Ok(f));
+                        }
+                    }
+                    Err(e) => {
+                        for reply in replies {
+                            let _ = reply.send(Err(e.to_string()));
+                        }
+                    }
+                }
+            }
+        });
+        Acceptor { tx }
+    }
+
+    /// Stores `action` (`queued`); `false` if it was already stored.
+    pub async fn accept(&self, action: InboundAction) -> ApiResult<bool> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((action, reply))
+            .await
+            .map_err(|_| ApiError::internal("the action acceptor stopped"))?;
+        answer
+            .await
+            .map_err(|_| ApiError::internal("the action acceptor stopped"))?
+            .map_err(ApiError::internal)
+    }
+}
 
 /// The action types this cloud accepts, with their subtypes' meaning in [`effect`].
 pub const TYPES: [&str; 8] = [
@@ -102,14 +159,13 @@ impl Cloud {
             ));
         }
         let fresh = self
-            .store
-            .accept_action(&NewAction {
-                id: &id,
-                token: &request.token,
-                direction: "in",
-                claims,
-                origin: Some(&issuer.base_url),
-                state: "queued",
+            .actions
+            .acceptor
+            .accept(InboundAction {
+                id: id.clone(),
+                token: request.token.clone(),
+                claims: claims.clone(),
+                origin: issuer.base_url.clone(),
             })
             .await?;
         if fresh {
@@ -208,10 +264,16 @@ impl Cloud {
     /// One pass over queued actions: how many were applied.
     pub async fn apply_queued(&self) -> ApiResult<usize> {
         let queued = self.store.queued_actions(BATCH).await?;
-        for row in &queued {
-            let origin = row.origin.clone().unwrap_or_default();
-            let effect = effect(&row.kind, &row.issuer, origin);
-            if self.store.apply_action(&row.id, &effect).await? {
+        let batch: Vec<_> = queued
+            .iter()
+            .map(|row| {
+                let origin = row.origin.clone().unwrap_or_default();
+                (row.id.clone(), effect(&row.kind, &row.issuer, origin))
+            })
+            .collect();
+        let applied = self.store.apply_actions(&batch).await?;
+        for (row, applied) in queued.iter().zip(applied) {
+            if applied {
                 let mut event = Event::new("action");
                 event.id = Some(row.id.clone());
                 event.peer = Some(row.issuer.clone());

@@ -60,10 +60,12 @@ pub struct State {
     pub(crate) limits: Strangers,
     /// Hosts whose inboxes keep failing, and until when deliveries to them wait (`issue.rs`).
     pub(crate) breakers: Mutex<HashMap<String, issue::Breaker>>,
+    /// Group commit of accepted actions (`inbox.rs`).
+    pub(crate) acceptor: inbox::Acceptor,
 }
 
 impl State {
-    pub fn new(settings: &crate::cloud::Settings) -> State {
+    pub fn new(settings: &crate::cloud::Settings, store: &crate::store::Store) -> State {
         State {
             profiles: Default::default(),
             wake: tokio::sync::Notify::new(),
@@ -74,6 +76,7 @@ impl State {
                 settings.actions_per_minute,
             ),
             breakers: Default::default(),
+            acceptor: inbox::Acceptor::start(store.clone()),
         }
     }
 }

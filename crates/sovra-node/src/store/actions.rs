@@ -66,6 +66,15 @@ pub struct NewAction<'a> {
     pub state: &'static str,
 }
 
+/// A verified inbound action, waiting for its commit.
+pub struct InboundAction {
+    pub id: String,
+    pub token: String,
+    pub claims: sovra_proto::action::ActionClaims,
+    /// The issuer's actions base URL, as resolved.
+    pub origin: String,
+}
+
 /// A follower, a followed cloud or a connection.
 #[derive(Debug, Clone, Serialize)]
 pub struct Relation {
@@ -140,11 +149,90 @@ async fn insert_action(
     Ok(n > 0)
 }
 
+async fn apply_one(tx: &mut super::Tx<'_>, id: &str, effect: &Effect) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let n = sqlx::query("UPDATE actions SET state = 'done' WHERE id = ? AND state = 'queued'")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Ok(false);
+    }
+    match effect {
+        Effect::None => {}
+        Effect::Follow { id_tag, base_url } => {
+            sqlx::query(
+                "INSERT INTO follows (id_tag, direction, base_url, action_id, since)
+                     VALUES (?, 'in', ?, ?, ?) ON CONFLICT (id_tag, direction) DO UPDATE SET
+                     base_url = excluded.base_url, action_id = excluded.action_id",
+            )
+            .bind(id_tag)
+            .bind(base_url)
+            .bind(id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Effect::Unfollow { id_tag } => {
+            sqlx::query("DELETE FROM follows WHERE id_tag = ? AND direction = 'in'")
+                .bind(id_tag)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Effect::Asked { id_tag, base_url } => {
+            // Asked while we had asked them: both want it, so it is a connection.
+            sqlx::query(
+                "INSERT INTO connections (id_tag, state, base_url, request_id, since)
+                     VALUES (?, 'asked', ?, ?, ?) ON CONFLICT (id_tag) DO UPDATE SET
+                     state = CASE connections.state WHEN 'asked' THEN 'asked' ELSE 'connected' END,
+                     base_url = excluded.base_url",
+            )
+            .bind(id_tag)
+            .bind(base_url)
+            .bind(id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Effect::Connected { id_tag } => {
+            sqlx::query(
+                "UPDATE connections SET state = 'connected', since = ? WHERE id_tag = ?
+                     AND state = 'requested'",
+            )
+            .bind(now)
+            .bind(id_tag)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Effect::Disconnected { id_tag } => {
+            sqlx::query("DELETE FROM connections WHERE id_tag = ?")
+                .bind(id_tag)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(true)
+}
+
 impl Store {
-    /// Stores an inbound action (`queued`): `false` if it was already here.
-    pub async fn accept_action(&self, a: &NewAction<'_>) -> Result<bool, sqlx::Error> {
+    /// Stores verified inbound actions (`queued`) in one commit; for each, `false` if it was
+    /// already here.
+    pub async fn accept_actions(&self, batch: &[InboundAction]) -> Result<Vec<bool>, sqlx::Error> {
+        let now = now_ms();
         let mut tx = self.begin().await?;
-        let fresh = insert_action(&mut tx, a, now_ms()).await?;
+        let mut fresh = Vec::with_capacity(batch.len());
+        for a in batch {
+            let row = NewAction {
+                id: &a.id,
+                token: &a.token,
+                direction: "in",
+                claims: &a.claims,
+                origin: Some(&a.origin),
+                state: "queued",
+            };
+            fresh.push(insert_action(&mut tx, &row, now).await?);
+        }
         tx.commit().await?;
         Ok(fresh)
     }
@@ -243,74 +331,19 @@ impl Store {
         .collect())
     }
 
-    /// Applies an inbound action's effect and marks it `done`, in one commit. `false` if
-    /// another pass already did.
-    pub async fn apply_action(&self, id: &str, effect: &Effect) -> Result<bool, sqlx::Error> {
-        let now = now_ms();
+    /// Applies inbound actions' effects and marks them `done`, all in one commit; for each,
+    /// whether this call applied it (`false`: another pass already had).
+    pub async fn apply_actions(
+        &self,
+        batch: &[(String, Effect)],
+    ) -> Result<Vec<bool>, sqlx::Error> {
         let mut tx = self.begin().await?;
-        let n = sqlx::query("UPDATE actions SET state = 'done' WHERE id = ? AND state = 'queued'")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        match effect {
-            Effect::None => {}
-            Effect::Follow { id_tag, base_url } => {
-                sqlx::query(
-                    "INSERT INTO follows (id_tag, direction, base_url, action_id, since)
-                     VALUES (?, 'in', ?, ?, ?) ON CONFLICT (id_tag, direction) DO UPDATE SET
-                     base_url = excluded.base_url, action_id = excluded.action_id",
-                )
-                .bind(id_tag)
-                .bind(base_url)
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            Effect::Unfollow { id_tag } => {
-                sqlx::query("DELETE FROM follows WHERE id_tag = ? AND direction = 'in'")
-                    .bind(id_tag)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            Effect::Asked { id_tag, base_url } => {
-                // Asked while we had asked them: both want it, so it is a connection.
-                sqlx::query(
-                    "INSERT INTO connections (id_tag, state, base_url, request_id, since)
-                     VALUES (?, 'asked', ?, ?, ?) ON CONFLICT (id_tag) DO UPDATE SET
-                     state = CASE connections.state WHEN 'asked' THEN 'asked' ELSE 'connected' END,
-                     base_url = excluded.base_url",
-                )
-                .bind(id_tag)
-                .bind(base_url)
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            Effect::Connected { id_tag } => {
-                sqlx::query(
-                    "UPDATE connections SET state = 'connected', since = ? WHERE id_tag = ?
-                     AND state = 'requested'",
-                )
-                .bind(now)
-                .bind(id_tag)
-                .execute(&mut *tx)
-                .await?;
-            }
-            Effect::Disconnected { id_tag } => {
-                sqlx::query("DELETE FROM connections WHERE id_tag = ?")
-                    .bind(id_tag)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+        let mut applied = Vec::with_capacity(batch.len());
+        for (id, effect) in batch {
+            applied.push(apply_one(&mut tx, id, effect).await?);
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(applied)
     }
 
     /// Actions by direction and types, newest first.

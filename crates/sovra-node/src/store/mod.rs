@@ -38,7 +38,9 @@ mod relay;
 mod swarms;
 mod whitelist;
 
-pub use actions::{ActionDelivery, ActionRow, Effect, NewAction, Relation, StoredFile};
+pub use actions::{
+    ActionDelivery, ActionRow, Effect, InboundAction, NewAction, Relation, StoredFile,
+};
 pub use archive::ArchiveError;
 pub use brain::{BrainRun, Draft, NewBrainRun};
 pub use capabilities::CapabilityRow;

@@ -1,5 +1,5 @@
-//! Benchmarks: `d2d` and `registry` (this file), `relay` (`relay.rs`), `agents` (`agents.rs`)
-//! and `export` (`export.rs`).
+//! Benchmarks: `d2d` and `registry` (this file), `relay` (`relay.rs`), `agents` (`agents.rs`),
+//! `export` (`export.rs`) and `inbox` (`inbox.rs`).
 //!
 //! `sovra bench d2d`: messages per second and latency from clouds to a cloud on loopback.
 //!
@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 
 mod agents;
 mod export;
+mod inbox;
 mod relay;
 pub use agents::agents;
 pub use export::export;
+pub use inbox::inbox;
 pub use relay::{RelayArgs, relay};
 
 use anyhow::{Context, Result, bail};
@@ -365,6 +367,15 @@ pub enum BenchCommand {
     Agents {
         #[arg(long, value_delimiter = ',', default_value = "1,32")]
         conversations: Vec<usize>,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Federation actions verified and stored per second into one cloud (`POST /api/inbox`),
+    /// with p50/p99 latency to the 202.
+    Inbox {
+        /// Concurrent issuers to measure, one run each.
+        #[arg(long, value_delimiter = ',', default_value = "1,32")]
+        issuers: Vec<usize>,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
