@@ -52,6 +52,13 @@ CREATE TABLE connections (
     since INTEGER NOT NULL
 );
 
+-- Id tags whose actions this cloud refuses (403 `blocked`); blocking ends their follow and
+-- any connection.
+CREATE TABLE action_blocks (
+    id_tag TEXT PRIMARY KEY,
+    since INTEGER NOT NULL
+);
+
 -- Content-addressed files (f1~…), bytes as standard base64 so the archive carries them.
 CREATE TABLE files (
     id TEXT PRIMARY KEY,

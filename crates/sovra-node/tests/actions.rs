@@ -370,6 +370,56 @@ async fn connected_clouds_exchange_messages_reactions_and_shared_files() {
         (status, body["error"].as_str()),
         (403, Some("not_connected"))
     );
+    // A blocked cloud's follow is refused, and blocking ended the one it had.
+    alice
+        .ok(
+            "POST",
+            "/actions/follow",
+            Some(json!({"id_tag": "@bob.cloud"})),
+        )
+        .await;
+    until("the follower", async || {
+        relations(&bob, "followers").await.len() == 1
+    })
+    .await;
+    bob.ok(
+        "POST",
+        "/actions/block",
+        Some(json!({"id_tag": "@Alice.Cloud"})),
+    )
+    .await;
+    assert!(relations(&bob, "followers").await.is_empty());
+    assert_eq!(
+        relations(&bob, "blocked").await[0]["id_tag"],
+        "@alice.cloud"
+    );
+    let mut again = c.clone();
+    again.t = "FLLW".into();
+    again.c = None;
+    again.iat -= 5;
+    let (status, body) = inbox(bob.0.base(), &action::sign(&keys.signing, &again)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("blocked")),
+        "{body}"
+    );
+    bob.ok(
+        "POST",
+        "/actions/unblock",
+        Some(json!({"id_tag": "@alice.cloud"})),
+    )
+    .await;
+    let (status, _) = inbox(bob.0.base(), &action::sign(&keys.signing, &again)).await;
+    assert_eq!(status, 202);
+    let e = bob
+        .call(
+            "POST",
+            "/actions/unblock",
+            Some(json!({"id_tag": "@alice.cloud"})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("not_blocked"));
     drop(b);
 }
 

@@ -1,4 +1,4 @@
-//! A real node fed edited D2D bodies, arbitrary paths and arbitrary owner-auth headers over
+//! A real node fed edited D2D and action-inbox bodies, arbitrary paths and arbitrary owner-auth headers over
 //! HTTP (docs/SECURITY.md). Whatever arrives, the answer is below 500 and, when a refusal,
 //! carries the JSON error body with a string code; the node keeps answering.
 
@@ -22,6 +22,8 @@ struct Target {
     owner_url: String,
     handshake: Vec<u8>,
     message: Vec<u8>,
+    /// An inbox body: a follow signed by a whitelisted peer's key.
+    action: Vec<u8>,
     _node: TestNode,
 }
 
@@ -33,7 +35,7 @@ fn target() -> &'static Target {
             .enable_all()
             .build()
             .unwrap();
-        let (node, raw, handshake, message) = rt.block_on(async {
+        let (node, raw, handshake, message, action) = rt.block_on(async {
             let node = TestNode::start(&["@bob.cloud"]).await;
             let bob = node.owner("bob");
             let (raw, id) = node.raw("bob").await;
@@ -46,11 +48,21 @@ fn target() -> &'static Target {
             let message = session
                 .seal(&mut os_rng(), &carol.signing, 1, &Payload::text("hi"))
                 .unwrap();
+            use sovra_proto::action::{ActionClaims, ActionKey, sign};
+            let mut follow = ActionClaims::new(
+                "@carol.cloud",
+                &ActionKey::sovra_key_id(&carol.public()),
+                "FLLW",
+                jiff::Timestamp::now().as_second(),
+            );
+            follow.aud = Some("@bob.cloud".into());
+            let action = json!({ "token": sign(&carol.signing, &follow) });
             (
                 node,
                 raw,
                 serde_json::to_vec(&knock).unwrap(),
                 serde_json::to_vec(&message).unwrap(),
+                serde_json::to_vec(&action).unwrap(),
             )
         });
         Target {
@@ -59,6 +71,7 @@ fn target() -> &'static Target {
             raw,
             handshake,
             message,
+            action,
             _node: node,
         }
     })
@@ -99,6 +112,13 @@ proptest! {
     fn d2d_message_bodies(body in bodies(|t| &t.message)) {
         let t = target();
         let (status, answer) = t.rt.block_on(t.raw.post_bytes("/api/d2d/message", body));
+        well_formed(status, &answer)?;
+    }
+
+    #[test]
+    fn action_inbox_bodies(body in bodies(|t| &t.action)) {
+        let t = target();
+        let (status, answer) = t.rt.block_on(t.raw.post_bytes("/api/inbox", body));
         well_formed(status, &answer)?;
     }
 

@@ -295,6 +295,15 @@ pub(crate) enum Command {
         #[arg(long)]
         sent: bool,
     },
+    /// Refuse a cloud's actions (its follow and any connection end); `--undo` lifts it.
+    Block {
+        #[arg(value_parser = cmd::actions::id_tag_arg)]
+        id_tag: String,
+        #[arg(long)]
+        undo: bool,
+    },
+    /// Clouds whose actions are refused.
+    Blocked,
     /// Clouds following this one.
     Followers,
     /// Clouds this one follows.
@@ -612,6 +621,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Act(args) => actions::act(&ctx, args).await,
         Command::Feed { limit, sent } => actions::feed(&ctx, limit, sent).await,
         Command::Followers => actions::followers(&ctx).await,
+        Command::Block { id_tag, undo } => actions::block(&ctx, &id_tag, undo).await,
+        Command::Blocked => actions::blocked(&ctx).await,
         Command::Following => actions::following(&ctx).await,
         Command::File { command } => actions::file(&ctx, command).await,
         Command::Close { peer } => conversations::close(&ctx, &peer).await,

@@ -179,6 +179,13 @@ impl Cloud {
     /// Whether the claimed issuer may send this action to this cloud, by its relations here
     /// (checked before the signature, and holding after it).
     async fn may_send(&self, c: &ActionClaims) -> ApiResult<()> {
+        if self.store.is_blocked(&c.iss).await? {
+            return Err(ApiError::new(
+                403,
+                "blocked",
+                format!("this cloud does not accept actions from {}", c.iss),
+            ));
+        }
         let connected = || async {
             Ok::<_, ApiError>(
                 self.store

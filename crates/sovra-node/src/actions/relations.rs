@@ -197,6 +197,46 @@ impl Cloud {
         .await
     }
 
+    /// Refuses `id_tag`'s actions from now on; its follow and any connection end. Nothing is
+    /// sent: a block is this cloud's own business.
+    pub async fn block(&self, id_tag: &str) -> ApiResult<()> {
+        let id_tag = self.other(id_tag)?;
+        Ok(self.store.block(&id_tag).await?)
+    }
+
+    pub async fn unblock(&self, id_tag: &str) -> ApiResult<()> {
+        let id_tag = self.other(id_tag)?;
+        match self.store.unblock(&id_tag).await? {
+            true => Ok(()),
+            false => Err(ApiError::new(
+                404,
+                "not_blocked",
+                format!("{id_tag} is not blocked"),
+            )),
+        }
+    }
+
+    /// Blocked id tags, as relations in state `blocked`.
+    pub async fn blocked_view(&self) -> ApiResult<Relations> {
+        Ok(Relations {
+            relations: self
+                .store
+                .blocked()
+                .await?
+                .into_iter()
+                .map(|(id_tag, at)| {
+                    since(Row {
+                        id_tag,
+                        state: "blocked".into(),
+                        base_url: String::new(),
+                        action_id: String::new(),
+                        since: at,
+                    })
+                })
+                .collect(),
+        })
+    }
+
     /// Followers (`in`), followed clouds (`out`) or connections (`None`: all states).
     pub async fn relations_view(&self, table: &str, state: Option<&str>) -> ApiResult<Relations> {
         Ok(Relations {

@@ -7,6 +7,7 @@
 //! * `POST /actions/post` `{text, files?, public?}`; `POST /actions/send` `{to, type, …}`
 //! * `GET /actions/feed` (accepted), `GET /actions/sent` (issued) `?limit=`
 //! * `GET /actions/followers`, `/actions/following`, `/actions/connections`
+//! * `POST /actions/block`, `/actions/unblock` `{id_tag}`; `GET /actions/blocked`
 //! * `PUT /files` (raw bytes, their `Content-Type`), `GET /files`, `GET /files/{id}`,
 //!   `POST /files/fetch` `{id_tag, id}`
 
@@ -62,6 +63,26 @@ pub async fn deny(
 ) -> ApiResult<Json<Value>> {
     cloud.deny(&t.id_tag).await?;
     Ok(Json(json!({ "denied": true })))
+}
+
+pub async fn block(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(t): JsonBody<Target>,
+) -> ApiResult<Json<Value>> {
+    cloud.block(&t.id_tag).await?;
+    Ok(Json(json!({ "blocked": true })))
+}
+
+pub async fn unblock(
+    State(cloud): State<Arc<Cloud>>,
+    JsonBody(t): JsonBody<Target>,
+) -> ApiResult<Json<Value>> {
+    cloud.unblock(&t.id_tag).await?;
+    Ok(Json(json!({ "unblocked": true })))
+}
+
+pub async fn blocked(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Relations>> {
+    cloud.blocked_view().await.map(Json)
 }
 
 pub async fn disconnect(

@@ -491,6 +491,56 @@ impl Store {
             .find(|r| r.id_tag == id_tag))
     }
 
+    /// Blocks `id_tag`: its follow of this cloud and any connection end in the same commit.
+    pub async fn block(&self, id_tag: &str) -> Result<(), sqlx::Error> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO action_blocks (id_tag, since) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(id_tag)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM follows WHERE id_tag = ? AND direction = 'in'")
+            .bind(id_tag)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM connections WHERE id_tag = ?")
+            .bind(id_tag)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// `false` if `id_tag` was not blocked.
+    pub async fn unblock(&self, id_tag: &str) -> Result<bool, sqlx::Error> {
+        Ok(sqlx::query("DELETE FROM action_blocks WHERE id_tag = ?")
+            .bind(id_tag)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
+    pub async fn is_blocked(&self, id_tag: &str) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM action_blocks WHERE id_tag = ?)")
+            .bind(id_tag)
+            .fetch_one(&self.read)
+            .await
+    }
+
+    /// Blocked id tags with when, newest first.
+    pub async fn blocked(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        Ok(
+            sqlx::query("SELECT id_tag, since FROM action_blocks ORDER BY since DESC, id_tag")
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|r| (r.get("id_tag"), r.get("since")))
+                .collect(),
+        )
+    }
+
     /// Removes a connection request someone sent us, unanswered.
     pub async fn drop_asked(&self, id_tag: &str) -> Result<bool, sqlx::Error> {
         Ok(

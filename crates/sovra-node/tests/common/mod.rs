@@ -35,6 +35,8 @@ pub fn fast_settings() -> Settings {
         strangers_per_minute: 10_000,
         action_backoff_base: Duration::from_millis(50),
         action_backoff_max: Duration::from_millis(400),
+        // No test reaches out to the internet: a domain id tag's profile is refused at once.
+        cloudillo_api: "http://127.0.0.1:9/{id_tag}/api".into(),
         actions_per_source_per_minute: 100_000,
         actions_per_minute: 100_000,
         ..Settings::default()

@@ -1,7 +1,7 @@
 //! The actions surface from the command line (PROTOCOL.md §23): `sovra follow|unfollow ID`,
 //! `sovra connect|disconnect ID`, `sovra connections [approve|deny ID]`, `sovra post TEXT
 //! [--file F]`, `sovra act ID TYPE [TEXT]`, `sovra feed`, `sovra followers`, `sovra following`,
-//! `sovra file put|get|list`. An id tag is a Sovra handle (`@bob.cloud`) or a Cloudillo
+//! `sovra file put|get|list`, `sovra block|unblock ID`, `sovra blocked`. An id tag is a Sovra handle (`@bob.cloud`) or a Cloudillo
 //! domain (`bob.cloudillo.net`).
 
 use std::path::{Path, PathBuf};
@@ -102,6 +102,28 @@ fn print_relations(ctx: &Ctx, v: &Value, empty: &str) -> Result<()> {
         }
     });
     Ok(())
+}
+
+pub async fn block(ctx: &Ctx, id_tag: &str, undo: bool) -> Result<()> {
+    let (path, done) = match undo {
+        false => (
+            "/actions/block",
+            format!(
+                "Blocked {id_tag}: its actions are refused; its follow and any connection ended."
+            ),
+        ),
+        true => ("/actions/unblock", format!("Unblocked {id_tag}.")),
+    };
+    let v = ctx
+        .call("POST", path, Some(json!({ "id_tag": id_tag })))
+        .await?;
+    ctx.print(&v, |_| println!("{done}"));
+    Ok(())
+}
+
+pub async fn blocked(ctx: &Ctx) -> Result<()> {
+    let v = ctx.call("GET", "/actions/blocked", None).await?;
+    print_relations(ctx, &v, "Nobody is blocked.")
 }
 
 pub async fn followers(ctx: &Ctx) -> Result<()> {
