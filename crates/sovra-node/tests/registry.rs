@@ -785,3 +785,39 @@ async fn a_registry_key_given_by_the_owner_is_pinned_or_refused() {
     let (s, code) = status(&alice, "POST", "/registry/verifications", Some(ask(other))).await;
     assert_eq!((s, code.as_str()), (409, "registry_key_mismatch"));
 }
+
+#[tokio::test]
+async fn actions_find_a_handle_through_its_registry_record() {
+    let reg = Reg::start(settings()).await;
+    let a = TestNode::start(&["@alice.cloud"]).await;
+    let b = TestNode::start(&["@bob.cloud"]).await;
+    let (alice, bob) = (a.owner("alice"), b.owner("bob"));
+    reg.register(&alice, "+1 415 555 0111").await;
+    reg.register(&bob, "+1 415 555 0112").await;
+    // Neither is on the other's whitelist: both ends find the other by its registry record.
+    alice
+        .ok(
+            "POST",
+            "/actions/follow",
+            Some(json!({"id_tag": "@bob.cloud"})),
+        )
+        .await;
+    for _ in 0..200 {
+        let f = bob.ok("GET", "/actions/followers", None).await;
+        if f["relations"][0]["id_tag"] == "@alice.cloud" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let f = bob.ok("GET", "/actions/followers", None).await;
+    assert_eq!(f["relations"][0]["id_tag"], "@alice.cloud", "{f}");
+    // A handle the registry does not know is refused, nothing sent.
+    let (s, code) = status(
+        &alice,
+        "POST",
+        "/actions/follow",
+        Some(json!({"id_tag": "@nobody.cloud"})),
+    )
+    .await;
+    assert_eq!((s, code.as_str()), (424, "issuer_unknown"));
+}
