@@ -811,6 +811,35 @@ async fn actions_find_a_handle_through_its_registry_record() {
     }
     let f = bob.ok("GET", "/actions/followers", None).await;
     assert_eq!(f["relations"][0]["id_tag"], "@alice.cloud", "{f}");
+    // A connection approved with `whitelist` also makes the requester a D2D peer, no grants.
+    alice
+        .ok(
+            "POST",
+            "/actions/connect",
+            Some(json!({"id_tag": "@bob.cloud"})),
+        )
+        .await;
+    for _ in 0..200 {
+        let c = bob.ok("GET", "/actions/connections", None).await;
+        if c["relations"][0]["state"] == "asked" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bob.ok(
+        "POST",
+        "/actions/approve",
+        Some(json!({"id_tag": "@alice.cloud", "whitelist": true})),
+    )
+    .await;
+    let peer = entry_for(&bob, "@alice.cloud").await;
+    assert_eq!(
+        peer["entry"]["peer_pubkey"],
+        json!(alice.pubkey().await),
+        "{peer}"
+    );
+    assert_eq!(peer["entry"]["allowed_capabilities"], json!([]));
+    assert_eq!(peer["registry"], json!(reg.url));
     // A handle the registry does not know is refused, nothing sent.
     let (s, code) = status(
         &alice,
