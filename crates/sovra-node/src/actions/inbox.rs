@@ -301,8 +301,15 @@ impl Cloud {
 fn effect(t: &str, iss: &str, base_url: String) -> Effect {
     let id_tag = iss.to_owned();
     match t {
-        "FLLW" => Effect::Follow { id_tag, base_url },
-        "FLLW:DEL" => Effect::Unfollow { id_tag },
+        "FLLW" => Effect::Follow {
+            id_tag,
+            direction: "in",
+            base_url,
+        },
+        "FLLW:DEL" => Effect::Unfollow {
+            id_tag,
+            direction: "in",
+        },
         "CONN" => Effect::Asked { id_tag, base_url },
         "CONN:DEL" => Effect::Disconnected { id_tag },
         "APRV" => Effect::Connected { id_tag },

@@ -15,7 +15,9 @@ use sovra_proto::action::{self, ActionClaims, InboxRequest};
 
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
-use crate::store::{ActionDelivery, ActionRow, NewAction, OutboxItem, OutboxOutcome, now_ms};
+use crate::store::{
+    ActionDelivery, ActionRow, Effect, NewAction, OutboxItem, OutboxOutcome, now_ms,
+};
 
 /// Failures in a row after which a host's breaker opens.
 pub const BREAKER_THRESHOLD: u32 = 5;
@@ -29,14 +31,6 @@ const MAX_ANSWER: usize = 16 * 1024;
 pub struct Breaker {
     failures: u32,
     open_until: Option<Instant>,
-}
-
-/// The relation an issued action changes, written in its commit.
-pub(crate) struct Change<'a> {
-    pub table: &'static str,
-    pub id_tag: &'a str,
-    pub state: &'static str,
-    pub base_url: &'a str,
 }
 
 fn ms_text(ms: i64) -> String {
@@ -95,7 +89,7 @@ impl Cloud {
         &self,
         claims: &ActionClaims,
         pow: usize,
-        change: Option<Change<'_>>,
+        effect: Effect,
         recipients: &[String],
     ) -> ApiResult<Issued> {
         let keys = self.keys();
@@ -133,9 +127,7 @@ impl Cloud {
                     origin: None,
                     state: "done",
                 },
-                change
-                    .as_ref()
-                    .map(|c| (c.table, c.id_tag, c.state, c.base_url)),
+                &effect,
                 &deliveries,
             )
             .await?;
@@ -177,7 +169,7 @@ impl Cloud {
         {
             recipients.push(r.base_url);
         }
-        self.issue(&claims, 0, None, &recipients).await
+        self.issue(&claims, 0, Effect::None, &recipients).await
     }
 
     /// One action of `kind` to one cloud: messages and file shares to connections, comments
@@ -220,7 +212,7 @@ impl Cloud {
         claims.c = request.content.clone();
         claims.p = request.parent.clone();
         claims.a = self.attachments(&request.files).await?;
-        self.issue(&claims, 0, None, std::slice::from_ref(&base_url))
+        self.issue(&claims, 0, Effect::None, std::slice::from_ref(&base_url))
             .await
     }
 

@@ -177,7 +177,7 @@ pub async fn list_actions(
             "limit must be 1 to {MAX_LISTED}"
         )));
     }
-    let rows = cloud.store.action_list("out", true, None, limit).await?;
+    let rows = cloud.store.action_list("out", true, limit).await?;
     Ok(envelope(
         rows.into_iter()
             .map(|r| PublicAction {

@@ -11,10 +11,9 @@
 use sovra_proto::WhitelistEntry;
 use sovra_proto::action::owner::{Issued, Relation, Relations};
 
-use super::issue::Change;
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
-use crate::store::Relation as Row;
+use crate::store::{Effect, Relation as Row};
 
 fn since(r: Row) -> Relation {
     Relation {
@@ -53,12 +52,11 @@ impl Cloud {
         self.issue(
             &claims,
             0,
-            Some(Change {
-                table: "follows",
-                id_tag: &id_tag,
-                state: "out",
-                base_url: &issuer.base_url,
-            }),
+            Effect::Follow {
+                id_tag: id_tag.clone(),
+                direction: "out",
+                base_url: issuer.base_url.clone(),
+            },
             std::slice::from_ref(&issuer.base_url),
         )
         .await
@@ -78,12 +76,10 @@ impl Cloud {
         self.issue(
             &claims,
             0,
-            Some(Change {
-                table: "unfollow",
-                id_tag: &id_tag,
-                state: "out",
-                base_url: &followed.base_url,
-            }),
+            Effect::Unfollow {
+                id_tag: id_tag.clone(),
+                direction: "out",
+            },
             std::slice::from_ref(&followed.base_url),
         )
         .await
@@ -109,12 +105,11 @@ impl Cloud {
         self.issue(
             &claims,
             self.settings.action_pow,
-            Some(Change {
-                table: "connections",
-                id_tag: &id_tag,
+            Effect::Connection {
+                id_tag: id_tag.clone(),
                 state: "requested",
-                base_url: &issuer.base_url,
-            }),
+                base_url: issuer.base_url.clone(),
+            },
             std::slice::from_ref(&issuer.base_url),
         )
         .await
@@ -152,12 +147,11 @@ impl Cloud {
         self.issue(
             &claims,
             0,
-            Some(Change {
-                table: "connections",
-                id_tag: &id_tag,
+            Effect::Connection {
+                id_tag: id_tag.clone(),
                 state: "connected",
-                base_url: &request.base_url,
-            }),
+                base_url: request.base_url.clone(),
+            },
             std::slice::from_ref(&request.base_url),
         )
         .await
@@ -186,12 +180,9 @@ impl Cloud {
         self.issue(
             &claims,
             0,
-            Some(Change {
-                table: "disconnect",
-                id_tag: &id_tag,
-                state: "connected",
-                base_url: &conn.base_url,
-            }),
+            Effect::Disconnected {
+                id_tag: id_tag.clone(),
+            },
             std::slice::from_ref(&conn.base_url),
         )
         .await

@@ -123,10 +123,7 @@ fn limit(q: Result<Query<Page>, axum::extract::rejection::QueryRejection>) -> Ap
 }
 
 async fn list(cloud: &Cloud, direction: &str, limit: i64) -> ApiResult<Json<Actions>> {
-    let rows = cloud
-        .store
-        .action_list(direction, false, None, limit)
-        .await?;
+    let rows = cloud.store.action_list(direction, false, limit).await?;
     Ok(Json(Actions {
         actions: rows.into_iter().map(issue::view).collect(),
     }))

@@ -1,20 +1,17 @@
 //! Federation actions (§23): tokens issued and accepted, the keys this cloud signed with,
 //! follows, connections, files, and action deliveries in the shared outbox.
 
-use serde::Serialize;
 use sqlx::Row;
 
 use super::{Store, now_ms};
 
-/// One stored action, as the owner API shows it.
-#[derive(Debug, Clone, Serialize)]
+/// One stored action (the owner API's view is `sovra_proto::action::owner::Action`).
+#[derive(Debug, Clone)]
 pub struct ActionRow {
     pub id: String,
-    #[serde(skip)]
     pub token: String,
     pub direction: String,
     pub issuer: String,
-    #[serde(rename = "type")]
     pub kind: String,
     pub audience: Option<String>,
     pub parent: Option<String>,
@@ -23,7 +20,6 @@ pub struct ActionRow {
     pub attachments: Vec<String>,
     pub public: bool,
     pub iat: i64,
-    #[serde(skip)]
     pub origin: Option<String>,
     pub state: String,
     pub received_at: i64,
@@ -76,12 +72,11 @@ pub struct InboundAction {
 }
 
 /// A follower, a followed cloud or a connection.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Relation {
     pub id_tag: String,
     /// `in`/`out` for follows; `requested`/`asked`/`connected` for connections.
     pub state: String,
-    #[serde(skip)]
     pub base_url: String,
     pub action_id: String,
     pub since: i64,
@@ -104,14 +99,37 @@ pub struct StoredFile {
     pub origin: Option<String>,
 }
 
-/// What applying an inbound action's effects writes, with its `done`.
+/// What an action changes in this cloud's relations, written in the commit that stores
+/// (issued) or applies (accepted) it. `direction` of a follow: `in` (they follow us) or `out`.
 pub enum Effect {
     None,
-    Follow { id_tag: String, base_url: String },
-    Unfollow { id_tag: String },
-    Asked { id_tag: String, base_url: String },
-    Connected { id_tag: String },
-    Disconnected { id_tag: String },
+    Follow {
+        id_tag: String,
+        direction: &'static str,
+        base_url: String,
+    },
+    Unfollow {
+        id_tag: String,
+        direction: &'static str,
+    },
+    /// A connection in `state` (`requested` by us, `connected`), set as this cloud decides.
+    Connection {
+        id_tag: String,
+        state: &'static str,
+        base_url: String,
+    },
+    /// They asked: `asked`, or `connected` if we had asked them.
+    Asked {
+        id_tag: String,
+        base_url: String,
+    },
+    /// They approved our request.
+    Connected {
+        id_tag: String,
+    },
+    Disconnected {
+        id_tag: String,
+    },
 }
 
 async fn insert_action(
@@ -150,7 +168,6 @@ async fn insert_action(
 }
 
 async fn apply_one(tx: &mut super::Tx<'_>, id: &str, effect: &Effect) -> Result<bool, sqlx::Error> {
-    let now = now_ms();
     let n = sqlx::query("UPDATE actions SET state = 'done' WHERE id = ? AND state = 'queued'")
         .bind(id)
         .execute(&mut **tx)
@@ -159,26 +176,63 @@ async fn apply_one(tx: &mut super::Tx<'_>, id: &str, effect: &Effect) -> Result<
     if n == 0 {
         return Ok(false);
     }
+    write_effect(tx, id, effect).await?;
+    Ok(true)
+}
+
+/// Writes what action `id` changes.
+async fn write_effect(
+    tx: &mut super::Tx<'_>,
+    id: &str,
+    effect: &Effect,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
     match effect {
         Effect::None => {}
-        Effect::Follow { id_tag, base_url } => {
+        Effect::Follow {
+            id_tag,
+            direction,
+            base_url,
+        } => {
             sqlx::query(
                 "INSERT INTO follows (id_tag, direction, base_url, action_id, since)
-                     VALUES (?, 'in', ?, ?, ?) ON CONFLICT (id_tag, direction) DO UPDATE SET
+                     VALUES (?, ?, ?, ?, ?) ON CONFLICT (id_tag, direction) DO UPDATE SET
                      base_url = excluded.base_url, action_id = excluded.action_id",
             )
             .bind(id_tag)
+            .bind(direction)
             .bind(base_url)
             .bind(id)
             .bind(now)
             .execute(&mut **tx)
             .await?;
         }
-        Effect::Unfollow { id_tag } => {
-            sqlx::query("DELETE FROM follows WHERE id_tag = ? AND direction = 'in'")
+        Effect::Unfollow { id_tag, direction } => {
+            sqlx::query("DELETE FROM follows WHERE id_tag = ? AND direction = ?")
                 .bind(id_tag)
+                .bind(direction)
                 .execute(&mut **tx)
                 .await?;
+        }
+        Effect::Connection {
+            id_tag,
+            state,
+            base_url,
+        } => {
+            sqlx::query(
+                "INSERT INTO connections (id_tag, state, base_url, request_id, since)
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (id_tag) DO UPDATE SET
+                 state = excluded.state, base_url = excluded.base_url, since = excluded.since,
+                 request_id = CASE WHEN excluded.state = 'requested' THEN excluded.request_id
+                              ELSE connections.request_id END",
+            )
+            .bind(id_tag)
+            .bind(state)
+            .bind(base_url)
+            .bind(id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
         }
         Effect::Asked { id_tag, base_url } => {
             // Asked while we had asked them: both want it, so it is a connection.
@@ -212,7 +266,7 @@ async fn apply_one(tx: &mut super::Tx<'_>, id: &str, effect: &Effect) -> Result<
                 .await?;
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 impl Store {
@@ -242,57 +296,13 @@ impl Store {
     pub async fn issue_action(
         &self,
         a: &NewAction<'_>,
-        relation: Option<(&str, &str, &str, &str)>,
+        effect: &Effect,
         deliveries: &[ActionDelivery],
     ) -> Result<(), sqlx::Error> {
         let now = now_ms();
         let mut tx = self.begin().await?;
         insert_action(&mut tx, a, now).await?;
-        match relation {
-            Some(("follows", id_tag, state, base_url)) => {
-                sqlx::query(
-                    "INSERT INTO follows (id_tag, direction, base_url, action_id, since)
-                     VALUES (?, ?, ?, ?, ?) ON CONFLICT (id_tag, direction) DO UPDATE SET
-                     base_url = excluded.base_url, action_id = excluded.action_id",
-                )
-                .bind(id_tag)
-                .bind(state)
-                .bind(base_url)
-                .bind(a.id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            Some(("unfollow", id_tag, _, _)) => {
-                sqlx::query("DELETE FROM follows WHERE id_tag = ? AND direction = 'out'")
-                    .bind(id_tag)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            Some(("connections", id_tag, state, base_url)) => {
-                sqlx::query(
-                    "INSERT INTO connections (id_tag, state, base_url, request_id, since)
-                     VALUES (?, ?, ?, ?, ?) ON CONFLICT (id_tag) DO UPDATE SET
-                     state = excluded.state, base_url = excluded.base_url, since = excluded.since,
-                     request_id = CASE WHEN excluded.state = 'requested' THEN excluded.request_id
-                                  ELSE connections.request_id END",
-                )
-                .bind(id_tag)
-                .bind(state)
-                .bind(base_url)
-                .bind(a.id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            Some(("disconnect", id_tag, _, _)) => {
-                sqlx::query("DELETE FROM connections WHERE id_tag = ?")
-                    .bind(id_tag)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            _ => {}
-        }
+        write_effect(&mut tx, a.id, effect).await?;
         for d in deliveries {
             sqlx::query(
                 "INSERT INTO outbox (conversation_id, seq, url, body, state, next_attempt_at,
@@ -346,21 +356,19 @@ impl Store {
         Ok(applied)
     }
 
-    /// Actions by direction and types, newest first.
+    /// Actions of one direction (`public_only`: only public ones), newest first.
     pub async fn action_list(
         &self,
         direction: &str,
         public_only: bool,
-        before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<ActionRow>, sqlx::Error> {
         Ok(sqlx::query(
             "SELECT * FROM actions WHERE direction = ? AND (? = 0 OR public = 1)
-               AND received_at < ? ORDER BY received_at DESC, id LIMIT ?",
+               ORDER BY received_at DESC, id LIMIT ?",
         )
         .bind(direction)
         .bind(public_only as i64)
-        .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
         .fetch_all(&self.read)
         .await?
