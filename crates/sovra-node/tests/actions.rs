@@ -101,6 +101,7 @@ async fn a_follower_gets_posts_and_their_files() {
         ActionKey::from_spki_b64(me["data"]["keys"][0]["publicKey"].as_str().unwrap()).unwrap();
     assert_eq!(key.alg(), "EdDSA");
 
+    let mut events = bob.0.stream("/api/owner/events").await.unwrap();
     let issued = alice
         .ok(
             "POST",
@@ -109,6 +110,21 @@ async fn a_follower_gets_posts_and_their_files() {
         )
         .await;
     assert_eq!(issued["action"]["type"], "FLLW");
+    // Bob's owner hears of the follower live.
+    let mut seen = String::new();
+    while !seen.contains("\"kind\":\"action\"") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), events.chunk())
+            .await
+            .expect("an action event")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        seen.contains("\"peer\":\"@alice.cloud\"") && seen.contains("\"reason\":\"FLLW\""),
+        "{seen}"
+    );
+    drop(events);
     assert_eq!(issued["deliveries"], 1);
     until("bob to see his follower", async || {
         relations(&bob, "followers")

@@ -24,7 +24,8 @@ pub const BUFFER: usize = 1024;
 /// One event. `kind` is `message` (a new inbound message), `reply` (an inbound message
 /// answering one of ours), `draft` (a review-mode answer waiting), `pending` (a stranger's
 /// handshake), `brain_error`, `waiting` (a message no brain will answer: no brain, mode off, or
-/// the automatic-turn limit) or `lagged`.
+/// the automatic-turn limit), `action` (an accepted federation action applied: `id`, `peer` the
+/// issuer, `reason` its type, `text` its content; owner stream only) or `lagged`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Event {
     pub kind: &'static str,

@@ -82,6 +82,12 @@ fn describe(e: &Value) -> String {
             e["seq"],
             s("reason")
         ),
+        "action" => match s("reason").as_str() {
+            "FLLW" => format!("[{when}] {who} follows you"),
+            "CONN" => format!("[{when}] {who} asks to connect — `sovra connections approve {who}`"),
+            "APRV" => format!("[{when}] {who} accepted your connection"),
+            t => format!("[{when}] {t} from {who}: {}", s("text")),
+        },
         other => format!("[{when}] {other}: {}", s("reason")),
     }
 }
