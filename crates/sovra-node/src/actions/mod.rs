@@ -62,6 +62,8 @@ pub struct State {
     pub(crate) breakers: Mutex<HashMap<String, issue::Breaker>>,
     /// Group commit of accepted actions (`inbox.rs`).
     pub(crate) acceptor: inbox::Acceptor,
+    /// Accepted actions whose effects wait; -1 until first counted (`inbox.rs`).
+    pub(crate) queued: std::sync::atomic::AtomicI64,
 }
 
 impl State {
@@ -77,6 +79,7 @@ impl State {
             ),
             breakers: Default::default(),
             acceptor: inbox::Acceptor::start(store.clone()),
+            queued: std::sync::atomic::AtomicI64::new(-1),
         }
     }
 }
