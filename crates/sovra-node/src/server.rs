@@ -99,6 +99,7 @@ pub async fn open_node(
 pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
     let owner_api = Router::new()
         .route("/whoami", get(whoami::whoami))
+        .route("/openapi.json", get(crate::owner::openapi::openapi))
         .route("/peers", get(peers::list_peers).put(peers::put_peer))
         .route("/peers/by-handle", post(peers::put_peer_by_handle))
         .route("/peers/check", post(peers::check_peers))

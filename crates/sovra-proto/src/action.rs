@@ -542,6 +542,7 @@ pub mod owner {
 
     /// `POST /actions/follow|unfollow|connect|deny|disconnect`: the other cloud.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(deny_unknown_fields)]
     pub struct Target {
         pub id_tag: String,
@@ -551,6 +552,7 @@ pub mod owner {
     /// cloud (a Sovra handle) is also resolved at its registry and put on the D2D whitelist
     /// with no capabilities.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(deny_unknown_fields)]
     pub struct Approve {
         pub id_tag: String,
@@ -561,6 +563,7 @@ pub mod owner {
     /// `POST /actions/post`: a post to followers and connections (`public`: visible to
     /// anyone at `GET /api/action/{id}`).
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(deny_unknown_fields)]
     pub struct Post {
         pub text: String,
@@ -577,6 +580,7 @@ pub mod owner {
     /// `POST /actions/send`: one action of `type` (`MSG`, `CMNT`, `REACT:LIKE`, `FSHR`…) to
     /// one connected cloud.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(deny_unknown_fields)]
     pub struct Send {
         pub to: String,
@@ -592,6 +596,7 @@ pub mod owner {
 
     /// One stored action.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct Action {
         pub id: String,
         /// `in` (accepted) or `out` (issued here).
@@ -615,6 +620,7 @@ pub mod owner {
 
     /// `POST /actions/*`: the action issued and how many inboxes it is queued for.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct Issued {
         pub action: Action,
         pub deliveries: usize,
@@ -622,12 +628,14 @@ pub mod owner {
 
     /// `GET /actions/feed`, `GET /actions/sent`.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct Actions {
         pub actions: Vec<Action>,
     }
 
     /// A follower, a followed cloud or a connection.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct Relation {
         pub id_tag: String,
         /// Follows: `in` (follows us) or `out` (we follow). Connections: `requested` (we
@@ -639,12 +647,14 @@ pub mod owner {
 
     /// `GET /actions/followers|following|connections`.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct Relations {
         pub relations: Vec<Relation>,
     }
 
     /// A stored file (`PUT /files`, `POST /files/fetch`, `GET /files`).
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct File {
         pub id: String,
         pub content_type: String,
@@ -653,14 +663,37 @@ pub mod owner {
         pub origin: Option<String>,
     }
 
+    /// `POST /actions/deny`.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct Denied {
+        pub denied: bool,
+    }
+
+    /// `POST /actions/block`.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct Blocked {
+        pub blocked: bool,
+    }
+
+    /// `POST /actions/unblock`.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    pub struct Unblocked {
+        pub unblocked: bool,
+    }
+
     /// `GET /files`: newest first, without their bytes.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct Files {
         pub files: Vec<File>,
     }
 
     /// `POST /files/fetch`: fetch `id` from `id_tag`'s `/api/file/{id}` and keep it.
     #[derive(Clone, Debug, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(deny_unknown_fields)]
     pub struct FetchFile {
         pub id_tag: String,

@@ -19,9 +19,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use sovra_proto::action::owner::{
-    Actions, Approve, FetchFile, File, Files, Issued, Post, Relations, Send, Target,
+    Actions, Approve, Blocked, Denied, FetchFile, File, Files, Issued, Post, Relations, Send,
+    Target, Unblocked,
 };
 
 use crate::actions::{files, issue};
@@ -29,6 +29,7 @@ use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 use sovra_http::JsonBody;
 
+#[utoipa::path(post, path = "/actions/follow", tag = "actions", request_body = Target, responses((status = 200, body = Issued), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn follow(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(t): JsonBody<Target>,
@@ -36,6 +37,7 @@ pub async fn follow(
     cloud.follow(&t.id_tag).await.map(Json)
 }
 
+#[utoipa::path(post, path = "/actions/unfollow", tag = "actions", request_body = Target, responses((status = 200, body = Issued), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn unfollow(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(t): JsonBody<Target>,
@@ -43,6 +45,7 @@ pub async fn unfollow(
     cloud.unfollow(&t.id_tag).await.map(Json)
 }
 
+#[utoipa::path(post, path = "/actions/connect", tag = "actions", request_body = Target, responses((status = 200, body = Issued), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn connect(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(t): JsonBody<Target>,
@@ -50,6 +53,7 @@ pub async fn connect(
     cloud.connect(&t.id_tag).await.map(Json)
 }
 
+#[utoipa::path(post, path = "/actions/approve", tag = "actions", request_body = Approve, responses((status = 200, body = Issued), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn approve(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(a): JsonBody<Approve>,
@@ -57,34 +61,39 @@ pub async fn approve(
     cloud.approve(&a.id_tag, a.whitelist).await.map(Json)
 }
 
+#[utoipa::path(post, path = "/actions/deny", tag = "actions", request_body = Target, responses((status = 200, body = Denied), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn deny(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(t): JsonBody<Target>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Denied>> {
     cloud.deny(&t.id_tag).await?;
-    Ok(Json(json!({ "denied": true })))
+    Ok(Json(Denied { denied: true }))
 }
 
+#[utoipa::path(post, path = "/actions/block", tag = "actions", request_body = Target, responses((status = 200, body = Blocked), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn block(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(t): JsonBody<Target>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Blocked>> {
     cloud.block(&t.id_tag).await?;
-    Ok(Json(json!({ "blocked": true })))
+    Ok(Json(Blocked { blocked: true }))
 }
 
+#[utoipa::path(post, path = "/actions/unblock", tag = "actions", request_body = Target, responses((status = 200, body = Unblocked), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn unblock(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(t): JsonBody<Target>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Unblocked>> {
     cloud.unblock(&t.id_tag).await?;
-    Ok(Json(json!({ "unblocked": true })))
+    Ok(Json(Unblocked { unblocked: true }))
 }
 
+#[utoipa::path(get, path = "/actions/blocked", tag = "actions", responses((status = 200, body = Relations), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn blocked(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Relations>> {
     cloud.blocked_view().await.map(Json)
 }
 
+#[utoipa::path(post, path = "/actions/disconnect", tag = "actions", request_body = Target, responses((status = 200, body = Issued), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn disconnect(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(t): JsonBody<Target>,
@@ -92,6 +101,7 @@ pub async fn disconnect(
     cloud.disconnect(&t.id_tag).await.map(Json)
 }
 
+#[utoipa::path(post, path = "/actions/post", tag = "actions", request_body = Post, responses((status = 200, body = Issued), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn post(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(p): JsonBody<Post>,
@@ -99,6 +109,7 @@ pub async fn post(
     cloud.post(&p).await.map(Json)
 }
 
+#[utoipa::path(post, path = "/actions/send", tag = "actions", request_body = Send, responses((status = 200, body = Issued), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn send(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(s): JsonBody<Send>,
@@ -106,9 +117,11 @@ pub async fn send(
     cloud.send_action(&s).await.map(Json)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
+    /// 1…500, default 50.
     #[serde(default)]
     limit: Option<i64>,
 }
@@ -129,6 +142,7 @@ async fn list(cloud: &Cloud, direction: &str, limit: i64) -> ApiResult<Json<Acti
     }))
 }
 
+#[utoipa::path(get, path = "/actions/feed", tag = "actions", params(Page), responses((status = 200, body = Actions), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn feed(
     State(cloud): State<Arc<Cloud>>,
     q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
@@ -136,6 +150,7 @@ pub async fn feed(
     list(&cloud, "in", limit(q)?).await
 }
 
+#[utoipa::path(get, path = "/actions/sent", tag = "actions", params(Page), responses((status = 200, body = Actions), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn sent(
     State(cloud): State<Arc<Cloud>>,
     q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
@@ -143,18 +158,22 @@ pub async fn sent(
     list(&cloud, "out", limit(q)?).await
 }
 
+#[utoipa::path(get, path = "/actions/followers", tag = "actions", responses((status = 200, body = Relations), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn followers(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Relations>> {
     cloud.relations_view("follows", Some("in")).await.map(Json)
 }
 
+#[utoipa::path(get, path = "/actions/following", tag = "actions", responses((status = 200, body = Relations), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn following(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Relations>> {
     cloud.relations_view("follows", Some("out")).await.map(Json)
 }
 
+#[utoipa::path(get, path = "/actions/connections", tag = "actions", responses((status = 200, body = Relations), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn connections(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Relations>> {
     cloud.relations_view("connections", None).await.map(Json)
 }
 
+#[utoipa::path(put, path = "/files", tag = "actions", request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the bytes, with their Content-Type"), responses((status = 200, body = File), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn put_file(
     State(cloud): State<Arc<Cloud>>,
     headers: HeaderMap,
@@ -164,6 +183,7 @@ pub async fn put_file(
     cloud.store_file(&ct, &body, None).await.map(Json)
 }
 
+#[utoipa::path(get, path = "/files", tag = "actions", params(Page), responses((status = 200, body = Files), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn list_files(
     State(cloud): State<Arc<Cloud>>,
     q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
@@ -178,6 +198,7 @@ pub async fn list_files(
     Ok(Json(Files { files }))
 }
 
+#[utoipa::path(get, path = "/files/{id}", tag = "actions", params(("id" = String, Path, description = "f1~…")), responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>, description = "the bytes (206 for a range)"), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn get_file(
     State(cloud): State<Arc<Cloud>>,
     Path(id): Path<String>,
@@ -192,6 +213,7 @@ pub async fn get_file(
     Ok(files::serve(file, &headers))
 }
 
+#[utoipa::path(post, path = "/files/fetch", tag = "actions", request_body = FetchFile, responses((status = 200, body = File), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn fetch_file(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(f): JsonBody<FetchFile>,

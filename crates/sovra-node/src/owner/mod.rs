@@ -11,7 +11,8 @@
 //! `registry`, `relays`, `swarms` (and agent tokens), `drafts` (with the live event stream and
 //! brain contexts), `host` (a hosted cloud revoking its node's host key), `devices` (client
 //! instances attached, detached and recovered by artifacts the cloud key signed), `nyms`,
-//! `actions` (follows, connections, posts and files of the actions surface).
+//! `actions` (follows, connections, posts and files of the actions surface), `openapi` (the
+//! document generated from the shared types).
 
 pub mod actions;
 pub mod auth;
@@ -24,6 +25,7 @@ pub mod heirs;
 pub mod host;
 pub mod migration;
 pub mod nyms;
+pub mod openapi;
 pub mod peers;
 pub mod pending;
 pub mod registry;

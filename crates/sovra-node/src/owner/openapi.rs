@@ -1,0 +1,51 @@
+//! `GET /api/owner/openapi.json`: the OpenAPI 3.1 document of the owner API, generated from
+//! the request and answer types the node, `sovra-client` and the CLI share, so the document
+//! cannot drift from the code. A copy is committed as `docs/openapi.json` (a test fails when it
+//! is stale).
+//!
+//! Coverage grows family by family as endpoints move from untyped JSON to shared types; today
+//! it holds the actions surface (§23.10).
+
+use axum::Json;
+use serde::Serialize;
+use utoipa::OpenApi;
+
+use super::actions;
+
+/// Every refusal: `{"error": "<stable code>", "message": "<human sentence>"}` (§10).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Sovra owner API",
+        description = "What a cloud's owner (its certified devices) may do. Every request is signed by a device the cloud key certified (docs/PROTOCOL.md §15.1); paths are below a cloud's base URL plus /api/owner.",
+    ),
+    servers((url = "/clouds/{cloud}/api/owner", variables(("cloud" = (default = "alice", description = "the cloud's name on its node"))))),
+    paths(
+        actions::follow, actions::unfollow, actions::connect, actions::approve, actions::deny,
+        actions::disconnect, actions::block, actions::unblock, actions::blocked, actions::post,
+        actions::send, actions::feed, actions::sent, actions::followers, actions::following,
+        actions::connections, actions::put_file, actions::list_files, actions::get_file,
+        actions::fetch_file,
+    ),
+    components(schemas(ErrorBody)),
+    tags((name = "actions", description = "Federation actions: follows, connections, posts, files (PROTOCOL.md §23)")),
+)]
+pub struct OwnerApi;
+
+/// The document, as served and committed.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = OwnerApi::openapi();
+    // The crate version would make every release rewrite the committed copy.
+    doc.info.version = "1".into();
+    doc
+}
+
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}
