@@ -74,6 +74,7 @@ pub mod message;
 pub mod migration;
 pub mod node;
 pub mod nym;
+pub mod owner;
 pub mod pow;
 pub mod registry;
 pub mod relay;

@@ -19,6 +19,7 @@ pub const DEFAULT_RATE_LIMIT_PER_DAY: u32 = 100;
 
 /// A whitelist entry as it travels (owner API, exports).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WhitelistEntry {
     pub peer_pubkey: String,
     pub peer_handle: String,

@@ -209,6 +209,11 @@ pub fn client_error(e: ClientError, base: &str) -> anyhow::Error {
     }
 }
 
+/// An owner API answer read as the shared type of its endpoint.
+pub fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
+    serde_json::from_value(v.clone()).context("the node's answer is not what this CLI expects")
+}
+
 pub fn ms_to_time(ms: &Value) -> String {
     ms.as_i64()
         .and_then(|m| jiff::Timestamp::from_millisecond(m).ok())
@@ -225,10 +230,14 @@ pub fn list(v: &Value) -> String {
                 .collect()
         })
         .unwrap_or_default();
-    if items.is_empty() {
-        "nothing".into()
-    } else {
-        items.join(", ")
+    names(&items)
+}
+
+/// Names for a human: comma-separated, or "nothing".
+pub fn names(items: &[String]) -> String {
+    match items.is_empty() {
+        true => "nothing".into(),
+        false => items.join(", "),
     }
 }
 

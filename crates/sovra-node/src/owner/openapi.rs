@@ -4,13 +4,13 @@
 //! is stale).
 //!
 //! Coverage grows family by family as endpoints move from untyped JSON to shared types; today
-//! it holds the actions surface (§23.10).
+//! it holds the actions surface (§23.10), the whitelist and pending requests.
 
 use axum::Json;
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use super::actions;
+use super::{actions, peers, pending};
 
 /// Every refusal: `{"error": "<stable code>", "message": "<human sentence>"}` (§10).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -31,10 +31,14 @@ pub struct ErrorBody {
         actions::disconnect, actions::block, actions::unblock, actions::blocked, actions::post,
         actions::send, actions::feed, actions::sent, actions::followers, actions::following,
         actions::connections, actions::put_file, actions::list_files, actions::get_file,
-        actions::fetch_file,
+        actions::fetch_file, peers::list_peers, peers::put_peer, peers::put_peer_by_handle,
+        peers::remove_peer, pending::list_pending, pending::approve_pending, pending::deny_pending,
     ),
     components(schemas(ErrorBody)),
-    tags((name = "actions", description = "Federation actions: follows, connections, posts, files (PROTOCOL.md §23)")),
+    tags(
+        (name = "actions", description = "Federation actions: follows, connections, posts, files (PROTOCOL.md §23)"),
+        (name = "peers", description = "The whitelist and the requests waiting for the owner (PROTOCOL.md §15.2)"),
+    ),
 )]
 pub struct OwnerApi;
 

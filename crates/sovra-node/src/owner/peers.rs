@@ -16,11 +16,11 @@ use serde_json::{Value, json};
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 use sovra_http::JsonBody;
-use sovra_proto::{PublicKey, WhitelistEntry};
+use sovra_proto::{PublicKey, WhitelistEntry, owner};
 
-use super::registry::lookup_json;
+use super::registry::lookup_view;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PeerBody {
     #[serde(flatten)]
     pub(super) entry: WhitelistEntry,
@@ -42,42 +42,44 @@ pub struct PeerBody {
     pub(super) present_as: Option<String>,
 }
 
-fn peer_json(p: &crate::store::Peer) -> Value {
-    json!({
-        "entry": p.grant.to_entry(),
-        "url": p.peer_url,
-        "fingerprint": p.grant.peer_pubkey.fingerprint(),
-        "handle_status": p.handle_status(),
-        "registry": p.registry_url,
-        "checked_at": p.checked_at,
-        "relays": p.peer_relays,
-        "swarm": p.swarm,
-        "present_as": p.present_as,
-    })
+fn peer_view(p: &crate::store::Peer) -> owner::Peer {
+    owner::Peer {
+        entry: p.grant.to_entry(),
+        url: p.peer_url.clone(),
+        fingerprint: p.grant.peer_pubkey.fingerprint(),
+        handle_status: p.handle_status(),
+        registry: p.registry_url.clone(),
+        checked_at: p.checked_at,
+        relays: p.peer_relays.clone(),
+        swarm: p.swarm.clone(),
+        present_as: p.present_as.clone(),
+    }
 }
 
 /// The entry just written, read back as the owner sees it.
-pub(super) async fn written_peer_json(cloud: &Cloud, key: &PublicKey) -> ApiResult<Value> {
+pub(super) async fn written_peer(cloud: &Cloud, key: &PublicKey) -> ApiResult<owner::Peer> {
     let peer = cloud
         .store
         .peer(key)
         .await?
         .ok_or_else(|| ApiError::internal("the peer just written is gone"))?;
-    Ok(peer_json(&peer))
+    Ok(peer_view(&peer))
 }
 
-pub async fn list_peers(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/peers", tag = "peers", responses((status = 200, body = owner::Peers), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
+pub async fn list_peers(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<owner::Peers>> {
     let peers = cloud.store.peers().await?;
-    Ok(Json(
-        json!({ "peers": peers.iter().map(peer_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(owner::Peers {
+        peers: peers.iter().map(peer_view).collect(),
+    }))
 }
 
 /// Adds or updates a whitelist entry (PUT semantics on the peer's key).
+#[utoipa::path(put, path = "/peers", tag = "peers", request_body = PeerBody, responses((status = 200, body = owner::Peer), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn put_peer(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(body): JsonBody<PeerBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<owner::Peer>> {
     let grant = body.entry.validate()?;
     if grant.peer_pubkey == cloud.public() {
         return Err(ApiError::bad_request("a cloud cannot whitelist itself"));
@@ -125,21 +127,24 @@ pub async fn put_peer(
         .store
         .pending_settle(&grant.peer_pubkey.to_b64(), "approved")
         .await?;
-    Ok(Json(written_peer_json(&cloud, &grant.peer_pubkey).await?))
+    Ok(Json(written_peer(&cloud, &grant.peer_pubkey).await?))
 }
 
+#[utoipa::path(delete, path = "/peers/{who}", tag = "peers", params(("who" = String, Path, description = "a handle or a key")), responses((status = 200, body = owner::PeerRemoved), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn remove_peer(
     State(cloud): State<Arc<Cloud>>,
     Path(who): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<owner::PeerRemoved>> {
     let peer = cloud.store.find_peer(&who).await?.ok_or_else(|| {
         ApiError::not_found("unknown_peer", format!("{who} is not on the whitelist"))
     })?;
     cloud.store.remove_peer(&peer.grant.peer_pubkey).await?;
-    Ok(Json(json!({ "removed": peer.grant.peer_handle })))
+    Ok(Json(owner::PeerRemoved {
+        removed: peer.grant.peer_handle,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ByHandleBody {
     handle: String,
     #[serde(default)]
@@ -155,10 +160,11 @@ pub struct ByHandleBody {
 }
 
 /// `POST /peers/by-handle`: resolve through the registry and whitelist what it vouches for.
+#[utoipa::path(post, path = "/peers/by-handle", tag = "peers", request_body = ByHandleBody, responses((status = 200, body = owner::PeerByHandle), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn put_peer_by_handle(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(body): JsonBody<ByHandleBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<owner::PeerByHandle>> {
     if let Some(swarm) = &body.swarm {
         cloud.require_swarm(swarm).await?;
     }
@@ -179,9 +185,10 @@ pub async fn put_peer_by_handle(
             body.swarm.as_deref(),
         )
         .await?;
-    let mut v = written_peer_json(&cloud, &grant.peer_pubkey).await?;
-    v["lookup"] = lookup_json(&cloud, &verified);
-    Ok(Json(v))
+    Ok(Json(owner::PeerByHandle {
+        peer: written_peer(&cloud, &grant.peer_pubkey).await?,
+        lookup: lookup_view(&cloud, &verified),
+    }))
 }
 
 /// `POST /peers/check`: ask the registries about every registry-resolved peer now.

@@ -9,20 +9,20 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 use crate::store::HandleStatus;
 use sovra_http::JsonBody;
-use sovra_proto::WhitelistEntry;
+use sovra_proto::{WhitelistEntry, owner};
 
-use super::peers::{PeerBody, put_peer, written_peer_json};
+use super::peers::{PeerBody, put_peer, written_peer};
 
 /// Most requests one page of `GET /pending` returns.
 pub const MAX_PAGE: i64 = 500;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PendingQuery {
     #[serde(default)]
     limit: Option<i64>,
@@ -32,10 +32,11 @@ pub struct PendingQuery {
 
 /// `GET /pending[?limit=N&after=ID]`: oldest first, `limit` (1..=500, default 100) at a time;
 /// `next` is the `after` of the following page, or null.
+#[utoipa::path(get, path = "/pending", tag = "peers", params(PendingQuery), responses((status = 200, body = owner::PendingPage), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn list_pending(
     State(cloud): State<Arc<Cloud>>,
     Query(q): Query<PendingQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<owner::PendingPage>> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request(format!(
@@ -46,12 +47,14 @@ pub async fn list_pending(
     let next = (page.len() as i64 == limit)
         .then(|| page.last().map(|p| p.id.clone()))
         .flatten();
-    Ok(Json(
-        json!({ "pending": page, "total": cloud.store.pending_count().await?, "next": next }),
-    ))
+    Ok(Json(owner::PendingPage {
+        pending: page,
+        total: cloud.store.pending_count().await?,
+        next,
+    }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct ApproveBody {
     /// Absent: none for a stranger; for a key reset, the grants the old key had.
     #[serde(default)]
@@ -69,11 +72,12 @@ pub struct ApproveBody {
     force: bool,
 }
 
+#[utoipa::path(post, path = "/pending/{id}/approve", tag = "peers", request_body = ApproveBody, params(("id" = String, Path)), responses((status = 200, body = owner::Peer), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn approve_pending(
     State(cloud): State<Arc<Cloud>>,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ApproveBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<owner::Peer>> {
     let request = cloud.store.pending_get(&id).await?.ok_or_else(|| {
         ApiError::not_found("unknown_request", format!("no pending request {id}"))
     })?;
@@ -115,7 +119,7 @@ pub async fn approve_pending(
             .store
             .pending_settle(&grant.peer_pubkey.to_b64(), "approved")
             .await?;
-        return Ok(Json(written_peer_json(&cloud, &grant.peer_pubkey).await?));
+        return Ok(Json(written_peer(&cloud, &grant.peer_pubkey).await?));
     }
     put_peer(
         State(cloud),
@@ -131,10 +135,11 @@ pub async fn approve_pending(
     .await
 }
 
+#[utoipa::path(post, path = "/pending/{id}/deny", tag = "peers", params(("id" = String, Path)), responses((status = 200, body = owner::PendingDenied), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn deny_pending(
     State(cloud): State<Arc<Cloud>>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<owner::PendingDenied>> {
     let request = cloud.store.pending_get(&id).await?.ok_or_else(|| {
         ApiError::not_found("unknown_request", format!("no pending request {id}"))
     })?;
@@ -142,7 +147,9 @@ pub async fn deny_pending(
         .store
         .pending_settle(&request.peer_pubkey, "denied")
         .await?;
-    Ok(Json(json!({ "denied": request.peer_pubkey })))
+    Ok(Json(owner::PendingDenied {
+        denied: request.peer_pubkey,
+    }))
 }
 
 /// Approving a key reset moves the peer's entry to the new key, grants kept unless the owner
@@ -152,7 +159,7 @@ async fn approve_key_reset(
     cloud: Arc<Cloud>,
     request: crate::store::PendingRequest,
     body: ApproveBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<owner::Peer>> {
     let handle = request
         .peer_handle
         .clone()
@@ -208,5 +215,5 @@ async fn approve_key_reset(
         .store
         .pending_settle(&request.peer_pubkey, "approved")
         .await?;
-    Ok(Json(written_peer_json(&cloud, &grant.peer_pubkey).await?))
+    Ok(Json(written_peer(&cloud, &grant.peer_pubkey).await?))
 }

@@ -20,17 +20,21 @@ use sovra_http::JsonBody;
 use sovra_proto::registry::{PhoneProof, VerifiedLookup};
 use sovra_proto::safety_code;
 
+pub(super) fn lookup_view(cloud: &Cloud, v: &VerifiedLookup) -> sovra_proto::owner::Lookup {
+    sovra_proto::owner::Lookup {
+        handle: v.record.handle.clone(),
+        pubkey: v.record.pubkey.to_b64(),
+        fingerprint: v.record.pubkey.fingerprint(),
+        safety_code: safety_code(&cloud.public(), &v.record.pubkey),
+        endpoint: v.record.endpoint.clone(),
+        relays: v.record.relays.clone(),
+        key_changes: v.chain.len(),
+        was_reset: v.was_reset(),
+    }
+}
+
 pub(super) fn lookup_json(cloud: &Cloud, v: &VerifiedLookup) -> Value {
-    json!({
-        "handle": v.record.handle,
-        "pubkey": v.record.pubkey.to_b64(),
-        "fingerprint": v.record.pubkey.fingerprint(),
-        "safety_code": safety_code(&cloud.public(), &v.record.pubkey),
-        "endpoint": v.record.endpoint,
-        "relays": v.record.relays,
-        "key_changes": v.chain.len(),
-        "was_reset": v.was_reset(),
-    })
+    serde_json::to_value(lookup_view(cloud, v)).expect("a lookup serializes")
 }
 
 /// `GET /registry`: this cloud's registration and the registries whose keys it pinned.

@@ -6,49 +6,21 @@ use sqlx::Row;
 
 use super::{Store, Tx, now_ms};
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PendingRequest {
-    pub id: String,
-    pub peer_pubkey: String,
-    pub peer_handle: Option<String>,
-    pub topic: String,
-    pub received_at: i64,
-    pub state: String,
-    /// `handshake` (a stranger knocked) or `key_reset` (a peer's registry record moved to a
-    /// new key by a reset).
-    pub reason: String,
-    /// What a registry says of `peer_handle` for this key (`HandleStatus`).
-    pub handle_status: HandleStatus,
-}
+pub use sovra_proto::owner::{HandleStatus, PendingRequest};
 
-/// Whether a handle shown to the owner belongs to the key beside it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HandleStatus {
-    /// A registry's signed record for the handle has this key.
-    Verified,
-    /// Not checked yet, or no registry vouches either way (unknown handle, no registry for
-    /// its domain, a registry that did not answer).
-    Unverified,
-    /// A registry's signed record for the handle has another key.
-    Impostor,
-}
-
-impl HandleStatus {
-    fn from_column(text: &str) -> HandleStatus {
-        match text {
-            "verified" => HandleStatus::Verified,
-            "impostor" => HandleStatus::Impostor,
-            _ => HandleStatus::Unverified,
-        }
+fn status_from_column(text: &str) -> HandleStatus {
+    match text {
+        "verified" => HandleStatus::Verified,
+        "impostor" => HandleStatus::Impostor,
+        _ => HandleStatus::Unverified,
     }
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HandleStatus::Verified => "verified",
-            HandleStatus::Unverified => "unverified",
-            HandleStatus::Impostor => "impostor",
-        }
+fn status_column(status: HandleStatus) -> &'static str {
+    match status {
+        HandleStatus::Verified => "verified",
+        HandleStatus::Unverified => "unverified",
+        HandleStatus::Impostor => "impostor",
     }
 }
 
@@ -61,7 +33,7 @@ fn pending_request(r: &sqlx::sqlite::SqliteRow) -> PendingRequest {
         received_at: r.get("received_at"),
         state: r.get("state"),
         reason: r.get("reason"),
-        handle_status: HandleStatus::from_column(r.get("handle_status")),
+        handle_status: status_from_column(r.get("handle_status")),
     }
 }
 
@@ -106,7 +78,7 @@ impl Store {
         status: HandleStatus,
     ) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE pending SET handle_status = ? WHERE id = ?")
-            .bind(status.as_str())
+            .bind(status_column(status))
             .bind(id)
             .execute(&self.pool)
             .await?;

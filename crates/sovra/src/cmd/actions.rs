@@ -7,11 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sovra_proto::action::owner::{Actions, File, Files, Issued, Relations};
 
-use crate::cli::{Ctx, client_error, encode};
+use crate::cli::{Ctx, client_error, encode, typed};
 
 /// An id tag from the command line: handles are case-insensitive, domains too.
 pub fn id_tag_arg(text: &str) -> Result<String, String> {
@@ -20,10 +19,6 @@ pub fn id_tag_arg(text: &str) -> Result<String, String> {
         true => Err("an id tag is a handle (@bob.cloud) or a domain".into()),
         false => Ok(t),
     }
-}
-
-fn typed<T: DeserializeOwned>(v: &Value) -> Result<T> {
-    serde_json::from_value(v.clone()).context("the node's answer is not what this CLI expects")
 }
 
 fn issued(ctx: &Ctx, v: &Value, done: &str) -> Result<()> {

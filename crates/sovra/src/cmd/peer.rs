@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::cli::{Ctx, encode, list};
+use crate::cli::{Ctx, encode, list, names, typed};
 
 pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
     match command {
@@ -37,17 +37,18 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
                     })),
                 )
                 .await?;
-            ctx.print(&v, |v| {
-                let l = &v["lookup"];
+            let added: sovra_proto::owner::PeerByHandle = typed(&v)?;
+            ctx.print(&v, |_| {
+                let l = &added.lookup;
                 println!("Whitelisted {handle} as the registry vouches for it");
-                println!("  fingerprint: {}", l["fingerprint"].as_str().unwrap_or(""));
-                println!("  safety code: {}", l["safety_code"].as_str().unwrap_or(""));
-                println!("  endpoint:    {}", l["endpoint"].as_str().unwrap_or("-"));
+                println!("  fingerprint: {}", l.fingerprint);
+                println!("  safety code: {}", l.safety_code);
+                println!("  endpoint:    {}", l.endpoint.as_deref().unwrap_or("-"));
                 println!(
                     "  may call:    {}",
-                    list(&v["entry"]["allowed_capabilities"])
+                    names(&added.peer.entry.allowed_capabilities)
                 );
-                if l["was_reset"] == true {
+                if l.was_reset {
                     println!("  note: this handle's key was last changed by a registry reset");
                 }
                 println!("Compare the safety code with {handle}'s owner (call, or in person).");
@@ -88,33 +89,31 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
                     })),
                 )
                 .await?;
-            ctx.print(&v, |v| {
+            let peer: sovra_proto::owner::Peer = typed(&v)?;
+            ctx.print(&v, |_| {
                 println!("Whitelisted {handle}");
-                println!("  fingerprint: {}", v["fingerprint"].as_str().unwrap_or(""));
-                println!(
-                    "  may call:    {}",
-                    list(&v["entry"]["allowed_capabilities"])
-                );
+                println!("  fingerprint: {}", peer.fingerprint);
+                println!("  may call:    {}", names(&peer.entry.allowed_capabilities));
             });
         }
         PeerCommand::List => {
             let v = ctx.call("GET", "/peers", None).await?;
-            ctx.print(&v, |v| {
-                let peers = v["peers"].as_array().cloned().unwrap_or_default();
-                if peers.is_empty() {
+            let peers: sovra_proto::owner::Peers = typed(&v)?;
+            ctx.print(&v, |_| {
+                if peers.peers.is_empty() {
                     println!("The whitelist is empty.");
                 }
-                for p in peers {
-                    let e = &p["entry"];
+                for p in &peers.peers {
+                    let e = &p.entry;
                     println!(
                         "{:<20} {}  swarm: {}  may call: {}  rate: {}/day  expires: {}  url: {}",
-                        e["peer_handle"].as_str().unwrap_or(""),
-                        p["fingerprint"].as_str().unwrap_or(""),
-                        p["swarm"].as_str().unwrap_or("main"),
-                        list(&e["allowed_capabilities"]),
-                        e["rate_limit_per_day"],
-                        e["expires_at"].as_str().unwrap_or("never"),
-                        p["url"].as_str().unwrap_or("-"),
+                        e.peer_handle,
+                        p.fingerprint,
+                        p.swarm,
+                        names(&e.allowed_capabilities),
+                        e.rate_limit_per_day,
+                        e.expires_at.as_deref().unwrap_or("never"),
+                        p.url.as_deref().unwrap_or("-"),
                     );
                 }
             });

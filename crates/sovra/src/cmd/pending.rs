@@ -3,47 +3,45 @@
 use anyhow::Result;
 use serde_json::json;
 
-use crate::cli::{Ctx, encode, ms_to_time};
+use crate::cli::{Ctx, encode, ms_to_time, typed};
+use sovra_proto::owner::{HandleStatus, PendingPage};
 
 pub async fn run(ctx: &Ctx, command: PendingCommand) -> Result<()> {
     match command {
         PendingCommand::List => {
             let v = ctx.call("GET", "/pending", None).await?;
-            ctx.print(&v, |v| {
-                let list = v["pending"].as_array().cloned().unwrap_or_default();
-                if list.is_empty() {
+            let page: PendingPage = typed(&v)?;
+            ctx.print(&v, |_| {
+                if page.pending.is_empty() {
                     println!("No pending requests.");
                 }
-                for p in list {
-                    let key = sovra_proto::PublicKey::from_b64(
-                        "k",
-                        p["peer_pubkey"].as_str().unwrap_or(""),
-                    );
-                    let what = if p["reason"] == "key_reset" {
+                for p in &page.pending {
+                    let key = sovra_proto::PublicKey::from_b64("k", &p.peer_pubkey);
+                    let what = if p.reason == "key_reset" {
                         "KEY RESET"
                     } else {
                         "topic"
                     };
                     // Whether the claimed name is this key's, as the registry says.
-                    let mark = match p["handle_status"].as_str() {
-                        Some("verified") => " [verified]",
-                        Some("impostor") => {
+                    let mark = match p.handle_status {
+                        HandleStatus::Verified => " [verified]",
+                        HandleStatus::Impostor => {
                             " [IMPOSTOR: the registry gives this handle to another key]"
                         }
-                        _ if p["peer_handle"].is_string() => " [unverified]",
+                        _ if p.peer_handle.is_some() => " [unverified]",
                         _ => "",
                     };
                     println!(
                         "{}  {}{mark} ({})  at {}  {what}: {}",
-                        p["id"].as_str().unwrap_or(""),
-                        p["peer_handle"].as_str().unwrap_or("(no handle)"),
+                        p.id,
+                        p.peer_handle.as_deref().unwrap_or("(no handle)"),
                         key.map(|k| k.fingerprint()).unwrap_or_default(),
-                        ms_to_time(&p["received_at"]),
-                        p["topic"].as_str().unwrap_or(""),
+                        ms_to_time(&p.received_at.into()),
+                        p.topic,
                     );
                 }
-                let shown = v["pending"].as_array().map_or(0, Vec::len) as u64;
-                if let Some(total) = v["total"].as_u64().filter(|t| *t > shown) {
+                let shown = page.pending.len() as i64;
+                if let Some(total) = Some(page.total).filter(|t| *t > shown) {
                     println!(
                         "({shown} of {total} shown, oldest first; decide on these to see more)"
                     );
@@ -70,12 +68,8 @@ pub async fn run(ctx: &Ctx, command: PendingCommand) -> Result<()> {
                     })),
                 )
                 .await?;
-            ctx.print(&v, |v| {
-                println!(
-                    "Approved {}",
-                    v["entry"]["peer_handle"].as_str().unwrap_or("")
-                )
-            });
+            let peer: sovra_proto::owner::Peer = typed(&v)?;
+            ctx.print(&v, |_| println!("Approved {}", peer.entry.peer_handle));
         }
         PendingCommand::Deny { id } => {
             let v = ctx

@@ -1,0 +1,110 @@
+//! The owner API's request and answer types (docs/PROTOCOL.md §15.2), one per endpoint, shared
+//! by the node, `sovra-client` and the CLI, and the source of the node's OpenAPI document.
+//! Families move here from untyped JSON one at a time; the actions surface's are in
+//! `action::owner`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::whitelist::WhitelistEntry;
+
+/// Whether a handle shown to the owner belongs to the key beside it (§15.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum HandleStatus {
+    /// A registry's signed record for the handle has this key.
+    Verified,
+    /// Not checked, or no registry vouches either way.
+    Unverified,
+    /// A registry's signed record for the handle has another key.
+    Impostor,
+}
+
+/// A whitelist entry with what the node learned about the peer (`GET /peers`, and the answer
+/// of every write of an entry).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Peer {
+    pub entry: WhitelistEntry,
+    pub url: Option<String>,
+    pub fingerprint: String,
+    pub handle_status: HandleStatus,
+    /// The registry the entry was resolved through and follows.
+    pub registry: Option<String>,
+    /// When that registry last confirmed the key, unix ms.
+    pub checked_at: Option<i64>,
+    pub relays: Vec<String>,
+    /// The swarm that answers this peer.
+    pub swarm: String,
+    /// The nym presented to this peer instead of the handle (§19.7).
+    pub present_as: Option<String>,
+}
+
+/// `GET /peers`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Peers {
+    pub peers: Vec<Peer>,
+}
+
+/// A registry's verified answer for a handle, as the owner sees it (§15.2).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Lookup {
+    pub handle: String,
+    pub pubkey: String,
+    pub fingerprint: String,
+    pub safety_code: String,
+    pub endpoint: Option<String>,
+    pub relays: Vec<String>,
+    pub key_changes: usize,
+    pub was_reset: bool,
+}
+
+/// `POST /peers/by-handle`: the stored peer and the lookup it came from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PeerByHandle {
+    #[serde(flatten)]
+    pub peer: Peer,
+    pub lookup: Lookup,
+}
+
+/// `DELETE /peers/{who}`: the handle of the entry removed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PeerRemoved {
+    pub removed: String,
+}
+
+/// One request waiting for the owner (`GET /pending`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PendingRequest {
+    pub id: String,
+    pub peer_pubkey: String,
+    pub peer_handle: Option<String>,
+    pub topic: String,
+    /// Unix ms.
+    pub received_at: i64,
+    pub state: String,
+    /// `handshake` (a stranger knocked) or `key_reset` (§15.4).
+    pub reason: String,
+    pub handle_status: HandleStatus,
+}
+
+/// `GET /pending[?limit=N&after=ID]`: oldest first; `next` is the following page's `after`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PendingPage {
+    pub pending: Vec<PendingRequest>,
+    pub total: i64,
+    pub next: Option<String>,
+}
+
+/// `POST /pending/{id}/deny`: the key refused from now on.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PendingDenied {
+    pub denied: String,
+}
