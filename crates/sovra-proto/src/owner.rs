@@ -108,3 +108,45 @@ pub struct PendingPage {
 pub struct PendingDenied {
     pub denied: String,
 }
+
+/// `GET /whoami`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Whoami {
+    pub handle: String,
+    /// `ed25519:<base64>`.
+    pub pubkey: String,
+    pub daemon_id: String,
+    pub fingerprint: String,
+    /// The cloud's base URL on its node.
+    pub url: String,
+    /// For a hosted cloud: the node-id its host key is certified for (§19.2).
+    pub hosted_by: Option<String>,
+    pub host_certificate_expires_at: Option<String>,
+}
+
+/// An exposed capability (`GET /capabilities`, `PUT /capabilities/{name}`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Capability {
+    pub name: String,
+    pub description: String,
+    /// `{"kind": "exec"|"http"|"chat", …}` as §15.2 lists.
+    pub adapter: serde_json::Value,
+    /// The swarm it belongs to (its `chat` adapter speaks with that swarm's soul).
+    pub swarm: String,
+}
+
+/// `GET /capabilities`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Capabilities {
+    pub capabilities: Vec<Capability>,
+}
+
+/// `DELETE /capabilities/{name}`: the name withdrawn.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Withdrawn {
+    pub withdrawn: String,
+}

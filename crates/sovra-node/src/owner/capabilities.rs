@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use sovra_proto::owner::{Capabilities, Withdrawn};
 
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
@@ -19,26 +19,31 @@ use crate::agents::capability::Adapter;
 use crate::agents::swarm::MAIN;
 use crate::store::CapabilityRow;
 
-pub async fn list_capabilities(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        json!({ "capabilities": cloud.store.capabilities().await? }),
-    ))
+#[utoipa::path(get, path = "/capabilities", tag = "capabilities", responses((status = 200, body = Capabilities), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
+pub async fn list_capabilities(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Capabilities>> {
+    Ok(Json(Capabilities {
+        capabilities: cloud.store.capabilities().await?,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CapabilityBody {
     description: String,
+    /// `{"kind": "exec", "command": [argv…], "timeout_ms"?, "max_output_bytes"?}`,
+    /// `{"kind": "http", "url", "timeout_ms"?}` or `{"kind": "chat", "url", "model", "timeout_ms"?}`.
+    #[schema(value_type = Object)]
     adapter: Adapter,
     /// The swarm it belongs to (default `main`).
     #[serde(default)]
     swarm: Option<String>,
 }
 
+#[utoipa::path(put, path = "/capabilities/{name}", tag = "capabilities", request_body = CapabilityBody, params(("name" = String, Path)), responses((status = 200, body = CapabilityRow), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn expose_capability(
     State(cloud): State<Arc<Cloud>>,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<CapabilityBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CapabilityRow>> {
     sovra_proto::identity::validate_capability_name(&name)?;
     if body.description.len() > sovra_proto::identity::MAX_CAPABILITY_DESCRIPTION {
         return Err(ApiError::bad_request(
@@ -59,18 +64,19 @@ pub async fn expose_capability(
         swarm,
     };
     cloud.store.upsert_capability(&row).await?;
-    Ok(Json(json!(row)))
+    Ok(Json(row))
 }
 
+#[utoipa::path(delete, path = "/capabilities/{name}", tag = "capabilities", params(("name" = String, Path)), responses((status = 200, body = Withdrawn), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn withdraw_capability(
     State(cloud): State<Arc<Cloud>>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Withdrawn>> {
     if !cloud.store.remove_capability(&name).await? {
         return Err(ApiError::not_found(
             "unknown_capability",
             format!("{name} is not exposed"),
         ));
     }
-    Ok(Json(json!({ "withdrawn": name })))
+    Ok(Json(Withdrawn { withdrawn: name }))
 }

@@ -4,13 +4,14 @@
 //! is stale).
 //!
 //! Coverage grows family by family as endpoints move from untyped JSON to shared types; today
-//! it holds the actions surface (§23.10), the whitelist and pending requests.
+//! it holds the actions surface (§23.10), the whitelist, pending requests, whoami and
+//! capabilities.
 
 use axum::Json;
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use super::{actions, peers, pending};
+use super::{actions, capabilities, peers, pending, whoami};
 
 /// Every refusal: `{"error": "<stable code>", "message": "<human sentence>"}` (§10).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -33,11 +34,15 @@ pub struct ErrorBody {
         actions::connections, actions::put_file, actions::list_files, actions::get_file,
         actions::fetch_file, peers::list_peers, peers::put_peer, peers::put_peer_by_handle,
         peers::remove_peer, pending::list_pending, pending::approve_pending, pending::deny_pending,
+        whoami::whoami, capabilities::list_capabilities, capabilities::expose_capability,
+        capabilities::withdraw_capability,
     ),
     components(schemas(ErrorBody)),
     tags(
         (name = "actions", description = "Federation actions: follows, connections, posts, files (PROTOCOL.md §23)"),
         (name = "peers", description = "The whitelist and the requests waiting for the owner (PROTOCOL.md §15.2)"),
+        (name = "cloud", description = "The cloud itself"),
+        (name = "capabilities", description = "What the cloud exposes to peers, who still need a grant to call it"),
     ),
 )]
 pub struct OwnerApi;

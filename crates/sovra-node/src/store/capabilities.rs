@@ -4,14 +4,8 @@ use sqlx::Row;
 
 use super::Store;
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct CapabilityRow {
-    pub name: String,
-    pub description: String,
-    pub adapter: serde_json::Value,
-    /// The swarm the capability belongs to (its `chat` adapter speaks with that swarm's soul).
-    pub swarm: String,
-}
+/// One exposed capability: the owner API's type, stored as it is shown.
+pub use sovra_proto::owner::Capability as CapabilityRow;
 
 impl Store {
     pub async fn capabilities(&self) -> Result<Vec<CapabilityRow>, sqlx::Error> {

@@ -54,17 +54,17 @@ pub async fn run(ctx: &Ctx, command: CapCommand) -> Result<()> {
         }
         CapCommand::List => {
             let v = ctx.call("GET", "/capabilities", None).await?;
-            ctx.print(&v, |v| {
-                let caps = v["capabilities"].as_array().cloned().unwrap_or_default();
-                if caps.is_empty() {
+            let caps: sovra_proto::owner::Capabilities = crate::cli::typed(&v)?;
+            ctx.print(&v, |_| {
+                if caps.capabilities.is_empty() {
                     println!("Nothing is exposed.");
                 }
-                for c in caps {
+                for c in &caps.capabilities {
                     println!(
                         "{:<20} [{}] {}",
-                        c["name"].as_str().unwrap_or(""),
-                        c["adapter"]["kind"].as_str().unwrap_or(""),
-                        c["description"].as_str().unwrap_or("")
+                        c.name,
+                        c.adapter["kind"].as_str().unwrap_or(""),
+                        c.description
                     );
                 }
             });

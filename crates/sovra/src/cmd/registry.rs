@@ -136,8 +136,9 @@ pub async fn register(
     registry: &str,
     registry_key: Option<String>,
 ) -> Result<()> {
-    let me = ctx.call("GET", "/whoami", None).await?;
-    let mine = me["handle"].as_str().unwrap_or_default();
+    let me: sovra_proto::owner::Whoami =
+        crate::cli::typed(&ctx.call("GET", "/whoami", None).await?)?;
+    let mine = me.handle.as_str();
     if let Some(h) = handle
         && h != mine
     {
