@@ -150,3 +150,27 @@ pub struct Capabilities {
 pub struct Withdrawn {
     pub withdrawn: String,
 }
+
+/// `GET /relays`: `ws://` or `wss://` URLs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Relays {
+    pub relays: Vec<String>,
+}
+
+/// `PUT /relays`: the relay as stored, whether it is new, and whether the registry record now
+/// lists it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RelayAdded {
+    pub relay: String,
+    pub added: bool,
+    pub published: bool,
+}
+
+/// `DELETE /relays`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RelayRemoved {
+    pub removed: String,
+}

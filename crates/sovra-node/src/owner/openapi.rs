@@ -5,13 +5,13 @@
 //!
 //! Coverage grows family by family as endpoints move from untyped JSON to shared types; today
 //! it holds the actions surface (§23.10), the whitelist, pending requests, whoami and
-//! capabilities.
+//! capabilities, relays.
 
 use axum::Json;
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use super::{actions, capabilities, peers, pending, whoami};
+use super::{actions, capabilities, peers, pending, relays, whoami};
 
 /// Every refusal: `{"error": "<stable code>", "message": "<human sentence>"}` (§10).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -35,13 +35,15 @@ pub struct ErrorBody {
         actions::fetch_file, peers::list_peers, peers::put_peer, peers::put_peer_by_handle,
         peers::remove_peer, pending::list_pending, pending::approve_pending, pending::deny_pending,
         whoami::whoami, capabilities::list_capabilities, capabilities::expose_capability,
-        capabilities::withdraw_capability,
+        capabilities::withdraw_capability, relays::list_relays, relays::add_relay,
+        relays::remove_relay,
     ),
     components(schemas(ErrorBody)),
     tags(
         (name = "actions", description = "Federation actions: follows, connections, posts, files (PROTOCOL.md §23)"),
         (name = "peers", description = "The whitelist and the requests waiting for the owner (PROTOCOL.md §15.2)"),
         (name = "cloud", description = "The cloud itself"),
+        (name = "relays", description = "The relays this cloud is reachable through (PROTOCOL.md §15.5)"),
         (name = "capabilities", description = "What the cloud exposes to peers, who still need a grant to call it"),
     ),
 )]

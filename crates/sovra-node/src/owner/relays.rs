@@ -10,17 +10,20 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use sovra_proto::owner::{RelayAdded, RelayRemoved, Relays};
 
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 use sovra_http::JsonBody;
 
-pub async fn list_relays(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "relays": cloud.store.relays().await? })))
+#[utoipa::path(get, path = "/relays", tag = "relays", responses((status = 200, body = Relays), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
+pub async fn list_relays(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Relays>> {
+    Ok(Json(Relays {
+        relays: cloud.store.relays().await?,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RelayBody {
     url: String,
 }
@@ -28,7 +31,7 @@ pub struct RelayBody {
 /// Largest private CA file accepted (a chain of a few certificates fits many times over).
 const MAX_CA_PEM: usize = 16 * 1024;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddRelayBody {
     url: String,
@@ -42,10 +45,11 @@ pub struct AddRelayBody {
 ///
 /// The relay is tried first — TLS, the challenge, authentication with this cloud's key — so
 /// a relay that cannot carry anything is refused here rather than reported as added.
+#[utoipa::path(put, path = "/relays", tag = "relays", request_body = AddRelayBody, responses((status = 200, body = RelayAdded), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn add_relay(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(body): JsonBody<AddRelayBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RelayAdded>> {
     let url = crate::d2d::relay::normalize_relay_url(&body.url)?;
     let ca = body.ca_pem.as_deref();
     if let Some(pem) = ca {
@@ -80,16 +84,19 @@ pub async fn add_relay(
             false
         }
     };
-    Ok(Json(
-        json!({"relay": url, "added": added, "published": published}),
-    ))
+    Ok(Json(RelayAdded {
+        relay: url,
+        added,
+        published,
+    }))
 }
 
 /// `DELETE /relays`: stop publishing a relay (its link ends with the node).
+#[utoipa::path(delete, path = "/relays", tag = "relays", request_body = RelayBody, responses((status = 200, body = RelayRemoved), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn remove_relay(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(body): JsonBody<RelayBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RelayRemoved>> {
     let url = crate::d2d::relay::normalize_relay_url(&body.url)?;
     if !cloud.store.remove_relay(&url).await? {
         return Err(ApiError::not_found(
@@ -98,5 +105,5 @@ pub async fn remove_relay(
         ));
     }
     let _ = cloud.heartbeat(true).await;
-    Ok(Json(json!({"removed": url})))
+    Ok(Json(RelayRemoved { removed: url }))
 }

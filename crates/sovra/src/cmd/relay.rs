@@ -18,9 +18,10 @@ pub async fn run(ctx: &Ctx, command: RelayCommand) -> Result<()> {
                     .into();
             }
             let v = ctx.call("PUT", "/relays", Some(body)).await?;
-            ctx.print(&v, |v| {
-                println!("Reachable through {} now.", v["relay"].as_str().unwrap_or(""));
-                if v["published"] == true {
+            let added: sovra_proto::owner::RelayAdded = crate::cli::typed(&v)?;
+            ctx.print(&v, |_| {
+                println!("Reachable through {} now.", added.relay);
+                if added.published {
                     println!("Published in the registry record; peers will try it when the endpoint fails.");
                 }
             });
@@ -28,13 +29,13 @@ pub async fn run(ctx: &Ctx, command: RelayCommand) -> Result<()> {
         }
         RelayCommand::List => {
             let v = ctx.call("GET", "/relays", None).await?;
-            ctx.print(&v, |v| {
-                let relays = v["relays"].as_array().cloned().unwrap_or_default();
-                if relays.is_empty() {
+            let relays: sovra_proto::owner::Relays = crate::cli::typed(&v)?;
+            ctx.print(&v, |_| {
+                if relays.relays.is_empty() {
                     println!("No relays.");
                 }
-                for r in relays {
-                    println!("{}", r.as_str().unwrap_or(""));
+                for r in &relays.relays {
+                    println!("{r}");
                 }
             });
             Ok(())
