@@ -176,7 +176,8 @@ impl Cloud {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let timeout = settings.request_timeout;
-        let actions = crate::actions::State::new(&settings, &store);
+        let queued = store.queued_count().await?;
+        let actions = crate::actions::State::new(&settings, &store, queued);
         Ok(Arc::new_cyclic(|me| Cloud {
             me: me.clone(),
             name,

@@ -42,7 +42,9 @@ pub(crate) fn view(f: &StoredFile) -> File {
     }
 }
 
-fn content_type(headers: &HeaderMap) -> ApiResult<String> {
+/// The media type `headers` declare (`application/octet-stream` if none): an owner upload's, or
+/// a fetched file's.
+pub(crate) fn media_type(headers: &HeaderMap) -> ApiResult<String> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .map(|v| {
@@ -72,9 +74,11 @@ impl Cloud {
             ));
         }
         let id = action::file_id(bytes);
-        if self.store.file(&id).await?.is_none()
-            && self.store.files_size().await? + bytes.len() as i64 > MAX_FILES_TOTAL
-        {
+        // The same id is the same bytes: a file already here is the answer as it is.
+        if let Some(existing) = self.store.file_meta(&id).await? {
+            return Ok(view(&existing));
+        }
+        if self.store.files_size().await? + bytes.len() as i64 > MAX_FILES_TOTAL {
             return Err(ApiError::new(
                 507,
                 "quota_exceeded",
@@ -84,18 +88,18 @@ impl Cloud {
         self.store
             .put_file(&id, content_type, bytes, origin)
             .await?;
-        let stored = self
-            .store
-            .file(&id)
-            .await?
-            .ok_or_else(|| ApiError::internal("the file just stored is gone"))?;
-        Ok(view(&stored))
+        Ok(File {
+            id,
+            content_type: content_type.to_owned(),
+            size: bytes.len() as u64,
+            origin: origin.map(str::to_owned),
+        })
     }
 
     /// Fetches `id` from `id_tag` and keeps it if its bytes are what the id says.
     pub async fn fetch_file(&self, id_tag: &str, id: &str) -> ApiResult<File> {
         action::parse_file_id(id)?;
-        if let Some(f) = self.store.file(id).await? {
+        if let Some(f) = self.store.file_meta(id).await? {
             return Ok(view(&f));
         }
         let issuer = self.issuer(id_tag, None).await?;
@@ -118,7 +122,7 @@ impl Cloud {
         if !resp.status().is_success() {
             return Err(failed(format!("{url} answered {}", resp.status())));
         }
-        let ct = content_type(resp.headers())?;
+        let ct = media_type(resp.headers())?;
         let bytes = super::profile::read_limited(resp, MAX_FILE)
             .await
             .map_err(failed)?;
@@ -214,9 +218,4 @@ pub(crate) fn serve(file: StoredFile, headers: &HeaderMap) -> Response {
         h.insert(header::CONTENT_RANGE, cr);
     }
     resp
-}
-
-/// The media type an owner upload declares (`application/octet-stream` if none).
-pub(crate) fn upload_type(headers: &HeaderMap) -> ApiResult<String> {
-    content_type(headers)
 }

@@ -8,6 +8,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -141,7 +142,7 @@ impl Cloud {
             e.extra = Some(("work", self.settings.action_pow.into()));
             return Err(e);
         }
-        if self.store.action(&id).await?.is_some() {
+        if self.store.action_exists(&id).await? {
             // The same bytes verified before: accepting them again changes nothing.
             return Ok(id);
         }
@@ -151,7 +152,7 @@ impl Cloud {
             .key(&claims.k)
             .ok_or_else(|| super::unknown_key(&claims.iss))?;
         parsed.verify(key, super::now_secs())?;
-        if self.queued().await? >= MAX_QUEUED {
+        if self.actions.queued.load(Relaxed) >= MAX_QUEUED {
             return Err(ApiError::new(
                 429,
                 "rate_limited",
@@ -169,33 +170,12 @@ impl Cloud {
             })
             .await?;
         if fresh {
-            let _ = self.actions.queued.fetch_update(
-                std::sync::atomic::Ordering::Relaxed,
-                std::sync::atomic::Ordering::Relaxed,
-                |n| (n >= 0).then_some(n + 1),
-            );
+            self.actions.queued.fetch_add(1, Relaxed);
             metrics::counter!("sovra_actions_received_total", "type" => claims.base_type().to_owned())
                 .increment(1);
             self.actions.wake.notify_one();
         }
         Ok(id)
-    }
-
-    /// Accepted actions waiting for their effects: counted once from the database, then kept
-    /// in memory (the inbox adds, the effects task subtracts).
-    async fn queued(&self) -> ApiResult<i64> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let n = self.actions.queued.load(Relaxed);
-        if n >= 0 {
-            return Ok(n);
-        }
-        let counted = self.store.queued_count().await?;
-        // Another request may have counted meanwhile; either count is the database's.
-        let _ = self
-            .actions
-            .queued
-            .compare_exchange(-1, counted, Relaxed, Relaxed);
-        Ok(counted)
     }
 
     /// Whether the claimed issuer may send this action to this cloud, by its relations here
@@ -302,12 +282,7 @@ impl Cloud {
             .collect();
         let applied = self.store.apply_actions(&batch).await?;
         let done = applied.iter().filter(|a| **a).count() as i64;
-        // Counted only once the inbox has counted (before that, -1 means "not read yet").
-        let _ = self.actions.queued.fetch_update(
-            std::sync::atomic::Ordering::Relaxed,
-            std::sync::atomic::Ordering::Relaxed,
-            |n| (n >= 0).then(|| (n - done).max(0)),
-        );
+        self.actions.queued.fetch_sub(done, Relaxed);
         for (row, applied) in queued.iter().zip(applied) {
             if applied {
                 let mut event = Event::new("action");

@@ -62,12 +62,19 @@ pub struct State {
     pub(crate) breakers: Mutex<HashMap<String, issue::Breaker>>,
     /// Group commit of accepted actions (`inbox.rs`).
     pub(crate) acceptor: inbox::Acceptor,
-    /// Accepted actions whose effects wait; -1 until first counted (`inbox.rs`).
+    /// Accepted actions whose effects wait: counted when the cloud opens, then the inbox adds
+    /// and the effects task subtracts (`inbox.rs`).
     pub(crate) queued: std::sync::atomic::AtomicI64,
+    /// The key id last recorded in `action_keys` (`profile.rs`).
+    pub(crate) recorded_key: Mutex<Option<String>>,
 }
 
 impl State {
-    pub fn new(settings: &crate::cloud::Settings, store: &crate::store::Store) -> State {
+    pub fn new(
+        settings: &crate::cloud::Settings,
+        store: &crate::store::Store,
+        queued: i64,
+    ) -> State {
         State {
             profiles: Default::default(),
             wake: tokio::sync::Notify::new(),
@@ -79,7 +86,8 @@ impl State {
             ),
             breakers: Default::default(),
             acceptor: inbox::Acceptor::start(store.clone()),
-            queued: std::sync::atomic::AtomicI64::new(-1),
+            queued: std::sync::atomic::AtomicI64::new(queued),
+            recorded_key: Mutex::new(None),
         }
     }
 }

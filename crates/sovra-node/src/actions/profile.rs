@@ -99,6 +99,16 @@ impl Cloud {
     pub async fn action_key_id(&self) -> ApiResult<String> {
         let public = self.keys().signing.public();
         let key_id = ActionKey::sovra_key_id(&public);
+        let recorded = &self.actions.recorded_key;
+        // Written once per key, not on every profile read, token or access token.
+        if recorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_deref()
+            == Some(&key_id)
+        {
+            return Ok(key_id);
+        }
         self.store
             .set_action_key(
                 &key_id,
@@ -106,6 +116,7 @@ impl Cloud {
                 KEY_GRACE_MS,
             )
             .await?;
+        *recorded.lock().unwrap_or_else(|p| p.into_inner()) = Some(key_id.clone());
         Ok(key_id)
     }
 

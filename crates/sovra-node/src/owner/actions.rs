@@ -179,7 +179,7 @@ pub async fn put_file(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<File>> {
-    let ct = files::upload_type(&headers)?;
+    let ct = files::media_type(&headers)?;
     cloud.store_file(&ct, &body, None).await.map(Json)
 }
 

@@ -319,6 +319,13 @@ impl Store {
         tx.commit().await
     }
 
+    pub async fn action_exists(&self, id: &str) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM actions WHERE id = ?)")
+            .bind(id)
+            .fetch_one(&self.read)
+            .await
+    }
+
     pub async fn action(&self, id: &str) -> Result<Option<ActionRow>, sqlx::Error> {
         Ok(sqlx::query("SELECT * FROM actions WHERE id = ?")
             .bind(id)
@@ -448,24 +455,37 @@ impl Store {
         tx.commit().await
     }
 
+    /// Follows (`table` `follows`, `state` a direction) or connections, newest first.
     pub async fn relations(
         &self,
         table: &str,
         state: Option<&str>,
     ) -> Result<Vec<Relation>, sqlx::Error> {
+        self.relations_of(table, state, None).await
+    }
+
+    /// [`Store::relations`], of one id tag when `id_tag` is given (the primary key's prefix).
+    async fn relations_of(
+        &self,
+        table: &str,
+        state: Option<&str>,
+        id_tag: Option<&str>,
+    ) -> Result<Vec<Relation>, sqlx::Error> {
         let sql = match table {
             "follows" => {
                 "SELECT id_tag, direction AS state, base_url, action_id, since FROM follows
-                          WHERE ? IS NULL OR direction = ? ORDER BY since DESC"
+                  WHERE (?1 IS NULL OR direction = ?1) AND (?2 IS NULL OR id_tag = ?2)
+                  ORDER BY since DESC"
             }
             _ => {
                 "SELECT id_tag, state, base_url, request_id AS action_id, since FROM connections
-                  WHERE ? IS NULL OR state = ? ORDER BY since DESC"
+                  WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR id_tag = ?2)
+                  ORDER BY since DESC"
             }
         };
         Ok(sqlx::query(sql)
             .bind(state)
-            .bind(state)
+            .bind(id_tag)
             .fetch_all(&self.read)
             .await?
             .iter()
@@ -481,10 +501,9 @@ impl Store {
 
     pub async fn connection(&self, id_tag: &str) -> Result<Option<Relation>, sqlx::Error> {
         Ok(self
-            .relations("connections", None)
+            .relations_of("connections", None, Some(id_tag))
             .await?
-            .into_iter()
-            .find(|r| r.id_tag == id_tag))
+            .pop())
     }
 
     pub async fn follow(
@@ -493,10 +512,9 @@ impl Store {
         direction: &str,
     ) -> Result<Option<Relation>, sqlx::Error> {
         Ok(self
-            .relations("follows", Some(direction))
+            .relations_of("follows", Some(direction), Some(id_tag))
             .await?
-            .into_iter()
-            .find(|r| r.id_tag == id_tag))
+            .pop())
     }
 
     /// Blocks `id_tag`: its follow of this cloud and any connection end in the same commit.
@@ -606,9 +624,24 @@ impl Store {
 
     /// Files stored, newest first, without their bytes.
     pub async fn files(&self, limit: i64) -> Result<Vec<StoredFile>, sqlx::Error> {
+        self.files_meta(None, limit).await
+    }
+
+    /// One file without its bytes.
+    pub async fn file_meta(&self, id: &str) -> Result<Option<StoredFile>, sqlx::Error> {
+        Ok(self.files_meta(Some(id), 1).await?.pop())
+    }
+
+    async fn files_meta(
+        &self,
+        id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredFile>, sqlx::Error> {
         Ok(sqlx::query(
-            "SELECT id, content_type, size, origin FROM files ORDER BY created_at DESC, id LIMIT ?",
+            "SELECT id, content_type, size, origin FROM files WHERE ?1 IS NULL OR id = ?1
+             ORDER BY created_at DESC, id LIMIT ?2",
         )
+        .bind(id)
         .bind(limit)
         .fetch_all(&self.read)
         .await?
