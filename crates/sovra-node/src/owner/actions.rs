@@ -1,4 +1,4 @@
-//! The owner's side of the actions surface (PROTOCOL.md §15.12, §23); the types are
+//! The owner's side of the actions surface (PROTOCOL.md §23.10); the types are
 //! `sovra_proto::action::owner`.
 //!
 //! * `POST /actions/follow`, `/actions/unfollow` `{id_tag}`

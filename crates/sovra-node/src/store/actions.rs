@@ -1,5 +1,5 @@
-//! Federation actions (§23): tokens issued and accepted, the keys this cloud signed with,
-//! follows, connections, files, and action deliveries in the shared outbox.
+//! Federation actions (§23): tokens issued and accepted, what they change in the relations
+//! (`relations.rs`), the keys this cloud signed with, and action deliveries in the shared outbox.
 
 use sqlx::Row;
 
@@ -71,32 +71,11 @@ pub struct InboundAction {
     pub origin: String,
 }
 
-/// A follower, a followed cloud or a connection.
-#[derive(Debug, Clone)]
-pub struct Relation {
-    pub id_tag: String,
-    /// `in`/`out` for follows; `requested`/`asked`/`connected` for connections.
-    pub state: String,
-    pub base_url: String,
-    pub action_id: String,
-    pub since: i64,
-}
-
 /// A delivery of one action token to one inbox.
 pub struct ActionDelivery {
     pub action_id: String,
     pub inbox_url: String,
     pub body: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct StoredFile {
-    pub id: String,
-    pub content_type: String,
-    pub size: i64,
-    pub data: Vec<u8>,
-    /// The id tag it was fetched from; `None` for an upload.
-    pub origin: Option<String>,
 }
 
 /// What an action changes in this cloud's relations, written in the commit that stores
@@ -384,27 +363,6 @@ impl Store {
         .collect())
     }
 
-    /// Whether an action of ours that names `file` as an attachment may be shown to `viewer`
-    /// (`None`: anyone, so only public ones): a public one, one addressed to the viewer, or a
-    /// post to followers and connections the viewer is among.
-    pub async fn file_visible(
-        &self,
-        file: &str,
-        viewer: Option<&str>,
-    ) -> Result<bool, sqlx::Error> {
-        let pattern = format!("\"{file}\"");
-        sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM actions WHERE direction = 'out' AND instr(attachments, ?2) > 0
-               AND (public = 1 OR audience = ?1 OR (audience IS NULL AND (
-                 EXISTS (SELECT 1 FROM follows WHERE id_tag = ?1 AND direction = 'in')
-                 OR EXISTS (SELECT 1 FROM connections WHERE id_tag = ?1 AND state = 'connected')))))",
-        )
-        .bind(viewer)
-        .bind(pattern)
-        .fetch_one(&self.read)
-        .await
-    }
-
     /// This cloud's signing keys for /api/me: current first, then the ones still listed.
     pub async fn action_keys(&self) -> Result<Vec<(String, String, Option<i64>)>, sqlx::Error> {
         Ok(sqlx::query(
@@ -455,217 +413,9 @@ impl Store {
         tx.commit().await
     }
 
-    /// Follows (`table` `follows`, `state` a direction) or connections, newest first.
-    pub async fn relations(
-        &self,
-        table: &str,
-        state: Option<&str>,
-    ) -> Result<Vec<Relation>, sqlx::Error> {
-        self.relations_of(table, state, None).await
-    }
-
-    /// [`Store::relations`], of one id tag when `id_tag` is given (the primary key's prefix).
-    async fn relations_of(
-        &self,
-        table: &str,
-        state: Option<&str>,
-        id_tag: Option<&str>,
-    ) -> Result<Vec<Relation>, sqlx::Error> {
-        let sql = match table {
-            "follows" => {
-                "SELECT id_tag, direction AS state, base_url, action_id, since FROM follows
-                  WHERE (?1 IS NULL OR direction = ?1) AND (?2 IS NULL OR id_tag = ?2)
-                  ORDER BY since DESC"
-            }
-            _ => {
-                "SELECT id_tag, state, base_url, request_id AS action_id, since FROM connections
-                  WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR id_tag = ?2)
-                  ORDER BY since DESC"
-            }
-        };
-        Ok(sqlx::query(sql)
-            .bind(state)
-            .bind(id_tag)
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(|r| Relation {
-                id_tag: r.get("id_tag"),
-                state: r.get("state"),
-                base_url: r.get("base_url"),
-                action_id: r.get("action_id"),
-                since: r.get("since"),
-            })
-            .collect())
-    }
-
-    pub async fn connection(&self, id_tag: &str) -> Result<Option<Relation>, sqlx::Error> {
-        Ok(self
-            .relations_of("connections", None, Some(id_tag))
-            .await?
-            .pop())
-    }
-
-    pub async fn follow(
-        &self,
-        id_tag: &str,
-        direction: &str,
-    ) -> Result<Option<Relation>, sqlx::Error> {
-        Ok(self
-            .relations_of("follows", Some(direction), Some(id_tag))
-            .await?
-            .pop())
-    }
-
-    /// Blocks `id_tag`: its follow of this cloud and any connection end in the same commit.
-    pub async fn block(&self, id_tag: &str) -> Result<(), sqlx::Error> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO action_blocks (id_tag, since) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(id_tag)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM follows WHERE id_tag = ? AND direction = 'in'")
-            .bind(id_tag)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM connections WHERE id_tag = ?")
-            .bind(id_tag)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await
-    }
-
-    /// `false` if `id_tag` was not blocked.
-    pub async fn unblock(&self, id_tag: &str) -> Result<bool, sqlx::Error> {
-        Ok(sqlx::query("DELETE FROM action_blocks WHERE id_tag = ?")
-            .bind(id_tag)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-            > 0)
-    }
-
-    pub async fn is_blocked(&self, id_tag: &str) -> Result<bool, sqlx::Error> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM action_blocks WHERE id_tag = ?)")
-            .bind(id_tag)
-            .fetch_one(&self.read)
-            .await
-    }
-
-    /// Blocked id tags with when, newest first.
-    pub async fn blocked(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
-        Ok(
-            sqlx::query("SELECT id_tag, since FROM action_blocks ORDER BY since DESC, id_tag")
-                .fetch_all(&self.read)
-                .await?
-                .iter()
-                .map(|r| (r.get("id_tag"), r.get("since")))
-                .collect(),
-        )
-    }
-
-    /// Removes a connection request someone sent us, unanswered.
-    pub async fn drop_asked(&self, id_tag: &str) -> Result<bool, sqlx::Error> {
-        Ok(
-            sqlx::query("DELETE FROM connections WHERE id_tag = ? AND state = 'asked'")
-                .bind(id_tag)
-                .execute(&self.pool)
-                .await?
-                .rows_affected()
-                > 0,
-        )
-    }
-
-    /// Stores a file under its content address (its id, checked by the caller).
-    pub async fn put_file(
-        &self,
-        id: &str,
-        content_type: &str,
-        bytes: &[u8],
-        origin: Option<&str>,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO files (id, content_type, size, data, origin, created_at)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id)
-        .bind(content_type)
-        .bind(bytes.len() as i64)
-        .bind(sovra_proto::encoding::b64(bytes))
-        .bind(origin)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await
-        .map(|_| ())
-    }
-
-    pub async fn file(&self, id: &str) -> Result<Option<StoredFile>, sqlx::Error> {
-        let row =
-            sqlx::query("SELECT id, content_type, size, data, origin FROM files WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.read)
-                .await?;
-        Ok(row.map(|r| StoredFile {
-            id: r.get("id"),
-            content_type: r.get("content_type"),
-            size: r.get("size"),
-            data: sovra_proto::encoding::b64_decode(
-                "data",
-                &r.get::<String, _>("data"),
-                r.get::<i64, _>("size") as usize,
-            )
-            .unwrap_or_default(),
-            origin: r.get("origin"),
-        }))
-    }
-
-    /// Files stored, newest first, without their bytes.
-    pub async fn files(&self, limit: i64) -> Result<Vec<StoredFile>, sqlx::Error> {
-        self.files_meta(None, limit).await
-    }
-
-    /// One file without its bytes.
-    pub async fn file_meta(&self, id: &str) -> Result<Option<StoredFile>, sqlx::Error> {
-        Ok(self.files_meta(Some(id), 1).await?.pop())
-    }
-
-    async fn files_meta(
-        &self,
-        id: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<StoredFile>, sqlx::Error> {
-        Ok(sqlx::query(
-            "SELECT id, content_type, size, origin FROM files WHERE ?1 IS NULL OR id = ?1
-             ORDER BY created_at DESC, id LIMIT ?2",
-        )
-        .bind(id)
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?
-        .iter()
-        .map(|r| StoredFile {
-            id: r.get("id"),
-            content_type: r.get("content_type"),
-            size: r.get("size"),
-            data: Vec::new(),
-            origin: r.get("origin"),
-        })
-        .collect())
-    }
-
     /// Inbound actions whose effects are not applied yet.
     pub async fn queued_count(&self) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar("SELECT COUNT(*) FROM actions WHERE state = 'queued'")
-            .fetch_one(&self.read)
-            .await
-    }
-
-    /// Bytes of files stored, for the tenant quota.
-    pub async fn files_size(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM files")
             .fetch_one(&self.read)
             .await
     }

@@ -24,6 +24,7 @@ mod brain;
 mod capabilities;
 mod conversations;
 mod devices;
+mod files;
 mod handshakes;
 mod inheritance;
 mod jobs;
@@ -34,18 +35,18 @@ mod outbox;
 mod pending;
 pub(crate) mod rate;
 mod registry;
+mod relations;
 mod relay;
 mod swarms;
 mod whitelist;
 
-pub use actions::{
-    ActionDelivery, ActionRow, Effect, InboundAction, NewAction, Relation, StoredFile,
-};
+pub use actions::{ActionDelivery, ActionRow, Effect, InboundAction, NewAction};
 pub use archive::ArchiveError;
 pub use brain::{BrainRun, Draft, NewBrainRun};
 pub use capabilities::CapabilityRow;
 pub use conversations::{Conversation, Route};
 pub use devices::DeviceRow;
+pub use files::StoredFile;
 pub use inheritance::{InheritanceRow, InheritedRow, MAX_INHERITED};
 use memo::Memo;
 pub use messages::StoredMessage;
@@ -54,6 +55,7 @@ pub use outbox::{OutboxItem, OutboxOutcome};
 pub use pending::{HandleStatus, PendingRequest};
 use rate::RateBook;
 pub use registry::{PinnedRegistry, Registration};
+pub use relations::Relation;
 pub use swarms::{SwarmInUse, SwarmRow};
 pub use whitelist::{NymRow, Peer};
 
