@@ -43,6 +43,11 @@ pub fn code_for(status: StatusCode) -> &'static str {
     }
 }
 
+/// Marks an error response that is a page for a person's browser (the owner's web page): it
+/// keeps its HTML. Every other error response is JSON.
+#[derive(Debug, Clone, Copy)]
+pub struct BrowserPage;
+
 /// The layer: head limits first, then the JSON guarantee for whatever the router answered.
 pub async fn json_errors(req: Request, next: Next) -> Response {
     let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
@@ -78,7 +83,8 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    let page = response.extensions().get::<BrowserPage>().is_some();
+    if !(status.is_client_error() || status.is_server_error()) || is_json || page {
         return response;
     }
     let keep = [

@@ -17,10 +17,15 @@
 //!   rotating its key, resolving peers by handle and following their rotations (resets wait
 //!   for the owner).
 //! * `server` — routing and serving; `workers` — the per-cloud background loops and sweep.
+//! * `web/` — the owner's web page: pairing a browser as a device, its session, the page and
+//!   its assets, all served from the binary.
+//! * `bearer` — bearer secrets (agent tokens, invites, pairing codes, sessions): made and
+//!   digested in one place.
 //! * `error` — the `{"error", "message"}` body.
 
 pub mod actions;
 pub mod agents;
+pub mod bearer;
 pub mod cloud;
 pub mod d2d;
 pub mod error;
@@ -31,6 +36,7 @@ pub mod owner;
 pub mod registry;
 pub mod server;
 pub mod store;
+pub mod web;
 pub mod workers;
 
 pub use cloud::{Cloud, Settings};

@@ -216,6 +216,7 @@ pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
         )
         .route("/files/fetch", post(owner_actions::fetch_file))
         .route("/files/{id}", get(owner_actions::get_file))
+        .route("/web/pairings", post(crate::web::pairing::create))
         .layer(axum::middleware::from_fn_with_state(
             cloud.clone(),
             migration::guard,
@@ -266,6 +267,7 @@ pub(crate) fn cloud_router(cloud: Arc<Cloud>) -> Router {
         ));
     Router::new()
         .merge(actions_api)
+        .merge(crate::web::router())
         .nest("/api/d2d", d2d_api)
         .nest("/api/owner", owner_api)
         .nest("/api/agent", agent_api)

@@ -91,6 +91,10 @@ pub struct PendingRequest {
     /// `handshake` (a stranger knocked) or `key_reset` (§15.4).
     pub reason: String,
     pub handle_status: HandleStatus,
+    /// The safety code of this cloud's key and the requester's (§3.4), for the owner to compare
+    /// with the requester's human before approving.
+    #[serde(default)]
+    pub safety_code: String,
 }
 
 /// `GET /pending[?limit=N&after=ID]`: oldest first; `next` is the following page's `after`.
@@ -173,4 +177,24 @@ pub struct RelayAdded {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RelayRemoved {
     pub removed: String,
+}
+
+/// `POST /web/pairings`: a one-time code that makes a browser a session of `device`, an
+/// attached device the cloud key certified for the owner API (§24.1).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewWebPairing {
+    /// The device's key (standard base64, as `GET /devices` lists it).
+    pub device: String,
+}
+
+/// The pairing code, shown once; `path` (below the cloud's base URL) is the page that spends
+/// it; `expires_at` in unix milliseconds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebPairing {
+    pub code: String,
+    pub path: String,
+    pub expires_at: i64,
 }

@@ -34,7 +34,7 @@ use cmd::send::SendArgs;
 use cmd::swarm::SwarmCommand;
 use cmd::{
     actions, agent, bench, cap, conversations, device, docs, drafts, heirs, host, inbox, migration,
-    node, nym, peer, pending, quickstart, registry, relay, selfcheck, send, swarm,
+    node, nym, peer, pending, quickstart, registry, relay, selfcheck, send, swarm, web,
 };
 
 #[derive(Parser)]
@@ -107,6 +107,22 @@ pub(crate) enum Command {
     Device {
         #[command(subcommand)]
         command: DeviceCommand,
+    },
+    /// Pair a browser with this cloud: prints (and, on a desktop, opens) a one-time link to
+    /// the owner's web page on the node's loopback address. The browser becomes a device of
+    /// the cloud; end it with `sovra device detach`. Run where the cloud key is.
+    ///
+    /// Example: sovra web --label laptop-firefox
+    Web {
+        /// The new device's label, as `sovra device list` shows it.
+        #[arg(long, default_value = "web")]
+        label: String,
+        /// Open the link in the desktop's browser (default: when there is a desktop).
+        #[arg(long, conflicts_with = "no_open")]
+        open: bool,
+        /// Only print the link.
+        #[arg(long)]
+        no_open: bool,
     },
     /// Write this cloud's migration bundle: everything it holds (as its data policies allow),
     /// encrypted and signed by the cloud key. Run where the cloud key is.
@@ -508,6 +524,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Init { handle, .. } => node::init(&ctx, &handle).await,
         Command::Host { command } => host::run(&ctx, command).await,
         Command::Device { command } => device::run(&ctx, command).await,
+        Command::Web {
+            label,
+            open,
+            no_open,
+        } => web::run(&ctx, &label, (open || no_open).then_some(open)).await,
         Command::Nym { command } => nym::run(&ctx, command).await,
         Command::Export {
             out,

@@ -4,87 +4,10 @@ mod common;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn sovra(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sovra"));
-    c.env("SOVRA_HOME", home)
-        .env_remove("SOVRA_CLOUD")
-        .env_remove("SOVRA_NODE");
-    c
-}
-
-fn run(home: &Path, args: &[&str]) -> Output {
-    sovra(home).args(args).output().unwrap()
-}
-
-fn ok(home: &Path, args: &[&str]) -> String {
-    let out = run(home, args);
-    assert!(
-        out.status.success(),
-        "sovra {args:?} failed ({:?}):\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json(home: &Path, args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    serde_json::from_str(&ok(home, &all)).unwrap()
-}
-
-struct NodeProcess(Child);
-
-impl NodeProcess {
-    fn start(home: &Path) -> NodeProcess {
-        let _ = std::fs::remove_file(home.join("node.json"));
-        let child = sovra(home)
-            .args(["node", "serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !home.join("node.json").exists() {
-            assert!(Instant::now() < deadline, "node did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        NodeProcess(child)
-    }
-
-    fn url(home: &Path) -> String {
-        let info: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(home.join("node.json")).unwrap()).unwrap();
-        info["url"].as_str().unwrap().to_owned()
-    }
-
-    /// SIGTERM, then wait: the node must exit 0 on its own.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "node ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::cli::{NodeProcess, json, ok, run, sovra};
 
 #[test]
 fn two_humans_use_the_cli() {

@@ -18,7 +18,6 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sovra_proto::{Call, CallResult, DataPolicy, Payload, Retention};
 
 use crate::cloud::Cloud;
@@ -36,15 +35,9 @@ pub struct AgentSwarm(pub String);
 /// Prefix of every agent token, so one found in a log or a paste is recognizable.
 pub const TOKEN_PREFIX: &str = "sovra_at_";
 
-pub fn hash_token(token: &str) -> String {
-    sovra_proto::encoding::hex(&Sha256::digest(token.as_bytes()))
-}
-
 /// A new token: the prefix and 32 random bytes in hex.
 pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand_core::Rng::fill_bytes(&mut sovra_proto::os_rng(), &mut bytes);
-    format!("{TOKEN_PREFIX}{}", sovra_proto::encoding::hex(&bytes))
+    crate::bearer::new_secret(TOKEN_PREFIX, 32)
 }
 
 /// Middleware: `Authorization: Bearer <token>` of an unrevoked token of an existing swarm.
@@ -65,7 +58,7 @@ pub async fn authenticate(
     }
     let swarm = cloud
         .store
-        .agent_token_swarm(&hash_token(token))
+        .agent_token_swarm(&crate::bearer::digest(token))
         .await?
         .ok_or_else(|| unauthorized("unknown or revoked agent token"))?;
     request.extensions_mut().insert(AgentSwarm(swarm));

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
 use sovra_sqlite::SqliteSynchronous;
 use sqlx::SqlitePool;
 
+use crate::bearer::digest as hash;
 use crate::store::now_ms;
 
 /// The node's database: invites today.
@@ -35,10 +35,6 @@ pub enum InviteRefusal {
     Expired,
 }
 
-fn hash(code: &str) -> String {
-    sovra_proto::encoding::hex(&Sha256::digest(code.trim().as_bytes()))
-}
-
 impl NodeDb {
     pub async fn open(home: &Path) -> Result<NodeDb, sqlx::Error> {
         let pools = sovra_sqlite::open(
@@ -52,9 +48,7 @@ impl NodeDb {
 
     /// A new invite valid for `days`; the code is returned once and never stored.
     pub async fn create_invite(&self, days: u32) -> Result<String, sqlx::Error> {
-        let mut bytes = [0u8; 16];
-        rand_core::Rng::fill_bytes(&mut sovra_proto::os_rng(), &mut bytes);
-        let code = format!("sovra-invite-{}", sovra_proto::encoding::hex(&bytes));
+        let code = crate::bearer::new_secret("sovra-invite-", 16);
         let now = now_ms();
         sqlx::query("INSERT INTO invites (code_hash, created_at, expires_at) VALUES (?, ?, ?)")
             .bind(hash(&code))

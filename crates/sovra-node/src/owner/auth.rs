@@ -2,6 +2,9 @@
 //! `x-sovra-device`, `x-sovra-timestamp` (within 60 s), `x-sovra-nonce` (never reused) and
 //! `x-sovra-signature` over the method, the full path with query, the timestamp, the nonce and
 //! the body. This middleware checks all of it before any handler runs.
+//!
+//! A paired browser (§24) sends no signature: its session cookie stands for the device it was
+//! paired as, checked by `web::session`, and the request goes on as that device.
 
 use std::sync::Arc;
 
@@ -29,7 +32,14 @@ pub async fn authenticate(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    if !parts.headers.contains_key("x-sovra-device")
+        && let Some(device) = crate::web::session::device(&cloud, &parts).await?
+    {
+        cloud.note_owner_activity();
+        parts.extensions.insert(AuthedDevice(device));
+        return Ok(next.run(Request::from_parts(parts, body)).await);
+    }
     let header = |name: &str| {
         parts
             .headers
@@ -115,7 +125,6 @@ pub async fn authenticate(
         ));
     }
     cloud.note_owner_activity();
-    let mut parts = parts;
     parts.extensions.insert(AuthedDevice(device));
     Ok(next
         .run(Request::from_parts(parts, axum::body::Body::from(bytes)))

@@ -24,7 +24,7 @@ pub struct ErrorBody {
 #[openapi(
     info(
         title = "Sovra owner API",
-        description = "What a cloud's owner (its certified devices) may do. Every request is signed by a device the cloud key certified (docs/PROTOCOL.md §15.1); paths are below a cloud's base URL plus /api/owner.",
+        description = "What a cloud's owner (its certified devices) may do. Every request is signed by a device the cloud key certified (docs/PROTOCOL.md §15.1), or carries the session cookie of a browser paired as such a device (§24); paths are below a cloud's base URL plus /api/owner.",
     ),
     servers((url = "/clouds/{cloud}/api/owner", variables(("cloud" = (default = "alice", description = "the cloud's name on its node"))))),
     paths(
@@ -36,7 +36,7 @@ pub struct ErrorBody {
         peers::remove_peer, pending::list_pending, pending::approve_pending, pending::deny_pending,
         whoami::whoami, capabilities::list_capabilities, capabilities::expose_capability,
         capabilities::withdraw_capability, relays::list_relays, relays::add_relay,
-        relays::remove_relay,
+        relays::remove_relay, crate::web::pairing::create,
     ),
     components(schemas(ErrorBody)),
     tags(
@@ -45,6 +45,7 @@ pub struct ErrorBody {
         (name = "cloud", description = "The cloud itself"),
         (name = "relays", description = "The relays this cloud is reachable through (PROTOCOL.md §15.5)"),
         (name = "capabilities", description = "What the cloud exposes to peers, who still need a grant to call it"),
+        (name = "web", description = "Pairing a browser with the owner's web page (PROTOCOL.md §24)"),
     ),
 )]
 pub struct OwnerApi;

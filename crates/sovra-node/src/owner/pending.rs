@@ -43,7 +43,12 @@ pub async fn list_pending(
             "limit must be 1..={MAX_PAGE}"
         )));
     }
-    let page = cloud.store.pending(limit, q.after.as_deref()).await?;
+    let mut page = cloud.store.pending(limit, q.after.as_deref()).await?;
+    for p in &mut page {
+        if let Ok(key) = sovra_proto::PublicKey::from_b64("peer_pubkey", &p.peer_pubkey) {
+            p.safety_code = sovra_proto::keys::safety_code(&cloud.public(), &key);
+        }
+    }
     let next = (page.len() as i64 == limit)
         .then(|| page.last().map(|p| p.id.clone()))
         .flatten();

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sovra_proto::message::validate_swarm_name;
 
-use crate::agents::api::{hash_token, new_token};
+use crate::agents::api::new_token;
 use crate::agents::brain::{ApiKeySource, BrainConfig};
 use crate::agents::swarm::{MAIN, MAX_TEXT_FILE, Mode, SwarmFile};
 use crate::cloud::Cloud;
@@ -366,7 +366,7 @@ pub async fn create_token(
     let token = new_token();
     cloud
         .store
-        .add_agent_token(&hash_token(&token), &name)
+        .add_agent_token(&crate::bearer::digest(&token), &name)
         .await?;
     Ok(Json(json!({ "swarm": name, "token": token })))
 }

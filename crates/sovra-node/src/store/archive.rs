@@ -19,6 +19,8 @@ const NODE_LOCAL: &[&str] = &[
     "sqlite_sequence",
     "owner_nonces",
     "migration",
+    "web_pairings",
+    "web_sessions",
 ];
 
 /// Rows a table exports, when not all. An inbound `session` message whose calls have not run

@@ -8,7 +8,7 @@
 //!
 //! One file per table family, each adding its queries to `Store`: `whitelist`, `pending`,
 //! `handshakes` (replay state), `conversations`, `messages`, `jobs`, `outbox`,
-//! `capabilities`, `devices` (and owner nonces), `rate` (rolling-day counts and their
+//! `capabilities`, `devices` (and owner nonces), `web` (pairing codes and browser sessions), `rate` (rolling-day counts and their
 //! in-memory book), `registry`, `relay`; `memo` is the generation-checked read-through cache
 //! the hot path reads. Migrations are in `../migrations/`.
 
@@ -38,6 +38,7 @@ mod registry;
 mod relations;
 mod relay;
 mod swarms;
+mod web;
 mod whitelist;
 
 pub use actions::{ActionDelivery, ActionRow, Effect, InboundAction, NewAction};
@@ -57,6 +58,7 @@ use rate::RateBook;
 pub use registry::{PinnedRegistry, Registration};
 pub use relations::Relation;
 pub use swarms::{SwarmInUse, SwarmRow};
+pub use web::{MAX_PAIRINGS, MAX_SESSIONS, WebSession};
 pub use whitelist::{NymRow, Peer};
 
 pub type Tx<'a> = Transaction<'a, Sqlite>;

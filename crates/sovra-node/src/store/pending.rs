@@ -34,6 +34,8 @@ fn pending_request(r: &sqlx::sqlite::SqliteRow) -> PendingRequest {
         state: r.get("state"),
         reason: r.get("reason"),
         handle_status: status_from_column(r.get("handle_status")),
+        // Filled in where the cloud's key is known (the owner API).
+        safety_code: String::new(),
     }
 }
 

@@ -71,6 +71,31 @@ fn last_artifact(device: &Value, id_field: &str) -> Option<Value> {
         .cloned()
 }
 
+/// Makes a new device key and attaches it (an attachment and an owner certificate the cloud
+/// key signs here); `keep` stores the key before the node learns of it, so a device the node
+/// accepted always has its key somewhere.
+pub async fn attach(
+    ctx: &Ctx,
+    label: &str,
+    keep: impl FnOnce(&SigningKeypair) -> Result<()>,
+) -> Result<(SigningKeypair, Value)> {
+    let cloud = cloud_key(ctx)?;
+    let node = node_id(ctx).await?;
+    let device = SigningKeypair::generate(&mut os_rng());
+    let now = jiff::Timestamp::now();
+    let attachment = Attachment::sign(&cloud, &node, &device.public(), fresh_ids(), now);
+    let certificate = KeyCertificate::issue(&cloud, &device.public(), PURPOSE_OWNER, label, now);
+    keep(&device)?;
+    let v = ctx
+        .call(
+            "POST",
+            "/devices/attach",
+            Some(json!({"attachment": attachment, "device_certificate": certificate})),
+        )
+        .await?;
+    Ok((device, v))
+}
+
 pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<()> {
     match command {
         DeviceCommand::List => {
@@ -91,24 +116,17 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<()> {
                 Some(k) => k,
                 None => default_key_out(ctx, &label)?,
             };
-            let cloud = cloud_key(ctx)?;
-            let node = node_id(ctx).await?;
             if key_out.exists() {
                 bail!("{} exists; refusing to overwrite a key", key_out.display());
             }
-            let device = SigningKeypair::generate(&mut os_rng());
-            let now = jiff::Timestamp::now();
-            let attachment = Attachment::sign(&cloud, &node, &device.public(), fresh_ids(), now);
-            let certificate =
-                KeyCertificate::issue(&cloud, &device.public(), PURPOSE_OWNER, &label, now);
-            keyfile::save_signing_key(&key_out, KeyRole::Device, &device)?;
-            let v = ctx
-                .call(
-                    "POST",
-                    "/devices/attach",
-                    Some(json!({"attachment": attachment, "device_certificate": certificate})),
-                )
-                .await?;
+            let (device, v) = attach(ctx, &label, |device| {
+                Ok(keyfile::save_signing_key(
+                    &key_out,
+                    KeyRole::Device,
+                    device,
+                )?)
+            })
+            .await?;
             ctx.print(&v, |_| {
                 println!(
                     "Attached {} ({label}); its key is in {} — move it to the device.",

@@ -24,6 +24,7 @@ pub mod relay;
 pub mod selfcheck;
 pub mod send;
 pub mod swarm;
+pub mod web;
 
 /// `--log-format` (or `SOVRA_LOG_FORMAT`): `text` or `json`, set once by `main`.
 pub static LOG_FORMAT: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -2,6 +2,9 @@
 //! (stderr) collected as it is written, for tests that read codes from it or scan it.
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod cli;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
