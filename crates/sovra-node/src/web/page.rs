@@ -163,3 +163,26 @@ pub async fn qr(State(cloud): State<Arc<Cloud>>, request: axum::extract::Request
         .build();
     ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peering_card_names_the_handle_and_the_key() {
+        let key = sovra_proto::SigningKeypair::generate(&mut sovra_proto::os_rng()).public();
+        let b64 = key.to_b64();
+        let encoded = b64
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        assert_eq!(
+            peering_uri("@alice.cloud", &key),
+            format!("sovra:peer?handle=%40alice.cloud&key={encoded}")
+        );
+        assert_eq!(
+            escape(r#"<a href="x">'&"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;"
+        );
+    }
+}
