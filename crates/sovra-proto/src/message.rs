@@ -34,6 +34,7 @@ pub struct MessageResponse {
 
 /// The sealed payload's plaintext (JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Payload {
     pub text: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -62,6 +63,7 @@ pub struct Payload {
 
 /// A request to run one of the receiver's exposed capabilities.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Call {
     pub capability: String,
     #[serde(default)]
@@ -70,6 +72,7 @@ pub struct Call {
 
 /// The outcome of one call: `ok` with an `output`, or not `ok` with an `error` reason.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CallResult {
     pub capability: String,
     pub ok: bool,
@@ -82,6 +85,7 @@ pub struct CallResult {
 /// How long the receiver may keep the content, and what for. Enforcement is the receiver's
 /// (docs/PROTOCOL.md §Data policy).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DataPolicy {
     pub retention: Retention,
     #[serde(default)]
@@ -99,6 +103,7 @@ impl Default for DataPolicy {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Retention {
     /// Delete when the conversation is closed.
     #[serde(rename = "session")]

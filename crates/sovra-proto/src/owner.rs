@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::message::{Call, Payload, Retention};
 use crate::whitelist::WhitelistEntry;
 
 /// Whether a handle shown to the owner belongs to the key beside it (§15.4).
@@ -197,4 +198,132 @@ pub struct WebPairing {
     pub code: String,
     pub path: String,
     pub expires_at: i64,
+}
+
+/// A conversation as the owner sees it (`GET /conversations`), with the peer's handle and its
+/// mark when the peer is whitelisted.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Conversation {
+    pub id: String,
+    pub peer_pubkey: String,
+    pub peer_handle: Option<String>,
+    pub handle_status: Option<HandleStatus>,
+    /// `initiator` or `responder`.
+    pub role: String,
+    pub topic: String,
+    /// `open` or `closed`.
+    pub state: String,
+    pub granted: Vec<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub next_send_seq: i64,
+}
+
+/// `GET /conversations`: newest first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Conversations {
+    pub conversations: Vec<Conversation>,
+}
+
+/// One message the cloud keeps, with the retention it is kept under.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Message {
+    pub conversation_id: String,
+    /// `in` or `out`.
+    pub direction: String,
+    pub seq: i64,
+    pub payload: Payload,
+    pub retention: Retention,
+    pub in_reply_to: Option<i64>,
+    /// Unix ms.
+    pub at: i64,
+}
+
+/// `GET /messages[?conversation=ID]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Messages {
+    pub messages: Vec<Message>,
+}
+
+/// `POST /conversations/{id}/close`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Closed {
+    pub closed: String,
+    /// False when it was closed already.
+    pub was_open: bool,
+}
+
+/// One delivery of the outbox.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OutboxEntry {
+    pub id: i64,
+    /// For `kind: action`, the action's id.
+    pub conversation_id: String,
+    pub seq: i64,
+    pub url: String,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    pub attempts: i64,
+    /// Unix ms.
+    pub next_attempt_at: i64,
+    pub created_at: i64,
+    pub last_error: Option<String>,
+    /// `d2d` or `action`.
+    pub kind: String,
+}
+
+/// `GET /outbox`: the latest deliveries.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Outbox {
+    pub outbox: Vec<OutboxEntry>,
+}
+
+/// `POST /outbox/{id}/cancel`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Cancelled {
+    pub cancelled: bool,
+}
+
+/// `POST /send`: text and calls to a peer (a conversation opens if none is), to one of its
+/// swarms, or as a reply.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SendRequest {
+    /// A handle or a key of a whitelisted peer.
+    pub to: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<Call>,
+    /// Default `session`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<String>,
+    /// Default `conversation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// The peer's swarm to address (the peer must grant `swarm:<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<String>,
+    /// The `seq` of the peer's message this answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
+}
+
+/// `POST /send`: where the message went.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Sent {
+    pub conversation_id: String,
+    pub seq: u64,
 }

@@ -215,10 +215,14 @@ pub fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
 }
 
 pub fn ms_to_time(ms: &Value) -> String {
-    ms.as_i64()
-        .and_then(|m| jiff::Timestamp::from_millisecond(m).ok())
+    ms.as_i64().map_or_else(|| "-".into(), time_of)
+}
+
+/// Unix milliseconds as an RFC 3339 time, for a human.
+pub fn time_of(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
         .map(sovra_proto::time::format)
-        .unwrap_or_else(|| "-".into())
+        .unwrap_or_else(|_| "-".into())
 }
 
 pub fn list(v: &Value) -> String {

@@ -11,7 +11,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use super::{actions, capabilities, peers, pending, relays, whoami};
+use super::{actions, capabilities, conversations, peers, pending, relays, whoami};
 
 /// Every refusal: `{"error": "<stable code>", "message": "<human sentence>"}` (§10).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -36,7 +36,9 @@ pub struct ErrorBody {
         peers::remove_peer, pending::list_pending, pending::approve_pending, pending::deny_pending,
         whoami::whoami, capabilities::list_capabilities, capabilities::expose_capability,
         capabilities::withdraw_capability, relays::list_relays, relays::add_relay,
-        relays::remove_relay, crate::web::pairing::create,
+        relays::remove_relay, crate::web::pairing::create, conversations::list_conversations,
+        conversations::list_messages, conversations::close_conversation, conversations::outbox,
+        conversations::cancel_outbox, conversations::send,
     ),
     components(schemas(ErrorBody)),
     tags(
@@ -45,6 +47,7 @@ pub struct ErrorBody {
         (name = "cloud", description = "The cloud itself"),
         (name = "relays", description = "The relays this cloud is reachable through (PROTOCOL.md §15.5)"),
         (name = "capabilities", description = "What the cloud exposes to peers, who still need a grant to call it"),
+        (name = "conversations", description = "Conversations, the messages kept, the outbox and sending (PROTOCOL.md §15.2)"),
         (name = "web", description = "Pairing a browser with the owner's web page (PROTOCOL.md §24)"),
     ),
 )]

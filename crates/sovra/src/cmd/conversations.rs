@@ -2,26 +2,34 @@
 
 use anyhow::Result;
 use serde_json::Value;
+use sovra_proto::owner::{
+    Cancelled, Closed, Conversation, Conversations, Message, Messages, Outbox,
+};
 
-use crate::cli::{Ctx, Exit, exit, ms_to_time};
+use crate::cli::{Ctx, Exit, exit, time_of, typed};
+
+async fn conversations(ctx: &Ctx) -> Result<(Value, Conversations)> {
+    let v = ctx.call("GET", "/conversations", None).await?;
+    let list = typed(&v)?;
+    Ok((v, list))
+}
 
 /// `sovra conversations`.
 pub async fn list(ctx: &Ctx) -> Result<()> {
-    let v = ctx.call("GET", "/conversations", None).await?;
-    ctx.print(&v, |v| {
-        let list = v["conversations"].as_array().cloned().unwrap_or_default();
-        if list.is_empty() {
+    let (v, list) = conversations(ctx).await?;
+    ctx.print(&v, |_| {
+        if list.conversations.is_empty() {
             println!("No conversations.");
         }
-        for c in list {
+        for c in &list.conversations {
             println!(
                 "{}  {:<20} {:<9} {:<6} since {}  topic: {}",
-                c["id"].as_str().unwrap_or(""),
-                c["peer_handle"].as_str().unwrap_or("?"),
-                c["role"].as_str().unwrap_or(""),
-                c["state"].as_str().unwrap_or(""),
-                ms_to_time(&c["created_at"]),
-                c["topic"].as_str().unwrap_or(""),
+                c.id,
+                c.peer_handle.as_deref().unwrap_or("?"),
+                c.role,
+                c.state,
+                time_of(c.created_at),
+                c.topic,
             );
         }
     });
@@ -31,29 +39,32 @@ pub async fn list(ctx: &Ctx) -> Result<()> {
 /// `sovra close PEER`.
 pub async fn close(ctx: &Ctx, peer: &str) -> Result<()> {
     let conv = find_conversation(ctx, peer).await?;
-    let id = conv["id"].as_str().unwrap_or_default().to_owned();
     let v = ctx
-        .call("POST", &format!("/conversations/{id}/close"), None)
+        .call("POST", &format!("/conversations/{}/close", conv.id), None)
         .await?;
-    ctx.print(&v, |_| println!("Closed conversation {id} with {peer}."));
+    let closed: Closed = typed(&v)?;
+    ctx.print(&v, |_| {
+        println!("Closed conversation {} with {peer}.", closed.closed)
+    });
     Ok(())
 }
 
-async fn find_conversation(ctx: &Ctx, peer: &str) -> Result<Value> {
-    let v = ctx.call("GET", "/conversations", None).await?;
-    v["conversations"]
-        .as_array()
-        .and_then(|l| {
-            l.iter()
-                .find(|c| {
-                    (c["peer_handle"] == peer || c["peer_pubkey"] == peer) && c["state"] == "open"
-                })
-                .or_else(|| {
-                    l.iter()
-                        .find(|c| c["peer_handle"] == peer || c["peer_pubkey"] == peer)
-                })
-                .cloned()
-        })
+fn with(c: &Conversation, peer: &str) -> bool {
+    c.peer_handle.as_deref() == Some(peer) || c.peer_pubkey == peer
+}
+
+/// The open conversation with `peer`, else the newest one.
+async fn find_conversation(ctx: &Ctx, peer: &str) -> Result<Conversation> {
+    let (_, list) = conversations(ctx).await?;
+    let all: Vec<Conversation> = list
+        .conversations
+        .into_iter()
+        .filter(|c| with(c, peer))
+        .collect();
+    all.iter()
+        .find(|c| c.state == "open")
+        .or_else(|| all.first())
+        .cloned()
         .ok_or_else(|| Exit(exit::NOT_FOUND, format!("no conversation with {peer}")).into())
 }
 
@@ -62,64 +73,66 @@ async fn find_conversation(ctx: &Ctx, peer: &str) -> Result<Value> {
 pub async fn log(ctx: &Ctx, peer: &str, context: bool, all: bool) -> Result<()> {
     if !all {
         let conv = find_conversation(ctx, peer).await?;
-        let v = log_one(ctx, &conv, context).await?;
-        ctx.print(&v, |v| print_log(v, &conv, peer));
+        let (v, messages, runs) = log_one(ctx, &conv, context).await?;
+        ctx.print(&v, |_| print_log(&messages, &runs, &conv, peer));
         return Ok(());
     }
-    let v = ctx.call("GET", "/conversations", None).await?;
-    let mut convs: Vec<Value> = v["conversations"]
-        .as_array()
+    let (_, list) = conversations(ctx).await?;
+    let mut convs: Vec<Conversation> = list
+        .conversations
         .into_iter()
-        .flatten()
-        .filter(|c| c["peer_handle"] == peer || c["peer_pubkey"] == peer)
-        .cloned()
+        .filter(|c| with(c, peer))
         .collect();
     if convs.is_empty() {
         return Err(Exit(exit::NOT_FOUND, format!("no conversation with {peer}")).into());
     }
-    convs.sort_by_key(|c| c["created_at"].as_i64());
+    convs.sort_by_key(|c| c.created_at);
     let mut logs = Vec::with_capacity(convs.len());
     for conv in &convs {
         logs.push(log_one(ctx, conv, context).await?);
     }
-    let v = serde_json::json!({ "conversations": logs });
+    let v = serde_json::json!({ "conversations": logs.iter().map(|l| &l.0).collect::<Vec<_>>() });
     ctx.print(&v, |_| {
-        for (log, conv) in logs.iter().zip(&convs) {
-            print_log(log, conv, peer);
+        for ((_, messages, runs), conv) in logs.iter().zip(&convs) {
+            print_log(messages, runs, conv, peer);
         }
     });
     Ok(())
 }
 
-/// One conversation's messages (and, with `context`, what brains were given).
-async fn log_one(ctx: &Ctx, conv: &Value, context: bool) -> Result<Value> {
-    let id = conv["id"].as_str().unwrap_or_default();
+/// One conversation's messages (and, with `context`, what brains were given), as JSON for
+/// `--json` and typed for people.
+async fn log_one(
+    ctx: &Ctx,
+    conv: &Conversation,
+    context: bool,
+) -> Result<(Value, Vec<Message>, Vec<Value>)> {
     let mut v = ctx
-        .call("GET", &format!("/messages?conversation={id}"), None)
+        .call("GET", &format!("/messages?conversation={}", conv.id), None)
         .await?;
+    let messages: Messages = typed(&v)?;
+    let mut runs = Vec::new();
     if context {
-        let runs = ctx
-            .call("GET", &format!("/conversations/{id}/context"), None)
+        let answer = ctx
+            .call("GET", &format!("/conversations/{}/context", conv.id), None)
             .await?;
-        v["runs"] = runs["runs"].clone();
+        runs = answer["runs"].as_array().cloned().unwrap_or_default();
+        v["runs"] = answer["runs"].clone();
     }
-    v["conversation"] = conv.clone();
-    Ok(v)
+    v["conversation"] = serde_json::to_value(conv)?;
+    Ok((v, messages.messages, runs))
 }
 
-fn print_log(v: &Value, conv: &Value, peer: &str) {
+fn print_log(messages: &[Message], runs: &[Value], conv: &Conversation, peer: &str) {
     println!(
         "Conversation {} with {peer} ({}), topic: {}",
-        conv["id"].as_str().unwrap_or(""),
-        conv["state"].as_str().unwrap_or(""),
-        conv["topic"].as_str().unwrap_or("")
+        conv.id, conv.state, conv.topic
     );
-    let runs = v["runs"].as_array().cloned().unwrap_or_default();
-    for m in v["messages"].as_array().cloned().unwrap_or_default() {
-        print_message(&m, peer);
+    for m in messages {
+        print_message(m, peer);
         let run = runs
             .iter()
-            .find(|r| m["direction"] == "in" && r["seq"] == m["seq"]);
+            .find(|r| m.direction == "in" && r["seq"] == m.seq);
         if let Some(run) = run {
             print_context(run);
         }
@@ -156,50 +169,37 @@ fn print_context(run: &Value) {
     }
 }
 
-pub(crate) fn print_message(m: &Value, peer: &str) {
-    let who = if m["direction"] == "in" { peer } else { "me" };
-    let reply = m["in_reply_to"]
-        .as_u64()
+pub(crate) fn print_message(m: &Message, peer: &str) {
+    let who = if m.direction == "in" { peer } else { "me" };
+    let reply = m
+        .in_reply_to
         .map(|s| format!(" (reply to {s})"))
         .unwrap_or_default();
+    let keep = serde_json::to_value(m.retention)
+        .ok()
+        .and_then(|r| r.as_str().map(str::to_owned))
+        .unwrap_or_default();
     println!(
-        "[{}] #{} {who}{reply} [keep: {}]: {}",
-        ms_to_time(&m["at"]),
-        m["seq"],
-        m["retention"].as_str().unwrap_or(""),
-        m["payload"]["text"].as_str().unwrap_or("")
+        "[{}] #{} {who}{reply} [keep: {keep}]: {}",
+        time_of(m.at),
+        m.seq,
+        m.payload.text
     );
-    if let Some(code) = m["payload"]["refusal"].as_str() {
+    if let Some(code) = &m.payload.refusal {
         println!("    refused: {code}");
     }
-    for c in m["payload"]["calls"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        println!(
-            "    call {} {}",
-            c["capability"].as_str().unwrap_or(""),
-            c["args"]
-        );
+    for c in &m.payload.calls {
+        println!("    call {} {}", c.capability, c.args);
     }
-    for r in m["payload"]["results"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        if r["ok"] == true {
-            println!(
-                "    result {}: {}",
-                r["capability"].as_str().unwrap_or(""),
-                r["output"]
-            );
-        } else {
-            println!(
+    for r in &m.payload.results {
+        match (r.ok, &r.output) {
+            (true, Some(output)) => println!("    result {}: {output}", r.capability),
+            (true, None) => println!("    result {}: null", r.capability),
+            (false, _) => println!(
                 "    result {}: error: {}",
-                r["capability"].as_str().unwrap_or(""),
-                r["error"].as_str().unwrap_or("")
-            );
+                r.capability,
+                r.error.as_deref().unwrap_or("")
+            ),
         }
     }
 }
@@ -207,20 +207,20 @@ pub(crate) fn print_message(m: &Value, peer: &str) {
 /// `sovra outbox list`: deliveries, newest first, with their state.
 pub async fn outbox(ctx: &Ctx) -> Result<()> {
     let v = ctx.call("GET", "/outbox", None).await?;
-    ctx.print(&v, |v| {
-        let items = v["outbox"].as_array().cloned().unwrap_or_default();
-        if items.is_empty() {
+    let outbox: Outbox = typed(&v)?;
+    ctx.print(&v, |_| {
+        if outbox.outbox.is_empty() {
             println!("The outbox is empty.");
         }
-        for i in items {
+        for i in &outbox.outbox {
             println!(
                 "{:>6}  {:<9} seq {:<5} attempts {:<3} next {}  {}",
-                i["id"],
-                i["state"].as_str().unwrap_or(""),
-                i["seq"],
-                i["attempts"],
-                ms_to_time(&i["next_attempt_at"]),
-                i["last_error"].as_str().unwrap_or(""),
+                i.id,
+                i.state,
+                i.seq,
+                i.attempts,
+                time_of(i.next_attempt_at),
+                i.last_error.as_deref().unwrap_or(""),
             );
         }
     });
@@ -232,6 +232,7 @@ pub async fn cancel(ctx: &Ctx, id: i64) -> Result<()> {
     let v = ctx
         .call("POST", &format!("/outbox/{id}/cancel"), None)
         .await?;
+    let _: Cancelled = typed(&v)?;
     ctx.print(&v, |_| println!("Delivery {id} cancelled."));
     Ok(())
 }

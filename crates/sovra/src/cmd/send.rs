@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+use sovra_proto::Call;
+use sovra_proto::owner::{Messages, Outbox, SendRequest, Sent};
+
 use super::conversations::print_message;
-use crate::cli::{Ctx, Exit, exit};
+use crate::cli::{Ctx, Exit, exit, typed};
 
 pub async fn run(ctx: &Ctx, args: SendArgs) -> Result<()> {
     let mut calls = Vec::new();
@@ -26,36 +29,38 @@ pub async fn run(ctx: &Ctx, args: SendArgs) -> Result<()> {
             (false, _) => calls.push(json!({"capability": value, "args": {}})),
         }
     }
-    let body = json!({
-        "to": args.peer,
-        "text": args.text,
-        "calls": calls,
-        "retention": args.retention,
-        "swarm": args.swarm,
-        "reply_to": args.reply_to,
-    });
-    let sent = ctx.call("POST", "/send", Some(body)).await?;
-    let conv = sent["conversation_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let seq = sent["seq"].as_u64().unwrap_or_default();
+    let calls: Vec<Call> = calls
+        .into_iter()
+        .map(serde_json::from_value)
+        .collect::<Result<_, _>>()?;
+    let request = SendRequest {
+        to: args.peer.clone(),
+        text: args.text.clone(),
+        calls,
+        retention: Some(serde_json::from_value(Value::String(
+            args.retention.clone(),
+        ))?),
+        swarm: args.swarm.clone(),
+        reply_to: args.reply_to,
+        ..SendRequest::default()
+    };
+    let sent: Sent = typed(
+        &ctx.call("POST", "/send", Some(serde_json::to_value(&request)?))
+            .await?,
+    )?;
+    let (conv, seq) = (sent.conversation_id, sent.seq);
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    let want_reply = !calls.is_empty() || args.wait_reply;
+    let want_reply = !request.calls.is_empty() || args.wait_reply;
     let mut spinner = Spinner::new(format!("delivering to {}", args.peer));
     // Delivery first (the outbox retries in the background), then the reply.
     loop {
-        let outbox = ctx.call("GET", "/outbox", None).await?;
-        let item = outbox["outbox"].as_array().and_then(|l| {
-            l.iter()
-                .find(|i| i["conversation_id"] == conv.as_str() && i["seq"] == seq)
-                .cloned()
-        });
-        let last_error = item
-            .as_ref()
-            .and_then(|i| i["last_error"].as_str())
-            .map(str::to_owned);
-        match item.as_ref().and_then(|i| i["state"].as_str()) {
+        let outbox: Outbox = typed(&ctx.call("GET", "/outbox", None).await?)?;
+        let item = outbox
+            .outbox
+            .into_iter()
+            .find(|i| i.conversation_id == conv && i.seq as u64 == seq);
+        let last_error = item.as_ref().and_then(|i| i.last_error.clone());
+        match item.as_ref().map(|i| i.state.as_str()) {
             Some("delivered") => break,
             Some("failed") => {
                 spinner.done();
@@ -111,65 +116,56 @@ pub async fn run(ctx: &Ctx, args: SendArgs) -> Result<()> {
     }
     spinner.label(format!("waiting for {}'s reply", args.peer));
     loop {
-        let msgs = ctx
-            .call("GET", &format!("/messages?conversation={conv}"), None)
-            .await?;
-        let reply = msgs["messages"].as_array().and_then(|l| {
-            l.iter()
-                .find(|m| m["direction"] == "in" && m["in_reply_to"] == seq)
-                .cloned()
-        });
+        let msgs: Messages = typed(
+            &ctx.call("GET", &format!("/messages?conversation={conv}"), None)
+                .await?,
+        )?;
+        let reply = msgs
+            .messages
+            .into_iter()
+            .find(|m| m.direction == "in" && m.in_reply_to == Some(seq as i64));
         if let Some(reply) = reply {
             spinner.done();
-            if let Some(code) = reply["payload"]["refusal"].as_str() {
-                ctx.print(&reply, |r| print_message(r, &args.peer));
+            let json = serde_json::to_value(&reply)?;
+            if let Some(code) = &reply.payload.refusal {
+                ctx.print(&json, |_| print_message(&reply, &args.peer));
                 return Err(Exit(
                     exit::REFUSED,
                     format!("{} did not act on it: {code}", args.peer),
                 )
                 .into());
             }
-            ctx.print(&reply, |r| {
+            ctx.print(&json, |_| {
                 // A plain answer prints plainly, and so do answers that are only text (a
                 // `chat` capability's `{"text": …}`); other call results are shown in full.
-                let results = r["payload"]["results"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let texts: Option<Vec<String>> = results
+                let texts: Option<Vec<String>> = reply
+                    .payload
+                    .results
                     .iter()
                     .map(|r| {
-                        let output = r["output"].as_object().filter(|o| o.len() == 1)?;
-                        (r["ok"] == true)
-                            .then(|| output.get("text")?.as_str().map(str::to_owned))?
+                        let output = r.output.as_ref()?.as_object().filter(|o| o.len() == 1)?;
+                        r.ok.then(|| output.get("text")?.as_str().map(str::to_owned))?
                     })
                     .collect();
                 match texts {
                     Some(texts) => {
-                        let said = r["payload"]["text"].as_str().unwrap_or("");
-                        for line in std::iter::once(said)
+                        for line in std::iter::once(reply.payload.text.as_str())
                             .filter(|t| !t.is_empty())
                             .chain(texts.iter().map(String::as_str))
                         {
                             println!("{line}");
                         }
                     }
-                    None => print_message(r, &args.peer),
+                    None => print_message(&reply, &args.peer),
                 }
             });
             // A call the peer refused (not granted, no such capability) is a refusal: exit 4.
-            let refused: Vec<String> = reply["payload"]["results"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|r| r["ok"] == false)
-                .map(|r| {
-                    format!(
-                        "{}: {}",
-                        r["capability"].as_str().unwrap_or(""),
-                        r["error"].as_str().unwrap_or("")
-                    )
-                })
+            let refused: Vec<String> = reply
+                .payload
+                .results
+                .iter()
+                .filter(|r| !r.ok)
+                .map(|r| format!("{}: {}", r.capability, r.error.as_deref().unwrap_or("")))
                 .collect();
             if !refused.is_empty() {
                 return Err(Exit(
