@@ -327,3 +327,108 @@ pub struct Sent {
     pub conversation_id: String,
     pub seq: u64,
 }
+
+/// A review-mode answer waiting for the owner (`GET /drafts`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Draft {
+    pub id: i64,
+    pub conversation_id: String,
+    /// The `seq` of the peer's message it answers.
+    pub in_reply_to: i64,
+    pub swarm: String,
+    pub payload: Payload,
+    /// `pending`.
+    pub state: String,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// `GET /drafts`: oldest first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Drafts {
+    pub drafts: Vec<Draft>,
+}
+
+/// `POST /drafts/{id}/send`: the owner's text instead of the draft's, if given.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SendDraft {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// `POST /drafts/{id}/send`: the reply it became.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DraftSent {
+    pub sent: i64,
+    pub conversation_id: String,
+    pub seq: u64,
+}
+
+/// `POST /drafts/{id}/discard`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DraftDiscarded {
+    pub discarded: i64,
+}
+
+/// One device of the cloud (`GET /devices`), with the artifacts that attached, detached or
+/// recovered it, oldest first, as signed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Device {
+    /// The device's key, standard base64.
+    pub device: String,
+    pub client_instance_id: String,
+    pub label: String,
+    /// `attached` or `detached`.
+    pub state: String,
+    pub artifacts: Vec<serde_json::Value>,
+}
+
+/// `GET /devices`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Devices {
+    pub devices: Vec<Device>,
+}
+
+/// The answers of `POST /devices/attach`, `/detach` and `/recover`: the client instance each
+/// changed (exactly one field is present).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceChanged {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detached: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<String>,
+}
+
+/// `POST /devices/attach`. The artifact travels as JSON: the node checks it against its JSON
+/// Schema before reading it (§19.4).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachDevice {
+    pub attachment: serde_json::Value,
+    pub device_certificate: crate::device::KeyCertificate,
+}
+
+/// `POST /devices/detach`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetachDevice {
+    pub detachment: serde_json::Value,
+}
+
+/// `POST /devices/recover`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverDevice {
+    pub recovery: serde_json::Value,
+}

@@ -12,16 +12,18 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sovra_http::JsonBody;
 use sovra_proto::PublicKey;
 use sovra_proto::client_instance::{Attachment, Bound, Detachment, Recovery};
-use sovra_proto::device::{KeyCertificate, PURPOSE_OWNER};
+use sovra_proto::device::PURPOSE_OWNER;
+use sovra_proto::owner::{self, AttachDevice, DetachDevice, DeviceChanged, Devices, RecoverDevice};
 
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 
-pub async fn list_devices(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/devices", tag = "devices", responses((status = 200, body = Devices), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
+pub async fn list_devices(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Devices>> {
     let mut out = Vec::new();
     for d in cloud.store.device_list().await? {
         let artifacts: Vec<Value> = cloud
@@ -31,17 +33,22 @@ pub async fn list_devices(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Val
             .into_iter()
             .filter_map(|(_, body)| serde_json::from_str(&body).ok())
             .collect();
-        out.push(json!({
-            "device": d.device,
-            "client_instance_id": sovra_proto::client_instance::client_instance_id(
+        out.push(owner::Device {
+            client_instance_id: sovra_proto::client_instance::client_instance_id(
                 &PublicKey::from_b64("device", &d.device)?,
             ),
-            "label": d.label,
-            "state": if d.revoked_at.is_some() { "detached" } else { "attached" },
-            "artifacts": artifacts,
-        }));
+            device: d.device,
+            label: d.label,
+            state: if d.revoked_at.is_some() {
+                "detached"
+            } else {
+                "attached"
+            }
+            .into(),
+            artifacts,
+        });
     }
-    Ok(Json(json!({ "devices": out })))
+    Ok(Json(Devices { devices: out }))
 }
 
 /// The schema check, then the typed parse.
@@ -69,17 +76,10 @@ fn ours(cloud: &Cloud, bound: &Bound) -> ApiResult<()> {
     Ok(())
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AttachBody {
-    attachment: Value,
-    device_certificate: KeyCertificate,
-}
-
 pub async fn attach(
     State(cloud): State<Arc<Cloud>>,
-    JsonBody(body): JsonBody<AttachBody>,
-) -> ApiResult<Json<Value>> {
+    JsonBody(body): JsonBody<AttachDevice>,
+) -> ApiResult<Json<DeviceChanged>> {
     let a: Attachment = artifact(
         sovra_proto::client_instance::ATTACHMENT_SCHEMA,
         &body.attachment,
@@ -107,7 +107,10 @@ pub async fn attach(
         )
         .await
         .map_err(duplicate)?;
-    Ok(Json(json!({ "attached": a.client_instance_id })))
+    Ok(Json(DeviceChanged {
+        attached: Some(a.client_instance_id),
+        ..DeviceChanged::default()
+    }))
 }
 
 /// An artifact id used twice is a replay, not a fault.
@@ -125,16 +128,10 @@ fn duplicate(e: sqlx::Error) -> ApiError {
     }
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DetachBody {
-    detachment: Value,
-}
-
 pub async fn detach(
     State(cloud): State<Arc<Cloud>>,
-    JsonBody(body): JsonBody<DetachBody>,
-) -> ApiResult<Json<Value>> {
+    JsonBody(body): JsonBody<DetachDevice>,
+) -> ApiResult<Json<DeviceChanged>> {
     let d: Detachment = artifact(
         sovra_proto::client_instance::DETACHMENT_SCHEMA,
         &body.detachment,
@@ -164,19 +161,16 @@ pub async fn detach(
         )
         .await
         .map_err(duplicate)?;
-    Ok(Json(json!({ "detached": d.client_instance_id })))
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecoverBody {
-    recovery: Value,
+    Ok(Json(DeviceChanged {
+        detached: Some(d.client_instance_id),
+        ..DeviceChanged::default()
+    }))
 }
 
 pub async fn recover(
     State(cloud): State<Arc<Cloud>>,
-    JsonBody(body): JsonBody<RecoverBody>,
-) -> ApiResult<Json<Value>> {
+    JsonBody(body): JsonBody<RecoverDevice>,
+) -> ApiResult<Json<DeviceChanged>> {
     let r: Recovery = artifact(
         sovra_proto::client_instance::RECOVERY_SCHEMA,
         &body.recovery,
@@ -218,5 +212,8 @@ pub async fn recover(
         )
         .await
         .map_err(duplicate)?;
-    Ok(Json(json!({ "recovered": r.client_instance_id })))
+    Ok(Json(DeviceChanged {
+        recovered: Some(r.client_instance_id),
+        ..DeviceChanged::default()
+    }))
 }

@@ -11,23 +11,34 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use sovra_proto::Payload;
+use sovra_proto::owner::{self, DraftDiscarded, DraftSent, Drafts, SendDraft};
 
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 use sovra_http::JsonBody;
 
-pub async fn list_drafts(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "drafts": cloud.store.drafts().await? })))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SendDraft {
-    #[serde(default)]
-    pub text: Option<String>,
+#[utoipa::path(get, path = "/drafts", tag = "drafts", responses((status = 200, body = Drafts), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
+pub async fn list_drafts(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Drafts>> {
+    let drafts = cloud
+        .store
+        .drafts()
+        .await?
+        .into_iter()
+        .map(|d| {
+            Ok(owner::Draft {
+                payload: serde_json::from_value(d.payload).map_err(ApiError::internal)?,
+                id: d.id,
+                conversation_id: d.conversation_id,
+                in_reply_to: d.in_reply_to,
+                swarm: d.swarm,
+                state: d.state,
+                created_at: d.created_at,
+            })
+        })
+        .collect::<ApiResult<_>>()?;
+    Ok(Json(Drafts { drafts }))
 }
 
 fn parse_id(id: &str) -> ApiResult<i64> {
@@ -35,11 +46,12 @@ fn parse_id(id: &str) -> ApiResult<i64> {
         .map_err(|_| ApiError::not_found("unknown_draft", format!("no pending draft {id}")))
 }
 
+#[utoipa::path(post, path = "/drafts/{id}/send", tag = "drafts", request_body = SendDraft, params(("id" = i64, Path)), responses((status = 200, body = DraftSent), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn send_draft(
     State(cloud): State<Arc<Cloud>>,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<SendDraft>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DraftSent>> {
     let id = parse_id(&id)?;
     let draft =
         cloud.store.draft(id).await?.ok_or_else(|| {
@@ -73,15 +85,18 @@ pub async fn send_draft(
     let seq = cloud
         .enqueue(&conv, &payload, None, Some(&draft.swarm))
         .await?;
-    Ok(Json(
-        json!({ "sent": id, "conversation_id": conv.id, "seq": seq }),
-    ))
+    Ok(Json(DraftSent {
+        sent: id,
+        conversation_id: conv.id,
+        seq,
+    }))
 }
 
+#[utoipa::path(post, path = "/drafts/{id}/discard", tag = "drafts", params(("id" = i64, Path)), responses((status = 200, body = DraftDiscarded), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn discard_draft(
     State(cloud): State<Arc<Cloud>>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DraftDiscarded>> {
     let id = parse_id(&id)?;
     if !cloud.store.settle_draft(id, "discarded").await? {
         return Err(ApiError::not_found(
@@ -89,7 +104,7 @@ pub async fn discard_draft(
             format!("no pending draft {id}"),
         ));
     }
-    Ok(Json(json!({ "discarded": id })))
+    Ok(Json(DraftDiscarded { discarded: id }))
 }
 
 pub async fn events(State(cloud): State<Arc<Cloud>>) -> impl axum::response::IntoResponse {

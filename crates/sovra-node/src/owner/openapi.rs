@@ -11,7 +11,9 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use super::{actions, capabilities, conversations, peers, pending, relays, whoami};
+use super::{
+    actions, capabilities, conversations, devices, drafts, peers, pending, relays, whoami,
+};
 
 /// Every refusal: `{"error": "<stable code>", "message": "<human sentence>"}` (§10).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -38,7 +40,8 @@ pub struct ErrorBody {
         capabilities::withdraw_capability, relays::list_relays, relays::add_relay,
         relays::remove_relay, crate::web::pairing::create, conversations::list_conversations,
         conversations::list_messages, conversations::close_conversation, conversations::outbox,
-        conversations::cancel_outbox, conversations::send,
+        conversations::cancel_outbox, conversations::send, drafts::list_drafts,
+        drafts::send_draft, drafts::discard_draft, devices::list_devices,
     ),
     components(schemas(ErrorBody)),
     tags(
@@ -48,6 +51,8 @@ pub struct ErrorBody {
         (name = "relays", description = "The relays this cloud is reachable through (PROTOCOL.md §15.5)"),
         (name = "capabilities", description = "What the cloud exposes to peers, who still need a grant to call it"),
         (name = "conversations", description = "Conversations, the messages kept, the outbox and sending (PROTOCOL.md §15.2)"),
+        (name = "drafts", description = "Review-mode answers waiting for the owner (PROTOCOL.md §18)"),
+        (name = "devices", description = "The cloud's devices (PROTOCOL.md §19.4)"),
         (name = "web", description = "Pairing a browser with the owner's web page (PROTOCOL.md §24)"),
     ),
 )]

@@ -4,13 +4,17 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sovra_proto::client_instance::{Attachment, Detachment, Recovery, client_instance_id};
 use sovra_proto::device::{KeyCertificate, PURPOSE_OWNER};
 use sovra_proto::keyfile::{self, KeyRole};
 use sovra_proto::{PublicKey, SigningKeypair, os_rng};
 
-use crate::cli::Ctx;
+use sovra_proto::owner::{
+    AttachDevice, DetachDevice, Device, DeviceChanged, Devices, RecoverDevice,
+};
+
+use crate::cli::{Ctx, typed};
 
 fn fresh_ids() -> (String, String) {
     let id = || {
@@ -50,21 +54,18 @@ async fn node_id(ctx: &Ctx) -> Result<PublicKey> {
 }
 
 /// The device named by its key or client-instance id, with its artifacts.
-async fn find(ctx: &Ctx, which: &str) -> Result<Value> {
-    let list = ctx.call("GET", "/devices", None).await?;
-    list["devices"]
-        .as_array()
+async fn find(ctx: &Ctx, which: &str) -> Result<Device> {
+    let list: Devices = typed(&ctx.call("GET", "/devices", None).await?)?;
+    list.devices
         .into_iter()
-        .flatten()
-        .find(|d| d["device"] == which || d["client_instance_id"] == which)
-        .cloned()
+        .find(|d| d.device == which || d.client_instance_id == which)
         .ok_or_else(|| anyhow::anyhow!("no device {which} in this cloud"))
 }
 
 /// The device's newest artifact carrying `id_field` (an attachment, a detachment).
-fn last_artifact(device: &Value, id_field: &str) -> Option<Value> {
-    device["artifacts"]
-        .as_array()?
+fn last_artifact(device: &Device, id_field: &str) -> Option<Value> {
+    device
+        .artifacts
         .iter()
         .rev()
         .find(|a| a.get(id_field).is_some())
@@ -90,9 +91,13 @@ pub async fn attach(
         .call(
             "POST",
             "/devices/attach",
-            Some(json!({"attachment": attachment, "device_certificate": certificate})),
+            Some(serde_json::to_value(AttachDevice {
+                attachment: serde_json::to_value(&attachment)?,
+                device_certificate: certificate,
+            })?),
         )
         .await?;
+    let _: DeviceChanged = typed(&v)?;
     Ok((device, v))
 }
 
@@ -100,14 +105,10 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<()> {
     match command {
         DeviceCommand::List => {
             let v = ctx.call("GET", "/devices", None).await?;
-            ctx.print(&v, |v| {
-                for d in v["devices"].as_array().into_iter().flatten() {
-                    println!(
-                        "{}  {:<10} {}",
-                        d["client_instance_id"].as_str().unwrap_or(""),
-                        d["label"].as_str().unwrap_or(""),
-                        d["state"].as_str().unwrap_or(""),
-                    );
+            let list: Devices = typed(&v)?;
+            ctx.print(&v, |_| {
+                for d in &list.devices {
+                    println!("{}  {:<10} {}", d.client_instance_id, d.label, d.state);
                 }
             });
         }
@@ -160,9 +161,12 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<()> {
                 .call(
                     "POST",
                     "/devices/detach",
-                    Some(json!({"detachment": detachment})),
+                    Some(serde_json::to_value(DetachDevice {
+                        detachment: serde_json::to_value(&detachment)?,
+                    })?),
                 )
                 .await?;
+            let _: DeviceChanged = typed(&v)?;
             ctx.print(&v, |_| println!("Detached {device} ({reason})."));
         }
         DeviceCommand::Recover { device } => {
@@ -186,9 +190,12 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<()> {
                 .call(
                     "POST",
                     "/devices/recover",
-                    Some(json!({"recovery": recovery})),
+                    Some(serde_json::to_value(RecoverDevice {
+                        recovery: serde_json::to_value(&recovery)?,
+                    })?),
                 )
                 .await?;
+            let _: DeviceChanged = typed(&v)?;
             ctx.print(&v, |_| println!("Recovered {device}."));
         }
     }

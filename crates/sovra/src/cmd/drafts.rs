@@ -1,46 +1,45 @@
 //! `sovra drafts list|send ID [--text …]|discard ID`: review-mode answers waiting for you.
 
 use anyhow::Result;
-use serde_json::json;
+use sovra_proto::owner::{DraftDiscarded, DraftSent, Drafts, SendDraft};
 
-use crate::cli::{Ctx, ms_to_time};
+use crate::cli::{Ctx, time_of, typed};
 
 pub async fn run(ctx: &Ctx, command: DraftsCommand) -> Result<()> {
     match command {
         DraftsCommand::List => {
             let v = ctx.call("GET", "/drafts", None).await?;
-            ctx.print(&v, |v| {
-                let drafts = v["drafts"].as_array().cloned().unwrap_or_default();
-                if drafts.is_empty() {
+            let list: Drafts = typed(&v)?;
+            ctx.print(&v, |_| {
+                if list.drafts.is_empty() {
                     println!("No drafts waiting.");
                 }
-                for d in drafts {
+                for d in &list.drafts {
                     println!(
                         "{}  [{}] swarm {} answering #{} of {}: {}",
-                        d["id"],
-                        ms_to_time(&d["created_at"]),
-                        d["swarm"].as_str().unwrap_or(""),
-                        d["in_reply_to"],
-                        d["conversation_id"].as_str().unwrap_or(""),
-                        d["payload"]["text"].as_str().unwrap_or(""),
+                        d.id,
+                        time_of(d.created_at),
+                        d.swarm,
+                        d.in_reply_to,
+                        d.conversation_id,
+                        d.payload.text,
                     );
                 }
             });
         }
         DraftsCommand::Send { id, text } => {
+            let body = serde_json::to_value(SendDraft { text })?;
             let v = ctx
-                .call(
-                    "POST",
-                    &format!("/drafts/{id}/send"),
-                    Some(json!({ "text": text })),
-                )
+                .call("POST", &format!("/drafts/{id}/send"), Some(body))
                 .await?;
-            ctx.print(&v, |v| println!("Sent draft {id} as message {}.", v["seq"]));
+            let sent: DraftSent = typed(&v)?;
+            ctx.print(&v, |_| println!("Sent draft {id} as message {}.", sent.seq));
         }
         DraftsCommand::Discard { id } => {
             let v = ctx
                 .call("POST", &format!("/drafts/{id}/discard"), None)
                 .await?;
+            let _: DraftDiscarded = typed(&v)?;
             ctx.print(&v, |_| println!("Discarded draft {id}."));
         }
     }
