@@ -711,7 +711,12 @@ async fn inheritance_warns_then_seals_and_hands_the_cloud_to_its_heirs() {
     let status = alice
         .ok("PUT", "/heirs", Some(json!({ "policy": policy })))
         .await;
-    let fires_at = status["fires_at"].as_i64().unwrap();
+    let fires_at = status["fires_at"]
+        .as_str()
+        .unwrap()
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_millisecond();
     let now = jiff::Timestamp::now().as_millisecond();
     assert!(
         (fires_at - now - 30 * 86_400_000).abs() < 60_000,

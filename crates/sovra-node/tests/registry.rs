@@ -723,7 +723,12 @@ async fn high_trust_operations_need_the_device_and_the_phone() {
     // Both factors: the owner's device with a fresh code.
     let fresh = reg.proof(&alice, phone).await;
     let opened = alice.ok("POST", "/elevation", Some(fresh.clone())).await;
-    let until = opened["elevated_until"].as_i64().unwrap();
+    let until = opened["elevated_until"]
+        .as_str()
+        .unwrap()
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_millisecond();
     let now = jiff::Timestamp::now().as_millisecond();
     assert!(
         until > now && until <= now + 15 * 60 * 1000 + 1000,

@@ -32,7 +32,9 @@ pub struct Peer {
     pub handle_status: HandleStatus,
     /// The registry the entry was resolved through and follows.
     pub registry: Option<String>,
-    /// When that registry last confirmed the key, unix ms.
+    /// When that registry last confirmed the key, RFC 3339.
+    #[serde(with = "crate::time::as_rfc3339_opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub checked_at: Option<i64>,
     pub relays: Vec<String>,
     /// The swarm that answers this peer.
@@ -86,7 +88,9 @@ pub struct PendingRequest {
     pub peer_pubkey: String,
     pub peer_handle: Option<String>,
     pub topic: String,
-    /// Unix ms.
+    /// RFC 3339 (§15).
+    #[serde(with = "crate::time::as_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub received_at: i64,
     pub state: String,
     /// `handshake` (a stranger knocked) or `key_reset` (§15.4).
@@ -191,12 +195,14 @@ pub struct NewWebPairing {
 }
 
 /// The pairing code, shown once; `path` (below the cloud's base URL) is the page that spends
-/// it; `expires_at` in unix milliseconds.
+/// it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebPairing {
     pub code: String,
     pub path: String,
+    #[serde(with = "crate::time::as_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub expires_at: i64,
 }
 
@@ -215,9 +221,15 @@ pub struct Conversation {
     /// `open` or `closed`.
     pub state: String,
     pub granted: Vec<String>,
-    /// Unix ms.
+    /// RFC 3339 (§15).
+    #[serde(with = "crate::time::as_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: i64,
+    #[serde(with = "crate::time::as_rfc3339_opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<i64>,
+    #[serde(with = "crate::time::as_rfc3339_opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub closed_at: Option<i64>,
     pub next_send_seq: i64,
 }
@@ -240,7 +252,9 @@ pub struct Message {
     pub payload: Payload,
     pub retention: Retention,
     pub in_reply_to: Option<i64>,
-    /// Unix ms.
+    /// RFC 3339 (§15).
+    #[serde(with = "crate::time::as_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: i64,
 }
 
@@ -272,8 +286,12 @@ pub struct OutboxEntry {
     /// `pending`, `delivered` or `failed`.
     pub state: String,
     pub attempts: i64,
-    /// Unix ms.
+    /// RFC 3339 (§15).
+    #[serde(with = "crate::time::as_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub next_attempt_at: i64,
+    #[serde(with = "crate::time::as_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: i64,
     pub last_error: Option<String>,
     /// `d2d` or `action`.
@@ -340,7 +358,9 @@ pub struct Draft {
     pub payload: Payload,
     /// `pending`.
     pub state: String,
-    /// Unix ms.
+    /// RFC 3339 (§15).
+    #[serde(with = "crate::time::as_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: i64,
 }
 

@@ -214,8 +214,13 @@ pub fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
     serde_json::from_value(v.clone()).context("the node's answer is not what this CLI expects")
 }
 
-pub fn ms_to_time(ms: &Value) -> String {
-    ms.as_i64().map_or_else(|| "-".into(), time_of)
+/// A time of an answer for a human: the owner API's RFC 3339 text as it is, or unix
+/// milliseconds (the registry operator's tables) formatted.
+pub fn time_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        v => v.as_i64().map_or_else(|| "-".into(), time_of),
+    }
 }
 
 /// Unix milliseconds as an RFC 3339 time, for a human.

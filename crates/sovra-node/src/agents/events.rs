@@ -52,6 +52,7 @@ pub struct Event {
     /// Why (`waiting`, `brain_error`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    #[serde(serialize_with = "sovra_proto::time::as_rfc3339::serialize")]
     pub at: i64,
 }
 

@@ -29,12 +29,24 @@ pub const WARN_BEFORE_MS: i64 = 7 * DAY_MS;
 pub struct HeirsStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<InheritancePolicy>,
-    /// The owner's last activity and when the switch fires without more (unix ms).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The owner's last activity and when the switch fires without more (RFC 3339).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "sovra_proto::time::as_rfc3339_opt"
+    )]
     pub active_at: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "sovra_proto::time::as_rfc3339_opt"
+    )]
     pub fires_at: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "sovra_proto::time::as_rfc3339_opt"
+    )]
     pub fired_at: Option<i64>,
 }
 

@@ -60,8 +60,12 @@ pub struct ElevationStatus {
     pub two_factor: bool,
     /// `phone` (the cloud has a registration), `second_device` (another device is attached).
     pub factors: Vec<String>,
-    /// Until when the asking device is elevated (unix ms), if it is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Until when the asking device is elevated (RFC 3339), if it is.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "sovra_proto::time::as_rfc3339_opt"
+    )]
     pub elevated_until: Option<i64>,
 }
 
@@ -155,7 +159,9 @@ pub async fn by_phone(
     JsonBody(proof): JsonBody<PhoneProof>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let until = cloud.elevate_by_phone(device, proof).await?;
-    Ok(Json(serde_json::json!({ "elevated_until": until })))
+    Ok(Json(
+        serde_json::json!({ "elevated_until": sovra_proto::time::format_ms(until) }),
+    ))
 }
 
 pub async fn approve(
@@ -183,9 +189,10 @@ pub async fn approve(
         ));
     }
     let until = cloud.elevate(device, now_ms() + WINDOW_MS);
-    Ok(Json(
-        serde_json::json!({ "device": device.to_b64(), "elevated_until": until }),
-    ))
+    Ok(Json(serde_json::json!({
+        "device": device.to_b64(),
+        "elevated_until": sovra_proto::time::format_ms(until),
+    })))
 }
 
 pub async fn drop_elevation(

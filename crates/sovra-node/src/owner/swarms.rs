@@ -160,7 +160,7 @@ async fn view(cloud: &Cloud, row: &SwarmRow) -> ApiResult<Value> {
         "tokens": cloud.store.agent_token_count(&row.name).await?,
         "capabilities": capabilities,
         "peers": peers,
-        "created_at": row.created_at,
+        "created_at": sovra_proto::time::format_ms(row.created_at),
     }))
 }
 

@@ -17,6 +17,7 @@ pub struct BrainRun {
     pub answer: Option<String>,
     pub error: Option<String>,
     pub retention: String,
+    #[serde(serialize_with = "sovra_proto::time::as_rfc3339::serialize")]
     pub at: i64,
 }
 
@@ -42,6 +43,7 @@ pub struct Draft {
     pub swarm: String,
     pub payload: serde_json::Value,
     pub state: String,
+    #[serde(serialize_with = "sovra_proto::time::as_rfc3339::serialize")]
     pub created_at: i64,
 }
 

@@ -17,6 +17,7 @@ pub struct InheritedRow {
     pub cloud: String,
     pub handle: Option<String>,
     pub grant: String,
+    #[serde(serialize_with = "sovra_proto::time::as_rfc3339::serialize")]
     pub received_at: i64,
 }
 

@@ -13,6 +13,7 @@ pub struct PinnedRegistry {
     pub url: String,
     pub registry_key: String,
     pub domain: String,
+    #[serde(serialize_with = "sovra_proto::time::as_rfc3339::serialize")]
     pub pinned_at: i64,
 }
 
@@ -21,8 +22,10 @@ pub struct PinnedRegistry {
 pub struct Registration {
     pub registry_url: String,
     pub handle: String,
+    #[serde(serialize_with = "sovra_proto::time::as_rfc3339::serialize")]
     pub registered_at: i64,
     pub record_issued_at: String,
+    #[serde(serialize_with = "sovra_proto::time::as_rfc3339::serialize")]
     pub last_heartbeat: i64,
 }
 

@@ -220,7 +220,9 @@ impl Store {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct NymRow {
     pub nym: String,
+    #[serde(serialize_with = "sovra_proto::time::as_rfc3339::serialize")]
     pub created_at: i64,
+    #[serde(serialize_with = "sovra_proto::time::as_rfc3339_opt::serialize")]
     pub retired_at: Option<i64>,
 }
 

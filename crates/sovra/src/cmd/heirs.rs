@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sovra_proto::inheritance::{Heir, HeirGrant, InheritanceClaim, InheritancePolicy};
 use sovra_proto::migration::{Unlock, open_bundle};
 
-use crate::cli::{Ctx, ms_to_time};
+use crate::cli::{Ctx, time_text};
 
 /// Days in `180d` or `180`.
 pub fn parse_days(text: &str) -> Result<u64, String> {
@@ -70,7 +70,7 @@ pub async fn run(ctx: &Ctx, command: HeirsCommand) -> Result<()> {
                     println!(
                         "after {} days without you; fires {}{}",
                         v["policy"]["inactive_days"],
-                        ms_to_time(&v["fires_at"]),
+                        time_text(&v["fires_at"]),
                         if v["fired_at"].is_null() {
                             ""
                         } else {
@@ -109,7 +109,7 @@ pub async fn run(ctx: &Ctx, command: HeirsCommand) -> Result<()> {
             ctx.print(&v, |v| {
                 println!(
                     "{handle} inherits ({grant}) if you do not use this cloud for {days} days (next: {}).",
-                    ms_to_time(&v["fires_at"])
+                    time_text(&v["fires_at"])
                 )
             });
         }
@@ -148,7 +148,7 @@ pub async fn run(ctx: &Ctx, command: HeirsCommand) -> Result<()> {
                             .as_str()
                             .unwrap_or(i["cloud"].as_str().unwrap_or("")),
                         i["grant"].as_str().unwrap_or(""),
-                        ms_to_time(&i["received_at"])
+                        time_text(&i["received_at"])
                     );
                 }
             });

@@ -102,7 +102,7 @@ pub async fn run(ctx: &Ctx, command: HostCommand) -> Result<()> {
                 for r in &reports {
                     println!(
                         "{}  {:<8} {}  {}{}",
-                        crate::cli::ms_to_time(&json!(r.at)),
+                        crate::cli::time_text(&json!(r.at)),
                         r.subject_kind,
                         r.subject,
                         r.reason,
@@ -260,7 +260,7 @@ async fn status(ctx: &Ctx) -> Result<()> {
                 c["bytes"],
                 c["devices"],
                 c["messages_last_day"],
-                crate::cli::ms_to_time(&c["last_activity_at"]),
+                crate::cli::time_text(&c["last_activity_at"]),
             );
         }
         println!("invites: {waiting} waiting, {used} used");

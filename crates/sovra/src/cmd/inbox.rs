@@ -5,7 +5,7 @@
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::cli::{Ctx, client_error, ms_to_time};
+use crate::cli::{Ctx, client_error, time_text};
 
 pub async fn run(ctx: &Ctx) -> Result<()> {
     let owner = ctx.owner()?;
@@ -48,7 +48,7 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
 /// One readable line per event.
 fn describe(e: &Value) -> String {
     let s = |k: &str| e[k].as_str().unwrap_or("").to_owned();
-    let when = ms_to_time(&e["at"]);
+    let when = time_text(&e["at"]);
     let who = e["peer"].as_str().unwrap_or("?");
     match e["kind"].as_str().unwrap_or("") {
         "message" => format!("[{when}] {who} → {}: {}", s("swarm"), s("text")),

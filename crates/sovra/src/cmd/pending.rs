@@ -3,7 +3,7 @@
 use anyhow::Result;
 use serde_json::json;
 
-use crate::cli::{Ctx, encode, ms_to_time, typed};
+use crate::cli::{Ctx, encode, time_text, typed};
 use sovra_proto::owner::{HandleStatus, PendingPage};
 
 pub async fn run(ctx: &Ctx, command: PendingCommand) -> Result<()> {
@@ -36,7 +36,7 @@ pub async fn run(ctx: &Ctx, command: PendingCommand) -> Result<()> {
                         p.id,
                         p.peer_handle.as_deref().unwrap_or("(no handle)"),
                         key.map(|k| k.fingerprint()).unwrap_or_default(),
-                        ms_to_time(&p.received_at.into()),
+                        time_text(&p.received_at.into()),
                         p.topic,
                     );
                 }

@@ -180,7 +180,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     t.step(
         "registry",
         "started a registry (SMS codes go to its console)",
-        json!({"command": "sovra registry serve --sms console", "url": registry.url, "registry key": registry.key}),
+        json!({"command": "sovra registry serve --sms console", "url": registry.url, "registry_key": registry.key}),
     );
     let relay_dir = root.join("relay");
     let relay_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -335,7 +335,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         json!({"command": "sovra peer add @bob.cloud   (bob: sovra peer add @alice.cloud --allow WordCount)", 
             "alice resolved @bob.cloud to": bob_seen["lookup"]["fingerprint"],
             "bob resolved @alice.cloud to": alice_seen["lookup"]["fingerprint"],
-            "safety code both read aloud": bob_seen["lookup"]["safety_code"],
+            "safety_code": bob_seen["lookup"]["safety_code"],
         }),
     );
 
@@ -437,7 +437,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     t.step(
         "bob's agent",
         "answered alice's plain messages itself, the second from memory of the first",
-        json!({ "first answer": hello["payload"]["text"], "asked for her name": said }),
+        json!({ "first_answer": hello["payload"]["text"], "asked_for_her_name": said }),
     );
 
     let refused = mallory
@@ -468,7 +468,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         "mallory",
         "a stranger's handshake was refused and waits for bob's decision",
         json!({"command": "sovra pending list && sovra pending deny <id>",
-            "mallory saw": refused.err().map(|e| e.to_string()),
+            "mallory_saw": refused.err().map(|e| e.to_string()),
             "bob's pending requests": waiting.len(),
         }),
     );
@@ -506,9 +506,9 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         "alice",
         "rotated her key; bob's node verified the rotation at the registry and followed, grant kept",
         json!({"command": "sovra rotate --phone …", 
-            "new fingerprint": rotated["fingerprint"],
+            "new_fingerprint": rotated["fingerprint"],
             "bob's entry now": entry["fingerprint"],
-            "bob still lets her call": entry["entry"]["allowed_capabilities"],
+            "bob_still_lets_her_call": entry["entry"]["allowed_capabilities"],
             "result": again["payload"]["results"][0]["output"],
         }),
     );
@@ -587,7 +587,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         "relay",
         "carried bob's traffic and stored only ciphertext",
         json!({
-            "relay files": format!("{} KiB", stored.len() / 1024),
+            "relay_files": format!("{} KiB", stored.len() / 1024),
             "plaintexts searched for, none found": secrets,
             "alice's node files searched for bob's soul and notes markers": "none found",
         }),

@@ -60,11 +60,8 @@ pub async fn elevate(
         (None, None, false) => ctx.call("GET", "/elevation", None).await?,
     };
     ctx.print(&v, |v| {
-        if let Some(until) = v["elevated_until"].as_i64() {
-            println!(
-                "Elevated until {} (high-trust operations allowed).",
-                crate::cli::ms_to_time(&json!(until))
-            );
+        if let Some(until) = v["elevated_until"].as_str() {
+            println!("Elevated until {until} (high-trust operations allowed).");
         } else if v["elevated"] == false {
             println!("This device's elevated window is closed.");
         } else {
@@ -321,8 +318,8 @@ pub async fn admin(
                         "{:<32} {}  created {}  active {}{}",
                         c["handle"].as_str().unwrap_or(""),
                         c["key"].as_str().unwrap_or(""),
-                        crate::cli::ms_to_time(&c["created_at"]),
-                        crate::cli::ms_to_time(&c["last_active_at"]),
+                        crate::cli::time_text(&c["created_at"]),
+                        crate::cli::time_text(&c["last_active_at"]),
                         c["suspended"]
                             .as_str()
                             .map(|r| format!("  SUSPENDED: {r}"))

@@ -98,7 +98,7 @@ pub fn run(home: Option<PathBuf>, json: bool) -> Result<()> {
         json!({
             "pubkey": alice.public().to_human(),
             "daemon_id": alice.public().daemon_id(),
-            "key file": home.join("alice/cloud.key").display().to_string() + " (mode 0600)",
+            "key_file": home.join("alice/cloud.key").display().to_string() + " (mode 0600)",
         }),
     );
     t.step(
@@ -166,7 +166,7 @@ pub fn run(home: Option<PathBuf>, json: bool) -> Result<()> {
         "sent a handshake (intro sealed to Bob's X25519 key)",
         json!({
             "conversation_id": request.conversation_id,
-            "sealed_intro bytes": request.sealed_intro.len() * 3 / 4,
+            "sealed_intro_bytes": request.sealed_intro.len() * 3 / 4,
         }),
     );
 
@@ -224,7 +224,7 @@ pub fn run(home: Option<PathBuf>, json: bool) -> Result<()> {
         "alice",
         "sent message seq 1 with a WordCount call",
         json!({
-            "what a relay sees": format!("{}…", &wire[..wire.len().min(120)]),
+            "what_a_relay_sees": format!("{}…", &wire[..wire.len().min(120)]),
         }),
     );
 
@@ -316,7 +316,7 @@ pub fn run(home: Option<PathBuf>, json: bool) -> Result<()> {
         "refused what must be refused",
         json!({
             "replayed seq 1": replay,
-            "tampered ciphertext": tamper,
+            "tampered_ciphertext": tamper,
             "unknown peer's handshake": reason,
         }),
     );

@@ -87,8 +87,9 @@ async function elevate() {
   panel.replaceChildren(...parts);
 }
 
-function when(ms) {
-  return ms ? new Date(ms).toLocaleString() : "";
+/** An RFC 3339 time of the owner API, in the reader's own clock and words. */
+function when(time) {
+  return time ? new Date(time).toLocaleString() : "";
 }
 
 function mark(status) {
