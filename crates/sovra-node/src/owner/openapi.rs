@@ -12,7 +12,7 @@ use serde::Serialize;
 use utoipa::OpenApi;
 
 use super::{
-    actions, capabilities, conversations, devices, drafts, peers, pending, relays, whoami,
+    actions, capabilities, conversations, devices, drafts, peers, pending, relays, swarms, whoami,
 };
 
 /// Every refusal: `{"error": "<stable code>", "message": "<human sentence>"}` (§10).
@@ -41,7 +41,10 @@ pub struct ErrorBody {
         relays::remove_relay, crate::web::pairing::create, conversations::list_conversations,
         conversations::list_messages, conversations::close_conversation, conversations::outbox,
         conversations::cancel_outbox, conversations::send, drafts::list_drafts,
-        drafts::send_draft, drafts::discard_draft, devices::list_devices,
+        drafts::send_draft, drafts::discard_draft, devices::list_devices, swarms::list_swarms,
+        swarms::create_swarm, swarms::get_swarm, swarms::update_swarm, swarms::remove_swarm,
+        swarms::get_soul, swarms::put_soul, swarms::get_memory, swarms::put_memory,
+        swarms::create_token, swarms::revoke_tokens,
     ),
     components(schemas(ErrorBody)),
     tags(
@@ -53,6 +56,7 @@ pub struct ErrorBody {
         (name = "conversations", description = "Conversations, the messages kept, the outbox and sending (PROTOCOL.md §15.2)"),
         (name = "drafts", description = "Review-mode answers waiting for the owner (PROTOCOL.md §18)"),
         (name = "devices", description = "The cloud's devices (PROTOCOL.md §19.4)"),
+        (name = "swarms", description = "Swarms, their souls, notes and agent tokens (PROTOCOL.md §18)"),
         (name = "web", description = "Pairing a browser with the owner's web page (PROTOCOL.md §24)"),
     ),
 )]

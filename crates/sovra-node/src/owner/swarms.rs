@@ -15,9 +15,11 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use sovra_proto::message::validate_swarm_name;
+use sovra_proto::owner::{
+    AgentToken, CreateSwarm, NewText, Swarm, SwarmRemoved, SwarmSettings, SwarmText, Swarms,
+    TextSaved, TokensRevoked,
+};
 
 use crate::agents::api::new_token;
 use crate::agents::brain::{ApiKeySource, BrainConfig};
@@ -31,42 +33,6 @@ use sovra_http::JsonBody;
 pub const MAX_SWARMS: usize = 64;
 /// Most live agent tokens per swarm.
 pub const MAX_TOKENS: i64 = 16;
-
-/// Settings a create or a change may carry; absent fields keep their value (or the default).
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SwarmSettings {
-    #[serde(default)]
-    pub mode: Option<String>,
-    #[serde(default)]
-    pub brain: Option<BrainConfig>,
-    /// An `openai` brain's API key, kept in the swarm's 0600 `api-key` file (never in the
-    /// database); the brain then reads it from there.
-    #[serde(default)]
-    pub api_key: Option<String>,
-    #[serde(default)]
-    pub budget_per_day: Option<i64>,
-    #[serde(default)]
-    pub max_auto_turns: Option<i64>,
-    #[serde(default)]
-    pub memory_messages: Option<i64>,
-    #[serde(default)]
-    pub memory_chars: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateSwarm {
-    pub name: String,
-    #[serde(flatten)]
-    pub settings: SwarmSettings,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TextBody {
-    pub text: String,
-}
 
 fn range(field: &str, v: Option<i64>, lo: i64, hi: i64) -> ApiResult<Option<i64>> {
     match v {
@@ -84,7 +50,11 @@ async fn apply(cloud: &Cloud, row: &mut SwarmRow, settings: SwarmSettings) -> Ap
             .ok_or_else(|| ApiError::bad_request("mode must be auto, review or off"))?;
         row.mode = mode.as_str().to_owned();
     }
-    let mut brain = settings.brain;
+    let mut brain: Option<BrainConfig> = settings
+        .brain
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("brain: {e}")))?;
     if let Some(key) = settings.api_key {
         if key.is_empty() || key.len() > 4096 || key.contains(['\n', '\r']) {
             return Err(ApiError::bad_request(
@@ -127,7 +97,7 @@ async fn apply(cloud: &Cloud, row: &mut SwarmRow, settings: SwarmSettings) -> Ap
     Ok(())
 }
 
-async fn view(cloud: &Cloud, row: &SwarmRow) -> ApiResult<Value> {
+async fn view(cloud: &Cloud, row: &SwarmRow) -> ApiResult<Swarm> {
     let capabilities: Vec<String> = cloud
         .store
         .capabilities()
@@ -146,22 +116,22 @@ async fn view(cloud: &Cloud, row: &SwarmRow) -> ApiResult<Value> {
         .collect();
     let soul = cloud.read_swarm_file(&row.name, SwarmFile::Soul).await;
     let notes = cloud.read_swarm_file(&row.name, SwarmFile::Notes).await;
-    Ok(json!({
-        "name": row.name,
-        "mode": row.mode,
-        "brain": row.brain,
-        "budget_per_day": row.budget_per_day,
-        "used_today": cloud.store.budget_used(&row.name).await?,
-        "max_auto_turns": row.max_auto_turns,
-        "memory_messages": row.memory_messages,
-        "memory_chars": row.memory_chars,
-        "soul_bytes": soul.len(),
-        "notes_bytes": notes.len(),
-        "tokens": cloud.store.agent_token_count(&row.name).await?,
-        "capabilities": capabilities,
-        "peers": peers,
-        "created_at": sovra_proto::time::format_ms(row.created_at),
-    }))
+    Ok(Swarm {
+        name: row.name.clone(),
+        mode: row.mode.clone(),
+        brain: row.brain.clone(),
+        budget_per_day: row.budget_per_day,
+        used_today: cloud.store.budget_used(&row.name).await?,
+        max_auto_turns: row.max_auto_turns,
+        memory_messages: row.memory_messages,
+        memory_chars: row.memory_chars,
+        soul_bytes: soul.len(),
+        notes_bytes: notes.len(),
+        tokens: cloud.store.agent_token_count(&row.name).await?,
+        capabilities,
+        peers,
+        created_at: row.created_at,
+    })
 }
 
 async fn existing(cloud: &Cloud, name: &str) -> ApiResult<SwarmRow> {
@@ -173,18 +143,20 @@ async fn existing(cloud: &Cloud, name: &str) -> ApiResult<SwarmRow> {
         .ok_or_else(|| ApiError::not_found("unknown_swarm", format!("no swarm {name:?}")))
 }
 
-pub async fn list_swarms(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/swarms", tag = "swarms", responses((status = 200, body = Swarms), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
+pub async fn list_swarms(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Swarms>> {
     let mut out = Vec::new();
     for row in cloud.store.swarms().await? {
         out.push(view(&cloud, &row).await?);
     }
-    Ok(Json(json!({ "swarms": out })))
+    Ok(Json(Swarms { swarms: out }))
 }
 
+#[utoipa::path(post, path = "/swarms", tag = "swarms", request_body = CreateSwarm, responses((status = 201, body = Swarm), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn create_swarm(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(body): JsonBody<CreateSwarm>,
-) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
+) -> ApiResult<(axum::http::StatusCode, Json<Swarm>)> {
     validate_swarm_name(&body.name)?;
     if cloud.store.swarms().await?.len() >= MAX_SWARMS {
         return Err(ApiError::new(
@@ -232,19 +204,21 @@ pub async fn create_swarm(
     ))
 }
 
+#[utoipa::path(get, path = "/swarms/{name}", tag = "swarms", params(("name" = String, Path)), responses((status = 200, body = Swarm), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn get_swarm(
     State(cloud): State<Arc<Cloud>>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Swarm>> {
     let row = existing(&cloud, &name).await?;
     Ok(Json(view(&cloud, &row).await?))
 }
 
+#[utoipa::path(patch, path = "/swarms/{name}", tag = "swarms", request_body = SwarmSettings, params(("name" = String, Path)), responses((status = 200, body = Swarm), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn update_swarm(
     State(cloud): State<Arc<Cloud>>,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<SwarmSettings>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Swarm>> {
     let mut row = existing(&cloud, &name).await?;
     apply(&cloud, &mut row, body).await?;
     if !cloud.store.update_swarm(&row).await? {
@@ -257,10 +231,11 @@ pub async fn update_swarm(
     Ok(Json(view(&cloud, &row).await?))
 }
 
+#[utoipa::path(delete, path = "/swarms/{name}", tag = "swarms", params(("name" = String, Path)), responses((status = 200, body = SwarmRemoved), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn remove_swarm(
     State(cloud): State<Arc<Cloud>>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SwarmRemoved>> {
     existing(&cloud, &name).await?;
     if name == MAIN {
         return Err(ApiError::new(
@@ -293,14 +268,15 @@ pub async fn remove_swarm(
         }
     }
     cloud.remove_swarm_files(&name).await;
-    Ok(Json(json!({ "removed": name })))
+    Ok(Json(SwarmRemoved { removed: name }))
 }
 
-async fn get_file(cloud: &Cloud, name: &str, file: SwarmFile) -> ApiResult<Json<Value>> {
+async fn get_file(cloud: &Cloud, name: &str, file: SwarmFile) -> ApiResult<Json<SwarmText>> {
     existing(cloud, name).await?;
-    Ok(Json(
-        json!({ "swarm": name, "text": cloud.read_swarm_file(name, file).await }),
-    ))
+    Ok(Json(SwarmText {
+        swarm: name.to_owned(),
+        text: cloud.read_swarm_file(name, file).await,
+    }))
 }
 
 async fn put_file(
@@ -308,7 +284,7 @@ async fn put_file(
     name: &str,
     file: SwarmFile,
     text: &str,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TextSaved>> {
     existing(cloud, name).await?;
     if text.len() > MAX_TEXT_FILE {
         return Err(ApiError::new(
@@ -318,43 +294,51 @@ async fn put_file(
         ));
     }
     cloud.write_swarm_file(name, file, text).await?;
-    Ok(Json(json!({ "swarm": name, "bytes": text.len() })))
+    Ok(Json(TextSaved {
+        swarm: name.to_owned(),
+        bytes: text.len(),
+    }))
 }
 
+#[utoipa::path(get, path = "/swarms/{name}/soul", tag = "swarms", params(("name" = String, Path)), responses((status = 200, body = SwarmText), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn get_soul(
     State(cloud): State<Arc<Cloud>>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SwarmText>> {
     get_file(&cloud, &name, SwarmFile::Soul).await
 }
 
+#[utoipa::path(put, path = "/swarms/{name}/soul", tag = "swarms", request_body = NewText, params(("name" = String, Path)), responses((status = 200, body = TextSaved), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn put_soul(
     State(cloud): State<Arc<Cloud>>,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody<TextBody>,
-) -> ApiResult<Json<Value>> {
+    JsonBody(body): JsonBody<NewText>,
+) -> ApiResult<Json<TextSaved>> {
     put_file(&cloud, &name, SwarmFile::Soul, &body.text).await
 }
 
+#[utoipa::path(get, path = "/swarms/{name}/memory", tag = "swarms", params(("name" = String, Path)), responses((status = 200, body = SwarmText), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn get_memory(
     State(cloud): State<Arc<Cloud>>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SwarmText>> {
     get_file(&cloud, &name, SwarmFile::Notes).await
 }
 
+#[utoipa::path(put, path = "/swarms/{name}/memory", tag = "swarms", request_body = NewText, params(("name" = String, Path)), responses((status = 200, body = TextSaved), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn put_memory(
     State(cloud): State<Arc<Cloud>>,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody<TextBody>,
-) -> ApiResult<Json<Value>> {
+    JsonBody(body): JsonBody<NewText>,
+) -> ApiResult<Json<TextSaved>> {
     put_file(&cloud, &name, SwarmFile::Notes, &body.text).await
 }
 
+#[utoipa::path(post, path = "/swarms/{name}/tokens", tag = "swarms", params(("name" = String, Path)), responses((status = 200, body = AgentToken), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn create_token(
     State(cloud): State<Arc<Cloud>>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AgentToken>> {
     existing(&cloud, &name).await?;
     if cloud.store.agent_token_count(&name).await? >= MAX_TOKENS {
         return Err(ApiError::new(
@@ -368,14 +352,18 @@ pub async fn create_token(
         .store
         .add_agent_token(&crate::bearer::digest(&token), &name)
         .await?;
-    Ok(Json(json!({ "swarm": name, "token": token })))
+    Ok(Json(AgentToken { swarm: name, token }))
 }
 
+#[utoipa::path(delete, path = "/swarms/{name}/tokens", tag = "swarms", params(("name" = String, Path)), responses((status = 200, body = TokensRevoked), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn revoke_tokens(
     State(cloud): State<Arc<Cloud>>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TokensRevoked>> {
     existing(&cloud, &name).await?;
     let n = cloud.store.revoke_agent_tokens(&name).await?;
-    Ok(Json(json!({ "swarm": name, "revoked": n })))
+    Ok(Json(TokensRevoked {
+        swarm: name,
+        revoked: n,
+    }))
 }

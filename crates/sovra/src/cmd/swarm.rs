@@ -3,16 +3,25 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
+use serde_json::json;
+use sovra_proto::owner::{
+    AgentToken, CreateSwarm, NewText, Swarm, SwarmRemoved, SwarmSettings, SwarmText, Swarms,
+    TextSaved, TokensRevoked,
+};
 
-use crate::cli::{Ctx, encode, list};
+use crate::cli::{Ctx, encode, names, typed};
 
 pub async fn run(ctx: &Ctx, command: SwarmCommand) -> Result<()> {
     match command {
         SwarmCommand::Create { name } => {
+            let body = CreateSwarm {
+                name: name.clone(),
+                settings: SwarmSettings::default(),
+            };
             let v = ctx
-                .call("POST", "/swarms", Some(json!({ "name": name })))
+                .call("POST", "/swarms", Some(serde_json::to_value(&body)?))
                 .await?;
+            let _: Swarm = typed(&v)?;
             ctx.print(&v, |_| {
                 println!("Created swarm {name} (mode auto, no brain yet).");
                 println!("Next: `sovra swarm soul {name} --edit`, then `sovra swarm set {name} --brain …`.");
@@ -20,17 +29,18 @@ pub async fn run(ctx: &Ctx, command: SwarmCommand) -> Result<()> {
         }
         SwarmCommand::List => {
             let v = ctx.call("GET", "/swarms", None).await?;
-            ctx.print(&v, |v| {
-                for s in v["swarms"].as_array().cloned().unwrap_or_default() {
+            let list: Swarms = typed(&v)?;
+            ctx.print(&v, |_| {
+                for s in &list.swarms {
                     println!(
                         "{:<16} mode {:<6}  brain {:<9}  {}/{} answers today  peers: {}  capabilities: {}",
-                        s["name"].as_str().unwrap_or(""),
-                        s["mode"].as_str().unwrap_or(""),
-                        s["brain"]["kind"].as_str().unwrap_or("none"),
-                        s["used_today"],
-                        s["budget_per_day"],
-                        list(&s["peers"]),
-                        list(&s["capabilities"]),
+                        s.name,
+                        s.mode,
+                        s.brain["kind"].as_str().unwrap_or("none"),
+                        s.used_today,
+                        s.budget_per_day,
+                        names(&s.peers),
+                        names(&s.capabilities),
                     );
                 }
             });
@@ -39,12 +49,14 @@ pub async fn run(ctx: &Ctx, command: SwarmCommand) -> Result<()> {
             let v = ctx
                 .call("GET", &format!("/swarms/{}", encode(&name)), None)
                 .await?;
-            ctx.print(&v, print_swarm);
+            let swarm: Swarm = typed(&v)?;
+            ctx.print(&v, |_| print_swarm(&swarm));
         }
         SwarmCommand::Remove { name } => {
             let v = ctx
                 .call("DELETE", &format!("/swarms/{}", encode(&name)), None)
                 .await?;
+            let _: SwarmRemoved = typed(&v)?;
             ctx.print(&v, |_| println!("Removed swarm {name}."));
         }
         SwarmCommand::Soul { name, edit, file } => {
@@ -58,15 +70,16 @@ pub async fn run(ctx: &Ctx, command: SwarmCommand) -> Result<()> {
             let path = format!("/swarms/{}/tokens", encode(&name));
             if revoke {
                 let v = ctx.call("DELETE", &path, None).await?;
-                ctx.print(&v, |v| {
-                    println!("Revoked {} token(s) of swarm {name}.", v["revoked"])
+                let revoked: TokensRevoked = typed(&v)?;
+                ctx.print(&v, |_| {
+                    println!("Revoked {} token(s) of swarm {name}.", revoked.revoked)
                 });
             } else {
-                let v = ctx.call("POST", &path, None).await?;
+                let t: AgentToken = typed(&ctx.call("POST", &path, None).await?)?;
                 if ctx.json {
-                    println!("{}", json!({ "token": v["token"] }));
+                    println!("{}", json!({ "token": t.token }));
                 } else {
-                    println!("{}", v["token"].as_str().unwrap_or(""));
+                    println!("{}", t.token);
                     eprintln!(
                         "This is the only time the token is shown. Agents send it as `Authorization: Bearer …` to /api/agent/*."
                     );
@@ -77,23 +90,23 @@ pub async fn run(ctx: &Ctx, command: SwarmCommand) -> Result<()> {
     Ok(())
 }
 
-fn print_swarm(s: &Value) {
-    println!("swarm {}", s["name"].as_str().unwrap_or(""));
-    println!("  mode:          {}", s["mode"].as_str().unwrap_or(""));
-    println!("  brain:         {}", s["brain"]);
+fn print_swarm(s: &Swarm) {
+    println!("swarm {}", s.name);
+    println!("  mode:          {}", s.mode);
+    println!("  brain:         {}", s.brain);
     println!(
         "  budget:        {} of {} answers used today",
-        s["used_today"], s["budget_per_day"]
+        s.used_today, s.budget_per_day
     );
-    println!("  auto turns:    at most {} in a row", s["max_auto_turns"]);
+    println!("  auto turns:    at most {} in a row", s.max_auto_turns);
     println!(
         "  memory:        {} recent turns, {} characters; notes {} bytes",
-        s["memory_messages"], s["memory_chars"], s["notes_bytes"]
+        s.memory_messages, s.memory_chars, s.notes_bytes
     );
-    println!("  soul:          {} bytes", s["soul_bytes"]);
-    println!("  agent tokens:  {}", s["tokens"]);
-    println!("  peers:         {}", list(&s["peers"]));
-    println!("  capabilities:  {}", list(&s["capabilities"]));
+    println!("  soul:          {} bytes", s.soul_bytes);
+    println!("  agent tokens:  {}", s.tokens);
+    println!("  peers:         {}", names(&s.peers));
+    println!("  capabilities:  {}", names(&s.capabilities));
 }
 
 /// Shows, or replaces from a file or the editor, a swarm's soul or notes.
@@ -108,22 +121,24 @@ async fn text_file(
     let text = match (edit, file) {
         (false, None) => {
             let v = ctx.call("GET", &path, None).await?;
-            ctx.print(&v, |v| print!("{}", v["text"].as_str().unwrap_or("")));
+            let current: SwarmText = typed(&v)?;
+            ctx.print(&v, |_| print!("{}", current.text));
             return Ok(());
         }
         (_, Some(f)) => {
             std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?
         }
         (true, None) => {
-            let current = ctx.call("GET", &path, None).await?;
-            edit_text(current["text"].as_str().unwrap_or(""))?
+            let current: SwarmText = typed(&ctx.call("GET", &path, None).await?)?;
+            edit_text(&current.text)?
         }
     };
     let v = ctx
-        .call("PUT", &path, Some(json!({ "text": text })))
+        .call("PUT", &path, Some(serde_json::to_value(NewText { text })?))
         .await?;
-    ctx.print(&v, |v| {
-        println!("Saved {which} of {name} ({} bytes).", v["bytes"])
+    let saved: TextSaved = typed(&v)?;
+    ctx.print(&v, |_| {
+        println!("Saved {which} of {name} ({} bytes).", saved.bytes)
     });
     Ok(())
 }
@@ -149,22 +164,14 @@ fn edit_text(current: &str) -> Result<String> {
 }
 
 async fn set(ctx: &Ctx, a: SwarmSetArgs) -> Result<()> {
-    let mut body = json!({});
-    if let Some(m) = a.mode {
-        body["mode"] = json!(m);
-    }
-    if let Some(n) = a.budget {
-        body["budget_per_day"] = json!(n);
-    }
-    if let Some(n) = a.max_auto_turns {
-        body["max_auto_turns"] = json!(n);
-    }
-    if let Some(n) = a.memory_messages {
-        body["memory_messages"] = json!(n);
-    }
-    if let Some(n) = a.memory_chars {
-        body["memory_chars"] = json!(n);
-    }
+    let mut body = SwarmSettings {
+        mode: a.mode.clone(),
+        budget_per_day: a.budget,
+        max_auto_turns: a.max_auto_turns,
+        memory_messages: a.memory_messages,
+        memory_chars: a.memory_chars,
+        ..SwarmSettings::default()
+    };
     let timeout = a.timeout_ms.map(|t| json!(t));
     let need_url = |kind: &str| -> Result<String> {
         a.url
@@ -201,19 +208,21 @@ async fn set(ctx: &Ctx, a: SwarmSetArgs) -> Result<()> {
         if let (Some(t), false) = (&timeout, kind == "none") {
             brain["timeout_ms"] = t.clone();
         }
-        body["brain"] = brain;
+        body.brain = Some(brain);
     }
     if let Some(f) = &a.api_key_file {
         let key = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        body["api_key"] = json!(key.trim());
+        body.api_key = Some(key.trim().to_owned());
     }
+    let body = serde_json::to_value(&body)?;
     if body.as_object().is_some_and(|o| o.is_empty()) {
         bail!("nothing to change: give --mode, --budget, --brain, …");
     }
     let v = ctx
         .call("PATCH", &format!("/swarms/{}", encode(&a.name)), Some(body))
         .await?;
-    ctx.print(&v, print_swarm);
+    let swarm: Swarm = typed(&v)?;
+    ctx.print(&v, |_| print_swarm(&swarm));
     Ok(())
 }
 
