@@ -566,3 +566,91 @@ pub struct TokensRevoked {
     pub swarm: String,
     pub revoked: u64,
 }
+
+/// One of the cloud's nyms (`GET /nyms`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Nym {
+    pub nym: String,
+    #[serde(with = "crate::time::as_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: i64,
+    /// Null while active.
+    #[serde(with = "crate::time::as_rfc3339_opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub retired_at: Option<i64>,
+}
+
+/// `GET /nyms`: oldest first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Nyms {
+    pub nyms: Vec<Nym>,
+}
+
+/// `POST /nyms`: a nym certificate the cloud key signed (§19.7).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AddNym {
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub certificate: crate::nym::NymCertificate,
+}
+
+/// `POST /nyms`: the nym now this cloud's.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NymAdded {
+    pub nym: String,
+}
+
+/// `POST /nyms/{nym}/retire`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NymRetired {
+    pub retired: String,
+}
+
+/// `GET /elevation`: whether high-trust operations need a second factor here (§15.6), which
+/// the cloud has, and until when the asking device is elevated.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ElevationStatus {
+    pub two_factor: bool,
+    /// `phone` (the cloud has a registration), `second_device` (another device is attached).
+    pub factors: Vec<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::as_rfc3339_opt"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub elevated_until: Option<i64>,
+}
+
+/// `POST /elevation/approve`: another attached device to elevate (not the asking one).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ApproveDevice {
+    /// The device's key, standard base64.
+    pub device: String,
+}
+
+/// The answer of `POST /elevation` (`device` absent) and `POST /elevation/approve`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Elevated {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    #[serde(with = "crate::time::as_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub elevated_until: i64,
+}
+
+/// `DELETE /elevation`: the asking device's window is closed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ElevationDropped {
+    pub elevated: bool,
+}

@@ -19,9 +19,9 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::{Deserialize, Serialize};
 use sovra_http::JsonBody;
 use sovra_proto::PublicKey;
+use sovra_proto::owner::{ApproveDevice, Elevated, ElevationDropped, ElevationStatus};
 use sovra_proto::registry::{ElevationRequest, PhoneProof};
 
 use super::auth::AuthedDevice;
@@ -52,28 +52,6 @@ pub fn high_trust(method: &Method, path: &str) -> Option<&'static str> {
         ("PUT" | "DELETE", "/heirs") => Some("changing the heirs"),
         _ => None,
     }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ElevationStatus {
-    /// Whether high-trust operations need a second factor here.
-    pub two_factor: bool,
-    /// `phone` (the cloud has a registration), `second_device` (another device is attached).
-    pub factors: Vec<String>,
-    /// Until when the asking device is elevated (RFC 3339), if it is.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "sovra_proto::time::as_rfc3339_opt"
-    )]
-    pub elevated_until: Option<i64>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApproveRequest {
-    /// The device to elevate (base64 Ed25519), not the asking one.
-    pub device: String,
 }
 
 impl Cloud {
@@ -141,6 +119,7 @@ impl Cloud {
     }
 }
 
+#[utoipa::path(get, path = "/elevation", tag = "elevation", responses((status = 200, body = ElevationStatus), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn status(
     State(cloud): State<Arc<Cloud>>,
     Extension(AuthedDevice(device)): Extension<AuthedDevice>,
@@ -157,18 +136,20 @@ pub async fn by_phone(
     State(cloud): State<Arc<Cloud>>,
     Extension(AuthedDevice(device)): Extension<AuthedDevice>,
     JsonBody(proof): JsonBody<PhoneProof>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Elevated>> {
     let until = cloud.elevate_by_phone(device, proof).await?;
-    Ok(Json(
-        serde_json::json!({ "elevated_until": sovra_proto::time::format_ms(until) }),
-    ))
+    Ok(Json(Elevated {
+        device: None,
+        elevated_until: until,
+    }))
 }
 
+#[utoipa::path(post, path = "/elevation/approve", tag = "elevation", request_body = ApproveDevice, responses((status = 200, body = Elevated), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn approve(
     State(cloud): State<Arc<Cloud>>,
     Extension(AuthedDevice(approver)): Extension<AuthedDevice>,
-    JsonBody(body): JsonBody<ApproveRequest>,
-) -> ApiResult<Json<serde_json::Value>> {
+    JsonBody(body): JsonBody<ApproveDevice>,
+) -> ApiResult<Json<Elevated>> {
     let device = PublicKey::from_b64("device", &body.device)?;
     if device == approver {
         return Err(ApiError::new(
@@ -189,22 +170,23 @@ pub async fn approve(
         ));
     }
     let until = cloud.elevate(device, now_ms() + WINDOW_MS);
-    Ok(Json(serde_json::json!({
-        "device": device.to_b64(),
-        "elevated_until": sovra_proto::time::format_ms(until),
-    })))
+    Ok(Json(Elevated {
+        device: Some(device.to_b64()),
+        elevated_until: until,
+    }))
 }
 
+#[utoipa::path(delete, path = "/elevation", tag = "elevation", responses((status = 200, body = ElevationDropped), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn drop_elevation(
     State(cloud): State<Arc<Cloud>>,
     Extension(AuthedDevice(device)): Extension<AuthedDevice>,
-) -> Json<serde_json::Value> {
+) -> Json<ElevationDropped> {
     cloud
         .elevations
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .remove(&device);
-    Json(serde_json::json!({ "elevated": false }))
+    Json(ElevationDropped { elevated: false })
 }
 
 /// Middleware (inside authentication): a high-trust operation from a device that is not

@@ -11,27 +11,24 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::{Value, json};
 use sovra_http::JsonBody;
-use sovra_proto::nym::NymCertificate;
+use sovra_proto::owner::{AddNym, NymAdded, NymRetired, Nyms};
 
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 
-pub async fn list_nyms(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "nyms": cloud.store.nyms().await? })))
+#[utoipa::path(get, path = "/nyms", tag = "nyms", responses((status = 200, body = Nyms), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
+pub async fn list_nyms(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Nyms>> {
+    Ok(Json(Nyms {
+        nyms: cloud.store.nyms().await?,
+    }))
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NymBody {
-    certificate: NymCertificate,
-}
-
+#[utoipa::path(post, path = "/nyms", tag = "nyms", request_body = AddNym, responses((status = 200, body = NymAdded), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn add_nym(
     State(cloud): State<Arc<Cloud>>,
-    JsonBody(body): JsonBody<NymBody>,
-) -> ApiResult<Json<Value>> {
+    JsonBody(body): JsonBody<AddNym>,
+) -> ApiResult<Json<NymAdded>> {
     let nym = body.certificate.verify(&cloud.public()).map_err(|e| {
         ApiError::new(
             403,
@@ -66,20 +63,21 @@ pub async fn add_nym(
             &serde_json::to_string(&body.certificate).expect("json"),
         )
         .await?;
-    Ok(Json(json!({ "nym": nym })))
+    Ok(Json(NymAdded { nym }))
 }
 
+#[utoipa::path(post, path = "/nyms/{nym}/retire", tag = "nyms", params(("nym" = String, Path)), responses((status = 200, body = NymRetired), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn retire_nym(
     State(cloud): State<Arc<Cloud>>,
     Path(nym): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<NymRetired>> {
     if !cloud.store.retire_nym(&nym).await? {
         return Err(ApiError::not_found(
             "unknown_nym",
             format!("{nym} is not an active nym of this cloud"),
         ));
     }
-    Ok(Json(json!({ "retired": nym })))
+    Ok(Json(NymRetired { retired: nym }))
 }
 
 /// Checks that `nym` is one of this cloud's active nyms (for `present_as`).

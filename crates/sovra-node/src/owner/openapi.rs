@@ -12,7 +12,8 @@ use serde::Serialize;
 use utoipa::OpenApi;
 
 use super::{
-    actions, capabilities, conversations, devices, drafts, peers, pending, relays, swarms, whoami,
+    actions, capabilities, conversations, devices, drafts, elevation, nyms, peers, pending, relays,
+    swarms, whoami,
 };
 
 /// Every refusal: `{"error": "<stable code>", "message": "<human sentence>"}` (§10).
@@ -44,7 +45,8 @@ pub struct ErrorBody {
         drafts::send_draft, drafts::discard_draft, devices::list_devices, swarms::list_swarms,
         swarms::create_swarm, swarms::get_swarm, swarms::update_swarm, swarms::remove_swarm,
         swarms::get_soul, swarms::put_soul, swarms::get_memory, swarms::put_memory,
-        swarms::create_token, swarms::revoke_tokens,
+        swarms::create_token, swarms::revoke_tokens, nyms::list_nyms, nyms::add_nym,
+        nyms::retire_nym, elevation::status, elevation::approve, elevation::drop_elevation,
     ),
     components(schemas(ErrorBody)),
     tags(
@@ -57,6 +59,8 @@ pub struct ErrorBody {
         (name = "drafts", description = "Review-mode answers waiting for the owner (PROTOCOL.md §18)"),
         (name = "devices", description = "The cloud's devices (PROTOCOL.md §19.4)"),
         (name = "swarms", description = "Swarms, their souls, notes and agent tokens (PROTOCOL.md §18)"),
+        (name = "nyms", description = "Public faces the cloud key issues (PROTOCOL.md §19.7)"),
+        (name = "elevation", description = "The second factor of high-trust operations (PROTOCOL.md §15.6)"),
         (name = "web", description = "Pairing a browser with the owner's web page (PROTOCOL.md §24)"),
     ),
 )]

@@ -217,14 +217,7 @@ impl Store {
 }
 
 /// A nym as the owner sees it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct NymRow {
-    pub nym: String,
-    #[serde(serialize_with = "sovra_proto::time::as_rfc3339::serialize")]
-    pub created_at: i64,
-    #[serde(serialize_with = "sovra_proto::time::as_rfc3339_opt::serialize")]
-    pub retired_at: Option<i64>,
-}
+pub use sovra_proto::owner::Nym as NymRow;
 
 impl Store {
     pub async fn add_nym(&self, nym: &str, certificate: &str) -> Result<(), sqlx::Error> {

@@ -2,10 +2,10 @@
 //! where the cloud key is. `sovra peer add … --present-as NYM` shows one to a peer.
 
 use anyhow::{Context, Result};
-use serde_json::json;
 use sovra_proto::nym::NymCertificate;
+use sovra_proto::owner::{AddNym, NymAdded, NymRetired, Nyms};
 
-use crate::cli::{Ctx, encode};
+use crate::cli::{Ctx, encode, typed};
 
 pub async fn run(ctx: &Ctx, command: NymCommand) -> Result<()> {
     match command {
@@ -20,25 +20,31 @@ pub async fn run(ctx: &Ctx, command: NymCommand) -> Result<()> {
                 })?;
             let certificate = NymCertificate::issue(&cloud.signing, &nym, jiff::Timestamp::now())?;
             let v = ctx
-                .call("POST", "/nyms", Some(json!({ "certificate": certificate })))
+                .call(
+                    "POST",
+                    "/nyms",
+                    Some(serde_json::to_value(AddNym { certificate })?),
+                )
                 .await?;
+            let added: NymAdded = typed(&v)?;
             ctx.print(&v, |_| {
-                println!("{nym} is this cloud's, to present with --present-as.")
+                println!(
+                    "{} is this cloud's, to present with --present-as.",
+                    added.nym
+                )
             });
         }
         NymCommand::List => {
             let v = ctx.call("GET", "/nyms", None).await?;
-            ctx.print(&v, |v| {
-                for n in v["nyms"].as_array().into_iter().flatten() {
-                    println!(
-                        "{}{}",
-                        n["nym"].as_str().unwrap_or(""),
-                        if n["retired_at"].is_null() {
-                            ""
-                        } else {
-                            "  (retired)"
-                        }
-                    );
+            let list: Nyms = typed(&v)?;
+            ctx.print(&v, |_| {
+                for n in &list.nyms {
+                    let retired = if n.retired_at.is_some() {
+                        "  (retired)"
+                    } else {
+                        ""
+                    };
+                    println!("{}{retired}", n.nym);
                 }
             });
         }
@@ -46,6 +52,7 @@ pub async fn run(ctx: &Ctx, command: NymCommand) -> Result<()> {
             let v = ctx
                 .call("POST", &format!("/nyms/{}/retire", encode(&nym)), None)
                 .await?;
+            let _: NymRetired = typed(&v)?;
             ctx.print(&v, |_| {
                 println!("Retired {nym}; peers shown it see the handle again.")
             });

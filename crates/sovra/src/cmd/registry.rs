@@ -5,7 +5,9 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::{init_logging, shutdown_signal};
-use crate::cli::Ctx;
+use sovra_proto::owner::{ApproveDevice, Elevated, ElevationDropped, ElevationStatus};
+
+use crate::cli::{Ctx, typed};
 
 /// `sovra registry serve`.
 pub async fn serve(dir: &std::path::Path, listen: &str, domain: &str, sms: &str) -> Result<()> {
@@ -43,41 +45,61 @@ pub async fn elevate(
     approve: Option<String>,
     drop: bool,
 ) -> Result<()> {
-    let v = match (phone, approve, drop) {
-        (_, _, true) => ctx.call("DELETE", "/elevation", None).await?,
+    let opened = |v: &Value| -> Result<()> {
+        let e: Elevated = typed(v)?;
+        ctx.print(v, |_| {
+            println!(
+                "Elevated {}until {} (high-trust operations allowed).",
+                e.device
+                    .as_deref()
+                    .map(|d| format!("device {d} "))
+                    .unwrap_or_default(),
+                crate::cli::time_of(e.elevated_until)
+            )
+        });
+        Ok(())
+    };
+    match (phone, approve, drop) {
+        (_, _, true) => {
+            let v = ctx.call("DELETE", "/elevation", None).await?;
+            let _: ElevationDropped = typed(&v)?;
+            ctx.print(&v, |_| println!("This device's elevated window is closed."));
+        }
         (_, Some(device), _) => {
             let key = sovra_proto::PublicKey::from_human(&device)
                 .or_else(|_| sovra_proto::PublicKey::from_b64("device", &device))
                 .context("--approve takes a device key (ed25519:… or base64)")?;
-            ctx.call(
-                "POST",
-                "/elevation/approve",
-                Some(json!({ "device": key.to_b64() })),
-            )
-            .await?
+            let body = ApproveDevice {
+                device: key.to_b64(),
+            };
+            let v = ctx
+                .call(
+                    "POST",
+                    "/elevation/approve",
+                    Some(serde_json::to_value(body)?),
+                )
+                .await?;
+            opened(&v)?;
         }
-        (Some(phone), None, false) => elevate_by_phone(ctx, &phone).await?,
-        (None, None, false) => ctx.call("GET", "/elevation", None).await?,
-    };
-    ctx.print(&v, |v| {
-        if let Some(until) = v["elevated_until"].as_str() {
-            println!("Elevated until {until} (high-trust operations allowed).");
-        } else if v["elevated"] == false {
-            println!("This device's elevated window is closed.");
-        } else {
-            println!(
-                "Two-factor: {}; not elevated.",
-                match v["factors"].as_array().filter(|f| !f.is_empty()) {
-                    Some(f) => f
-                        .iter()
-                        .filter_map(|x| x.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    None => "no second factor (register a phone or attach a device)".into(),
-                }
-            );
+        (Some(phone), None, false) => opened(&elevate_by_phone(ctx, &phone).await?)?,
+        (None, None, false) => {
+            let v = ctx.call("GET", "/elevation", None).await?;
+            let status: ElevationStatus = typed(&v)?;
+            ctx.print(&v, |_| match status.elevated_until {
+                Some(until) => println!(
+                    "Elevated until {} (high-trust operations allowed).",
+                    crate::cli::time_of(until)
+                ),
+                None if status.factors.is_empty() => println!(
+                    "Two-factor: no second factor (register a phone or attach a device); not elevated."
+                ),
+                None => println!(
+                    "Two-factor: {}; not elevated.",
+                    status.factors.join(", ")
+                ),
+            });
         }
-    });
+    }
     Ok(())
 }
 
