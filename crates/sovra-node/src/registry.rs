@@ -33,29 +33,7 @@ pub const PEER_CHECK_EVERY: Duration = Duration::from_secs(3600);
 /// that handle per this interval, so strangers cannot make the node hammer a registry.
 const EARLY_CHECK_EVERY: Duration = Duration::from_secs(60);
 
-/// What checking a registry-resolved peer found.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum PeerCheck {
-    Unchanged {
-        handle: String,
-    },
-    /// The peer rotated; the entry now holds `to`, grants kept.
-    Rotated {
-        handle: String,
-        to: String,
-    },
-    /// The handle was reset to `to`; a pending request waits for the owner.
-    Reset {
-        handle: String,
-        to: String,
-        request: String,
-    },
-    Failed {
-        handle: String,
-        error: String,
-    },
-}
+pub use sovra_proto::owner::PeerCheck;
 
 /// The handle domain: `@alice.cloud` → `cloud`.
 fn domain_of(handle: &str) -> &str {

@@ -654,3 +654,132 @@ pub struct Elevated {
 pub struct ElevationDropped {
     pub elevated: bool,
 }
+
+/// A registry whose key this cloud pinned (on first use, or from `registry_key`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PinnedRegistry {
+    pub url: String,
+    pub registry_key: String,
+    pub domain: String,
+    #[serde(with = "crate::time::as_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub pinned_at: i64,
+}
+
+/// This cloud's own registration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Registration {
+    pub registry_url: String,
+    pub handle: String,
+    #[serde(with = "crate::time::as_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub registered_at: i64,
+    /// The `issued_at` of the record the registry holds (as it signed it).
+    pub record_issued_at: String,
+    #[serde(with = "crate::time::as_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub last_heartbeat: i64,
+}
+
+/// `GET /registry`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RegistryStatus {
+    pub registration: Option<Registration>,
+    pub pinned: Vec<PinnedRegistry>,
+}
+
+/// `POST /registry/verifications`: have `registry` text a code to `phone`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SendCode {
+    pub registry: String,
+    pub phone: String,
+    /// The registry's key from a trusted source (`ed25519:…` or base64): pinned instead of
+    /// trusting first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_key: Option<String>,
+}
+
+/// `POST /registry/register`: claim this cloud's handle at `registry` with a phone code.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Register {
+    pub registry: String,
+    #[serde(flatten)]
+    pub proof: crate::registry::PhoneProof,
+}
+
+/// `POST /registry/register`: the record the registry now holds, and the key pinned for it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Registered {
+    pub handle: String,
+    pub pubkey: String,
+    pub fingerprint: String,
+    pub endpoint: Option<String>,
+    pub registry: String,
+    pub registry_key: String,
+    /// The phone's previous key was replaced: peers are asked to re-approve.
+    pub was_reset: bool,
+}
+
+/// `POST /registry/rotate`: the cloud's new key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Rotated {
+    pub handle: String,
+    pub pubkey: String,
+    pub fingerprint: String,
+    pub key_changes: usize,
+}
+
+/// `POST /registry/heartbeat`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Published {
+    pub published: bool,
+}
+
+/// `GET /registry/lookup/{handle}`: the verified lookup and the registry that answered.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LookupAt {
+    #[serde(flatten)]
+    pub lookup: Lookup,
+    pub registry: String,
+}
+
+/// What checking one registry-resolved peer found (`POST /peers/check`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum PeerCheck {
+    Unchanged {
+        handle: String,
+    },
+    /// The peer rotated; the entry now holds `to`, grants kept.
+    Rotated {
+        handle: String,
+        to: String,
+    },
+    /// The handle was reset to `to`; the pending request `request` waits for the owner.
+    Reset {
+        handle: String,
+        to: String,
+        request: String,
+    },
+    Failed {
+        handle: String,
+        error: String,
+    },
+}
+
+/// `POST /peers/check`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PeerChecks {
+    pub checks: Vec<PeerCheck>,
+}

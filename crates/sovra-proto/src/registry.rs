@@ -494,6 +494,7 @@ pub struct CodeRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CodeResponse {
     pub verification_id: String,
     pub expires_at: String,
@@ -501,6 +502,7 @@ pub struct CodeResponse {
 
 /// The proof of a phone that every phone-gated operation carries; its code is used up by it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PhoneProof {
     pub verification_id: String,
     pub code: String,

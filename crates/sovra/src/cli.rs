@@ -230,18 +230,6 @@ pub fn time_of(ms: i64) -> String {
         .unwrap_or_else(|_| "-".into())
 }
 
-pub fn list(v: &Value) -> String {
-    let items: Vec<String> = v
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    names(&items)
-}
-
 /// Names for a human: comma-separated, or "nothing".
 pub fn names(items: &[String]) -> String {
     match items.is_empty() {
@@ -293,16 +281,11 @@ pub fn running_node(home: &std::path::Path) -> Option<(home::NodeInfo, rustix::p
 }
 
 /// The peer `who` (handle or key) from `GET /peers`: its whole entry as the node lists it.
-pub async fn find_peer(ctx: &Ctx, who: &str) -> Result<Value> {
-    let peers = ctx.call("GET", "/peers", None).await?;
-    peers["peers"]
-        .as_array()
+pub async fn find_peer(ctx: &Ctx, who: &str) -> Result<sovra_proto::owner::Peer> {
+    let peers: sovra_proto::owner::Peers = typed(&ctx.call("GET", "/peers", None).await?)?;
+    peers
+        .peers
         .into_iter()
-        .flatten()
-        .find(|p| {
-            p["entry"]["peer_handle"].as_str() == Some(who)
-                || p["entry"]["peer_pubkey"].as_str() == Some(who)
-        })
-        .cloned()
+        .find(|p| p.entry.peer_handle == who || p.entry.peer_pubkey == who)
         .with_context(|| format!("{who} is not on the whitelist; `sovra peer add` it first"))
 }

@@ -12,8 +12,8 @@ use serde::Serialize;
 use utoipa::OpenApi;
 
 use super::{
-    actions, capabilities, conversations, devices, drafts, elevation, nyms, peers, pending, relays,
-    swarms, whoami,
+    actions, capabilities, conversations, devices, drafts, elevation, nyms, peers, pending,
+    registry, relays, swarms, whoami,
 };
 
 /// Every refusal: `{"error": "<stable code>", "message": "<human sentence>"}` (§10).
@@ -47,6 +47,9 @@ pub struct ErrorBody {
         swarms::get_soul, swarms::put_soul, swarms::get_memory, swarms::put_memory,
         swarms::create_token, swarms::revoke_tokens, nyms::list_nyms, nyms::add_nym,
         nyms::retire_nym, elevation::status, elevation::approve, elevation::drop_elevation,
+        registry::registry_status, registry::registry_code, registry::registry_register,
+        registry::registry_rotate, registry::registry_heartbeat, registry::registry_lookup,
+        peers::check_peers,
     ),
     components(schemas(ErrorBody)),
     tags(
@@ -61,6 +64,7 @@ pub struct ErrorBody {
         (name = "swarms", description = "Swarms, their souls, notes and agent tokens (PROTOCOL.md §18)"),
         (name = "nyms", description = "Public faces the cloud key issues (PROTOCOL.md §19.7)"),
         (name = "elevation", description = "The second factor of high-trust operations (PROTOCOL.md §15.6)"),
+        (name = "registry", description = "This cloud's handle at its registry, and lookups (PROTOCOL.md §16)"),
         (name = "web", description = "Pairing a browser with the owner's web page (PROTOCOL.md §24)"),
     ),
 )]

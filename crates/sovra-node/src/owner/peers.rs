@@ -11,7 +11,6 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
@@ -192,6 +191,9 @@ pub async fn put_peer_by_handle(
 }
 
 /// `POST /peers/check`: ask the registries about every registry-resolved peer now.
-pub async fn check_peers(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "checks": cloud.check_peers(true).await? })))
+#[utoipa::path(post, path = "/peers/check", tag = "peers", responses((status = 200, body = owner::PeerChecks), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
+pub async fn check_peers(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<owner::PeerChecks>> {
+    Ok(Json(owner::PeerChecks {
+        checks: cloud.check_peers(true).await?,
+    }))
 }

@@ -7,27 +7,7 @@ use sqlx::Row;
 
 use super::{Store, now_ms};
 
-/// A registry whose key this cloud pinned on first use.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PinnedRegistry {
-    pub url: String,
-    pub registry_key: String,
-    pub domain: String,
-    #[serde(serialize_with = "sovra_proto::time::as_rfc3339::serialize")]
-    pub pinned_at: i64,
-}
-
-/// This cloud's own registration.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Registration {
-    pub registry_url: String,
-    pub handle: String,
-    #[serde(serialize_with = "sovra_proto::time::as_rfc3339::serialize")]
-    pub registered_at: i64,
-    pub record_issued_at: String,
-    #[serde(serialize_with = "sovra_proto::time::as_rfc3339::serialize")]
-    pub last_heartbeat: i64,
-}
+pub use sovra_proto::owner::{PinnedRegistry, Registration};
 
 fn pinned(r: &sqlx::sqlite::SqliteRow) -> PinnedRegistry {
     PinnedRegistry {

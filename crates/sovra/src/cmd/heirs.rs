@@ -34,10 +34,7 @@ async fn current(ctx: &Ctx) -> Result<Option<InheritancePolicy>> {
 /// The whitelist entry for `handle`: its key and URL.
 async fn peer(ctx: &Ctx, handle: &str) -> Result<(String, Option<String>)> {
     let p = crate::cli::find_peer(ctx, handle).await?;
-    Ok((
-        p["entry"]["peer_pubkey"].as_str().unwrap_or("").to_owned(),
-        p["url"].as_str().map(str::to_owned),
-    ))
+    Ok((p.entry.peer_pubkey, p.url))
 }
 
 async fn publish(ctx: &Ctx, heirs: Vec<Heir>, days: u64, endowment: &str) -> Result<Value> {

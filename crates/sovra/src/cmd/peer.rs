@@ -3,7 +3,9 @@
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::cli::{Ctx, encode, list, names, typed};
+use sovra_proto::owner::{LookupAt, Peer, PeerCheck, PeerChecks};
+
+use crate::cli::{Ctx, encode, names, typed};
 
 pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
     match command {
@@ -129,19 +131,18 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
                     None,
                 )
                 .await?;
-            ctx.print(&v, |v| {
-                println!("{} at {}", handle, v["registry"].as_str().unwrap_or(""));
-                println!(
-                    "  key:         ed25519:{}",
-                    v["pubkey"].as_str().unwrap_or("")
-                );
-                println!("  fingerprint: {}", v["fingerprint"].as_str().unwrap_or(""));
-                println!("  safety code: {}", v["safety_code"].as_str().unwrap_or(""));
-                println!("  endpoint:    {}", v["endpoint"].as_str().unwrap_or("-"));
+            let found: LookupAt = typed(&v)?;
+            let l = &found.lookup;
+            ctx.print(&v, |_| {
+                println!("{} at {}", handle, found.registry);
+                println!("  key:         ed25519:{}", l.pubkey);
+                println!("  fingerprint: {}", l.fingerprint);
+                println!("  safety code: {}", l.safety_code);
+                println!("  endpoint:    {}", l.endpoint.as_deref().unwrap_or("-"));
                 println!(
                     "  key changes: {}{}",
-                    v["key_changes"],
-                    if v["was_reset"] == true {
+                    l.key_changes,
+                    if l.was_reset {
                         " (last one a reset)"
                     } else {
                         ""
@@ -151,21 +152,23 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
         }
         PeerCommand::Check => {
             let v = ctx.call("POST", "/peers/check", None).await?;
-            ctx.print(&v, |v| {
-                let checks = v["checks"].as_array().cloned().unwrap_or_default();
-                if checks.is_empty() {
+            let checks: PeerChecks = typed(&v)?;
+            ctx.print(&v, |_| {
+                if checks.checks.is_empty() {
                     println!("No peers were added by handle.");
                 }
-                for c in checks {
-                    let handle = c["handle"].as_str().unwrap_or("");
-                    match c["outcome"].as_str().unwrap_or("") {
-                        "unchanged" => println!("{handle}: unchanged"),
-                        "rotated" => println!("{handle}: rotated; followed (grants kept)"),
-                        "reset" => println!(
-                            "{handle}: KEY RESET at the registry; approve with `sovra pending approve {}` after comparing safety codes",
-                            c["request"].as_str().unwrap_or("")
+                for c in &checks.checks {
+                    match c {
+                        PeerCheck::Unchanged { handle } => println!("{handle}: unchanged"),
+                        PeerCheck::Rotated { handle, .. } => {
+                            println!("{handle}: rotated; followed (grants kept)")
+                        }
+                        PeerCheck::Reset { handle, request, .. } => println!(
+                            "{handle}: KEY RESET at the registry; approve with `sovra pending approve {request}` after comparing safety codes"
                         ),
-                        _ => println!("{handle}: check failed: {}", c["error"].as_str().unwrap_or("")),
+                        PeerCheck::Failed { handle, error } => {
+                            println!("{handle}: check failed: {error}")
+                        }
                     }
                 }
             });
@@ -192,13 +195,8 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
 /// others and everything else about the entry kept.
 async fn change_grant(ctx: &Ctx, peer: &str, capability: &str, allow: bool) -> Result<()> {
     let found = crate::cli::find_peer(ctx, peer).await?;
-    let entry = &found["entry"];
-    let mut caps: Vec<String> = entry["allowed_capabilities"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.as_str().map(str::to_owned))
-        .collect();
+    let mut entry = found.entry;
+    let caps = &mut entry.allowed_capabilities;
     let had = caps.iter().any(|c| c == capability);
     match (allow, had) {
         (true, true) | (false, false) => {
@@ -211,13 +209,14 @@ async fn change_grant(ctx: &Ctx, peer: &str, capability: &str, allow: bool) -> R
         (true, false) => caps.push(capability.to_owned()),
         (false, true) => caps.retain(|c| c != capability),
     }
-    let mut body = entry.clone();
-    body["allowed_capabilities"] = json!(caps);
-    let v = ctx.call("PUT", "/peers", Some(body)).await?;
-    ctx.print(&v, |v| {
+    let v = ctx
+        .call("PUT", "/peers", Some(serde_json::to_value(&entry)?))
+        .await?;
+    let written: Peer = typed(&v)?;
+    ctx.print(&v, |_| {
         println!(
             "{peer} may call: {}",
-            list(&v["entry"]["allowed_capabilities"])
+            names(&written.entry.allowed_capabilities)
         )
     });
     Ok(())

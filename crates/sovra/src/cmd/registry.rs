@@ -5,7 +5,11 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::{init_logging, shutdown_signal};
-use sovra_proto::owner::{ApproveDevice, Elevated, ElevationDropped, ElevationStatus};
+use sovra_proto::owner::{
+    ApproveDevice, Elevated, ElevationDropped, ElevationStatus, Register, Registered,
+    RegistryStatus, Rotated, SendCode,
+};
+use sovra_proto::registry::{CodeResponse, PhoneProof};
 
 use crate::cli::{Ctx, typed};
 
@@ -106,14 +110,15 @@ pub async fn elevate(
 /// Has the node ask this cloud's registry to text a code to `phone` (the number on record),
 /// reads the code, and opens the window with it.
 pub async fn elevate_by_phone(ctx: &Ctx, phone: &str) -> Result<Value> {
-    let status = ctx.call("GET", "/registry", None).await?;
-    let Some(registry) = status["registration"]["registry_url"].as_str() else {
+    let status: RegistryStatus = typed(&ctx.call("GET", "/registry", None).await?)?;
+    let Some(registration) = status.registration else {
         bail!(
             "this cloud has no phone on record; approve this device from another one (`sovra elevate --approve <key>` there)"
         );
     };
-    let proof = phone_proof(ctx, registry, phone, None).await?;
-    ctx.call("POST", "/elevation", Some(proof)).await
+    let proof = phone_proof(ctx, &registration.registry_url, phone, None).await?;
+    ctx.call("POST", "/elevation", Some(serde_json::to_value(proof)?))
+        .await
 }
 
 /// Has the node ask `registry` to text a code to `phone`, then reads the code the human types.
@@ -122,16 +127,24 @@ async fn phone_proof(
     registry: &str,
     phone: &str,
     registry_key: Option<&str>,
-) -> Result<Value> {
-    let sent = ctx
-        .call(
+) -> Result<PhoneProof> {
+    let request = SendCode {
+        registry: registry.to_owned(),
+        phone: phone.to_owned(),
+        registry_key: registry_key.map(str::to_owned),
+    };
+    let sent: CodeResponse = typed(
+        &ctx.call(
             "POST",
             "/registry/verifications",
-            Some(json!({"registry": registry, "phone": phone, "registry_key": registry_key})),
+            Some(serde_json::to_value(request)?),
         )
-        .await?;
-    let code = read_code(phone)?;
-    Ok(json!({"verification_id": sent["verification_id"], "code": code}))
+        .await?,
+    )?;
+    Ok(PhoneProof {
+        verification_id: sent.verification_id,
+        code: read_code(phone)?,
+    })
 }
 
 /// Reads the code texted to `phone` as the human types it.
@@ -165,12 +178,18 @@ pub async fn register(
             "this cloud is {mine}; to claim {h}, create a cloud for it (`sovra init --handle {h}`) and select it with --cloud"
         );
     }
-    let mut body = phone_proof(ctx, registry, phone, registry_key.as_deref()).await?;
-    body["registry"] = json!(registry);
+    let mut body = Register {
+        registry: registry.to_owned(),
+        proof: phone_proof(ctx, registry, phone, registry_key.as_deref()).await?,
+    };
     // A mistyped code is asked for again on a terminal, while the registry allows tries.
     let v = loop {
         match ctx
-            .call("POST", "/registry/register", Some(body.clone()))
+            .call(
+                "POST",
+                "/registry/register",
+                Some(serde_json::to_value(&body)?),
+            )
             .await
         {
             Err(e)
@@ -179,56 +198,45 @@ pub async fn register(
                         .is_some_and(|r| r.code == "wrong_code") =>
             {
                 eprintln!("That code is not the one sent.");
-                body["code"] = json!(read_code(phone)?);
+                body.proof.code = read_code(phone)?;
             }
             other => break other?,
         }
     };
-    ctx.print(&v, |v| {
-        println!(
-            "Registered {} at {}",
-            v["handle"].as_str().unwrap_or(""),
-            v["registry"].as_str().unwrap_or("")
-        );
-        println!(
-            "  fingerprint:  {}",
-            v["fingerprint"].as_str().unwrap_or("")
-        );
-        println!("  endpoint:     {}", v["endpoint"].as_str().unwrap_or("-"));
-        println!(
-            "  registry key: ed25519:{} (pinned)",
-            v["registry_key"].as_str().unwrap_or("")
-        );
-        if v["was_reset"] == true {
+    let r: Registered = typed(&v)?;
+    ctx.print(&v, |_| {
+        println!("Registered {} at {}", r.handle, r.registry);
+        println!("  fingerprint:  {}", r.fingerprint);
+        println!("  endpoint:     {}", r.endpoint.as_deref().unwrap_or("-"));
+        println!("  registry key: ed25519:{} (pinned)", r.registry_key);
+        if r.was_reset {
             println!(
                 "  This replaced the phone's previous key: peers will be asked to re-approve."
             );
         }
-        println!(
-            "Peers can now add you with `sovra peer add {}`.",
-            v["handle"].as_str().unwrap_or("")
-        );
+        println!("Peers can now add you with `sovra peer add {}`.", r.handle);
     });
     Ok(())
 }
 
 pub async fn rotate(ctx: &Ctx, phone: &str) -> Result<()> {
-    let status = ctx.call("GET", "/registry", None).await?;
-    let registry = status["registration"]["registry_url"]
-        .as_str()
+    let status: RegistryStatus = typed(&ctx.call("GET", "/registry", None).await?)?;
+    let registry = status
+        .registration
         .context("this cloud is not registered; run `sovra register` first")?
-        .to_owned();
+        .registry_url;
     let body = phone_proof(ctx, &registry, phone, None).await?;
-    let v = ctx.call("POST", "/registry/rotate", Some(body)).await?;
-    ctx.print(&v, |v| {
-        println!(
-            "Rotated {}'s key; peers follow it automatically.",
-            v["handle"].as_str().unwrap_or("")
-        );
-        println!(
-            "  new fingerprint: {}",
-            v["fingerprint"].as_str().unwrap_or("")
-        );
+    let v = ctx
+        .call(
+            "POST",
+            "/registry/rotate",
+            Some(serde_json::to_value(body)?),
+        )
+        .await?;
+    let r: Rotated = typed(&v)?;
+    ctx.print(&v, |_| {
+        println!("Rotated {}'s key; peers follow it automatically.", r.handle);
+        println!("  new fingerprint: {}", r.fingerprint);
         println!("  open conversations were closed; the next message opens a new one.");
     });
     Ok(())
