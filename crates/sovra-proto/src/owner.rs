@@ -783,3 +783,64 @@ pub enum PeerCheck {
 pub struct PeerChecks {
     pub checks: Vec<PeerCheck>,
 }
+
+/// What a brain was given and said for one inbound message (`GET /conversations/{id}/context`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BrainRun {
+    pub conversation_id: String,
+    /// The inbound message it answered.
+    pub seq: i64,
+    pub swarm: String,
+    /// `{"system": "…", "messages": [{"role", "content"}…]}` as the brain was given it.
+    pub context: serde_json::Value,
+    pub answer: Option<String>,
+    pub error: Option<String>,
+    /// The most protective retention of what `context` holds.
+    pub retention: String,
+    #[serde(with = "crate::time::as_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub at: i64,
+}
+
+/// `GET /conversations/{id}/context`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BrainRuns {
+    pub runs: Vec<BrainRun>,
+}
+
+/// `PUT /host/certificate`: a renewed host certificate the cloud key signed (§19.2).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewCertificate {
+    pub host_certificate: crate::host::HostCertificate,
+}
+
+/// `PUT /host/certificate`: until when the node may now speak for the cloud.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Renewed {
+    pub expires_at: String,
+}
+
+/// `POST /host/revoke`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HostRevoked {
+    pub revoked: bool,
+}
+
+/// `POST /migration/import`: how many rows the archive brought.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Imported {
+    pub rows: u64,
+}
+
+/// `DELETE /heirs`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HeirsRemoved {
+    pub removed: bool,
+}

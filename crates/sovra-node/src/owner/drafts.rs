@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::{Value, json};
 use sovra_proto::Payload;
 use sovra_proto::owner::{self, DraftDiscarded, DraftSent, Drafts, SendDraft};
 
@@ -111,10 +110,13 @@ pub async fn events(State(cloud): State<Arc<Cloud>>) -> impl axum::response::Int
     cloud.event_stream(|_| true)
 }
 
+#[utoipa::path(get, path = "/conversations/{id}/context", tag = "conversations", params(("id" = String, Path)), responses((status = 200, body = owner::BrainRuns), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn context(
     State(cloud): State<Arc<Cloud>>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<owner::BrainRuns>> {
     super::conversations::known_conversation(&cloud, &id).await?;
-    Ok(Json(json!({ "runs": cloud.store.brain_runs(&id).await? })))
+    Ok(Json(owner::BrainRuns {
+        runs: cloud.store.brain_runs(&id).await?,
+    }))
 }

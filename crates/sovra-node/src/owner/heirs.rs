@@ -42,9 +42,11 @@ pub async fn put(
     cloud.heirs_status().await.map(Json)
 }
 
-pub async fn remove(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn remove(
+    State(cloud): State<Arc<Cloud>>,
+) -> ApiResult<Json<sovra_proto::owner::HeirsRemoved>> {
     cloud.store.set_inheritance(None).await?;
-    Ok(Json(serde_json::json!({ "removed": true })))
+    Ok(Json(sovra_proto::owner::HeirsRemoved { removed: true }))
 }
 
 pub async fn inherited(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Inherited>> {

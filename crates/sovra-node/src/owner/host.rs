@@ -10,21 +10,15 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use sovra_proto::owner::{HostRevoked, RenewCertificate, Renewed};
 
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RenewBody {
-    host_certificate: sovra_proto::host::HostCertificate,
-}
-
 pub async fn renew_certificate(
     State(cloud): State<Arc<Cloud>>,
-    sovra_http::JsonBody(body): sovra_http::JsonBody<RenewBody>,
-) -> ApiResult<Json<Value>> {
+    sovra_http::JsonBody(body): sovra_http::JsonBody<RenewCertificate>,
+) -> ApiResult<Json<Renewed>> {
     cloud.speaking()?;
     let keys = cloud.keys();
     let Some(current) = keys.delegation.as_ref() else {
@@ -52,12 +46,12 @@ pub async fn renew_certificate(
     .map_err(ApiError::internal)?;
     let renewed = crate::home::load_keys(&cloud.dir).map_err(ApiError::internal)?;
     cloud.set_keys(renewed);
-    Ok(Json(
-        json!({ "expires_at": body.host_certificate.expires_at }),
-    ))
+    Ok(Json(Renewed {
+        expires_at: body.host_certificate.expires_at,
+    }))
 }
 
-pub async fn revoke_host(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Value>> {
+pub async fn revoke_host(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<HostRevoked>> {
     if !cloud.is_hosted() {
         return Err(ApiError::new(
             409,
@@ -76,5 +70,5 @@ pub async fn revoke_host(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Valu
         .revoked
         .store(true, std::sync::atomic::Ordering::Relaxed);
     tracing::warn!(cloud = %cloud.name, "the owner revoked this node's host key");
-    Ok(Json(json!({ "revoked": true })))
+    Ok(Json(HostRevoked { revoked: true }))
 }

@@ -99,9 +99,9 @@ pub async fn export(
 pub async fn import(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(archive): JsonBody<Archive>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<sovra_proto::owner::Imported>> {
     let rows = cloud.import_archive(&archive).await?;
-    Ok(Json(serde_json::json!({ "rows": rows })))
+    Ok(Json(sovra_proto::owner::Imported { rows }))
 }
 
 pub async fn cancel(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<MigrationStatus>> {

@@ -49,7 +49,7 @@ pub struct ErrorBody {
         nyms::retire_nym, elevation::status, elevation::approve, elevation::drop_elevation,
         registry::registry_status, registry::registry_code, registry::registry_register,
         registry::registry_rotate, registry::registry_heartbeat, registry::registry_lookup,
-        peers::check_peers,
+        peers::check_peers, drafts::context,
     ),
     components(schemas(ErrorBody)),
     tags(

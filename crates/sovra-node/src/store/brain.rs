@@ -8,18 +8,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::{DAY_MS, HOUR_MS, Store, StoredMessage, Tx, now_ms};
 
 /// What a brain saw and said for one inbound message.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct BrainRun {
-    pub conversation_id: String,
-    pub seq: i64,
-    pub swarm: String,
-    pub context: serde_json::Value,
-    pub answer: Option<String>,
-    pub error: Option<String>,
-    pub retention: String,
-    #[serde(serialize_with = "sovra_proto::time::as_rfc3339::serialize")]
-    pub at: i64,
-}
+pub use sovra_proto::owner::BrainRun;
 
 /// A brain run to write: what it was given and what came of it, with the counts it costs.
 #[derive(Debug)]

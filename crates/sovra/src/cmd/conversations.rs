@@ -3,7 +3,7 @@
 use anyhow::Result;
 use serde_json::Value;
 use sovra_proto::owner::{
-    Cancelled, Closed, Conversation, Conversations, Message, Messages, Outbox,
+    BrainRun, BrainRuns, Cancelled, Closed, Conversation, Conversations, Message, Messages, Outbox,
 };
 
 use crate::cli::{Ctx, Exit, exit, time_of, typed};
@@ -106,7 +106,7 @@ async fn log_one(
     ctx: &Ctx,
     conv: &Conversation,
     context: bool,
-) -> Result<(Value, Vec<Message>, Vec<Value>)> {
+) -> Result<(Value, Vec<Message>, Vec<BrainRun>)> {
     let mut v = ctx
         .call("GET", &format!("/messages?conversation={}", conv.id), None)
         .await?;
@@ -116,23 +116,22 @@ async fn log_one(
         let answer = ctx
             .call("GET", &format!("/conversations/{}/context", conv.id), None)
             .await?;
-        runs = answer["runs"].as_array().cloned().unwrap_or_default();
+        let typed_runs: BrainRuns = typed(&answer)?;
+        runs = typed_runs.runs;
         v["runs"] = answer["runs"].clone();
     }
     v["conversation"] = serde_json::to_value(conv)?;
     Ok((v, messages.messages, runs))
 }
 
-fn print_log(messages: &[Message], runs: &[Value], conv: &Conversation, peer: &str) {
+fn print_log(messages: &[Message], runs: &[BrainRun], conv: &Conversation, peer: &str) {
     println!(
         "Conversation {} with {peer} ({}), topic: {}",
         conv.id, conv.state, conv.topic
     );
     for m in messages {
         print_message(m, peer);
-        let run = runs
-            .iter()
-            .find(|r| m.direction == "in" && r["seq"] == m.seq);
+        let run = runs.iter().find(|r| m.direction == "in" && r.seq == m.seq);
         if let Some(run) = run {
             print_context(run);
         }
@@ -140,19 +139,18 @@ fn print_log(messages: &[Message], runs: &[Value], conv: &Conversation, peer: &s
 }
 
 /// What a brain was given for one answer, indented under the message it answered.
-fn print_context(run: &Value) {
+fn print_context(run: &BrainRun) {
     println!(
         "    ┌ brain of swarm {} was given [keep: {}]:",
-        run["swarm"].as_str().unwrap_or(""),
-        run["retention"].as_str().unwrap_or("")
+        run.swarm, run.retention
     );
-    let system = run["context"]["system"].as_str().unwrap_or("");
+    let system = run.context["system"].as_str().unwrap_or("");
     if !system.is_empty() {
         for line in system.lines() {
             println!("    │ system: {line}");
         }
     }
-    for t in run["context"]["messages"]
+    for t in run.context["messages"]
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -163,7 +161,7 @@ fn print_context(run: &Value) {
             t["content"].as_str().unwrap_or("")
         );
     }
-    match run["error"].as_str() {
+    match run.error.as_deref() {
         Some(e) => println!("    └ failed: {e}"),
         None => println!("    └ answered"),
     }

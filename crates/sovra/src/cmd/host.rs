@@ -157,22 +157,25 @@ pub async fn run(ctx: &Ctx, command: HostCommand) -> Result<()> {
                 .call(
                     "PUT",
                     "/host/certificate",
-                    Some(json!({ "host_certificate": renewed })),
+                    Some(serde_json::to_value(
+                        sovra_proto::owner::RenewCertificate {
+                            host_certificate: renewed.clone(),
+                        },
+                    )?),
                 )
                 .await?;
             sovra_node::home::write_atomic(
                 &dir.join("host-certificate.json"),
                 &serde_json::to_vec_pretty(&renewed)?,
             )?;
-            ctx.print(&v, |v| {
-                println!(
-                    "The node's host key is certified until {}.",
-                    v["expires_at"].as_str().unwrap_or("")
-                )
+            let r: sovra_proto::owner::Renewed = crate::cli::typed(&v)?;
+            ctx.print(&v, |_| {
+                println!("The node's host key is certified until {}.", r.expires_at)
             });
         }
         HostCommand::Revoke => {
             let v = ctx.call("POST", "/host/revoke", None).await?;
+            let _: sovra_proto::owner::HostRevoked = crate::cli::typed(&v)?;
             ctx.print(&v, |_| {
                 println!("The node no longer holds a key that speaks for this cloud.")
             });
