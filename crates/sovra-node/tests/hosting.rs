@@ -720,3 +720,44 @@ async fn a_phone_verified_at_the_nodes_registry_admits_one_cloud() {
         assert_eq!(err.code(), Some(want), "{err}");
     }
 }
+
+/// A cloud written into the home while the node runs answers like one served from the start,
+/// routes with path parameters included (their parameters are the cloud's, not the node's
+/// `/clouds/{name}/{*rest}` too).
+#[tokio::test]
+async fn a_cloud_added_while_serving_answers_every_route() {
+    let node = common::TestNode::start(&["@alice.cloud"]).await;
+    sovra_node::home::init_cloud(node.home.path(), "@carol.cloud")
+        .await
+        .unwrap();
+    let added = node
+        .hosting
+        .as_ref()
+        .unwrap()
+        .serve_new_clouds()
+        .await
+        .unwrap();
+    assert_eq!(added, vec!["carol".to_owned()]);
+    let carol = node.owner("carol");
+    assert_eq!(
+        carol.ok("GET", "/whoami", None).await["handle"],
+        "@carol.cloud"
+    );
+    let exposed = carol
+        .ok(
+            "PUT",
+            "/capabilities/Echo",
+            Some(serde_json::json!({
+                "description": "echo",
+                "adapter": {"kind": "exec", "command": ["/bin/cat"]},
+            })),
+        )
+        .await;
+    assert_eq!(exposed["name"], "Echo");
+    let err = carol
+        .call("POST", "/pending/nope/approve", Some(serde_json::json!({})))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown_request"), "{err}");
+    assert_eq!(carol.ok("GET", "/swarms/main", None).await["name"], "main");
+}

@@ -85,7 +85,8 @@ pub(crate) enum Command {
     },
     /// Create a cloud: keys, a device key for this CLI, a database and a config.
     Init {
-        #[arg(long)]
+        /// The cloud's handle, e.g. @alice.cloud (lowercased).
+        #[arg(long, value_parser = crate::cli::peer_arg)]
         handle: String,
         #[command(flatten)]
         hosting: host::HostedBy,
@@ -340,7 +341,7 @@ pub(crate) enum Command {
         #[arg(long)]
         phone: String,
         /// The handle to claim; must be this cloud's (default: this cloud's).
-        #[arg(long)]
+        #[arg(long, value_parser = crate::cli::peer_arg)]
         handle: Option<String>,
         /// The registry's URL (its key is pinned on first use, unless --registry-key gives it).
         #[arg(long, env = "SOVRA_REGISTRY")]

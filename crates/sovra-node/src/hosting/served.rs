@@ -168,7 +168,7 @@ impl Hosting {
 pub async fn dispatch(
     State(hosting): State<Arc<Hosting>>,
     Path((name, _)): Path<(String, String)>,
-    mut request: Request,
+    request: Request,
 ) -> Response {
     let router = hosting
         .added
@@ -188,9 +188,30 @@ pub async fn dispatch(
         .and_then(|p| p.strip_prefix(&prefix))
         .unwrap_or("/")
         .to_owned();
-    match rest.parse() {
-        Ok(uri) => *request.uri_mut() = uri,
-        Err(_) => return sovra_http::not_found().await.into_response(),
+    let Ok(uri) = rest.parse::<axum::http::Uri>() else {
+        return sovra_http::not_found().await.into_response();
+    };
+    // A fresh request, not this one with its URI changed: the outer route's path parameters
+    // (`name`, `rest`) ride in the extensions, and the cloud's router would add its own to
+    // them, so a handler's `Path<String>` would see three. Only what the cloud's handlers
+    // read is carried over: the client's address and the path it asked for.
+    let (parts, body) = request.into_parts();
+    let mut inner = Request::new(body);
+    *inner.method_mut() = parts.method;
+    *inner.uri_mut() = uri;
+    *inner.version_mut() = parts.version;
+    *inner.headers_mut() = parts.headers;
+    if let Some(addr) = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        inner.extensions_mut().insert(*addr);
     }
-    router.oneshot(request).await.into_response()
+    let original = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .cloned()
+        .unwrap_or_else(|| axum::extract::OriginalUri(parts.uri.clone()));
+    inner.extensions_mut().insert(original);
+    router.oneshot(inner).await.into_response()
 }

@@ -196,6 +196,7 @@ pub enum HeirsCommand {
     ///
     /// Example: sovra heirs add @bob.cloud --after 180d --grant control
     Add {
+        #[arg(value_parser = crate::cli::peer_arg)]
         handle: String,
         /// Owner inactivity before the switch fires (days: 180d).
         #[arg(long, value_parser = parse_days)]
@@ -205,7 +206,10 @@ pub enum HeirsCommand {
         grant: String,
     },
     /// No longer name this peer heir.
-    Remove { handle: String },
+    Remove {
+        #[arg(value_parser = crate::cli::peer_arg)]
+        handle: String,
+    },
     /// Free-form words for the heirs, signed with the policy.
     Endowment { text: String },
     /// Remove every heir: the switch is off.
@@ -213,5 +217,8 @@ pub enum HeirsCommand {
     /// Clouds whose switch named this cloud heir.
     Inherited,
     /// Take a cloud you inherited with control: it moves to this home's node.
-    Claim { handle: String },
+    Claim {
+        #[arg(value_parser = crate::cli::peer_arg)]
+        handle: String,
+    },
 }

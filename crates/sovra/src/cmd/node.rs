@@ -25,11 +25,32 @@ pub async fn init(ctx: &Ctx, handle: &str) -> Result<()> {
         println!("  fingerprint: {}", v["fingerprint"].as_str().unwrap_or(""));
         println!("Next: `sovra node serve`, then `sovra peer add …`.");
     });
-    // A node already running on this home serves the new cloud at once.
+    // A node already running on this home serves the new cloud at once; say so only once it
+    // answers for it, so the next command finds it.
     if let Some(node) = crate::cli::reload_node(&ctx.home)? {
         tracing::debug!("told the node (pid {}) to serve the new cloud", node.pid);
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let base = node.local.as_deref().unwrap_or(&node.url);
+        let identity = format!("{base}/clouds/{name}/api/d2d/identity");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let served = loop {
+            match reqwest::get(&identity).await {
+                Ok(r) if r.status().is_success() => break true,
+                _ if std::time::Instant::now() > deadline => break false,
+                _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        };
         if !ctx.json {
-            println!("The node running on this home serves it now.");
+            match served {
+                true => println!("The node running on this home serves it now."),
+                false => println!(
+                    "The node running on this home (pid {}) did not pick it up; restart it.",
+                    node.pid
+                ),
+            }
         }
     }
     Ok(())

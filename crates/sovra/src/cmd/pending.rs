@@ -94,7 +94,7 @@ pub enum PendingCommand {
         url: Option<String>,
         #[arg(long)]
         rate: Option<u32>,
-        #[arg(long)]
+        #[arg(long, value_parser = crate::cli::peer_arg)]
         handle: Option<String>,
         /// Approve even though the registry gives the claimed handle to another key.
         #[arg(long)]
