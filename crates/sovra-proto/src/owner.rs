@@ -3,6 +3,8 @@
 //! Families move here from untyped JSON one at a time; the actions surface's are in
 //! `action::owner`.
 
+pub mod lifecycle;
+
 use serde::{Deserialize, Serialize};
 
 use crate::message::{Call, Payload, Retention};

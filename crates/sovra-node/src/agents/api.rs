@@ -17,8 +17,7 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
-use sovra_proto::{Call, CallResult, DataPolicy, Payload, Retention};
+use sovra_proto::{DataPolicy, Payload, Retention};
 
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
@@ -65,48 +64,13 @@ pub async fn authenticate(
     Ok(next.run(request).await)
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AgentSendRequest {
-    /// The peer's handle or key, as on the whitelist.
-    pub peer: String,
-    pub text: String,
-    #[serde(default)]
-    pub calls: Vec<Call>,
-    #[serde(default)]
-    pub retention: Option<Retention>,
-    /// The peer's swarm to address (needs its grant on the peer's side).
-    #[serde(default)]
-    pub swarm: Option<String>,
-    /// `ask` only: how long to wait for the reply (1..=25000 ms).
-    #[serde(default)]
-    pub timeout_ms: Option<u64>,
-}
+pub use sovra_proto::owner::lifecycle::AgentSendRequest;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AgentSent {
-    pub conversation_id: String,
-    pub seq: u64,
-}
+pub use sovra_proto::owner::lifecycle::AgentSent;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AgentReply {
-    pub seq: u64,
-    pub text: String,
-    #[serde(default)]
-    pub results: Vec<CallResult>,
-    #[serde(default)]
-    pub refusal: Option<String>,
-    #[serde(default)]
-    pub automatic: bool,
-}
+pub use sovra_proto::owner::lifecycle::AgentReply;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AgentAsked {
-    pub conversation_id: String,
-    pub seq: u64,
-    pub reply: AgentReply,
-}
+pub use sovra_proto::owner::lifecycle::AgentAsked;
 
 async fn send_for(
     cloud: &Arc<Cloud>,

@@ -24,31 +24,7 @@ use crate::store::{DAY_MS, now_ms};
 /// How long before the switch fires the owner is warned (at most half the period).
 pub const WARN_BEFORE_MS: i64 = 7 * DAY_MS;
 
-/// `GET /api/owner/heirs`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HeirsStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<InheritancePolicy>,
-    /// The owner's last activity and when the switch fires without more (RFC 3339).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "sovra_proto::time::as_rfc3339_opt"
-    )]
-    pub active_at: Option<i64>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "sovra_proto::time::as_rfc3339_opt"
-    )]
-    pub fires_at: Option<i64>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "sovra_proto::time::as_rfc3339_opt"
-    )]
-    pub fired_at: Option<i64>,
-}
+pub use sovra_proto::owner::lifecycle::HeirsStatus;
 
 /// What `POST /api/d2d/inheritance/claim` answers a `control` heir.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -29,25 +29,9 @@ pub struct MovedResponse {
     pub status: String,
 }
 
-/// What `POST /api/owner/migration/announce` takes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AnnounceRequest {
-    pub statement: MoveStatement,
-    /// The cloud's base URL at the node it left (the archive's `exported_from`), told too.
-    #[serde(default)]
-    pub old_endpoint: Option<String>,
-}
+pub use sovra_proto::owner::lifecycle::AnnounceRequest;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AnnounceResponse {
-    pub seq: u64,
-    /// Peers told at once; the rest are told by the sweep as they come online.
-    pub peers_told: usize,
-    pub peers_waiting: usize,
-    pub old_node_told: bool,
-    pub registry_updated: bool,
-}
+pub use sovra_proto::owner::lifecycle::AnnounceResponse;
 
 fn stale(seq: u64, last: u64) -> ApiError {
     ApiError::new(

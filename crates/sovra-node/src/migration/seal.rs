@@ -11,35 +11,7 @@ use crate::error::{ApiError, ApiResult};
 /// The whole cloud, in the `seals` table.
 pub const WHOLE: &str = "*";
 
-/// Who may lift a seal, fixed when it is set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Unseal {
-    /// The owner, with the owner API.
-    Owner,
-    /// Nobody: the seal is final.
-    Never,
-}
-
-impl std::str::FromStr for Unseal {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "owner" => Ok(Unseal::Owner),
-            "never" => Ok(Unseal::Never),
-            _ => Err(()),
-        }
-    }
-}
-
-impl Unseal {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Unseal::Owner => "owner",
-            Unseal::Never => "never",
-        }
-    }
-}
+pub use sovra_proto::owner::lifecycle::Unseal;
 
 fn sealed(what: &str) -> ApiError {
     ApiError::new(423, "sealed", format!("{what} is sealed: read-only"))

@@ -10,25 +10,15 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
 use sovra_http::JsonBody;
-use sovra_proto::inheritance::InheritancePolicy;
 
 use crate::cloud::Cloud;
 use crate::error::ApiResult;
 use crate::migration::heirs::HeirsStatus;
-use crate::store::InheritedRow;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PutHeirs {
-    pub policy: InheritancePolicy,
-}
+pub use sovra_proto::owner::lifecycle::PutHeirs;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Inherited {
-    pub inherited: Vec<InheritedRow>,
-}
+pub use sovra_proto::owner::lifecycle::Inherited;
 
 pub async fn status(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<HeirsStatus>> {
     cloud.heirs_status().await.map(Json)

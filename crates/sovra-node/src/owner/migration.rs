@@ -20,55 +20,23 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 use sovra_http::JsonBody;
-use sovra_proto::migration::{Archive, MoveStatement};
+use sovra_proto::migration::Archive;
 
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 use crate::migration::State as MoveState;
 use crate::migration::moves::{AnnounceRequest, AnnounceResponse};
-use crate::migration::seal::Unseal;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MigrationStatus {
-    /// `serving`, `moving` or `moved`.
-    pub state: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub statement: Option<MoveStatement>,
-    /// The `seq` of the last move statement of this cloud (0: never moved).
-    pub move_seq: u64,
-    pub seals: Vec<SealInfo>,
-}
+pub use sovra_proto::owner::lifecycle::MigrationStatus;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SealInfo {
-    /// The swarm, or `*` for the whole cloud.
-    pub swarm: String,
-    pub unseal: Unseal,
-}
+pub use sovra_proto::owner::lifecycle::SealInfo;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportRequest {
-    #[serde(default)]
-    pub freeze: bool,
-}
+pub use sovra_proto::owner::lifecycle::ExportRequest;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SealRequest {
-    #[serde(default)]
-    pub swarm: Option<String>,
-    pub unseal: Unseal,
-}
+pub use sovra_proto::owner::lifecycle::SealRequest;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UnsealRequest {
-    #[serde(default)]
-    pub swarm: Option<String>,
-}
+pub use sovra_proto::owner::lifecycle::UnsealRequest;
 
 pub async fn status(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<MigrationStatus>> {
     let (state, statement) = match cloud.migration.state() {

@@ -12,14 +12,7 @@ pub struct InheritanceRow {
     pub fired_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct InheritedRow {
-    pub cloud: String,
-    pub handle: Option<String>,
-    pub grant: String,
-    #[serde(serialize_with = "sovra_proto::time::as_rfc3339::serialize")]
-    pub received_at: i64,
-}
+pub use sovra_proto::owner::lifecycle::InheritedRow;
 
 /// Most clouds one cloud holds inheritance notices from.
 pub const MAX_INHERITED: i64 = 64;

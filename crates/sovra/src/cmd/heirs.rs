@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use sovra_proto::inheritance::{Heir, HeirGrant, InheritanceClaim, InheritancePolicy};
 use sovra_proto::migration::{Unlock, open_bundle};
 
-use crate::cli::{Ctx, time_text};
+use sovra_proto::owner::lifecycle::{HeirsStatus, Inherited};
+
+use crate::cli::{Ctx, time_of, typed};
 
 /// Days in `180d` or `180`.
 pub fn parse_days(text: &str) -> Result<u64, String> {
@@ -27,8 +29,8 @@ fn cloud_keys(ctx: &Ctx) -> Result<sovra_proto::CloudKeys> {
 }
 
 async fn current(ctx: &Ctx) -> Result<Option<InheritancePolicy>> {
-    let v = ctx.call("GET", "/heirs", None).await?;
-    Ok(serde_json::from_value(v["policy"].clone()).ok())
+    let status: HeirsStatus = typed(&ctx.call("GET", "/heirs", None).await?)?;
+    Ok(status.policy)
 }
 
 /// The whitelist entry for `handle`: its key and URL.
@@ -54,28 +56,25 @@ pub async fn run(ctx: &Ctx, command: HeirsCommand) -> Result<()> {
     match command {
         HeirsCommand::List => {
             let v = ctx.call("GET", "/heirs", None).await?;
-            ctx.print(&v, |v| match v["policy"]["heirs"].as_array() {
+            let status: HeirsStatus = typed(&v)?;
+            ctx.print(&v, |_| match &status.policy {
                 None => println!("No heirs."),
-                Some(heirs) => {
-                    for h in heirs {
-                        println!(
-                            "{}  {}",
-                            h["handle"].as_str().unwrap_or(""),
-                            h["grant"].as_str().unwrap_or("")
-                        );
+                Some(policy) => {
+                    for h in &policy.heirs {
+                        println!("{}  {}", h.handle, h.grant.as_str());
                     }
                     println!(
                         "after {} days without you; fires {}{}",
-                        v["policy"]["inactive_days"],
-                        time_text(&v["fires_at"]),
-                        if v["fired_at"].is_null() {
-                            ""
-                        } else {
+                        policy.inactive_days,
+                        status.fires_at.map_or_else(|| "-".into(), time_of),
+                        if status.fired_at.is_some() {
                             " (fired)"
+                        } else {
+                            ""
                         }
                     );
-                    if let Some(e) = v["policy"]["endowment"].as_str().filter(|e| !e.is_empty()) {
-                        println!("endowment: {e}");
+                    if !policy.endowment.is_empty() {
+                        println!("endowment: {}", policy.endowment);
                     }
                 }
             });
@@ -103,10 +102,11 @@ pub async fn run(ctx: &Ctx, command: HeirsCommand) -> Result<()> {
                 .unwrap_or(180);
             let endowment = now.map(|p| p.endowment).unwrap_or_default();
             let v = publish(ctx, heirs, days, &endowment).await?;
-            ctx.print(&v, |v| {
+            let status: HeirsStatus = typed(&v)?;
+            ctx.print(&v, |_| {
                 println!(
                     "{handle} inherits ({grant}) if you do not use this cloud for {days} days (next: {}).",
-                    time_text(&v["fires_at"])
+                    status.fires_at.map_or_else(|| "-".into(), time_of)
                 )
             });
         }
@@ -133,19 +133,19 @@ pub async fn run(ctx: &Ctx, command: HeirsCommand) -> Result<()> {
         }
         HeirsCommand::Clear => {
             let v = ctx.call("DELETE", "/heirs", None).await?;
+            let _: sovra_proto::owner::HeirsRemoved = typed(&v)?;
             ctx.print(&v, |_| println!("No heirs; the switch is off."));
         }
         HeirsCommand::Inherited => {
             let v = ctx.call("GET", "/inherited", None).await?;
-            ctx.print(&v, |v| {
-                for i in v["inherited"].as_array().into_iter().flatten() {
+            let list: Inherited = typed(&v)?;
+            ctx.print(&v, |_| {
+                for i in &list.inherited {
                     println!(
                         "{}  {}  since {}",
-                        i["handle"]
-                            .as_str()
-                            .unwrap_or(i["cloud"].as_str().unwrap_or("")),
-                        i["grant"].as_str().unwrap_or(""),
-                        time_text(&i["received_at"])
+                        i.handle.as_deref().unwrap_or(&i.cloud),
+                        i.grant,
+                        time_of(i.received_at)
                     );
                 }
             });
@@ -160,17 +160,16 @@ pub async fn run(ctx: &Ctx, command: HeirsCommand) -> Result<()> {
 async fn claim(ctx: &Ctx, handle: &str) -> Result<()> {
     let node = super::migration::running_node(ctx)?;
     let keys = cloud_keys(ctx)?;
-    let inherited = ctx.call("GET", "/inherited", None).await?;
-    let entry = inherited["inherited"]
-        .as_array()
+    let inherited: Inherited = typed(&ctx.call("GET", "/inherited", None).await?)?;
+    let entry = inherited
+        .inherited
         .into_iter()
-        .flatten()
-        .find(|i| i["handle"].as_str() == Some(handle))
+        .find(|i| i.handle.as_deref() == Some(handle))
         .with_context(|| format!("no inheritance notice from {handle}"))?;
-    if entry["grant"] != "control" {
+    if entry.grant != "control" {
         bail!("{handle} left you read access only: talk to it, it answers from its memory");
     }
-    let cloud = sovra_proto::PublicKey::from_b64("cloud", entry["cloud"].as_str().unwrap_or(""))?;
+    let cloud = sovra_proto::PublicKey::from_b64("cloud", &entry.cloud)?;
     let (_, url) = peer(ctx, handle).await?;
     let url = url.with_context(|| format!("no URL is known for {handle}"))?;
     let claim = InheritanceClaim::sign(&keys.signing, &cloud, jiff::Timestamp::now());

@@ -185,7 +185,7 @@ async fn import_hosted(
     .await?;
     let device = sovra_node::home::load_device(&dir)?;
     let owner = sovra_client::OwnerClient::new(base.clone(), device, EXPORT_TIMEOUT);
-    let imported: serde_json::Value = owner
+    let imported: sovra_proto::owner::Imported = owner
         .call(
             "POST",
             "/api/owner/migration/import",
@@ -213,9 +213,9 @@ async fn import_hosted(
     )?;
     let answer = announce(&owner, statement, archive.exported_from.clone()).await?;
     ctx.print(
-        &json!({ "handle": handle, "url": base, "rows": imported["rows"], "archive_sha256": hex(&sha), "announce": answer }),
+        &json!({ "handle": handle, "url": base, "rows": imported.rows, "archive_sha256": hex(&sha), "announce": answer }),
         |_| {
-            println!("{handle} is hosted at {base} now ({} rows).", imported["rows"]);
+            println!("{handle} is hosted at {base} now ({} rows).", imported.rows);
             println!(
                 "Move statement {}: {} peer(s) told, {} waiting; old node {}.",
                 answer.seq,
