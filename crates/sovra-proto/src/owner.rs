@@ -846,3 +846,49 @@ pub struct Imported {
 pub struct HeirsRemoved {
     pub removed: bool,
 }
+
+/// One event. `kind` is `message` (a new inbound message), `reply` (an inbound message
+/// answering one of ours), `draft` (a review-mode answer waiting), `pending` (a stranger's
+/// handshake), `brain_error`, `waiting` (a message no brain will answer: no brain, mode off, or
+/// the automatic-turn limit), `action` (an accepted federation action applied: `id`, `peer` the
+/// issuer, `reason` its type, `text` its content; owner stream only) or `lagged`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub kind: std::borrow::Cow<'static, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<u64>,
+    /// The peer's handle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub automatic: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    /// A draft's or pending request's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Why (`waiting`, `brain_error`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(with = "crate::time::as_rfc3339")]
+    pub at: i64,
+}
+
+impl Event {
+    /// An event of `kind` at `at` (unix ms), its other fields empty.
+    pub fn new(kind: &'static str, at: i64) -> Event {
+        Event {
+            kind: std::borrow::Cow::Borrowed(kind),
+            at,
+            ..Event::default()
+        }
+    }
+}

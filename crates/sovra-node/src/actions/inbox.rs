@@ -285,7 +285,7 @@ impl Cloud {
         self.actions.queued.fetch_sub(done, Relaxed);
         for (row, applied) in queued.iter().zip(applied) {
             if applied {
-                let mut event = Event::new("action");
+                let mut event = Event::new("action", crate::store::now_ms());
                 event.id = Some(row.id.clone());
                 event.peer = Some(row.issuer.clone());
                 event.reason = Some(row.kind.clone());

@@ -81,7 +81,7 @@ impl Cloud {
             peer: Some(peer.grant.peer_handle.clone()),
             swarm: Some(swarm.name.clone()),
             reason: Some(reason.to_owned()),
-            ..Event::new("waiting")
+            ..Event::new("waiting", crate::store::now_ms())
         };
         if payload.text.trim().is_empty() {
             return Ok((Answer::Silent, Some(swarm.name)));
@@ -185,7 +185,7 @@ impl Cloud {
                     peer: Some(peer.grant.peer_handle.clone()),
                     swarm: Some(swarm.name.clone()),
                     reason: Some(e.0),
-                    ..Event::new("brain_error")
+                    ..Event::new("brain_error", crate::store::now_ms())
                 });
                 Ok((Answer::Failed(run), Some(swarm.name)))
             }

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use axum::response::sse::{self, KeepAlive, Sse};
 use futures_util::Stream;
-use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::cloud::Cloud;
@@ -21,50 +20,7 @@ use crate::store::now_ms;
 /// Events buffered per listener before it is told it lagged.
 pub const BUFFER: usize = 1024;
 
-/// One event. `kind` is `message` (a new inbound message), `reply` (an inbound message
-/// answering one of ours), `draft` (a review-mode answer waiting), `pending` (a stranger's
-/// handshake), `brain_error`, `waiting` (a message no brain will answer: no brain, mode off, or
-/// the automatic-turn limit), `action` (an accepted federation action applied: `id`, `peer` the
-/// issuer, `reason` its type, `text` its content; owner stream only) or `lagged`.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Event {
-    pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conversation_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seq: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub in_reply_to: Option<u64>,
-    /// The peer's handle.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub peer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub swarm: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub automatic: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refusal: Option<String>,
-    /// A draft's or pending request's id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Why (`waiting`, `brain_error`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(serialize_with = "sovra_proto::time::as_rfc3339::serialize")]
-    pub at: i64,
-}
-
-impl Event {
-    pub fn new(kind: &'static str) -> Event {
-        Event {
-            kind,
-            at: now_ms(),
-            ..Event::default()
-        }
-    }
-}
+pub use sovra_proto::owner::Event;
 
 pub fn channel() -> broadcast::Sender<Event> {
     broadcast::channel(BUFFER).0
@@ -99,12 +55,12 @@ impl Cloud {
                         Ok(_) => continue,
                         Err(broadcast::error::RecvError::Lagged(n)) => Event {
                             reason: Some(format!("{n} event(s) missed")),
-                            ..Event::new("lagged")
+                            ..Event::new("lagged", now_ms())
                         },
                         Err(broadcast::error::RecvError::Closed) => return None,
                     };
                     let sse = sse::Event::default()
-                        .event(event.kind)
+                        .event(event.kind.as_ref())
                         .json_data(&event)
                         .expect("events serialize");
                     return Some((Ok(sse), (rx, keep)));

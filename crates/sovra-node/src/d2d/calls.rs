@@ -175,7 +175,7 @@ impl Cloud {
                 swarm: Some(swarm),
                 text: Some(text.clone()),
                 id: Some(id.to_string()),
-                ..Event::new("draft")
+                ..Event::new("draft", crate::store::now_ms())
             });
             return Ok(());
         }

@@ -142,7 +142,7 @@ impl Cloud {
                     id: Some(id.clone()),
                     peer: received.sender_handle.clone(),
                     text: Some(received.topic.clone()),
-                    ..Event::new("pending")
+                    ..Event::new("pending", crate::store::now_ms())
                 });
             }
             return Ok(refuse(if denied {
@@ -255,11 +255,14 @@ impl Cloud {
                     text: Some(payload.text),
                     automatic: payload.automatic,
                     refusal: payload.refusal,
-                    ..Event::new(if payload.in_reply_to.is_some() {
-                        "reply"
-                    } else {
-                        "message"
-                    })
+                    ..Event::new(
+                        if payload.in_reply_to.is_some() {
+                            "reply"
+                        } else {
+                            "message"
+                        },
+                        crate::store::now_ms(),
+                    )
                 });
             }
             // A retransmission of what we already accepted: acknowledge, do nothing again.

@@ -125,7 +125,7 @@ impl Cloud {
                 reason: Some(format!(
                     "no owner activity for a while: the cloud is sealed and its heirs told at {when}, unless you use it before"
                 )),
-                ..Event::new("inheritance_warning")
+                ..Event::new("inheritance_warning", crate::store::now_ms())
             });
             Some(now)
         } else {
@@ -146,7 +146,7 @@ impl Cloud {
         self.store.fire_inheritance(now, &heirs).await?;
         self.emit(Event {
             reason: Some("the inheritance switch fired: the cloud is sealed".into()),
-            ..Event::new("inheritance_fired")
+            ..Event::new("inheritance_fired", crate::store::now_ms())
         });
         self.tell_heirs().await
     }
@@ -220,7 +220,7 @@ impl Cloud {
         self.emit(Event {
             peer: handle,
             reason: Some(format!("you inherit this cloud ({})", grant.as_str())),
-            ..Event::new("inherited")
+            ..Event::new("inherited", crate::store::now_ms())
         });
         Ok(())
     }

@@ -3,9 +3,9 @@
 //! with exit 0.
 
 use anyhow::Result;
-use serde_json::Value;
+use sovra_proto::owner::Event;
 
-use crate::cli::{Ctx, client_error, time_text};
+use crate::cli::{Ctx, client_error, time_of};
 
 pub async fn run(ctx: &Ctx) -> Result<()> {
     let owner = ctx.owner()?;
@@ -31,11 +31,12 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
             let block: String = buf.drain(..end + 2).collect();
             for line in block.lines() {
                 if let Some(data) = line.strip_prefix("data:") {
-                    let Ok(event) = serde_json::from_str::<Value>(data.trim()) else {
+                    // An event this CLI cannot read (a newer node's) is skipped, not fatal.
+                    let Ok(event) = serde_json::from_str::<Event>(data.trim()) else {
                         continue;
                     };
                     if ctx.json {
-                        println!("{event}");
+                        println!("{}", data.trim());
                     } else {
                         println!("{}", describe(&event));
                     }
@@ -46,48 +47,49 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
 }
 
 /// One readable line per event.
-fn describe(e: &Value) -> String {
-    let s = |k: &str| e[k].as_str().unwrap_or("").to_owned();
-    let when = time_text(&e["at"]);
-    let who = e["peer"].as_str().unwrap_or("?");
-    match e["kind"].as_str().unwrap_or("") {
-        "message" => format!("[{when}] {who} → {}: {}", s("swarm"), s("text")),
-        "reply" => match e["refusal"].as_str() {
-            Some(code) => format!("[{when}] {who} refused #{}: {code}", e["in_reply_to"]),
+fn describe(e: &Event) -> String {
+    let s = |v: &Option<String>| v.clone().unwrap_or_default();
+    let n = |v: Option<u64>| v.map_or_else(|| "?".into(), |n| n.to_string());
+    let when = time_of(e.at);
+    let who = e.peer.as_deref().unwrap_or("?");
+    match e.kind.as_ref() {
+        "message" => format!("[{when}] {who} → {}: {}", s(&e.swarm), s(&e.text)),
+        "reply" => match &e.refusal {
+            Some(code) => format!("[{when}] {who} refused #{}: {code}", n(e.in_reply_to)),
             None => format!(
                 "[{when}] {who} replied to #{}: {}",
-                e["in_reply_to"],
-                s("text")
+                n(e.in_reply_to),
+                s(&e.text)
             ),
         },
         "draft" => format!(
             "[{when}] draft {} for {who} (swarm {}): {}  — `sovra drafts send {}`",
-            s("id"),
-            s("swarm"),
-            s("text"),
-            s("id")
+            s(&e.id),
+            s(&e.swarm),
+            s(&e.text),
+            s(&e.id)
         ),
         "pending" => format!(
             "[{when}] {who} asks to talk (\"{}\") — `sovra pending approve {}`",
-            s("text"),
-            s("id")
+            s(&e.text),
+            s(&e.id)
         ),
         "brain_error" => format!(
             "[{when}] the brain of {} failed: {}",
-            s("swarm"),
-            s("reason")
+            s(&e.swarm),
+            s(&e.reason)
         ),
         "waiting" => format!(
             "[{when}] {who}'s message #{} waits for you: {}",
-            e["seq"],
-            s("reason")
+            n(e.seq),
+            s(&e.reason)
         ),
-        "action" => match s("reason").as_str() {
+        "action" => match s(&e.reason).as_str() {
             "FLLW" => format!("[{when}] {who} follows you"),
             "CONN" => format!("[{when}] {who} asks to connect — `sovra connections approve {who}`"),
             "APRV" => format!("[{when}] {who} accepted your connection"),
-            t => format!("[{when}] {t} from {who}: {}", s("text")),
+            t => format!("[{when}] {t} from {who}: {}", s(&e.text)),
         },
-        other => format!("[{when}] {other}: {}", s("reason")),
+        other => format!("[{when}] {other}: {}", s(&e.reason)),
     }
 }
