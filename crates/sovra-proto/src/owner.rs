@@ -853,7 +853,9 @@ pub struct HeirsRemoved {
 /// the automatic-turn limit), `action` (an accepted federation action applied: `id`, `peer` the
 /// issuer, `reason` its type, `text` its content; owner stream only) or `lagged`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub kind: std::borrow::Cow<'static, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
@@ -879,6 +881,7 @@ pub struct Event {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(with = "crate::time::as_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: i64,
 }
 

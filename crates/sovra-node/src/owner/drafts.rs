@@ -106,6 +106,7 @@ pub async fn discard_draft(
     Ok(Json(DraftDiscarded { discarded: id }))
 }
 
+#[utoipa::path(get, path = "/events", tag = "conversations", responses((status = 200, description = "Server-Sent Events, each `data:` an Event (§18.3)", content_type = "text/event-stream", body = sovra_proto::owner::Event), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn events(State(cloud): State<Arc<Cloud>>) -> impl axum::response::IntoResponse {
     cloud.event_stream(|_| true)
 }

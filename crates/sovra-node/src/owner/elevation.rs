@@ -132,6 +132,7 @@ pub async fn status(
     }))
 }
 
+#[utoipa::path(post, path = "/elevation", tag = "elevation", request_body = sovra_proto::registry::PhoneProof, responses((status = 200, body = Elevated), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn by_phone(
     State(cloud): State<Arc<Cloud>>,
     Extension(AuthedDevice(device)): Extension<AuthedDevice>,

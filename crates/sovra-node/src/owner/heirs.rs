@@ -20,10 +20,12 @@ pub use sovra_proto::owner::lifecycle::PutHeirs;
 
 pub use sovra_proto::owner::lifecycle::Inherited;
 
+#[utoipa::path(get, path = "/heirs", tag = "heirs", responses((status = 200, body = HeirsStatus), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn status(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<HeirsStatus>> {
     cloud.heirs_status().await.map(Json)
 }
 
+#[utoipa::path(put, path = "/heirs", tag = "heirs", request_body = PutHeirs, responses((status = 200, body = HeirsStatus), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn put(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(body): JsonBody<PutHeirs>,
@@ -32,6 +34,7 @@ pub async fn put(
     cloud.heirs_status().await.map(Json)
 }
 
+#[utoipa::path(delete, path = "/heirs", tag = "heirs", responses((status = 200, body = sovra_proto::owner::HeirsRemoved), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn remove(
     State(cloud): State<Arc<Cloud>>,
 ) -> ApiResult<Json<sovra_proto::owner::HeirsRemoved>> {
@@ -39,6 +42,7 @@ pub async fn remove(
     Ok(Json(sovra_proto::owner::HeirsRemoved { removed: true }))
 }
 
+#[utoipa::path(get, path = "/inherited", tag = "heirs", responses((status = 200, body = Inherited), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn inherited(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Inherited>> {
     Ok(Json(Inherited {
         inherited: cloud.store.inherited().await?,

@@ -38,6 +38,7 @@ pub use sovra_proto::owner::lifecycle::SealRequest;
 
 pub use sovra_proto::owner::lifecycle::UnsealRequest;
 
+#[utoipa::path(get, path = "/migration", tag = "migration", responses((status = 200, body = MigrationStatus), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn status(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<MigrationStatus>> {
     let (state, statement) = match cloud.migration.state() {
         MoveState::Serving => ("serving", None),
@@ -56,6 +57,7 @@ pub async fn status(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Migration
     }))
 }
 
+#[utoipa::path(post, path = "/migration/export", tag = "migration", request_body = ExportRequest, responses((status = 200, description = "the archive (§20.2), without keys", body = Object), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn export(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(body): JsonBody<ExportRequest>,
@@ -72,6 +74,7 @@ pub async fn import(
     Ok(Json(sovra_proto::owner::Imported { rows }))
 }
 
+#[utoipa::path(post, path = "/migration/cancel", tag = "migration", responses((status = 200, body = MigrationStatus), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn cancel(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<MigrationStatus>> {
     match cloud.migration.state() {
         MoveState::Moving => {
@@ -96,6 +99,7 @@ pub async fn cancel(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Migration
     }
 }
 
+#[utoipa::path(post, path = "/migration/announce", tag = "migration", request_body = AnnounceRequest, responses((status = 200, body = AnnounceResponse), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn announce(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(body): JsonBody<AnnounceRequest>,
@@ -104,6 +108,7 @@ pub async fn announce(
     cloud.announce_move(&body).await.map(Json)
 }
 
+#[utoipa::path(post, path = "/seal", tag = "migration", request_body = SealRequest, responses((status = 200, body = MigrationStatus), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn seal(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(body): JsonBody<SealRequest>,
@@ -112,6 +117,7 @@ pub async fn seal(
     status(State(cloud)).await
 }
 
+#[utoipa::path(post, path = "/unseal", tag = "migration", request_body = UnsealRequest, responses((status = 200, body = MigrationStatus), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn unseal(
     State(cloud): State<Arc<Cloud>>,
     JsonBody(body): JsonBody<UnsealRequest>,

@@ -12,8 +12,8 @@ use serde::Serialize;
 use utoipa::OpenApi;
 
 use super::{
-    actions, capabilities, conversations, devices, drafts, elevation, nyms, peers, pending,
-    registry, relays, swarms, whoami,
+    actions, capabilities, conversations, devices, drafts, elevation, heirs, migration, nyms,
+    peers, pending, registry, relays, swarms, whoami,
 };
 
 /// Every refusal: `{"error": "<stable code>", "message": "<human sentence>"}` (§10).
@@ -49,7 +49,10 @@ pub struct ErrorBody {
         nyms::retire_nym, elevation::status, elevation::approve, elevation::drop_elevation,
         registry::registry_status, registry::registry_code, registry::registry_register,
         registry::registry_rotate, registry::registry_heartbeat, registry::registry_lookup,
-        peers::check_peers, drafts::context,
+        peers::check_peers, drafts::context, drafts::events, heirs::status, heirs::put,
+        heirs::remove, heirs::inherited, migration::status, migration::cancel,
+        migration::announce, migration::seal, migration::unseal, migration::export,
+        elevation::by_phone,
     ),
     components(schemas(ErrorBody)),
     tags(
@@ -65,6 +68,8 @@ pub struct ErrorBody {
         (name = "nyms", description = "Public faces the cloud key issues (PROTOCOL.md §19.7)"),
         (name = "elevation", description = "The second factor of high-trust operations (PROTOCOL.md §15.6)"),
         (name = "registry", description = "This cloud's handle at its registry, and lookups (PROTOCOL.md §16)"),
+        (name = "heirs", description = "Who inherits this cloud, and clouds it inherits (PROTOCOL.md §22)"),
+        (name = "migration", description = "Moving and sealing the cloud (PROTOCOL.md §20, §21)"),
         (name = "web", description = "Pairing a browser with the owner's web page (PROTOCOL.md §24)"),
     ),
 )]

@@ -9,6 +9,7 @@ use crate::migration::MoveStatement;
 
 /// Who may lift a seal, fixed when it is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Unseal {
     /// The owner, with the owner API.
@@ -18,10 +19,12 @@ pub enum Unseal {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MigrationStatus {
     /// `serving`, `moving` or `moved`.
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub statement: Option<MoveStatement>,
     /// The `seq` of the last move statement of this cloud (0: never moved).
     pub move_seq: u64,
@@ -29,6 +32,7 @@ pub struct MigrationStatus {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SealInfo {
     /// The swarm, or `*` for the whole cloud.
     pub swarm: String,
@@ -36,6 +40,7 @@ pub struct SealInfo {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
     #[serde(default)]
@@ -43,6 +48,7 @@ pub struct ExportRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SealRequest {
     #[serde(default)]
@@ -51,6 +57,7 @@ pub struct SealRequest {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UnsealRequest {
     #[serde(default)]
@@ -59,8 +66,10 @@ pub struct UnsealRequest {
 
 /// What `POST /api/owner/migration/announce` takes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AnnounceRequest {
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub statement: MoveStatement,
     /// The cloud's base URL at the node it left (the archive's `exported_from`), told too.
     #[serde(default)]
@@ -68,6 +77,7 @@ pub struct AnnounceRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnnounceResponse {
     pub seq: u64,
     /// Peers told at once; the rest are told by the sweep as they come online.
@@ -79,8 +89,10 @@ pub struct AnnounceResponse {
 
 /// `GET /api/owner/heirs`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeirsStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub policy: Option<InheritancePolicy>,
     /// The owner's last activity and when the switch fires without more (RFC 3339).
     #[serde(
@@ -88,42 +100,51 @@ pub struct HeirsStatus {
         skip_serializing_if = "Option::is_none",
         with = "crate::time::as_rfc3339_opt"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub active_at: Option<i64>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "crate::time::as_rfc3339_opt"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub fires_at: Option<i64>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "crate::time::as_rfc3339_opt"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub fired_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PutHeirs {
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub policy: InheritancePolicy,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Inherited {
     pub inherited: Vec<InheritedRow>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InheritedRow {
     pub cloud: String,
     pub handle: Option<String>,
     pub grant: String,
     #[serde(with = "crate::time::as_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub received_at: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AgentSendRequest {
     /// The peer's handle or key, as on the whitelist.
@@ -142,12 +163,14 @@ pub struct AgentSendRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentSent {
     pub conversation_id: String,
     pub seq: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentReply {
     pub seq: u64,
     pub text: String,
@@ -160,6 +183,7 @@ pub struct AgentReply {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentAsked {
     pub conversation_id: String,
     pub seq: u64,
