@@ -38,10 +38,21 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// Shows page `name` (a `#hash` route) and waits for `ready` in it.
+/// Shows page `name` (a `#hash` route), waits for `ready` in it, and checks what a screen
+/// reader needs: every field labelled, every button and link named, every image described.
 async fn open(b: &mut Browser, name: &str, ready: &str) {
     b.eval(&format!("location.hash = '#{name}'; route()")).await;
     b.wait_for(ready).await;
+    let unlabelled = b
+        .eval(
+            "[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+               .filter(e => e.labels.length === 0).map(e => e.outerHTML)
+             .concat([...document.querySelectorAll('button, a')]
+               .filter(e => !e.textContent.trim()).map(e => e.outerHTML))
+             .concat([...document.querySelectorAll('img')].filter(e => !e.alt).map(e => e.outerHTML))",
+        )
+        .await;
+    assert_eq!(unlabelled, serde_json::json!([]), "page {name}");
 }
 
 async fn status_says(b: &mut Browser, text: &str) {
@@ -161,7 +172,9 @@ async fn the_owner_uses_the_web_page_in_a_real_browser() {
     ok(ah, &words[1..]);
     // Bob has no registry record: Alice types the address he gave her, to answer him.
     b.fill(".card[data-id] input[name=url]", &url_b).await;
-    b.click(".card[data-id] button.approve").await;
+    // By keyboard this time: Tab to the button, Enter.
+    b.tab_to(".card[data-id] button.approve").await;
+    b.press("Enter").await;
     status_says(&mut b, "Approved @bob.cloud").await;
     assert_eq!(
         b.eval("document.getElementById('elevate').children.length")

@@ -223,6 +223,42 @@ impl Browser {
         self.send("Input.insertText", json!({"text": text})).await;
     }
 
+    /// Presses and releases a key as a keyboard would: `Tab`, `Shift+Tab` or `Enter`.
+    pub async fn press(&mut self, key: &str) {
+        let (name, code, text, modifiers) = match key {
+            "Tab" => ("Tab", 9, "", 0),
+            "Shift+Tab" => ("Tab", 9, "", 8),
+            "Enter" => ("Enter", 13, "\r", 0),
+            other => panic!("no key {other}"),
+        };
+        for kind in ["keyDown", "keyUp"] {
+            let mut event = json!({
+                "type": kind, "key": name, "code": name, "modifiers": modifiers,
+                "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code,
+            });
+            if kind == "keyDown" && !text.is_empty() {
+                event["text"] = json!(text);
+            }
+            self.send("Input.dispatchKeyEvent", event).await;
+        }
+    }
+
+    /// Moves the focus with Tab (at most 60 presses) until `selector` has it.
+    pub async fn tab_to(&mut self, selector: &str) {
+        for _ in 0..60 {
+            let there = self
+                .eval(&format!(
+                    "document.activeElement === document.querySelector({selector:?})"
+                ))
+                .await;
+            if there == true {
+                return;
+            }
+            self.press("Tab").await;
+        }
+        panic!("Tab never reached {selector}");
+    }
+
     /// The page as a phone (`true`) or a laptop shows it.
     pub async fn viewport(&mut self, phone: bool) {
         let (w, h) = if phone { (390, 844) } else { (1200, 900) };
