@@ -18,7 +18,7 @@ fn selfcheck_verifies_every_step() {
     );
     assert!(stdout.contains("All 11 steps verified."), "{stdout}");
     assert!(stdout.contains("replayed seq 1: replayed_seq"));
-    assert!(stdout.contains("unknown peer's handshake: not on whitelist"));
+    assert!(stdout.contains("unknown peer handshake: not on whitelist"));
 }
 
 #[test]

@@ -19,6 +19,11 @@ use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 use sovra_client::OwnerClient;
 use sovra_node::home;
+use sovra_proto::owner::{
+    Message, Messages, PeerByHandle, Peers, PendingPage, Register, Registered, Rotated, SendCode,
+    Sent, Swarm,
+};
+use sovra_proto::registry::{CodeResponse, PhoneProof};
 use sovra_registry::sms::ConsoleGateway;
 
 use super::selfcheck::Transcript;
@@ -72,15 +77,31 @@ async fn call(o: &OwnerClient, method: &str, path: &str, body: Option<Value>) ->
         .with_context(|| format!("{method} {path} on {}", o.base()))
 }
 
+/// An owner API answer read as its shared type.
+async fn ask<T: serde::de::DeserializeOwned>(
+    o: &OwnerClient,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Result<T> {
+    crate::cli::typed(&call(o, method, path, body).await?)
+}
+
+/// The first result's output of a reply, if it has one.
+fn first_output(m: &Message) -> Option<&Value> {
+    m.payload.results.first().and_then(|r| r.output.as_ref())
+}
+
 /// Polls `o`'s stored messages until one matches.
-async fn wait_message(o: &OwnerClient, what: &str, pred: impl Fn(&Value) -> bool) -> Result<Value> {
+async fn wait_message(
+    o: &OwnerClient,
+    what: &str,
+    pred: impl Fn(&Message) -> bool,
+) -> Result<Message> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let msgs = call(o, "GET", "/messages", None).await?;
-        if let Some(m) = msgs["messages"]
-            .as_array()
-            .and_then(|l| l.iter().find(|m| pred(m)).cloned())
-        {
+        let msgs: Messages = ask(o, "GET", "/messages", None).await?;
+        if let Some(m) = msgs.messages.into_iter().find(|m| pred(m)) {
             return Ok(m);
         }
         if Instant::now() > deadline {
@@ -123,25 +144,41 @@ async fn start_registry(dir: &Path) -> Result<RunningRegistry> {
 impl RunningRegistry {
     /// What the owner would type after reading the SMS: has `o`'s node ask for a code, then
     /// takes it off the console gateway.
-    async fn phone_proof(&self, o: &OwnerClient, phone: &str) -> Result<Value> {
-        let sent = call(
+    async fn phone_proof(&self, o: &OwnerClient, phone: &str) -> Result<PhoneProof> {
+        let request = SendCode {
+            registry: self.url.clone(),
+            phone: phone.to_owned(),
+            registry_key: None,
+        };
+        let sent: CodeResponse = ask(
             o,
             "POST",
             "/registry/verifications",
-            Some(json!({"registry": self.url, "phone": phone})),
+            Some(serde_json::to_value(request)?),
         )
         .await?;
         let code = self
             .sms
             .last_code_to(phone)
             .context("the console gateway has no code")?;
-        Ok(json!({"verification_id": sent["verification_id"], "code": code}))
+        Ok(PhoneProof {
+            verification_id: sent.verification_id,
+            code,
+        })
     }
 
-    async fn register(&self, o: &OwnerClient, phone: &str) -> Result<Value> {
-        let mut body = self.phone_proof(o, phone).await?;
-        body["registry"] = json!(self.url);
-        call(o, "POST", "/registry/register", Some(body)).await
+    async fn register(&self, o: &OwnerClient, phone: &str) -> Result<Registered> {
+        let body = Register {
+            registry: self.url.clone(),
+            proof: self.phone_proof(o, phone).await?,
+        };
+        ask(
+            o,
+            "POST",
+            "/registry/register",
+            Some(serde_json::to_value(body)?),
+        )
+        .await
     }
 
     async fn stop(self) -> Result<()> {
@@ -216,8 +253,8 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         "nodes",
         "started two nodes on loopback; node B publishes no endpoint",
         json!({"command": "sovra init --handle @alice.cloud && sovra node serve   (node B: --no-endpoint)", 
-            "node A (alice, mallory)": node_a.url,
-            "node B (bob)": "owner API on loopback only; peers reach it through the relay",
+            "node_a": node_a.url,
+            "node_b": "owner API on loopback only; peers reach it through the relay",
         }),
     );
     let alice = owner(&home_a, &node_a, "alice")?;
@@ -249,7 +286,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         Some(json!({"text": NOTES})),
     )
     .await?;
-    let swarm = call(
+    let swarm: Swarm = ask(
         &bob,
         "PATCH",
         "/swarms/main",
@@ -262,7 +299,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     t.step(
         "bob",
         "gave his main swarm a soul, notes and a brain (an OpenAI-compatible model on loopback)",
-        json!({"command": "sovra swarm soul main --file soul.md && sovra swarm set main --brain openai --url … --model …", "brain": swarm["brain"], "mode": swarm["mode"], "soul": format!("{} bytes, never sent", swarm["soul_bytes"])}),
+        json!({"command": "sovra swarm soul main --file soul.md && sovra swarm set main --brain openai --url … --model …", "brain": swarm.brain, "mode": swarm.mode, "soul": format!("{} bytes, never sent", swarm.soul_bytes)}),
     );
     let bob_id = sovra_client::D2dClient::default()
         .identity(bob.base())
@@ -279,7 +316,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         "bob",
         "exposed WordCount (an exec capability); his identity document lists it",
         json!({"command": "sovra cap expose WordCount --description … --exec sovra agent word-count", 
-            "identity (read locally)": format!("{}/api/d2d/identity", bob.base()),
+            "identity_url": format!("{}/api/d2d/identity", bob.base()),
             "endpoints": bob_id.endpoints,
             "relays": bob_id.relays,
             "capabilities": bob_id.capabilities.iter().map(|c| &c.name).collect::<Vec<_>>(),
@@ -294,19 +331,19 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         t.step(
             who,
             "registered a handle with a phone code read off the console gateway",
-            json!({"command": "sovra register --phone … --registry …", "handle": r["handle"], "fingerprint": r["fingerprint"], "endpoint": r["endpoint"]}),
+            json!({"command": "sovra register --phone … --registry …", "handle": r.handle, "fingerprint": r.fingerprint, "endpoint": r.endpoint}),
         );
     }
 
     // By handle alone: each node resolves the other at the registry it pinned.
-    let bob_seen = call(
+    let bob_seen: PeerByHandle = ask(
         &alice,
         "POST",
         "/peers/by-handle",
         Some(json!({"handle": "@bob.cloud"})),
     )
     .await?;
-    let alice_seen = call(
+    let alice_seen: PeerByHandle = ask(
         &bob,
         "POST",
         "/peers/by-handle",
@@ -314,12 +351,12 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     )
     .await?;
     ensure!(
-        bob_seen["entry"]["peer_pubkey"] == json!(bob_keys.public().to_b64())
-            && alice_seen["entry"]["peer_pubkey"] == json!(alice_keys.public().to_b64()),
+        bob_seen.peer.entry.peer_pubkey == bob_keys.public().to_b64()
+            && alice_seen.peer.entry.peer_pubkey == alice_keys.public().to_b64(),
         "the registry resolved a handle to the wrong key"
     );
     ensure!(
-        bob_seen["lookup"]["safety_code"] == alice_seen["lookup"]["safety_code"],
+        bob_seen.lookup.safety_code == alice_seen.lookup.safety_code,
         "the two sides compute different safety codes"
     );
     call(
@@ -333,49 +370,49 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         "alice+bob",
         "whitelisted each other by handle alone (bob grants alice WordCount)",
         json!({"command": "sovra peer add @bob.cloud   (bob: sovra peer add @alice.cloud --allow WordCount)", 
-            "alice resolved @bob.cloud to": bob_seen["lookup"]["fingerprint"],
-            "bob resolved @alice.cloud to": alice_seen["lookup"]["fingerprint"],
-            "safety_code": bob_seen["lookup"]["safety_code"],
+            "alice_resolved_bob_to": bob_seen.lookup.fingerprint,
+            "bob_resolved_alice_to": alice_seen.lookup.fingerprint,
+            "safety_code": bob_seen.lookup.safety_code,
         }),
     );
 
     let question = "the quick brown fox jumps over the lazy dog";
-    let sent = call(&alice, "POST", "/send", Some(json!({
+    let sent: Sent = ask(&alice, "POST", "/send", Some(json!({
         "to": "@bob.cloud", "topic": "counting words", "text": "Hi Bob, how many words is this?",
         "calls": [{"capability": "WordCount", "args": {"text": question}}], "retention": "90d",
     })))
     .await?;
-    let seq = sent["seq"].as_u64().context("seq")?;
+    let seq = sent.seq as i64;
     t.step(
         "alice",
         "handshake accepted; sent message 1 with a WordCount call",
         json!({"command": "sovra send @bob.cloud \"…\" --call WordCount '{\"text\": \"…\"}'",
-            "conversation": sent["conversation_id"],
+            "conversation": sent.conversation_id,
         }),
     );
 
-    let at_bob = wait_message(&bob, "alice's message at bob", |m| m["direction"] == "in").await?;
+    let at_bob = wait_message(&bob, "alice's message at bob", |m| m.direction == "in").await?;
     t.step(
         "bob",
         "received and stored alice's message under her data policy",
         json!({"command": "sovra log @alice.cloud",
-            "text": at_bob["payload"]["text"], "retention": at_bob["retention"],
+            "text": at_bob.payload.text, "retention": at_bob.retention,
         }),
     );
 
     let reply = wait_message(&alice, "bob's reply", |m| {
-        m["direction"] == "in" && m["in_reply_to"] == seq
+        m.direction == "in" && m.in_reply_to == Some(seq)
     })
     .await?;
     ensure!(
-        reply["payload"]["results"][0]["output"] == json!({"words": 9}),
-        "wrong result: {reply}"
+        first_output(&reply) == Some(&json!({"words": 9})),
+        "wrong result: {reply:?}"
     );
     t.step(
         "alice",
         "got bob's reply with the call's result",
         json!({
-            "text": reply["payload"]["text"], "result": reply["payload"]["results"][0]["output"],
+            "text": reply.payload.text, "result": first_output(&reply),
         }),
     );
 
@@ -387,17 +424,17 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     )
     .await?;
     let back = wait_message(&alice, "bob's message", |m| {
-        m["direction"] == "in" && m["in_reply_to"].is_null()
+        m.direction == "in" && m.in_reply_to.is_none()
     })
     .await?;
     t.step(
         "bob",
         "wrote back on the same conversation",
-        json!({"command": "sovra send @alice.cloud \"…\"",  "text": back["payload"]["text"] }),
+        json!({"command": "sovra send @alice.cloud \"…\"",  "text": back.payload.text }),
     );
 
     // Bob's agent answers plain questions itself, remembering the conversation.
-    let intro = call(
+    let intro: Sent = ask(
         &alice,
         "POST",
         "/send",
@@ -406,16 +443,16 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         })),
     )
     .await?;
-    let intro_seq = intro["seq"].as_u64().context("seq")?;
+    let intro_seq = intro.seq as i64;
     let hello = wait_message(&alice, "bob's agent's answer", |m| {
-        m["direction"] == "in" && m["in_reply_to"] == intro_seq
+        m.direction == "in" && m.in_reply_to == Some(intro_seq)
     })
     .await?;
     ensure!(
-        hello["payload"]["automatic"] == true,
-        "bob's answer was not written by his agent: {hello}"
+        hello.payload.automatic,
+        "bob's answer was not written by his agent: {hello:?}"
     );
-    let ask = call(
+    let question_sent: Sent = ask(
         &alice,
         "POST",
         "/send",
@@ -424,12 +461,12 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         })),
     )
     .await?;
-    let ask_seq = ask["seq"].as_u64().context("seq")?;
+    let ask_seq = question_sent.seq as i64;
     let remembered = wait_message(&alice, "bob's agent's second answer", |m| {
-        m["direction"] == "in" && m["in_reply_to"] == ask_seq
+        m.direction == "in" && m.in_reply_to == Some(ask_seq)
     })
     .await?;
-    let said = remembered["payload"]["text"].as_str().unwrap_or("");
+    let said = remembered.payload.text.as_str();
     ensure!(
         said.contains("your name is Alice"),
         "bob's agent did not remember: {said:?}"
@@ -437,7 +474,7 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     t.step(
         "bob's agent",
         "answered alice's plain messages itself, the second from memory of the first",
-        json!({ "first_answer": hello["payload"]["text"], "asked_for_her_name": said }),
+        json!({ "first_answer": hello.payload.text, "asked_for_her_name": said }),
     );
 
     let refused = mallory
@@ -456,12 +493,12 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         code.as_deref() == Some("refused"),
         "mallory was not refused: {refused:?}"
     );
-    let pending = call(&bob, "GET", "/pending", None).await?;
-    let waiting = pending["pending"].as_array().cloned().unwrap_or_default();
+    let pending: PendingPage = ask(&bob, "GET", "/pending", None).await?;
+    let waiting = pending.pending;
     ensure!(
         waiting
             .iter()
-            .any(|p| p["peer_pubkey"] == mallory_keys.public().to_b64()),
+            .any(|p| p.peer_pubkey == mallory_keys.public().to_b64()),
         "mallory's request is not pending at bob"
     );
     t.step(
@@ -469,14 +506,20 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         "a stranger's handshake was refused and waits for bob's decision",
         json!({"command": "sovra pending list && sovra pending deny <id>",
             "mallory_saw": refused.err().map(|e| e.to_string()),
-            "bob's pending requests": waiting.len(),
+            "bob_pending_requests": waiting.len(),
         }),
     );
 
     // Alice replaces her key (phone code + old key); Bob's node follows the signed rotation
     // on her next handshake, keeping her grant.
     let proof = registry.phone_proof(&alice, "+14155550101").await?;
-    let rotated = call(&alice, "POST", "/registry/rotate", Some(proof)).await?;
+    let rotated: Rotated = ask(
+        &alice,
+        "POST",
+        "/registry/rotate",
+        Some(serde_json::to_value(proof)?),
+    )
+    .await?;
     call(
         &alice,
         "POST",
@@ -486,46 +529,42 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
     )
     .await?;
     let again = wait_message(&alice, "bob's reply under alice's new key", |m| {
-        m["direction"] == "in" && m["payload"]["results"][0]["output"] == json!({"words": 2})
+        m.direction == "in" && first_output(m) == Some(&json!({"words": 2}))
     })
     .await?;
-    let followed = call(&bob, "GET", "/peers", None).await?;
-    let entry = followed["peers"]
-        .as_array()
-        .and_then(|l| {
-            l.iter()
-                .find(|p| p["entry"]["peer_handle"] == "@alice.cloud")
-                .cloned()
-        })
+    let followed: Peers = ask(&bob, "GET", "/peers", None).await?;
+    let entry = followed
+        .peers
+        .into_iter()
+        .find(|p| p.entry.peer_handle == "@alice.cloud")
         .context("alice left bob's whitelist")?;
     ensure!(
-        entry["entry"]["peer_pubkey"] == rotated["pubkey"],
+        entry.entry.peer_pubkey == rotated.pubkey,
         "bob did not follow alice's rotation"
     );
     t.step(
         "alice",
         "rotated her key; bob's node verified the rotation at the registry and followed, grant kept",
         json!({"command": "sovra rotate --phone …", 
-            "new_fingerprint": rotated["fingerprint"],
-            "bob's entry now": entry["fingerprint"],
-            "bob_still_lets_her_call": entry["entry"]["allowed_capabilities"],
-            "result": again["payload"]["results"][0]["output"],
+            "new_fingerprint": rotated.fingerprint,
+            "bob_entry_now": entry.fingerprint,
+            "bob_still_lets_her_call": entry.entry.allowed_capabilities,
+            "result": first_output(&again),
         }),
     );
 
     for (who, o) in [("alice", &alice), ("bob", &bob)] {
-        let msgs = call(o, "GET", "/messages", None).await?;
-        let kept: Vec<String> = msgs["messages"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        let msgs: Messages = ask(o, "GET", "/messages", None).await?;
+        let kept: Vec<String> = msgs
+            .messages
             .iter()
             .map(|m| {
+                let keep = serde_json::to_value(m.retention).unwrap_or_default();
                 format!(
                     "{} #{} keep {}",
-                    m["direction"].as_str().unwrap_or(""),
-                    m["seq"],
-                    m["retention"].as_str().unwrap_or("")
+                    m.direction,
+                    m.seq,
+                    keep.as_str().unwrap_or("")
                 )
             })
             .collect();
@@ -588,8 +627,8 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
         "carried bob's traffic and stored only ciphertext",
         json!({
             "relay_files": format!("{} KiB", stored.len() / 1024),
-            "plaintexts searched for, none found": secrets,
-            "alice's node files searched for bob's soul and notes markers": "none found",
+            "absent_from_relay_files": secrets,
+            "alice_node_searched_for_bob_markers": "none found",
         }),
     );
 
@@ -612,7 +651,8 @@ pub async fn run(dir: Option<PathBuf>, json_out: bool) -> Result<()> {
              sovra node serve                      # in another terminal\n  \
              sovra peer add @friend.cloud --pubkey ed25519:… --url http://…/clouds/friend\n  \
              sovra send @friend.cloud \"hello\"\n  \
-             sovra inbox                           # follow what arrives, live\n\
+             sovra inbox                           # follow what arrives, live\n  \
+             sovra web                             # the same in a browser: approve peers, review drafts\n\
              `sovra quickstart --dir DIR` keeps these clouds: `sovra --home DIR/node-a node serve`."
         );
     }

@@ -40,7 +40,8 @@ impl Transcript {
                         .as_str()
                         .map(str::to_owned)
                         .unwrap_or_else(|| v.to_string());
-                    println!("      {k}: {v}");
+                    // Keys are snake_case for JSON readers; people read them as words.
+                    println!("      {}: {v}", k.replace('_', " "));
                 }
             }
         }
@@ -131,7 +132,7 @@ pub fn run(home: Option<PathBuf>, json: bool) -> Result<()> {
         "handle": bob_identity.handle,
         "capabilities": bob_identity.capabilities.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
         "fingerprint": bob_identity.pubkey.fingerprint(),
-        "safety code (both sides compute the same)": safety_code(&alice.public(), &bob.public()),
+        "safety_code": safety_code(&alice.public(), &bob.public()),
     }));
 
     let bob_whitelist: Vec<Grant> = vec![
@@ -315,9 +316,9 @@ pub fn run(home: Option<PathBuf>, json: bool) -> Result<()> {
         "bob",
         "refused what must be refused",
         json!({
-            "replayed seq 1": replay,
+            "replayed_seq_1": replay,
             "tampered_ciphertext": tamper,
-            "unknown peer's handshake": reason,
+            "unknown_peer_handshake": reason,
         }),
     );
 
