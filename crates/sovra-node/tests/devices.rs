@@ -10,18 +10,9 @@ use sovra_client::OwnerClient;
 use sovra_node::home;
 use sovra_node::home::Admission;
 use sovra_node::hosting::NodeIdentity;
-use sovra_proto::client_instance::{Attachment, Detachment, Recovery};
+use sovra_proto::client_instance::{Attachment, Detachment, Recovery, fresh_ids};
 use sovra_proto::device::KeyCertificate;
 use sovra_proto::{SigningKeypair, os_rng};
-
-fn ids() -> (String, String) {
-    let id = || {
-        sovra_proto::handshake::random_uuid(&mut os_rng())
-            .hyphenated()
-            .to_string()
-    };
-    (id(), id())
-}
 
 fn owner(base: &str, device: SigningKeypair) -> Owner {
     Owner(OwnerClient::new(
@@ -52,7 +43,13 @@ async fn devices_come_and_go_only_by_the_cloud_keys_word() {
     // A second device: the cloud key signs its attachment and certificate.
     let phone = SigningKeypair::generate(&mut os_rng());
     let now = jiff::Timestamp::now();
-    let attachment = Attachment::sign(&cloud, &node.public(), &phone.public(), ids(), now);
+    let attachment = Attachment::sign(
+        &cloud,
+        &node.public(),
+        &phone.public(),
+        fresh_ids(&mut os_rng()),
+        now,
+    );
     let certificate = KeyCertificate::issue(&cloud, &phone.public(), "owner", "phone", now);
     let attach = |a: &Value, c: &KeyCertificate| json!({"attachment": a, "device_certificate": c});
     dana.ok(
@@ -96,7 +93,13 @@ async fn devices_come_and_go_only_by_the_cloud_keys_word() {
 
     // The operator cannot mint one (its key is not the participant's)…
     let stooge = SigningKeypair::generate(&mut os_rng());
-    let minted = Attachment::sign(&node, &node.public(), &stooge.public(), ids(), now);
+    let minted = Attachment::sign(
+        &node,
+        &node.public(),
+        &stooge.public(),
+        fresh_ids(&mut os_rng()),
+        now,
+    );
     let minted_cert = KeyCertificate::issue(&node, &stooge.public(), "owner", "x", now);
     let err = dana
         .call(
@@ -112,7 +115,7 @@ async fn devices_come_and_go_only_by_the_cloud_keys_word() {
         &cloud,
         &node.public(),
         &stooge.public(),
-        ids(),
+        fresh_ids(&mut os_rng()),
         now
     ));
     extra["surprise"] = json!(true);
@@ -134,7 +137,7 @@ async fn devices_come_and_go_only_by_the_cloud_keys_word() {
         &cloud,
         &SigningKeypair::generate(&mut os_rng()).public(),
         &stooge.public(),
-        ids(),
+        fresh_ids(&mut os_rng()),
         now,
     );
     let stooge_cert = KeyCertificate::issue(&cloud, &stooge.public(), "owner", "x", now);
@@ -155,7 +158,7 @@ async fn devices_come_and_go_only_by_the_cloud_keys_word() {
         &attachment,
         "device-loss",
         Some("left on a train".into()),
-        ids(),
+        fresh_ids(&mut os_rng()),
         now,
     );
     dana.ok(
@@ -175,7 +178,7 @@ async fn devices_come_and_go_only_by_the_cloud_keys_word() {
         &attachment,
         "device-loss",
         None,
-        ids(),
+        fresh_ids(&mut os_rng()),
         now,
     );
     let first_device = home::load_device(&dir).unwrap().public();
@@ -190,7 +193,7 @@ async fn devices_come_and_go_only_by_the_cloud_keys_word() {
                 &node.public(),
                 &fake_detachment,
                 "reattach-existing-device",
-                ids(),
+                fresh_ids(&mut os_rng()),
                 now,
             ),
             "recovery_refused",
@@ -201,7 +204,7 @@ async fn devices_come_and_go_only_by_the_cloud_keys_word() {
                 &node.public(),
                 &other_device,
                 "reattach-existing-device",
-                ids(),
+                fresh_ids(&mut os_rng()),
                 now,
             ),
             "recovery_refused",
@@ -212,7 +215,7 @@ async fn devices_come_and_go_only_by_the_cloud_keys_word() {
                 &node.public(),
                 &detachment,
                 "reattach-existing-device",
-                ids(),
+                fresh_ids(&mut os_rng()),
                 now,
             ),
             "not_participant",
@@ -236,7 +239,7 @@ async fn devices_come_and_go_only_by_the_cloud_keys_word() {
         &node.public(),
         &detachment,
         "reattach-existing-device",
-        ids(),
+        fresh_ids(&mut os_rng()),
         now,
     );
     dana.ok(

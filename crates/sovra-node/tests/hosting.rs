@@ -730,13 +730,7 @@ async fn a_cloud_added_while_serving_answers_every_route() {
     sovra_node::home::init_cloud(node.home.path(), "@carol.cloud")
         .await
         .unwrap();
-    let added = node
-        .hosting
-        .as_ref()
-        .unwrap()
-        .serve_new_clouds()
-        .await
-        .unwrap();
+    let added = node.serve_new_clouds().await;
     assert_eq!(added, vec!["carol".to_owned()]);
     let carol = node.owner("carol");
     assert_eq!(

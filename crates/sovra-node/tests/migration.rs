@@ -64,13 +64,7 @@ async fn import_and_announce(to: &TestNode, archive: &Archive) -> Value {
         .await
         .unwrap();
     let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-    let added = to
-        .hosting
-        .as_ref()
-        .unwrap()
-        .serve_new_clouds()
-        .await
-        .unwrap();
+    let added = to.serve_new_clouds().await;
     assert_eq!(added, vec![name.clone()]);
     let keys = archive.keys.as_ref().unwrap().keys().unwrap();
     let statement = MoveStatement::issue(
@@ -174,12 +168,7 @@ async fn a_bundle_round_trips_deterministically_without_session_content() {
             .await
             .is_err()
     );
-    b.hosting
-        .as_ref()
-        .unwrap()
-        .serve_new_clouds()
-        .await
-        .unwrap();
+    b.serve_new_clouds().await;
     let moved = b.owner("alice");
     let again = archive(&moved, false).await;
     assert_eq!(again.tables["messages"], first.tables["messages"]);

@@ -7,18 +7,9 @@ mod common;
 use common::TestNode;
 use serde_json::{Value, json};
 use sovra_node::hosting::NodeIdentity;
-use sovra_proto::client_instance::Attachment;
+use sovra_proto::client_instance::{Attachment, fresh_ids};
 use sovra_proto::device::KeyCertificate;
 use sovra_proto::{SigningKeypair, os_rng};
-
-fn ids() -> (String, String) {
-    let id = || {
-        sovra_proto::handshake::random_uuid(&mut os_rng())
-            .hyphenated()
-            .to_string()
-    };
-    (id(), id())
-}
 
 /// Attaches a new device as `sovra web` does; returns its key (base64).
 async fn attach(node: &TestNode, owner: &common::Owner, label: &str) -> String {
@@ -31,7 +22,13 @@ async fn attach(node: &TestNode, owner: &common::Owner, label: &str) -> String {
         .public();
     let device = SigningKeypair::generate(&mut os_rng());
     let now = jiff::Timestamp::now();
-    let attachment = Attachment::sign(&cloud, &node_key, &device.public(), ids(), now);
+    let attachment = Attachment::sign(
+        &cloud,
+        &node_key,
+        &device.public(),
+        fresh_ids(&mut os_rng()),
+        now,
+    );
     let certificate = KeyCertificate::issue(&cloud, &device.public(), "owner", label, now);
     owner
         .ok(

@@ -17,6 +17,13 @@ use crate::error::ProtoError;
 use crate::keys::{PublicKey, SigningKeypair, signature_from_b64};
 use crate::time;
 
+/// A fresh pair of ids for an artifact and its participant-bind (random UUIDs): what every
+/// `sign` here takes as `ids`.
+pub fn fresh_ids(rng: &mut impl rand_core::CryptoRng) -> (String, String) {
+    let mut id = || crate::handshake::random_uuid(rng).hyphenated().to_string();
+    (id(), id())
+}
+
 pub const BIND_SCHEMA: &str = "participant-bind.v1";
 pub const ATTACHMENT_SCHEMA: &str = "client-instance-attachment.v1";
 pub const DETACHMENT_SCHEMA: &str = "client-instance-detachment.v1";

@@ -107,6 +107,17 @@ impl TestNode {
         }
     }
 
+    /// Serves the clouds written into the home since the node started, as `sovra init` makes a
+    /// running node do.
+    pub async fn serve_new_clouds(&self) -> Vec<String> {
+        self.hosting
+            .as_ref()
+            .unwrap()
+            .serve_new_clouds()
+            .await
+            .unwrap()
+    }
+
     pub fn cloud_url(&self, name: &str) -> String {
         format!("{}/clouds/{name}", self.url)
     }

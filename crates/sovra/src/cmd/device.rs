@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
-use sovra_proto::client_instance::{Attachment, Detachment, Recovery, client_instance_id};
+use sovra_proto::client_instance::{
+    Attachment, Detachment, Recovery, client_instance_id, fresh_ids,
+};
 use sovra_proto::device::{KeyCertificate, PURPOSE_OWNER};
 use sovra_proto::keyfile::{self, KeyRole};
 use sovra_proto::{PublicKey, SigningKeypair, os_rng};
@@ -15,15 +17,6 @@ use sovra_proto::owner::{
 };
 
 use crate::cli::{Ctx, typed};
-
-fn fresh_ids() -> (String, String) {
-    let id = || {
-        sovra_proto::handshake::random_uuid(&mut os_rng())
-            .hyphenated()
-            .to_string()
-    };
-    (id(), id())
-}
 
 /// The cloud key, which must be in this home: devices are the human's to manage.
 fn cloud_key(ctx: &Ctx) -> Result<SigningKeypair> {
@@ -84,7 +77,13 @@ pub async fn attach(
     let node = node_id(ctx).await?;
     let device = SigningKeypair::generate(&mut os_rng());
     let now = jiff::Timestamp::now();
-    let attachment = Attachment::sign(&cloud, &node, &device.public(), fresh_ids(), now);
+    let attachment = Attachment::sign(
+        &cloud,
+        &node,
+        &device.public(),
+        fresh_ids(&mut os_rng()),
+        now,
+    );
     let certificate = KeyCertificate::issue(&cloud, &device.public(), PURPOSE_OWNER, label, now);
     keep(&device)?;
     let v = ctx
@@ -154,7 +153,7 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<()> {
                 &attachment,
                 &reason,
                 None,
-                fresh_ids(),
+                fresh_ids(&mut os_rng()),
                 jiff::Timestamp::now(),
             );
             let v = ctx
@@ -183,7 +182,7 @@ pub async fn run(ctx: &Ctx, command: DeviceCommand) -> Result<()> {
                 &node,
                 &detachment,
                 "reattach-existing-device",
-                fresh_ids(),
+                fresh_ids(&mut os_rng()),
                 jiff::Timestamp::now(),
             );
             let v = ctx
