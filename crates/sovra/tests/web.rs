@@ -3,8 +3,9 @@
 //! accepted, edit a grant and see a call refused, review and send a draft, watch a message
 //! arrive live; then what a session may not do, and a detached device's session ending.
 //!
-//! Screenshots of every page go to `target/tmp/screenshots/`; `SOVRA_BLESS=1` also writes them
-//! to `docs/screenshots/` for the README.
+//! Every page is checked for labels, names and keyboard use, and — with `SOVRA_AXE` naming
+//! axe-core's `axe.min.js`, as CI does — audited against WCAG 2 A/AA. Screenshots of every page
+//! go to `target/tmp/screenshots/`; `SOVRA_BLESS=1` also writes them to `docs/screenshots/`.
 
 mod common;
 
@@ -53,6 +54,9 @@ async fn open(b: &mut Browser, name: &str, ready: &str) {
         )
         .await;
     assert_eq!(unlabelled, serde_json::json!([]), "page {name}");
+    if let Some(violations) = b.audit().await {
+        assert!(violations.is_empty(), "page {name}: {violations:#?}");
+    }
 }
 
 async fn status_says(b: &mut Browser, text: &str) {
@@ -117,6 +121,9 @@ async fn the_owner_uses_the_web_page_in_a_real_browser() {
     assert!(link.starts_with(&format!("{url_a}/web/pair?code=sovra-pair-")));
     b.goto(&link).await;
     b.wait_for("document.getElementById('pair')").await;
+    if let Some(violations) = b.audit().await {
+        assert!(violations.is_empty(), "the pairing page: {violations:#?}");
+    }
     shot(&mut b, "pair").await;
     b.click("#pair").await;
     b.wait_for("location.pathname.endsWith('/web/') && document.querySelector('.card[data-id]')")

@@ -259,6 +259,38 @@ impl Browser {
         panic!("Tab never reached {selector}");
     }
 
+    /// The WCAG 2 A and AA violations axe-core finds on the page now, one line each, or `None`
+    /// without axe-core (`SOVRA_AXE`: the path of its `axe.min.js`; CI installs it from npm).
+    /// DevTools evaluation is not subject to the page's CSP, so the page itself stays strict.
+    pub async fn audit(&mut self) -> Option<Vec<String>> {
+        let path = std::env::var_os("SOVRA_AXE").map(PathBuf::from)?;
+        let loaded = self.eval("typeof axe !== 'undefined'").await;
+        if loaded != true {
+            let script = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("SOVRA_AXE={}: {e}", path.display()));
+            self.send(
+                "Runtime.evaluate",
+                json!({"expression": script, "returnByValue": true}),
+            )
+            .await;
+        }
+        let found = self
+            .eval(
+                "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})
+                   .then(r => r.violations.map(v => v.id + ' (' + v.impact + '): '
+                     + v.nodes.map(n => n.target.join(' ')).join(', ')))",
+            )
+            .await;
+        Some(
+            found
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect(),
+        )
+    }
+
     /// The page as a phone (`true`) or a laptop shows it.
     pub async fn viewport(&mut self, phone: bool) {
         let (w, h) = if phone { (390, 844) } else { (1200, 900) };
