@@ -895,3 +895,95 @@ impl Event {
         }
     }
 }
+
+/// `PUT /peers`: a whitelist entry and what the node needs to reach the peer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PeerBody {
+    #[serde(flatten)]
+    pub entry: WhitelistEntry,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Relays the peer can be reached through (`ws://…`), for a peer without a reachable URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relays: Option<Vec<String>>,
+    /// The peer's X25519 key (base64): needed to open a conversation through relays alone,
+    /// where no identity document can be fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key: Option<String>,
+    /// The swarm that answers this peer (default `main`; kept as it was on update).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<String>,
+    /// A nym of this cloud to present to the peer instead of the handle; `""` clears it; absent
+    /// keeps it as it was (§19.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present_as: Option<String>,
+}
+
+/// `POST /peers/by-handle`: resolve a handle at a registry and whitelist what it vouches for.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ByHandleBody {
+    pub handle: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_capabilities: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_day: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<String>,
+}
+
+/// `POST /pending/{id}/approve`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApproveBody {
+    /// Absent: none for a stranger; for a key reset, the grants the old key had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_capabilities: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_day: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+    /// Approve even though a registry says the handle belongs to another key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+}
+
+/// `PUT /capabilities/{name}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CapabilityBody {
+    pub description: String,
+    /// `{"kind": "exec", "command": [argv…], "timeout_ms"?, "max_output_bytes"?}`,
+    /// `{"kind": "http", "url", "timeout_ms"?}` or `{"kind": "chat", "url", "model", "timeout_ms"?}`.
+    pub adapter: serde_json::Value,
+    /// The swarm it belongs to (default `main`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<String>,
+}
+
+/// `DELETE /relays`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RelayBody {
+    pub url: String,
+}
+
+/// `PUT /relays`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AddRelayBody {
+    pub url: String,
+    /// PEM certificates of a private CA to trust for this `wss://` relay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
+}

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Deserialize;
 use sovra_proto::owner::{Capabilities, Withdrawn};
 
 use crate::cloud::Cloud;
@@ -26,17 +25,7 @@ pub async fn list_capabilities(State(cloud): State<Arc<Cloud>>) -> ApiResult<Jso
     }))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct CapabilityBody {
-    description: String,
-    /// `{"kind": "exec", "command": [argv…], "timeout_ms"?, "max_output_bytes"?}`,
-    /// `{"kind": "http", "url", "timeout_ms"?}` or `{"kind": "chat", "url", "model", "timeout_ms"?}`.
-    #[schema(value_type = Object)]
-    adapter: Adapter,
-    /// The swarm it belongs to (default `main`).
-    #[serde(default)]
-    swarm: Option<String>,
-}
+pub use sovra_proto::owner::CapabilityBody;
 
 #[utoipa::path(put, path = "/capabilities/{name}", tag = "capabilities", request_body = CapabilityBody, params(("name" = String, Path)), responses((status = 200, body = CapabilityRow), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn expose_capability(
@@ -50,7 +39,9 @@ pub async fn expose_capability(
             "description is longer than 1024 bytes",
         ));
     }
-    body.adapter.validate().map_err(ApiError::bad_request)?;
+    let adapter: Adapter = serde_json::from_value(body.adapter)
+        .map_err(|e| ApiError::bad_request(format!("adapter: {e}")))?;
+    adapter.validate().map_err(ApiError::bad_request)?;
     let swarm = body.swarm.unwrap_or_else(|| MAIN.to_owned());
     cloud.require_swarm(&swarm).await?;
     let exposed = cloud.store.capabilities().await?;
@@ -60,7 +51,7 @@ pub async fn expose_capability(
     let row = CapabilityRow {
         name,
         description: body.description,
-        adapter: serde_json::to_value(&body.adapter).expect("json"),
+        adapter: serde_json::to_value(&adapter).expect("json"),
         swarm,
     };
     cloud.store.upsert_capability(&row).await?;

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Deserialize;
 
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
@@ -19,27 +18,7 @@ use sovra_proto::{PublicKey, WhitelistEntry, owner};
 
 use super::registry::lookup_view;
 
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct PeerBody {
-    #[serde(flatten)]
-    pub(super) entry: WhitelistEntry,
-    #[serde(default)]
-    pub(super) url: Option<String>,
-    /// Relays the peer can be reached through (`ws://…`), for a peer without a reachable URL.
-    #[serde(default)]
-    pub(super) relays: Option<Vec<String>>,
-    /// The peer's X25519 key (base64): needed to open a conversation through relays alone,
-    /// where no identity document can be fetched.
-    #[serde(default)]
-    pub(super) encryption_key: Option<String>,
-    /// The swarm that answers this peer (default `main`; kept as it was on update).
-    #[serde(default)]
-    pub(super) swarm: Option<String>,
-    /// A nym of this cloud to present to the peer instead of the handle; `""` clears it; absent
-    /// keeps it as it was (§19.7).
-    #[serde(default)]
-    pub(super) present_as: Option<String>,
-}
+pub use sovra_proto::owner::PeerBody;
 
 fn peer_view(p: &crate::store::Peer) -> owner::Peer {
     owner::Peer {
@@ -143,20 +122,7 @@ pub async fn remove_peer(
     }))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct ByHandleBody {
-    handle: String,
-    #[serde(default)]
-    registry: Option<String>,
-    #[serde(default)]
-    allowed_capabilities: Vec<String>,
-    #[serde(default)]
-    rate_limit_per_day: Option<u32>,
-    #[serde(default)]
-    expires_at: Option<String>,
-    #[serde(default)]
-    swarm: Option<String>,
-}
+pub use sovra_proto::owner::ByHandleBody;
 
 /// `POST /peers/by-handle`: resolve through the registry and whitelist what it vouches for.
 #[utoipa::path(post, path = "/peers/by-handle", tag = "peers", request_body = ByHandleBody, responses((status = 200, body = owner::PeerByHandle), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]

@@ -59,23 +59,7 @@ pub async fn list_pending(
     }))
 }
 
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-pub struct ApproveBody {
-    /// Absent: none for a stranger; for a key reset, the grants the old key had.
-    #[serde(default)]
-    allowed_capabilities: Option<Vec<String>>,
-    #[serde(default)]
-    rate_limit_per_day: Option<u32>,
-    #[serde(default)]
-    expires_at: Option<String>,
-    #[serde(default)]
-    url: Option<String>,
-    #[serde(default)]
-    handle: Option<String>,
-    /// Approve even though a registry says the handle belongs to another key.
-    #[serde(default)]
-    force: bool,
-}
+pub use sovra_proto::owner::ApproveBody;
 
 #[utoipa::path(post, path = "/pending/{id}/approve", tag = "peers", request_body = ApproveBody, params(("id" = String, Path)), responses((status = 200, body = owner::Peer), (status = "4XX", description = "a refusal", body = crate::owner::openapi::ErrorBody)))]
 pub async fn approve_pending(

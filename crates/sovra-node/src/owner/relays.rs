@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
 use sovra_proto::owner::{RelayAdded, RelayRemoved, Relays};
 
 use crate::cloud::Cloud;
@@ -23,22 +22,12 @@ pub async fn list_relays(State(cloud): State<Arc<Cloud>>) -> ApiResult<Json<Rela
     }))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct RelayBody {
-    url: String,
-}
+pub use sovra_proto::owner::RelayBody;
 
 /// Largest private CA file accepted (a chain of a few certificates fits many times over).
 const MAX_CA_PEM: usize = 16 * 1024;
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddRelayBody {
-    url: String,
-    /// PEM certificates of a private CA to trust for this `wss://` relay.
-    #[serde(default)]
-    ca_pem: Option<String>,
-}
+pub use sovra_proto::owner::AddRelayBody;
 
 /// `PUT /relays`: keep a connection to this relay (reachable through it from now on) and
 /// publish it as a hint in the identity document and, when registered, the registry record.

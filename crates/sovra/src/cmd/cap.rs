@@ -37,7 +37,11 @@ pub async fn run(ctx: &Ctx, command: CapCommand) -> Result<()> {
                 .call(
                     "PUT",
                     &format!("/capabilities/{}", encode(&name)),
-                    Some(json!({"description": description, "adapter": adapter, "swarm": swarm})),
+                    Some(serde_json::to_value(sovra_proto::owner::CapabilityBody {
+                        description,
+                        adapter,
+                        swarm,
+                    })?),
                 )
                 .await?;
             ctx.print(&v, |_| {

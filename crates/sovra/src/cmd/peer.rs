@@ -1,9 +1,9 @@
 //! `sovra peer add|list|remove|grant|revoke|lookup|check`: the whitelist.
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
 
-use sovra_proto::owner::{LookupAt, Peer, PeerCheck, PeerChecks};
+use sovra_proto::WhitelistEntry;
+use sovra_proto::owner::{ByHandleBody, LookupAt, Peer, PeerBody, PeerCheck, PeerChecks};
 
 use crate::cli::{Ctx, encode, names, typed};
 
@@ -29,14 +29,14 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
                 .call(
                     "POST",
                     "/peers/by-handle",
-                    Some(json!({
-                        "handle": handle,
-                        "registry": registry,
-                        "allowed_capabilities": allow,
-                        "rate_limit_per_day": rate,
-                        "expires_at": expires,
-                        "swarm": swarm,
-                    })),
+                    Some(serde_json::to_value(ByHandleBody {
+                        handle: handle.clone(),
+                        registry,
+                        allowed_capabilities: allow,
+                        rate_limit_per_day: Some(rate),
+                        expires_at: expires,
+                        swarm,
+                    })?),
                 )
                 .await?;
             let added: sovra_proto::owner::PeerByHandle = typed(&v)?;
@@ -77,18 +77,20 @@ pub async fn run(ctx: &Ctx, command: PeerCommand) -> Result<()> {
                 .call(
                     "PUT",
                     "/peers",
-                    Some(json!({
-                        "peer_pubkey": key.to_b64(),
-                        "peer_handle": handle,
-                        "allowed_capabilities": allow,
-                        "rate_limit_per_day": rate,
-                        "expires_at": expires,
-                        "url": url,
-                        "relays": (!relays.is_empty()).then_some(relays),
-                        "encryption_key": encryption_key,
-                        "swarm": swarm,
-                        "present_as": present_as,
-                    })),
+                    Some(serde_json::to_value(PeerBody {
+                        entry: WhitelistEntry {
+                            peer_pubkey: key.to_b64(),
+                            peer_handle: handle.clone(),
+                            allowed_capabilities: allow,
+                            rate_limit_per_day: rate,
+                            expires_at: expires,
+                        },
+                        url,
+                        relays: (!relays.is_empty()).then_some(relays),
+                        encryption_key,
+                        swarm,
+                        present_as,
+                    })?),
                 )
                 .await?;
             let peer: sovra_proto::owner::Peer = typed(&v)?;

@@ -1,7 +1,7 @@
 //! `sovra pending list|approve|deny`: requests waiting for the owner.
 
 use anyhow::Result;
-use serde_json::json;
+use sovra_proto::owner::ApproveBody;
 
 use crate::cli::{Ctx, encode, time_text, typed};
 use sovra_proto::owner::{HandleStatus, PendingPage};
@@ -60,12 +60,15 @@ pub async fn run(ctx: &Ctx, command: PendingCommand) -> Result<()> {
                 .call(
                     "POST",
                     &format!("/pending/{}/approve", encode(&id)),
-                    Some(json!({
+                    Some(serde_json::to_value(ApproveBody {
                         // Absent, a key reset keeps the old key's grants.
-                        "allowed_capabilities": (!allow.is_empty()).then_some(allow),
-                        "url": url, "rate_limit_per_day": rate, "handle": handle,
-                        "force": force,
-                    })),
+                        allowed_capabilities: (!allow.is_empty()).then_some(allow),
+                        url,
+                        rate_limit_per_day: rate,
+                        handle,
+                        force,
+                        expires_at: None,
+                    })?),
                 )
                 .await?;
             let peer: sovra_proto::owner::Peer = typed(&v)?;

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use serde_json::json;
 
 use super::{init_logging, shutdown_signal};
 use crate::cli::Ctx;
@@ -11,13 +10,17 @@ use crate::cli::Ctx;
 pub async fn run(ctx: &Ctx, command: RelayCommand) -> Result<()> {
     match command {
         RelayCommand::Add { url, ca_file } => {
-            let mut body = json!({ "url": url });
-            if let Some(f) = ca_file {
-                body["ca_pem"] = std::fs::read_to_string(&f)
-                    .with_context(|| format!("cannot read {}", f.display()))?
-                    .into();
-            }
-            let v = ctx.call("PUT", "/relays", Some(body)).await?;
+            let ca_pem = match ca_file {
+                Some(f) => Some(
+                    std::fs::read_to_string(&f)
+                        .with_context(|| format!("cannot read {}", f.display()))?,
+                ),
+                None => None,
+            };
+            let body = sovra_proto::owner::AddRelayBody { url, ca_pem };
+            let v = ctx
+                .call("PUT", "/relays", Some(serde_json::to_value(body)?))
+                .await?;
             let added: sovra_proto::owner::RelayAdded = crate::cli::typed(&v)?;
             ctx.print(&v, |_| {
                 println!("Reachable through {} now.", added.relay);
@@ -42,7 +45,13 @@ pub async fn run(ctx: &Ctx, command: RelayCommand) -> Result<()> {
         }
         RelayCommand::Remove { url } => {
             let v = ctx
-                .call("DELETE", "/relays", Some(json!({ "url": url })))
+                .call(
+                    "DELETE",
+                    "/relays",
+                    Some(serde_json::to_value(sovra_proto::owner::RelayBody {
+                        url: url.clone(),
+                    })?),
+                )
                 .await?;
             ctx.print(&v, |_| println!("Removed {url}."));
             Ok(())
