@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cli::{NodeProcess, json, ok, run, sovra};
+use common::cli::{NodeProcess, expose_word_count, json, ok, run, sovra};
 
 #[test]
 fn two_humans_use_the_cli() {
@@ -58,21 +58,7 @@ fn two_humans_use_the_cli() {
             "50",
         ],
     );
-    let exe = env!("CARGO_BIN_EXE_sovra");
-    ok(
-        b.path(),
-        &[
-            "cap",
-            "expose",
-            "WordCount",
-            "--description",
-            "Counts words",
-            "--exec",
-            exe,
-            "agent",
-            "word-count",
-        ],
-    );
+    expose_word_count(b.path());
     assert!(ok(b.path(), &["cap", "list"]).contains("WordCount"));
     assert!(ok(b.path(), &["peer", "list"]).contains("@alice.cloud"));
     // One grant more, then one less, the others kept; handles are case-insensitive.

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::browser::Browser;
-use common::cli::{NodeProcess, json, ok, run};
+use common::cli::{NodeProcess, expose_word_count, json, ok, run};
 
 fn shots() -> Vec<PathBuf> {
     let mut dirs = vec![Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots")];
@@ -80,21 +80,7 @@ async fn the_owner_uses_the_web_page_in_a_real_browser() {
     let node_b = NodeProcess::start(bh);
     let url_a = format!("{}/clouds/alice", NodeProcess::url(ah));
     let url_b = format!("{}/clouds/bob", NodeProcess::url(bh));
-    let exe = env!("CARGO_BIN_EXE_sovra");
-    ok(
-        ah,
-        &[
-            "cap",
-            "expose",
-            "WordCount",
-            "--description",
-            "Counts words",
-            "--exec",
-            exe,
-            "agent",
-            "word-count",
-        ],
-    );
+    expose_word_count(ah);
     // Bob knows Alice; Alice has never heard of Bob: his first message waits for her.
     ok(
         bh,

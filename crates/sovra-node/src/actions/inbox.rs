@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use sovra_proto::ProtoError;
 use sovra_proto::action::{self, ActionClaims, InboxRequest};
 
-use crate::agents::events::Event;
+use crate::agents::events::event_now;
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Effect, InboundAction, Store};
@@ -285,7 +285,7 @@ impl Cloud {
         self.actions.queued.fetch_sub(done, Relaxed);
         for (row, applied) in queued.iter().zip(applied) {
             if applied {
-                let mut event = Event::new("action", crate::store::now_ms());
+                let mut event = event_now("action");
                 event.id = Some(row.id.clone());
                 event.peer = Some(row.issuer.clone());
                 event.reason = Some(row.kind.clone());

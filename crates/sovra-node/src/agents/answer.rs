@@ -20,7 +20,7 @@ use serde_json::json;
 use sovra_proto::Payload;
 
 use super::brain::{ApiKeySource, BrainConfig};
-use super::events::Event;
+use super::events::{Event, event_now};
 use super::swarm::{Mode, Swarm, SwarmFile};
 use crate::cloud::Cloud;
 use crate::error::ApiResult;
@@ -81,7 +81,7 @@ impl Cloud {
             peer: Some(peer.grant.peer_handle.clone()),
             swarm: Some(swarm.name.clone()),
             reason: Some(reason.to_owned()),
-            ..Event::new("waiting", crate::store::now_ms())
+            ..event_now("waiting")
         };
         if payload.text.trim().is_empty() {
             return Ok((Answer::Silent, Some(swarm.name)));
@@ -185,7 +185,7 @@ impl Cloud {
                     peer: Some(peer.grant.peer_handle.clone()),
                     swarm: Some(swarm.name.clone()),
                     reason: Some(e.0),
-                    ..Event::new("brain_error", crate::store::now_ms())
+                    ..event_now("brain_error")
                 });
                 Ok((Answer::Failed(run), Some(swarm.name)))
             }

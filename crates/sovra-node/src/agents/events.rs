@@ -22,6 +22,11 @@ pub const BUFFER: usize = 1024;
 
 pub use sovra_proto::owner::Event;
 
+/// An event of `kind` happening now.
+pub fn event_now(kind: &'static str) -> Event {
+    Event::new(kind, now_ms())
+}
+
 pub fn channel() -> broadcast::Sender<Event> {
     broadcast::channel(BUFFER).0
 }
@@ -55,7 +60,7 @@ impl Cloud {
                         Ok(_) => continue,
                         Err(broadcast::error::RecvError::Lagged(n)) => Event {
                             reason: Some(format!("{n} event(s) missed")),
-                            ..Event::new("lagged", now_ms())
+                            ..event_now("lagged")
                         },
                         Err(broadcast::error::RecvError::Closed) => return None,
                     };

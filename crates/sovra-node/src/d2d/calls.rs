@@ -10,7 +10,7 @@ use sovra_proto::{CallResult, Payload, PublicKey};
 
 use crate::agents::answer::Answer;
 use crate::agents::capability::{self, Adapter};
-use crate::agents::events::Event;
+use crate::agents::events::{Event, event_now};
 use crate::agents::swarm::{MAIN, SwarmFile};
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
@@ -175,7 +175,7 @@ impl Cloud {
                 swarm: Some(swarm),
                 text: Some(text.clone()),
                 id: Some(id.to_string()),
-                ..Event::new("draft", crate::store::now_ms())
+                ..event_now("draft")
             });
             return Ok(());
         }

@@ -12,7 +12,7 @@ use sovra_proto::{
 
 use super::inbox::{Accepted, Inbound, Rejected};
 use super::{hash_request, retention_str};
-use crate::agents::events::Event;
+use crate::agents::events::{Event, event_now};
 use crate::agents::swarm;
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
@@ -142,7 +142,7 @@ impl Cloud {
                     id: Some(id.clone()),
                     peer: received.sender_handle.clone(),
                     text: Some(received.topic.clone()),
-                    ..Event::new("pending", crate::store::now_ms())
+                    ..event_now("pending")
                 });
             }
             return Ok(refuse(if denied {
@@ -255,14 +255,11 @@ impl Cloud {
                     text: Some(payload.text),
                     automatic: payload.automatic,
                     refusal: payload.refusal,
-                    ..Event::new(
-                        if payload.in_reply_to.is_some() {
-                            "reply"
-                        } else {
-                            "message"
-                        },
-                        crate::store::now_ms(),
-                    )
+                    ..event_now(if payload.in_reply_to.is_some() {
+                        "reply"
+                    } else {
+                        "message"
+                    })
                 });
             }
             // A retransmission of what we already accepted: acknowledge, do nothing again.

@@ -16,7 +16,7 @@ use sovra_proto::inheritance::{HeirGrant, InheritanceClaim, InheritanceNotice, I
 use sovra_proto::migration::{ArchivedKeys, LockWith, seal_bundle};
 
 use super::seal::Unseal;
-use crate::agents::events::Event;
+use crate::agents::events::{Event, event_now};
 use crate::cloud::Cloud;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{DAY_MS, now_ms};
@@ -125,7 +125,7 @@ impl Cloud {
                 reason: Some(format!(
                     "no owner activity for a while: the cloud is sealed and its heirs told at {when}, unless you use it before"
                 )),
-                ..Event::new("inheritance_warning", crate::store::now_ms())
+                ..event_now("inheritance_warning")
             });
             Some(now)
         } else {
@@ -146,7 +146,7 @@ impl Cloud {
         self.store.fire_inheritance(now, &heirs).await?;
         self.emit(Event {
             reason: Some("the inheritance switch fired: the cloud is sealed".into()),
-            ..Event::new("inheritance_fired", crate::store::now_ms())
+            ..event_now("inheritance_fired")
         });
         self.tell_heirs().await
     }
@@ -220,7 +220,7 @@ impl Cloud {
         self.emit(Event {
             peer: handle,
             reason: Some(format!("you inherit this cloud ({})", grant.as_str())),
-            ..Event::new("inherited", crate::store::now_ms())
+            ..event_now("inherited")
         });
         Ok(())
     }

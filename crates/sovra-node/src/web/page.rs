@@ -12,7 +12,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::session;
-use crate::bearer;
 use crate::cloud::Cloud;
 use crate::error::ApiError;
 use crate::store::WebSession;
@@ -72,12 +71,9 @@ pub async fn to_app() -> Redirect {
 /// `GET /web/`: the app for a live session; otherwise how to get one.
 pub async fn app(State(cloud): State<Arc<Cloud>>, request: axum::extract::Request) -> Response {
     let (parts, _) = request.into_parts();
-    let live = match session::token(&parts.headers) {
-        Some(t) => match cloud.store.web_session(&bearer::digest(&t)).await {
-            Ok(s) => s,
-            Err(e) => return ApiError::from(e).into_response(),
-        },
-        None => None,
+    let live = match session::live(&cloud, &parts.headers).await {
+        Ok(s) => s,
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let Some(live) = live else {
         let body = format!(

@@ -18,6 +18,7 @@ use sovra_proto::PublicKey;
 use crate::bearer;
 use crate::cloud::Cloud;
 use crate::error::ApiError;
+use crate::store::WebSession;
 
 /// The cookie's name.
 pub const COOKIE: &str = "sovra_web";
@@ -61,6 +62,14 @@ fn unauthorized(why: &str) -> ApiError {
 fn same(a: &str, b: &str) -> bool {
     // Compared as digests, so the time taken says nothing about how much of a guess matched.
     Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
+}
+
+/// The live session the request's cookie names, if any (its device still attached).
+pub async fn live(cloud: &Cloud, headers: &HeaderMap) -> Result<Option<WebSession>, sqlx::Error> {
+    match token(headers) {
+        Some(t) => cloud.store.web_session(&bearer::digest(&t)).await,
+        None => Ok(None),
+    }
 }
 
 /// The device a session request acts as: `Ok(None)` when the request carries no session

@@ -82,3 +82,23 @@ impl Drop for NodeProcess {
         let _ = self.0.wait();
     }
 }
+
+/// Exposes `WordCount` on the home's cloud: the binary's built-in word counter as an `exec`
+/// capability, standing in for an agent.
+pub fn expose_word_count(home: &Path) {
+    let exe = env!("CARGO_BIN_EXE_sovra");
+    ok(
+        home,
+        &[
+            "cap",
+            "expose",
+            "WordCount",
+            "--description",
+            "Counts words",
+            "--exec",
+            exe,
+            "agent",
+            "word-count",
+        ],
+    );
+}
